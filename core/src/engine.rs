@@ -1,0 +1,577 @@
+//! The engine: state, lock striping and the transaction helper every
+//! mutation goes through.
+//!
+//! # Locking
+//!
+//! State is split so that unrelated work never meets a lock:
+//! * stock is striped by SKU (`stripes`, one `parking_lot::Mutex` each; a SKU
+//!   lives in stripe `id % stripes`), and each stripe carries its own slice of
+//!   the ledger and its own KPI counters;
+//! * holds and orders live in sharded tables keyed by the host's id;
+//! * the topology (locations, channels) is an immutable snapshot swapped
+//!   atomically while every stripe is locked, so any operation holding a
+//!   stripe sees one consistent topology.
+//!
+//! Locks are always taken in this order, and released before any call into
+//! host code (subscribers):
+//! 1. the sweep lock (expiry only);
+//! 2. the topology writer, the transfer table, or the SKU-creation mutex;
+//! 3. one hold shard; 4. one order shard;
+//! 5. SKU stripes, in ascending stripe order;
+//! 6. the meta-ledger, the SKU name table, the subscriber list (leaf locks).
+
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::feed::{Change, Feed};
+use crate::hold::HoldShard;
+use crate::ids::{ChannelId, Key, LocationId, SkuId};
+use crate::kpi::Kpis;
+use crate::ledger::{Event, EventKind};
+use crate::order::OrderShard;
+use crate::qty::Qty;
+use crate::sku::{SkuRegistry, SkuSpec};
+use crate::stock::SkuStock;
+use crate::topology::Topology;
+use crate::transfer::TransferTable;
+use arc_swap::ArcSwap;
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Engine settings.
+#[derive(Clone)]
+pub struct Config {
+    /// Number of SKU lock stripes (rounded up to a power of two).
+    pub stripes: usize,
+    /// Number of shards of the hold and order tables (power of two).
+    pub shards: usize,
+    /// How long ended holds are kept so that retries stay idempotent.
+    pub hold_retention_ms: u64,
+    /// How many ledger events are kept in memory (`None`: all).
+    pub ledger_retention: Option<u64>,
+    /// Longest hold TTL accepted.
+    pub max_ttl_ms: u64,
+    /// Most lines in one hold or sale.
+    pub max_lines: usize,
+    /// The source of "now".
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            stripes: 256,
+            shards: 64,
+            hold_retention_ms: 24 * 3600 * 1000,
+            ledger_retention: Some(1 << 20),
+            max_ttl_ms: 30 * 24 * 3600 * 1000,
+            max_lines: 1000,
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+impl Config {
+    /// Default settings with another clock.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        Config { clock, ..Config::default() }
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("stripes", &self.stripes)
+            .field("shards", &self.shards)
+            .field("hold_retention_ms", &self.hold_retention_ms)
+            .field("ledger_retention", &self.ledger_retention)
+            .field("max_ttl_ms", &self.max_ttl_ms)
+            .field("max_lines", &self.max_lines)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a movement happened and the host's reference for it (purchase order,
+/// count id, order id). Both end up in the ledger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Note<'a> {
+    pub reason: &'a str,
+    pub reference: Option<&'a str>,
+}
+
+impl<'a> Note<'a> {
+    /// A reason and a reference.
+    pub fn new(reason: &'a str, reference: &'a str) -> Self {
+        Note { reason, reference: Some(reference) }
+    }
+    /// A reason alone.
+    pub fn reason(reason: &'a str) -> Self {
+        Note { reason, reference: None }
+    }
+}
+
+/// A level that a transaction can change (and undo).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    OnHand,
+    Reserved,
+    Allocated,
+    Safety,
+    Damaged,
+    QualityControl,
+    InTransit,
+    Incoming,
+}
+
+/// Keeps hot locks on their own cache lines.
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub T);
+
+/// One lock stripe: the stock of its SKUs, its slice of the ledger, its KPIs.
+#[derive(Default)]
+pub(crate) struct Stripe {
+    pub skus: Vec<SkuStock>,
+    pub ledger: VecDeque<Event>,
+    pub kpi: Kpis,
+}
+
+/// The inventory engine. Share it between threads with an `Arc`; every
+/// method takes `&self`.
+pub struct Engine {
+    pub(crate) config: Config,
+    pub(crate) skus: SkuRegistry,
+    pub(crate) topo: ArcSwap<Topology>,
+    pub(crate) topo_write: Mutex<()>,
+    pub(crate) stripes: Box<[Padded<Mutex<Stripe>>]>,
+    pub(crate) stripe_bits: u32,
+    pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
+    pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
+    pub(crate) transfers: Mutex<TransferTable>,
+    pub(crate) seq: AtomicU64,
+    pub(crate) meta_ledger: Mutex<VecDeque<Event>>,
+    pub(crate) ledger_floor: AtomicU64,
+    pub(crate) next_due_ms: AtomicU64,
+    pub(crate) sweep_lock: Mutex<()>,
+    pub(crate) feed: Feed,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("skus", &self.skus.len())
+            .field("last_seq", &self.last_seq())
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An empty engine with default settings and the system clock.
+    pub fn new() -> Self {
+        Engine::with_config(Config::default())
+    }
+
+    /// An empty engine with these settings.
+    pub fn with_config(mut config: Config) -> Self {
+        config.stripes = config.stripes.clamp(1, 1 << 16).next_power_of_two();
+        config.shards = config.shards.clamp(1, 1 << 16).next_power_of_two();
+        let stripes = (0..config.stripes).map(|_| Padded(Mutex::new(Stripe::default()))).collect();
+        let holds = (0..config.shards).map(|_| Padded(Mutex::new(HoldShard::default()))).collect();
+        let orders = (0..config.shards).map(|_| Padded(Mutex::new(OrderShard::default()))).collect();
+        Engine {
+            stripe_bits: config.stripes.trailing_zeros(),
+            config,
+            skus: SkuRegistry::new(),
+            topo: ArcSwap::from_pointee(Topology::default()),
+            topo_write: Mutex::new(()),
+            stripes,
+            holds,
+            orders,
+            transfers: Mutex::new(TransferTable::default()),
+            seq: AtomicU64::new(0),
+            meta_ledger: Mutex::new(VecDeque::new()),
+            ledger_floor: AtomicU64::new(0),
+            next_due_ms: AtomicU64::new(u64::MAX),
+            sweep_lock: Mutex::new(()),
+            feed: Feed::default(),
+        }
+    }
+
+    /// The engine's settings.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The engine's clock reading now.
+    pub fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
+    /// The last sequence number assigned (0 before the first event).
+    pub fn last_seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// The id and unit scale of a known SKU.
+    pub fn sku_id(&self, sku: &str) -> Result<(SkuId, u8)> {
+        self.skus.get(sku).ok_or_else(|| Error::UnknownSku { sku: sku.to_string() })
+    }
+
+    /// The host's id of an interned SKU.
+    pub fn sku_name(&self, id: SkuId) -> String {
+        self.skus.name(id).to_string()
+    }
+
+    /// The id of a known location.
+    pub fn location_id(&self, location: &str) -> Result<LocationId> {
+        self.topo
+            .load()
+            .location_id(location)
+            .ok_or_else(|| Error::UnknownLocation { location: location.to_string() })
+    }
+
+    /// The host's id of an interned location.
+    pub fn location_name(&self, id: LocationId) -> String {
+        self.topo.load().location(id).key.to_string()
+    }
+
+    /// The id of a known channel.
+    pub fn channel_id(&self, channel: &str) -> Result<ChannelId> {
+        self.topo
+            .load()
+            .channel_id(channel)
+            .ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })
+    }
+
+    /// Known SKUs with their unit scales, in id order.
+    pub fn skus(&self) -> Vec<(String, u8)> {
+        self.skus.all().into_iter().map(|(k, s)| (k.to_string(), s)).collect()
+    }
+
+    pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
+        let created = self.skus.get_or_create(sku, spec, |id, scale| {
+            let (stripe, slot) = self.stripe_slot(id);
+            let mut s = self.stripes[stripe].0.lock();
+            if s.skus.len() <= slot {
+                s.skus.resize_with(slot + 1, SkuStock::default);
+            }
+            s.skus[slot] = SkuStock::new(scale);
+        })?;
+        if created.1 {
+            self.meta_event(EventKind::SkuDeclared, Some(created.0.0.0), None, created.0.1 as i64, sku);
+        }
+        Ok(created)
+    }
+
+    #[inline]
+    pub(crate) fn stripe_slot(&self, id: SkuId) -> (usize, usize) {
+        let mask = (1u32 << self.stripe_bits) - 1;
+        ((id.0 & mask) as usize, (id.0 >> self.stripe_bits) as usize)
+    }
+
+    /// The current time, after ending every hold that is due by then: an
+    /// expired hold never blocks stock, whether or not a sweep has run.
+    #[inline]
+    pub(crate) fn now_and_sweep(&self) -> u64 {
+        let now = self.config.clock.now_ms();
+        if now >= self.next_due_ms.load(Ordering::Acquire) {
+            self.sweep(now);
+        }
+        now
+    }
+
+    /// Runs `f` on a SKU's stock under its stripe lock.
+    pub(crate) fn read_stock<T>(&self, id: SkuId, f: impl FnOnce(&SkuStock) -> T) -> T {
+        let (stripe, slot) = self.stripe_slot(id);
+        let g = self.stripes[stripe].0.lock();
+        f(&g.skus[slot])
+    }
+
+    pub(crate) fn lock_all_stripes(&self) -> Vec<MutexGuard<'_, Stripe>> {
+        self.stripes.iter().map(|s| s.0.lock()).collect()
+    }
+
+    /// Commits a transaction and delivers its changes to subscribers.
+    pub(crate) fn finish(&self, txn: Txn<'_>) {
+        let changes = txn.commit();
+        self.publish(changes);
+    }
+
+    pub(crate) fn insufficient(
+        &self,
+        sku: SkuId,
+        location: Option<LocationId>,
+        channel: Option<ChannelId>,
+        requested: i64,
+        available: i64,
+        scale: u8,
+    ) -> Error {
+        let topo = self.topo.load();
+        Error::InsufficientStock {
+            sku: self.skus.name(sku).to_string(),
+            location: location.map(|l| topo.location(l).key.to_string()),
+            channel: channel.and_then(|c| topo.channel(c)).map(|c| c.key.to_string()),
+            requested: Qty::from_minor(requested, scale),
+            available: Qty::from_minor(available.max(0), scale),
+        }
+    }
+
+    /// Appends an event that touches no stock (topology, hold extension).
+    pub(crate) fn meta_event(&self, kind: EventKind, sku: Option<u32>, loc: Option<LocationId>, qty: i64, reference: &str) {
+        let mut ledger = self.meta_ledger.lock();
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        ledger.push_back(Event {
+            seq,
+            at_ms: self.config.clock.now_ms(),
+            kind,
+            sku: sku.map(SkuId),
+            location: loc,
+            qty,
+            reason: Key::new_static(kind.default_reason()),
+            reference: Key::new(reference),
+        });
+        self.trim_ledger(&mut ledger, seq);
+    }
+
+    pub(crate) fn trim_ledger(&self, ledger: &mut VecDeque<Event>, last_seq: u64) {
+        if let Some(keep) = self.config.ledger_retention {
+            while ledger.front().is_some_and(|e| e.seq + keep <= last_seq) {
+                let dropped = ledger.pop_front().expect("front exists");
+                self.ledger_floor.fetch_max(dropped.seq, Ordering::AcqRel);
+            }
+        }
+    }
+}
+
+struct PendingEvent {
+    kind: EventKind,
+    sku: SkuId,
+    loc: LocationId,
+    qty: i64,
+    reason: Key,
+    reference: Key,
+}
+
+/// A mutation in progress: the stripes of its SKUs are locked (ascending),
+/// level changes are applied at once and remembered for rollback, events
+/// wait for `commit`, which numbers them inside the critical section.
+pub(crate) struct Txn<'e> {
+    eng: &'e Engine,
+    guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
+    now: u64,
+    events: SmallVec<[PendingEvent; 4]>,
+    undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
+    before: Option<Vec<(SkuId, Vec<(ChannelId, i64)>)>>,
+    pub kpi: Kpis,
+}
+
+impl<'e> Txn<'e> {
+    /// Locks the stripes of `skus` in ascending order.
+    pub(crate) fn begin(eng: &'e Engine, skus: &[SkuId], now: u64) -> Txn<'e> {
+        let mut idx: SmallVec<[usize; 4]> = skus.iter().map(|&s| eng.stripe_slot(s).0).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        let guards = idx.into_iter().map(|i| (i, eng.stripes[i].0.lock())).collect();
+        let mut txn = Txn {
+            eng,
+            guards,
+            now,
+            events: SmallVec::new(),
+            undo: SmallVec::new(),
+            before: None,
+            kpi: Kpis::default(),
+        };
+        if eng.feed.is_active() {
+            let topo = eng.topo.load();
+            let mut distinct: SmallVec<[SkuId; 4]> = skus.into();
+            distinct.sort_unstable();
+            distinct.dedup();
+            txn.before = Some(distinct.iter().map(|&s| (s, topo.channel_availabilities(txn.stock(s)))).collect());
+        }
+        txn
+    }
+
+    /// Locks every stripe (snapshots, topology changes).
+    pub(crate) fn begin_all(eng: &'e Engine, now: u64) -> Txn<'e> {
+        let guards = eng.stripes.iter().enumerate().map(|(i, s)| (i, s.0.lock())).collect();
+        Txn { eng, guards, now, events: SmallVec::new(), undo: SmallVec::new(), before: None, kpi: Kpis::default() }
+    }
+
+    #[inline]
+    fn guard_index(&self, stripe: usize) -> usize {
+        self.guards.iter().position(|(i, _)| *i == stripe).expect("SKU's stripe is locked by this transaction")
+    }
+
+    #[inline]
+    pub(crate) fn stock(&self, sku: SkuId) -> &SkuStock {
+        let (stripe, slot) = self.eng.stripe_slot(sku);
+        &self.guards[self.guard_index(stripe)].1.skus[slot]
+    }
+
+    #[inline]
+    pub(crate) fn stock_mut(&mut self, sku: SkuId) -> &mut SkuStock {
+        let (stripe, slot) = self.eng.stripe_slot(sku);
+        let g = self.guard_index(stripe);
+        &mut self.guards[g].1.skus[slot]
+    }
+
+    /// Changes a level and remembers how to undo it.
+    #[inline]
+    pub(crate) fn adjust(&mut self, sku: SkuId, loc: LocationId, field: Field, delta: i64) {
+        self.stock_mut(sku).adjust(loc, field, delta);
+        self.undo.push((sku, loc, field, delta));
+    }
+
+    /// Queues a ledger event; it is numbered at commit.
+    #[inline]
+    pub(crate) fn event(&mut self, kind: EventKind, sku: SkuId, loc: LocationId, qty: i64, note: crate::Note<'_>) {
+        let reason = if note.reason.is_empty() { Key::new_static(kind.default_reason()) } else { Key::new(note.reason) };
+        self.events.push(PendingEvent {
+            kind,
+            sku,
+            loc,
+            qty,
+            reason,
+            reference: note.reference.map(Key::new).unwrap_or_default(),
+        });
+    }
+
+    /// Reports (event + KPI) promised units beyond what is physically
+    /// sellable at (sku, loc); returns the shortfall.
+    pub(crate) fn report_shortage(&mut self, sku: SkuId, loc: LocationId, note: crate::Note<'_>) -> i64 {
+        let short = self.stock(sku).get(loc).map_or(0, |l| l.shortage());
+        if short > 0 {
+            let scale = self.stock(sku).scale;
+            self.event(EventKind::Shortage, sku, loc, short, note);
+            self.kpi.shortages += 1;
+            self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+        }
+        short
+    }
+
+    /// Undoes every level change (KPI counts such as refusals are kept) and
+    /// returns `err`, so that call sites read `return Err(txn.fail(e))`.
+    pub(crate) fn fail(mut self, err: Error) -> Error {
+        self.rollback();
+        err
+    }
+
+    pub(crate) fn rollback(&mut self) {
+        while let Some((sku, loc, field, delta)) = self.undo.pop() {
+            self.stock_mut(sku).adjust(loc, field, -delta);
+        }
+        self.events.clear();
+        self.flush_kpi();
+    }
+
+    /// Releases the locks of a read-only transaction.
+    pub(crate) fn abandon(mut self) {
+        self.undo.clear();
+        self.events.clear();
+    }
+
+    fn flush_kpi(&mut self) {
+        if let Some((_, g)) = self.guards.first_mut() {
+            g.kpi.add(&self.kpi);
+        }
+        self.kpi = Kpis::default();
+    }
+
+    /// Numbers and appends the events (inside the critical section), then
+    /// releases the locks. Returns the derived changes for subscribers.
+    pub(crate) fn commit(mut self) -> Vec<Change> {
+        let n = self.events.len() as u64;
+        let eng = self.eng;
+        let mut first = eng.seq.load(Ordering::Acquire);
+        if n > 0 {
+            first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
+            let now = self.now;
+            let g = &mut self.guards[0].1;
+            for (i, pe) in self.events.drain(..).enumerate() {
+                g.ledger.push_back(Event {
+                    seq: first + i as u64,
+                    at_ms: now,
+                    kind: pe.kind,
+                    sku: Some(pe.sku),
+                    location: Some(pe.loc),
+                    qty: pe.qty,
+                    reason: pe.reason,
+                    reference: pe.reference,
+                });
+            }
+            let last = first + n - 1;
+            let ledger = &mut self.guards[0].1.ledger;
+            eng.trim_ledger(ledger, last);
+        }
+        self.flush_kpi();
+        let changes = match self.before.take() {
+            Some(before) => self.derive_changes(before, first),
+            None => Vec::new(),
+        };
+        self.undo.clear();
+        changes
+    }
+
+    fn derive_changes(&self, before: Vec<(SkuId, Vec<(ChannelId, i64)>)>, first_seq: u64) -> Vec<Change> {
+        let eng = self.eng;
+        let topo = eng.topo.load();
+        let mut out = Vec::new();
+        let mut touched: SmallVec<[(SkuId, LocationId); 4]> = SmallVec::new();
+        for &(sku, loc, ..) in &self.undo {
+            if !touched.contains(&(sku, loc)) {
+                touched.push((sku, loc));
+            }
+        }
+        for (sku, loc) in touched {
+            out.push(Change::StockChanged {
+                seq: first_seq,
+                sku: eng.skus.name(sku).to_string(),
+                location: topo.location(loc).key.to_string(),
+                levels: self.stock(sku).levels(loc),
+            });
+        }
+        for (sku, chans) in before {
+            let stock = self.stock(sku);
+            let after = topo.channel_availabilities(stock);
+            for ((chan, b), (_, a)) in chans.iter().zip(after.iter()) {
+                if a == b {
+                    continue;
+                }
+                let channel = topo.channel(*chan).map(|c| c.key.to_string()).unwrap_or_default();
+                let sku_name = eng.skus.name(sku).to_string();
+                let q = |m: i64| Qty::from_minor(m, stock.scale);
+                out.push(Change::AvailabilityChanged {
+                    seq: first_seq,
+                    channel: channel.clone(),
+                    sku: sku_name.clone(),
+                    before: q(*b),
+                    after: q(*a),
+                });
+                if *b > 0 && *a == 0 {
+                    out.push(Change::OutOfStock { seq: first_seq, channel, sku: sku_name });
+                } else if *b == 0 && *a > 0 {
+                    out.push(Change::BackInStock { seq: first_seq, channel, sku: sku_name });
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Txn<'_> {
+    fn drop(&mut self) {
+        // A transaction dropped without commit (an early `?`) must not leave
+        // half-applied levels behind.
+        if !self.undo.is_empty() || !self.events.is_empty() {
+            self.rollback();
+        }
+    }
+}

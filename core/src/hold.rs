@@ -1,0 +1,516 @@
+//! Holds (reservations): carts, checkouts, click & reserve.
+//!
+//! A hold claims units for a channel until it expires, is released, or is
+//! committed into an order. All lines are held or none. The host's hold id
+//! is the idempotency key: the same id with the same channel and lines
+//! returns the original receipt (`replayed: true`); with other content, an
+//! `IdConflict`. Ended holds are kept for `Config::hold_retention_ms` so that
+//! retries stay idempotent, then purged.
+//!
+//! # Status precedence
+//!
+//! A hold request is checked in this order; the first failing check is the
+//! result (the same order applies to every item of `hold_batch`):
+//! 1. `InvalidArgument`: empty or over-long id, TTL of 0 or above the
+//!    maximum, no lines or too many;
+//! 2. `UnknownChannel`; 3. `UnknownSku`; 4. `UnknownLocation` (per line, in order);
+//! 5. `InvalidQuantity` (zero, negative, too many decimals, too large);
+//! 6. replay of an existing id (`Ok`, `replayed: true`) or `IdConflict`;
+//! 7. `LocationNotInChannel`, `LocationClosed` (pinned lines);
+//! 8. `InsufficientStock` (the first line that does not fit).
+
+use crate::engine::{Engine, Field, Note, Txn};
+use crate::error::{Error, IdKind, Result};
+use crate::feed::Change;
+use crate::ids::{ChannelId, FastMap, Key, LocationId, SkuId, check_id};
+use crate::ledger::EventKind;
+use crate::qty::Qty;
+use crate::topology::Topology;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::BuildHasher;
+use std::sync::atomic::Ordering;
+
+/// Where a hold is in its life. Every hold ends exactly once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldState {
+    Active,
+    Committed,
+    Released,
+    Expired,
+}
+
+impl std::fmt::Display for HoldState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HoldState::Active => "active",
+            HoldState::Committed => "committed",
+            HoldState::Released => "released",
+            HoldState::Expired => "expired",
+        })
+    }
+}
+
+/// One line of a hold or till sale: a SKU, a quantity and optionally the
+/// location it must come from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HoldLine<'a> {
+    pub sku: &'a str,
+    pub qty: Qty,
+    pub location: Option<&'a str>,
+}
+
+impl<'a> HoldLine<'a> {
+    /// A line filled from the channel's locations in order.
+    pub fn new(sku: &'a str, qty: impl Into<Qty>) -> Self {
+        HoldLine { sku, qty: qty.into(), location: None }
+    }
+    /// Pins the line to one location (click & reserve, a till).
+    pub fn at(mut self, location: &'a str) -> Self {
+        self.location = Some(location);
+        self
+    }
+}
+
+/// A request to hold stock.
+#[derive(Clone, Copy, Debug)]
+pub struct HoldRequest<'a> {
+    /// The host's id, also the idempotency key.
+    pub id: &'a str,
+    pub channel: &'a str,
+    pub lines: &'a [HoldLine<'a>],
+    /// Time to live from now, in milliseconds.
+    pub ttl_ms: u64,
+}
+
+impl<'a> HoldRequest<'a> {
+    /// A hold request.
+    pub fn new(id: &'a str, channel: &'a str, lines: &'a [HoldLine<'a>], ttl_ms: u64) -> Self {
+        HoldRequest { id, channel, lines, ttl_ms }
+    }
+}
+
+/// Units held (or allocated) at one location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Part {
+    pub sku: SkuId,
+    pub location: LocationId,
+    pub qty: Qty,
+}
+
+/// What a granted hold holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HoldReceipt {
+    pub expires_at_ms: u64,
+    /// True when this is the original result returned again for a retry.
+    pub replayed: bool,
+    pub parts: SmallVec<[Part; 2]>,
+}
+
+/// A hold as hosts read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldView {
+    pub id: String,
+    pub channel: String,
+    pub state: HoldState,
+    pub created_at_ms: u64,
+    pub expires_at_ms: u64,
+    pub ended_at_ms: Option<u64>,
+    pub order: Option<String>,
+    /// (sku, location, quantity)
+    pub parts: Vec<(String, String, Qty)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReqLine {
+    pub sku: SkuId,
+    pub loc: Option<LocationId>,
+    pub qty: i64,
+    pub scale: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PartRec {
+    pub sku: SkuId,
+    pub loc: LocationId,
+    pub qty: i64,
+    pub scale: u8,
+}
+
+impl PartRec {
+    pub(crate) fn public(&self) -> Part {
+        Part { sku: self.sku, location: self.loc, qty: Qty::from_minor(self.qty, self.scale) }
+    }
+}
+
+pub(crate) type Lines = SmallVec<[ReqLine; 2]>;
+pub(crate) type Parts = SmallVec<[PartRec; 2]>;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct HoldRec {
+    pub channel: ChannelId,
+    pub state: HoldState,
+    pub created_ms: u64,
+    pub expires_ms: u64,
+    pub ended_ms: u64,
+    pub lines: Lines,
+    pub parts: Parts,
+    pub order: Option<Key>,
+}
+
+impl HoldRec {
+    fn receipt(&self, replayed: bool) -> HoldReceipt {
+        HoldReceipt { expires_at_ms: self.expires_ms, replayed, parts: self.parts.iter().map(PartRec::public).collect() }
+    }
+}
+
+/// One shard of the hold table, with its queue of due times (expiries and
+/// purges of ended holds).
+#[derive(Default)]
+pub(crate) struct HoldShard {
+    pub map: FastMap<Key, HoldRec>,
+    pub due: BinaryHeap<Reverse<(u64, Key)>>,
+}
+
+pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
+    (foldhash::fast::FixedState::default().hash_one(id) as usize) & (shards - 1)
+}
+
+impl Engine {
+    /// Holds stock for a cart or checkout. See the module docs for the
+    /// order in which outcomes are decided.
+    ///
+    /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
+    pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
+        let now = self.now_and_sweep();
+        self.hold_at(req, now)
+    }
+
+    /// Many holds, one result per request, in order. Each hold is atomic on
+    /// its own; one refused hold does not affect the others.
+    ///
+    /// Locking: per item, as `hold`.
+    pub fn hold_batch(&self, reqs: &[HoldRequest<'_>]) -> Vec<Result<HoldReceipt>> {
+        let now = self.now_and_sweep();
+        reqs.iter().map(|r| self.hold_at(r, now)).collect()
+    }
+
+    /// Releases an active hold; its units become available again. Releasing
+    /// a released hold succeeds again (retries are safe).
+    ///
+    /// Locking: the hold's shard, then the stripes of its SKUs.
+    pub fn release(&self, hold: &str) -> Result<()> {
+        let now = self.now_and_sweep();
+        self.release_at(hold, now)
+    }
+
+    /// Many releases, one result per id.
+    ///
+    /// Locking: per item, as `release`.
+    pub fn release_batch(&self, holds: &[&str]) -> Vec<Result<()>> {
+        let now = self.now_and_sweep();
+        holds.iter().map(|h| self.release_at(h, now)).collect()
+    }
+
+    /// Sets an active hold to expire `ttl_ms` from now; returns the new expiry.
+    ///
+    /// Locking: the hold's shard, then the meta-ledger.
+    pub fn extend_hold(&self, hold: &str, ttl_ms: u64) -> Result<u64> {
+        let now = self.now_and_sweep();
+        check_id("hold", hold)?;
+        self.check_ttl(ttl_ms)?;
+        let mut guard = self.holds[self.hold_shard(hold)].0.lock();
+        let shard = &mut *guard;
+        let rec = shard.map.get_mut(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        if rec.state != HoldState::Active || rec.expires_ms <= now {
+            let state = if rec.state == HoldState::Active { HoldState::Expired } else { rec.state };
+            return Err(Error::HoldNotActive { hold: hold.to_string(), state });
+        }
+        let expires = now.saturating_add(ttl_ms);
+        rec.expires_ms = expires;
+        shard.due.push(Reverse((expires, Key::new(hold))));
+        self.meta_event(EventKind::HoldExtended, None, None, ttl_ms as i64, hold);
+        drop(guard);
+        self.note_due(expires);
+        Ok(expires)
+    }
+
+    /// A hold's state and parts.
+    ///
+    /// Locking: the hold's shard.
+    pub fn hold_info(&self, hold: &str) -> Result<HoldView> {
+        let now = self.now_and_sweep();
+        let _ = now;
+        let shard = self.holds[self.hold_shard(hold)].0.lock();
+        let rec = shard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let topo = self.topo.load();
+        Ok(HoldView {
+            id: hold.to_string(),
+            channel: topo.channel(rec.channel).map(|c| c.key.to_string()).unwrap_or_default(),
+            state: rec.state,
+            created_at_ms: rec.created_ms,
+            expires_at_ms: rec.expires_ms,
+            ended_at_ms: (rec.state != HoldState::Active).then_some(rec.ended_ms),
+            order: rec.order.as_ref().map(|o| o.to_string()),
+            parts: rec
+                .parts
+                .iter()
+                .map(|p| (self.skus.name(p.sku).to_string(), topo.location(p.loc).key.to_string(), p.public().qty))
+                .collect(),
+        })
+    }
+
+    /// Ends every active hold whose expiry is at or before `now_ms`, and
+    /// purges ended holds past their retention. Returns how many expired.
+    /// Operations call this themselves whenever a hold is due, so a host
+    /// only needs it to make expiries (and their events) happen on time.
+    ///
+    /// Locking: the sweep lock, then each hold shard in turn with the
+    /// stripes of the holds it ends.
+    pub fn expire_due(&self, now_ms: u64) -> usize {
+        self.sweep(now_ms)
+    }
+
+    pub(crate) fn sweep(&self, now: u64) -> usize {
+        let guard = self.sweep_lock.lock();
+        let start = self.next_due_ms.load(Ordering::Acquire);
+        let retention = self.config.hold_retention_ms;
+        let (mut min_due, mut expired, mut changes) = (u64::MAX, 0, Vec::new());
+        for shard in self.holds.iter() {
+            let mut sh = shard.0.lock();
+            while let Some(Reverse((due, _))) = sh.due.peek() {
+                if *due > now {
+                    min_due = min_due.min(*due);
+                    break;
+                }
+                let Reverse((_, key)) = sh.due.pop().expect("peeked");
+                let Some(rec) = sh.map.get(&key) else { continue };
+                match rec.state {
+                    HoldState::Active if rec.expires_ms <= now => {
+                        changes.extend(self.end_hold(&mut sh, &key, HoldState::Expired, now));
+                        expired += 1;
+                    }
+                    HoldState::Active => {}
+                    _ if rec.ended_ms.saturating_add(retention) <= now => {
+                        sh.map.remove(&key);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if self.next_due_ms.compare_exchange(start, min_due, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            self.next_due_ms.fetch_min(min_due, Ordering::AcqRel);
+        }
+        drop(guard);
+        self.publish(changes);
+        expired
+    }
+
+    pub(crate) fn note_due(&self, due: u64) {
+        self.next_due_ms.fetch_min(due, Ordering::AcqRel);
+    }
+
+    pub(crate) fn hold_shard(&self, id: &str) -> usize {
+        shard_index(id, self.holds.len())
+    }
+
+    pub(crate) fn check_ttl(&self, ttl_ms: u64) -> Result<()> {
+        if ttl_ms == 0 || ttl_ms > self.config.max_ttl_ms {
+            return Err(Error::arg("ttl_ms", format!("must be 1..={}", self.config.max_ttl_ms)));
+        }
+        Ok(())
+    }
+
+    /// Resolves and validates lines (steps 3-5 of the precedence).
+    pub(crate) fn resolve_lines(&self, topo: &Topology, lines: &[HoldLine<'_>]) -> Result<Lines> {
+        if lines.is_empty() || lines.len() > self.config.max_lines {
+            return Err(Error::arg("lines", format!("must have 1..={} lines", self.config.max_lines)));
+        }
+        let mut out = Lines::new();
+        for l in lines {
+            let (sku, scale) = self.sku_id(l.sku)?;
+            let loc = match l.location {
+                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.to_string() })?),
+                None => None,
+            };
+            let qty = l.qty.to_positive_minor(scale).map_err(|p| Error::qty(l.sku, l.qty, p))?;
+            out.push(ReqLine { sku, loc, qty, scale });
+        }
+        Ok(out)
+    }
+
+    fn hold_at(&self, req: &HoldRequest<'_>, now: u64) -> Result<HoldReceipt> {
+        check_id("hold", req.id)?;
+        self.check_ttl(req.ttl_ms)?;
+        let topo = self.topo.load();
+        let chan = topo.channel_id(req.channel).ok_or_else(|| Error::UnknownChannel { channel: req.channel.to_string() })?;
+        let lines = self.resolve_lines(&topo, req.lines)?;
+        drop(topo);
+
+        let mut shard = self.holds[self.hold_shard(req.id)].0.lock();
+        if let Some(rec) = shard.map.get(req.id) {
+            return if rec.channel == chan && rec.lines == lines {
+                Ok(rec.receipt(true))
+            } else {
+                Err(Error::IdConflict { kind: IdKind::Hold, id: req.id.to_string() })
+            };
+        }
+        let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let topo = self.topo.load();
+        let parts = match self.reserve(&mut txn, &topo, chan, &lines, Note { reason: "", reference: Some(req.id) }) {
+            Ok(parts) => parts,
+            Err(e) => {
+                if matches!(e, Error::InsufficientStock { .. }) {
+                    txn.kpi.holds_refused += 1;
+                }
+                return Err(txn.fail(e));
+            }
+        };
+        txn.kpi.holds_created += 1;
+        let changes = txn.commit();
+        let expires = now.saturating_add(req.ttl_ms);
+        let rec = HoldRec {
+            channel: chan,
+            state: HoldState::Active,
+            created_ms: now,
+            expires_ms: expires,
+            ended_ms: 0,
+            lines,
+            parts,
+            order: None,
+        };
+        let receipt = rec.receipt(false);
+        let key = Key::new(req.id);
+        shard.due.push(Reverse((expires, key.clone())));
+        shard.map.insert(key, rec);
+        drop(shard);
+        self.note_due(expires);
+        self.publish(changes);
+        Ok(receipt)
+    }
+
+    /// Checks and applies the lines of a hold inside `txn`.
+    pub(crate) fn reserve(
+        &self,
+        txn: &mut Txn<'_>,
+        topo: &Topology,
+        chan: ChannelId,
+        lines: &[ReqLine],
+        note: Note<'_>,
+    ) -> Result<Parts> {
+        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: self.channel_label(chan) })?;
+        let mut parts = Parts::new();
+        for l in lines {
+            let avail = channel.available(topo, txn.stock(l.sku));
+            match l.loc {
+                Some(loc) => {
+                    self.check_sellable_at(topo, chan, loc)?;
+                    let can = avail.min(txn.stock(l.sku).atp(loc));
+                    if l.qty > can {
+                        return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
+                    }
+                    txn.adjust(l.sku, loc, Field::Reserved, l.qty);
+                    txn.event(EventKind::Reserved, l.sku, loc, l.qty, note);
+                    parts.push(PartRec { sku: l.sku, loc, qty: l.qty, scale: l.scale });
+                }
+                None => {
+                    if l.qty > avail {
+                        return Err(self.insufficient(l.sku, None, Some(chan), l.qty, avail, l.scale));
+                    }
+                    let mut left = l.qty;
+                    for &loc in &channel.locations {
+                        if topo.is_closed(loc) {
+                            continue;
+                        }
+                        let take = txn.stock(l.sku).atp(loc).min(left);
+                        if take <= 0 {
+                            continue;
+                        }
+                        txn.adjust(l.sku, loc, Field::Reserved, take);
+                        txn.event(EventKind::Reserved, l.sku, loc, take, note);
+                        parts.push(PartRec { sku: l.sku, loc, qty: take, scale: l.scale });
+                        left -= take;
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                    debug_assert_eq!(left, 0, "channel availability never exceeds the sum of its locations");
+                }
+            }
+        }
+        Ok(parts)
+    }
+
+    pub(crate) fn check_sellable_at(&self, topo: &Topology, chan: ChannelId, loc: LocationId) -> Result<()> {
+        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: self.channel_label(chan) })?;
+        if !channel.contains(loc) {
+            return Err(Error::LocationNotInChannel {
+                channel: channel.key.to_string(),
+                location: topo.location(loc).key.to_string(),
+            });
+        }
+        if topo.is_closed(loc) {
+            return Err(Error::LocationClosed { location: topo.location(loc).key.to_string() });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn channel_label(&self, chan: ChannelId) -> String {
+        self.topo.load().channel(chan).map_or_else(|| format!("#{}", chan.0), |c| c.key.to_string())
+    }
+
+    fn release_at(&self, hold: &str, now: u64) -> Result<()> {
+        check_id("hold", hold)?;
+        let mut shard = self.holds[self.hold_shard(hold)].0.lock();
+        let rec = shard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        match rec.state {
+            HoldState::Released => return Ok(()),
+            HoldState::Active if rec.expires_ms > now => {}
+            HoldState::Active => {
+                let changes = self.end_hold(&mut shard, hold, HoldState::Expired, now);
+                drop(shard);
+                self.publish(changes);
+                return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
+            }
+            state => return Err(Error::HoldNotActive { hold: hold.to_string(), state }),
+        }
+        let changes = self.end_hold(&mut shard, hold, HoldState::Released, now);
+        drop(shard);
+        self.publish(changes);
+        Ok(())
+    }
+
+    /// Ends an active hold as released or expired: its reserved units return.
+    /// The caller holds the shard lock and publishes the changes after
+    /// dropping it.
+    pub(crate) fn end_hold(&self, shard: &mut HoldShard, hold: &str, state: HoldState, now: u64) -> Vec<Change> {
+        let rec = shard.map.get_mut(hold).expect("caller checked the hold exists");
+        assert_eq!(rec.state, HoldState::Active, "a hold ends exactly once");
+        let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let kind = if state == HoldState::Expired { EventKind::Expired } else { EventKind::Released };
+        for p in &rec.parts {
+            txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
+            txn.event(kind, p.sku, p.loc, p.qty, Note { reason: "", reference: Some(hold) });
+        }
+        match state {
+            HoldState::Expired => txn.kpi.holds_expired += 1,
+            _ => txn.kpi.holds_released += 1,
+        }
+        let changes = txn.commit();
+        rec.state = state;
+        rec.ended_ms = now;
+        self.schedule_purge(shard, hold, now);
+        changes
+    }
+
+    pub(crate) fn schedule_purge(&self, shard: &mut HoldShard, hold: &str, now: u64) {
+        let purge_at = now.saturating_add(self.config.hold_retention_ms);
+        shard.due.push(Reverse((purge_at, Key::new(hold))));
+        self.note_due(purge_at);
+    }
+}

@@ -1,0 +1,430 @@
+//! Orders: allocations committed from holds, till sales, and their
+//! fulfilment (ship, pick-up) and cancellation.
+
+use crate::engine::{Engine, Field, Note, Txn};
+use crate::error::{Error, IdKind, Result};
+use crate::hold::{HoldLine, HoldState, Lines, Part, PartRec, shard_index};
+use crate::ids::{ChannelId, FastMap, Key, LocationId, SkuId, check_id};
+use crate::ledger::EventKind;
+use crate::qty::Qty;
+use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
+
+/// Where an order is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderState {
+    /// Some units are still allocated.
+    Open,
+    /// Nothing left open and at least one unit fulfilled.
+    Completed,
+    /// Everything was cancelled.
+    Cancelled,
+}
+
+/// One allocation line of an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allocation {
+    pub part: Part,
+    pub fulfilled: Qty,
+    pub cancelled: Qty,
+}
+
+impl Allocation {
+    /// Units still allocated (neither fulfilled nor cancelled).
+    pub fn open(&self) -> Qty {
+        let s = self.part.qty.to_decimal() - self.fulfilled.to_decimal() - self.cancelled.to_decimal();
+        Qty::from_decimal(s)
+    }
+}
+
+/// The result of committing a hold or ringing up a till sale.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderReceipt {
+    /// True when this is the original result returned again for a retry.
+    pub replayed: bool,
+    pub allocations: SmallVec<[Part; 2]>,
+}
+
+/// An order as hosts read it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: String,
+    pub channel: String,
+    pub state: OrderState,
+    /// The hold it was committed from; `None` for a till sale.
+    pub hold: Option<String>,
+    pub created_at_ms: u64,
+    /// (sku, location, allocated, fulfilled, cancelled)
+    pub lines: Vec<(String, String, Qty, Qty, Qty)>,
+}
+
+/// A quantity of a SKU to fulfil or cancel; without a location, it is
+/// taken from the order's allocations of that SKU in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderLine<'a> {
+    pub sku: &'a str,
+    pub qty: Qty,
+    pub location: Option<&'a str>,
+}
+
+impl<'a> OrderLine<'a> {
+    /// A line for `qty` of `sku`.
+    pub fn new(sku: &'a str, qty: impl Into<Qty>) -> Self {
+        OrderLine { sku, qty: qty.into(), location: None }
+    }
+    /// Restricts the line to the allocation at `location`.
+    pub fn at(mut self, location: &'a str) -> Self {
+        self.location = Some(location);
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Origin {
+    Hold(Key),
+    TillSale(Lines),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AllocRec {
+    pub part: PartRec,
+    pub fulfilled: i64,
+    pub cancelled: i64,
+}
+
+impl AllocRec {
+    fn open(&self) -> i64 {
+        self.part.qty - self.fulfilled - self.cancelled
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OrderRec {
+    pub channel: ChannelId,
+    pub origin: Origin,
+    pub created_ms: u64,
+    pub allocs: SmallVec<[AllocRec; 2]>,
+}
+
+impl OrderRec {
+    fn receipt(&self, replayed: bool) -> OrderReceipt {
+        OrderReceipt { replayed, allocations: self.allocs.iter().map(|a| a.part.public()).collect() }
+    }
+    fn state(&self) -> OrderState {
+        if self.allocs.iter().any(|a| a.open() > 0) {
+            OrderState::Open
+        } else if self.allocs.iter().any(|a| a.fulfilled > 0) {
+            OrderState::Completed
+        } else {
+            OrderState::Cancelled
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct OrderShard {
+    pub map: FastMap<Key, OrderRec>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Settle {
+    Fulfil,
+    Cancel,
+}
+
+impl Engine {
+    /// Commits an active hold into an order: its reserved units become
+    /// allocated under `order`. Retrying with the same hold and order
+    /// returns the original receipt; a committed hold with another order
+    /// id, or an order id already used, is an `IdConflict`.
+    ///
+    /// Locking: the hold's shard, the order's shard, then the SKU stripes.
+    pub fn commit(&self, hold: &str, order: &str) -> Result<OrderReceipt> {
+        let now = self.now_and_sweep();
+        self.commit_at(hold, order, now)
+    }
+
+    /// Many commits, one result per (hold, order) pair.
+    ///
+    /// Locking: per item, as `commit`.
+    pub fn commit_batch(&self, pairs: &[(&str, &str)]) -> Vec<Result<OrderReceipt>> {
+        let now = self.now_and_sweep();
+        pairs.iter().map(|(h, o)| self.commit_at(h, o, now)).collect()
+    }
+
+    fn commit_at(&self, hold: &str, order: &str, now: u64) -> Result<OrderReceipt> {
+        check_id("hold", hold)?;
+        check_id("order", order)?;
+        let mut hguard = self.holds[self.hold_shard(hold)].0.lock();
+        let hshard = &mut *hguard;
+        let rec = hshard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        match rec.state {
+            HoldState::Committed if rec.order.as_deref() == Some(order) => {
+                let oshard = self.orders[self.order_shard(order)].0.lock();
+                if let Some(o) = oshard.map.get(order) {
+                    return Ok(o.receipt(true));
+                }
+                return Err(Error::UnknownOrder { order: order.to_string() });
+            }
+            HoldState::Committed => return Err(Error::IdConflict { kind: IdKind::Hold, id: hold.to_string() }),
+            HoldState::Active if rec.expires_ms > now => {}
+            HoldState::Active => {
+                let changes = self.end_hold(hshard, hold, HoldState::Expired, now);
+                drop(hguard);
+                self.publish(changes);
+                return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
+            }
+            state => return Err(Error::HoldNotActive { hold: hold.to_string(), state }),
+        }
+        let mut oshard = self.orders[self.order_shard(order)].0.lock();
+        if oshard.map.contains_key(order) {
+            return Err(Error::IdConflict { kind: IdKind::Order, id: order.to_string() });
+        }
+        let rec = hshard.map.get_mut(hold).expect("checked above");
+        let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let note = Note { reason: "", reference: Some(order) };
+        for p in &rec.parts {
+            txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
+            txn.adjust(p.sku, p.loc, Field::Allocated, p.qty);
+            txn.event(EventKind::Allocated, p.sku, p.loc, p.qty, note);
+        }
+        txn.kpi.holds_committed += 1;
+        let changes = txn.commit();
+        let order_rec = OrderRec {
+            channel: rec.channel,
+            origin: Origin::Hold(Key::new(hold)),
+            created_ms: now,
+            allocs: rec.parts.iter().map(|&part| AllocRec { part, fulfilled: 0, cancelled: 0 }).collect(),
+        };
+        rec.state = HoldState::Committed;
+        rec.ended_ms = now;
+        rec.order = Some(Key::new(order));
+        let receipt = order_rec.receipt(false);
+        oshard.map.insert(Key::new(order), order_rec);
+        drop(oshard);
+        self.schedule_purge(hshard, hold, now);
+        drop(hguard);
+        self.publish(changes);
+        Ok(receipt)
+    }
+
+    /// Rings up a till sale: the units leave on_hand at once, from the
+    /// line's location or else the channel's first open location, after the
+    /// same availability checks as a hold. `sale` is the idempotency key
+    /// (it shares the order id space).
+    ///
+    /// Locking: the order's shard, then the SKU stripes (ascending).
+    pub fn till_sale(&self, sale: &str, channel: &str, lines: &[HoldLine<'_>]) -> Result<OrderReceipt> {
+        let now = self.now_and_sweep();
+        check_id("sale", sale)?;
+        let topo = self.topo.load();
+        let chan = topo.channel_id(channel).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
+        let lines = self.resolve_lines(&topo, lines)?;
+        drop(topo);
+        let mut oshard = self.orders[self.order_shard(sale)].0.lock();
+        if let Some(o) = oshard.map.get(sale) {
+            return match &o.origin {
+                Origin::TillSale(l) if *l == lines && o.channel == chan => Ok(o.receipt(true)),
+                _ => Err(Error::IdConflict { kind: IdKind::Order, id: sale.to_string() }),
+            };
+        }
+        let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let topo = self.topo.load();
+        let note = Note { reason: "", reference: Some(sale) };
+        let mut allocs = SmallVec::new();
+        for l in &lines {
+            let res = (|| {
+                let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
+                let loc = match l.loc {
+                    Some(loc) => loc,
+                    None => *channel.locations.iter().find(|&&loc| !topo.is_closed(loc)).ok_or_else(|| {
+                        Error::arg("lines", format!("channel `{channel}` has no open location to sell from", channel = channel.key))
+                    })?,
+                };
+                self.check_sellable_at(&topo, chan, loc)?;
+                let can = channel.available(&topo, txn.stock(l.sku)).min(txn.stock(l.sku).atp(loc));
+                if l.qty > can {
+                    return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
+                }
+                Ok(loc)
+            })();
+            let loc = match res {
+                Ok(loc) => loc,
+                Err(e) => {
+                    if matches!(e, Error::InsufficientStock { .. }) {
+                        txn.kpi.till_sales_refused += 1;
+                    }
+                    return Err(txn.fail(e));
+                }
+            };
+            txn.adjust(l.sku, loc, Field::OnHand, -l.qty);
+            txn.event(EventKind::TillSale, l.sku, loc, l.qty, note);
+            let part = PartRec { sku: l.sku, loc, qty: l.qty, scale: l.scale };
+            allocs.push(AllocRec { part, fulfilled: l.qty, cancelled: 0 });
+        }
+        txn.kpi.till_sales += 1;
+        let changes = txn.commit();
+        let rec = OrderRec { channel: chan, origin: Origin::TillSale(lines), created_ms: now, allocs };
+        let receipt = rec.receipt(false);
+        oshard.map.insert(Key::new(sale), rec);
+        drop(oshard);
+        self.publish(changes);
+        Ok(receipt)
+    }
+
+    /// Ships or hands over allocated units: on_hand and allocated go down.
+    /// All lines or none.
+    ///
+    /// Locking: the order's shard, then the SKU stripes (ascending).
+    pub fn fulfil(&self, order: &str, lines: &[OrderLine<'_>]) -> Result<OrderView> {
+        self.settle(order, lines, Settle::Fulfil)
+    }
+
+    /// Cancels allocated units: they become available again. All lines or none.
+    ///
+    /// Locking: the order's shard, then the SKU stripes (ascending).
+    pub fn cancel(&self, order: &str, lines: &[OrderLine<'_>]) -> Result<OrderView> {
+        self.settle(order, lines, Settle::Cancel)
+    }
+
+    /// Cancels everything still open on an order.
+    ///
+    /// Locking: as `cancel`.
+    pub fn cancel_order(&self, order: &str) -> Result<OrderView> {
+        let view = self.order_info(order)?;
+        let lines: Vec<(String, String, Qty)> = view
+            .lines
+            .iter()
+            .filter_map(|(s, l, a, f, c)| {
+                let open = Qty::from_decimal(a.to_decimal() - f.to_decimal() - c.to_decimal());
+                (!open.is_zero()).then(|| (s.clone(), l.clone(), open))
+            })
+            .collect();
+        if lines.is_empty() {
+            return Ok(view);
+        }
+        let refs: Vec<OrderLine<'_>> = lines.iter().map(|(s, l, q)| OrderLine::new(s, *q).at(l)).collect();
+        self.cancel(order, &refs)
+    }
+
+    /// An order's state and lines.
+    ///
+    /// Locking: the order's shard.
+    pub fn order_info(&self, order: &str) -> Result<OrderView> {
+        let shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard.map.get(order).ok_or_else(|| Error::UnknownOrder { order: order.to_string() })?;
+        Ok(self.order_view(order, rec))
+    }
+
+    fn order_view(&self, id: &str, rec: &OrderRec) -> OrderView {
+        let topo = self.topo.load();
+        OrderView {
+            id: id.to_string(),
+            channel: topo.channel(rec.channel).map(|c| c.key.to_string()).unwrap_or_default(),
+            state: rec.state(),
+            hold: match &rec.origin {
+                Origin::Hold(h) => Some(h.to_string()),
+                Origin::TillSale(_) => None,
+            },
+            created_at_ms: rec.created_ms,
+            lines: rec
+                .allocs
+                .iter()
+                .map(|a| {
+                    let q = |m| Qty::from_minor(m, a.part.scale);
+                    (
+                        self.skus.name(a.part.sku).to_string(),
+                        topo.location(a.part.loc).key.to_string(),
+                        q(a.part.qty),
+                        q(a.fulfilled),
+                        q(a.cancelled),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    pub(crate) fn order_shard(&self, id: &str) -> usize {
+        shard_index(id, self.orders.len())
+    }
+
+    fn settle(&self, order: &str, lines: &[OrderLine<'_>], how: Settle) -> Result<OrderView> {
+        let now = self.now_and_sweep();
+        check_id("order", order)?;
+        if lines.is_empty() || lines.len() > self.config.max_lines {
+            return Err(Error::arg("lines", format!("must have 1..={} lines", self.config.max_lines)));
+        }
+        let topo = self.topo.load();
+        let mut wanted: SmallVec<[(SkuId, Option<LocationId>, i64, &OrderLine<'_>); 4]> = SmallVec::new();
+        for l in lines {
+            let (sku, scale) = self.sku_id(l.sku)?;
+            let loc = match l.location {
+                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.to_string() })?),
+                None => None,
+            };
+            let q = l.qty.to_positive_minor(scale).map_err(|p| Error::qty(l.sku, l.qty, p))?;
+            wanted.push((sku, loc, q, l));
+        }
+        drop(topo);
+        let mut shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard.map.get_mut(order).ok_or_else(|| Error::UnknownOrder { order: order.to_string() })?;
+        // Plan on a copy of the open quantities, so repeated lines add up
+        // and nothing changes unless every line fits.
+        let mut open: SmallVec<[i64; 4]> = rec.allocs.iter().map(AllocRec::open).collect();
+        let mut plan: SmallVec<[(usize, i64); 4]> = SmallVec::new();
+        for &(sku, loc, q, l) in &wanted {
+            let mut left = q;
+            for (i, a) in rec.allocs.iter().enumerate() {
+                if a.part.sku != sku || loc.is_some_and(|loc| loc != a.part.loc) || open[i] == 0 {
+                    continue;
+                }
+                let take = open[i].min(left);
+                open[i] -= take;
+                left -= take;
+                plan.push((i, take));
+                if left == 0 {
+                    break;
+                }
+            }
+            if left > 0 {
+                let scale = rec.allocs.iter().find(|a| a.part.sku == sku).map_or(0, |a| a.part.scale);
+                return Err(Error::ExceedsOpenQuantity {
+                    order: order.to_string(),
+                    sku: l.sku.to_string(),
+                    requested: l.qty,
+                    remaining: Qty::from_minor(q - left, scale),
+                });
+            }
+        }
+        let skus: SmallVec<[SkuId; 4]> = plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let note = Note { reason: "", reference: Some(order) };
+        for &(i, take) in &plan {
+            let p = rec.allocs[i].part;
+            if how == Settle::Fulfil {
+                let on_hand = txn.stock(p.sku).get(p.loc).map_or(0, |l| l.on_hand);
+                if on_hand < take {
+                    return Err(txn.fail(self.insufficient(p.sku, Some(p.loc), None, take, on_hand, p.scale)));
+                }
+                txn.adjust(p.sku, p.loc, Field::OnHand, -take);
+            }
+            txn.adjust(p.sku, p.loc, Field::Allocated, -take);
+            let kind = if how == Settle::Fulfil { EventKind::Fulfilled } else { EventKind::AllocationCancelled };
+            txn.event(kind, p.sku, p.loc, take, note);
+        }
+        let changes = txn.commit();
+        for &(i, take) in &plan {
+            match how {
+                Settle::Fulfil => rec.allocs[i].fulfilled += take,
+                Settle::Cancel => rec.allocs[i].cancelled += take,
+            }
+        }
+        let view = self.order_view(order, rec);
+        drop(shard);
+        self.publish(changes);
+        Ok(view)
+    }
+}

@@ -1,0 +1,149 @@
+//! Snapshot and restore of the whole state, through serde.
+//!
+//! A snapshot is a consistent cut: it is taken with every table and stripe
+//! locked. Restoring it gives an engine whose snapshot is equal again and
+//! whose retained ledger folds to the same levels.
+
+use crate::channel::Channel;
+use crate::engine::{Config, Engine};
+use crate::error::{Error, Result};
+use crate::hold::{HoldRec, HoldState, shard_index};
+use crate::ids::Key;
+use crate::kpi::Kpis;
+use crate::ledger::Event;
+use crate::location::Location;
+use crate::order::OrderRec;
+use crate::sku::SkuSpec;
+use crate::stock::SkuStock;
+use crate::topology::Topology;
+use crate::transfer::TransferRec;
+use serde::{Deserialize, Serialize};
+use std::cmp::Reverse;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+const FORMAT: u32 = 1;
+
+/// The whole state of an engine. Serialize it with any serde format.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    format: u32,
+    seq: u64,
+    ledger_floor: u64,
+    skus: Vec<(Key, SkuStock)>,
+    locations: Vec<Location>,
+    channels: Vec<Option<Channel>>,
+    holds: Vec<(Key, HoldRec)>,
+    orders: Vec<(Key, OrderRec)>,
+    transfers: Vec<(Key, TransferRec)>,
+    kpis: Kpis,
+    ledger: Vec<Event>,
+}
+
+impl Snapshot {
+    /// The last sequence number the snapshot includes.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+}
+
+impl Engine {
+    /// A consistent copy of the whole state.
+    ///
+    /// Locking: the transfer table, every hold shard, every order shard,
+    /// every stripe (in that order): writers pause for the copy.
+    pub fn snapshot(&self) -> Snapshot {
+        let transfers = self.transfers.lock();
+        let holds: Vec<_> = self.holds.iter().map(|s| s.0.lock()).collect();
+        let orders: Vec<_> = self.orders.iter().map(|s| s.0.lock()).collect();
+        let stripes = self.lock_all_stripes();
+        let topo = self.topo.load();
+        let names = self.skus.all();
+        let skus = names
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let (stripe, slot) = self.stripe_slot(crate::SkuId(i as u32));
+                (name.clone(), stripes[stripe].skus[slot].clone())
+            })
+            .collect();
+        let mut kpis = Kpis::default();
+        let mut ledger: Vec<Event> = Vec::new();
+        for s in &stripes {
+            kpis.add(&s.kpi);
+            ledger.extend(s.ledger.iter().cloned());
+        }
+        ledger.extend(self.meta_ledger.lock().iter().cloned());
+        ledger.sort_unstable_by_key(|e| e.seq);
+        Snapshot {
+            format: FORMAT,
+            seq: self.seq.load(Ordering::Acquire),
+            ledger_floor: self.ledger_floor.load(Ordering::Acquire),
+            skus,
+            locations: topo.locations.clone(),
+            channels: topo.channels.clone(),
+            holds: by_key(holds.iter().flat_map(|h| h.map.iter().map(|(k, v)| (k.clone(), v.clone()))).collect()),
+            orders: by_key(orders.iter().flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone()))).collect()),
+            transfers: by_key(transfers.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            kpis,
+            ledger,
+        }
+    }
+
+    /// An engine holding exactly the state of `snapshot`.
+    pub fn restore(snapshot: Snapshot, config: Config) -> Result<Engine> {
+        if snapshot.format != FORMAT {
+            return Err(Error::arg("snapshot", format!("format {} is not supported", snapshot.format)));
+        }
+        let eng = Engine::with_config(config);
+        for (name, stock) in snapshot.skus {
+            let scale = stock.scale;
+            let ((id, _), created) = eng.skus.get_or_create(&name, SkuSpec { unit_scale: scale }, |id, _| {
+                let (stripe, slot) = eng.stripe_slot(id);
+                let mut s = eng.stripes[stripe].0.lock();
+                if s.skus.len() <= slot {
+                    s.skus.resize_with(slot + 1, SkuStock::default);
+                }
+                s.skus[slot] = stock;
+            })?;
+            if !created || id.0 as usize + 1 != eng.skus.len() {
+                return Err(Error::arg("snapshot", format!("SKU `{name}` appears twice")));
+            }
+        }
+        eng.topo.store(Arc::new(Topology::from_parts(snapshot.locations, snapshot.channels)));
+        let retention = eng.config.hold_retention_ms;
+        let mut min_due = u64::MAX;
+        for (key, rec) in snapshot.holds {
+            let due = match rec.state {
+                HoldState::Active => rec.expires_ms,
+                _ => rec.ended_ms.saturating_add(retention),
+            };
+            min_due = min_due.min(due);
+            let mut shard = eng.holds[shard_index(&key, eng.holds.len())].0.lock();
+            shard.due.push(Reverse((due, key.clone())));
+            shard.map.insert(key, rec);
+        }
+        for (key, rec) in snapshot.orders {
+            eng.orders[shard_index(&key, eng.orders.len())].0.lock().map.insert(key, rec);
+        }
+        eng.transfers.lock().map.extend(snapshot.transfers);
+        eng.stripes[0].0.lock().kpi = snapshot.kpis;
+        for e in snapshot.ledger {
+            match e.sku {
+                Some(sku) if e.location.is_some() => {
+                    eng.stripes[eng.stripe_slot(sku).0].0.lock().ledger.push_back(e);
+                }
+                _ => eng.meta_ledger.lock().push_back(e),
+            }
+        }
+        eng.seq.store(snapshot.seq, Ordering::Release);
+        eng.ledger_floor.store(snapshot.ledger_floor, Ordering::Release);
+        eng.next_due_ms.store(min_due, Ordering::Release);
+        Ok(eng)
+    }
+}
+
+fn by_key<T>(mut v: Vec<(Key, T)>) -> Vec<(Key, T)> {
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}

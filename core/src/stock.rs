@@ -1,0 +1,484 @@
+//! Stock levels per (SKU, location) and the movements that change them.
+
+use crate::engine::{Engine, Field, Note, Txn};
+use crate::error::{Error, Result};
+use crate::ids::{Key, LocationId, SkuId};
+use crate::ledger::EventKind;
+use crate::qty::{MAX_MINOR, Qty};
+use crate::sku::SkuSpec;
+use serde::{Deserialize, Serialize};
+
+/// Why units are not sellable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    /// Damaged goods.
+    Damaged,
+    /// Waiting for quality control.
+    QualityControl,
+}
+
+/// Every level of one SKU at one location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Levels {
+    pub on_hand: Qty,
+    /// Short holds: carts, checkouts, click & reserve.
+    pub reserved: Qty,
+    /// Committed to orders, not yet shipped or picked up.
+    pub allocated: Qty,
+    pub safety: Qty,
+    pub damaged: Qty,
+    pub quality_control: Qty,
+    /// `damaged + quality_control`.
+    pub unsellable: Qty,
+    /// Units dispatched from elsewhere towards this location.
+    pub in_transit: Qty,
+    /// Expected receipts not yet received.
+    pub incoming: Qty,
+    /// Available to promise: on_hand - reserved - allocated - safety -
+    /// unsellable, never below zero.
+    pub available: Qty,
+}
+
+/// The outcome of a count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountReport {
+    /// Counted minus the previous on_hand (negative when units went missing).
+    pub variance: Qty,
+    /// Units promised (reserved + allocated) beyond what is physically
+    /// sellable after the count; zero when none.
+    pub shortage: Qty,
+    pub levels: Levels,
+}
+
+/// An expected receipt (purchase order, ASN) at a location.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expected {
+    pub reference: Key,
+    pub qty: i64,
+    pub due_ms: u64,
+}
+
+/// The hot levels of one SKU at one location (48 bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct LocLevels {
+    pub loc: LocationId,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub allocated: i64,
+    pub safety: i64,
+    pub unsellable: i64,
+}
+
+impl LocLevels {
+    fn new(loc: LocationId) -> Self {
+        LocLevels { loc, ..Default::default() }
+    }
+    /// Available to promise; may be negative inside (a shortage).
+    #[inline]
+    pub fn atp(&self) -> i64 {
+        self.on_hand - self.reserved - self.allocated - self.safety - self.unsellable
+    }
+    /// Promised units beyond what is physically sellable.
+    pub fn shortage(&self) -> i64 {
+        (self.reserved + self.allocated - (self.on_hand - self.unsellable)).max(0)
+    }
+}
+
+/// Rarely used levels, kept out of the hot record.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ColdLevels {
+    pub loc: LocationId,
+    pub damaged: i64,
+    pub quality_control: i64,
+    pub in_transit: i64,
+    pub incoming: i64,
+    pub expected: Vec<Expected>,
+}
+
+/// All stock of one SKU, guarded by its stripe's lock.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SkuStock {
+    pub scale: u8,
+    /// Sorted by location id.
+    pub locs: Vec<LocLevels>,
+    pub cold: Vec<ColdLevels>,
+}
+
+impl SkuStock {
+    pub(crate) fn new(scale: u8) -> Self {
+        SkuStock { scale, locs: Vec::new(), cold: Vec::new() }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, loc: LocationId) -> Option<&LocLevels> {
+        if self.locs.len() <= 8 {
+            return self.locs.iter().find(|l| l.loc == loc);
+        }
+        self.locs.binary_search_by_key(&loc, |l| l.loc).ok().map(|i| &self.locs[i])
+    }
+
+    #[inline]
+    pub(crate) fn atp(&self, loc: LocationId) -> i64 {
+        self.get(loc).map_or(0, LocLevels::atp)
+    }
+
+    #[inline]
+    pub(crate) fn entry(&mut self, loc: LocationId) -> &mut LocLevels {
+        let i = match self.locs.binary_search_by_key(&loc, |l| l.loc) {
+            Ok(i) => i,
+            Err(i) => {
+                self.locs.insert(i, LocLevels::new(loc));
+                i
+            }
+        };
+        &mut self.locs[i]
+    }
+
+    pub(crate) fn cold(&self, loc: LocationId) -> Option<&ColdLevels> {
+        self.cold.iter().find(|c| c.loc == loc)
+    }
+
+    pub(crate) fn cold_entry(&mut self, loc: LocationId) -> &mut ColdLevels {
+        match self.cold.iter().position(|c| c.loc == loc) {
+            Some(i) => &mut self.cold[i],
+            None => {
+                self.cold.push(ColdLevels { loc, ..Default::default() });
+                self.cold.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    pub(crate) fn adjust(&mut self, loc: LocationId, field: Field, delta: i64) {
+        match field {
+            Field::OnHand => self.entry(loc).on_hand += delta,
+            Field::Reserved => self.entry(loc).reserved += delta,
+            Field::Allocated => self.entry(loc).allocated += delta,
+            Field::Safety => self.entry(loc).safety += delta,
+            Field::Damaged => {
+                self.entry(loc).unsellable += delta;
+                self.cold_entry(loc).damaged += delta;
+            }
+            Field::QualityControl => {
+                self.entry(loc).unsellable += delta;
+                self.cold_entry(loc).quality_control += delta;
+            }
+            Field::InTransit => self.cold_entry(loc).in_transit += delta,
+            Field::Incoming => self.cold_entry(loc).incoming += delta,
+        }
+    }
+
+    pub(crate) fn levels(&self, loc: LocationId) -> Levels {
+        let h = self.get(loc).copied().unwrap_or_else(|| LocLevels::new(loc));
+        let c = self.cold(loc).cloned().unwrap_or_default();
+        let q = |m: i64| Qty::from_minor(m, self.scale);
+        Levels {
+            on_hand: q(h.on_hand),
+            reserved: q(h.reserved),
+            allocated: q(h.allocated),
+            safety: q(h.safety),
+            damaged: q(c.damaged),
+            quality_control: q(c.quality_control),
+            unsellable: q(h.unsellable),
+            in_transit: q(c.in_transit),
+            incoming: q(c.incoming),
+            available: q(h.atp().max(0)),
+        }
+    }
+}
+
+impl Condition {
+    pub(crate) fn field(self) -> Field {
+        match self {
+            Condition::Damaged => Field::Damaged,
+            Condition::QualityControl => Field::QualityControl,
+        }
+    }
+    fn level(self, c: Option<&ColdLevels>) -> i64 {
+        c.map_or(0, |c| match self {
+            Condition::Damaged => c.damaged,
+            Condition::QualityControl => c.quality_control,
+        })
+    }
+}
+
+/// Stock movements. Each takes the stripe lock of its one SKU and no other
+/// engine lock; none calls host code while holding it.
+impl Engine {
+    /// Declares a SKU with its unit scale. Declaring again with the same
+    /// spec is a no-op; with another spec, an `IdConflict`.
+    ///
+    /// Locking: the SKU registry's creation mutex, then the SKU's stripe.
+    pub fn declare_sku(&self, sku: &str, spec: SkuSpec) -> Result<SkuId> {
+        let ((id, scale), _) = self.create_sku(sku, spec)?;
+        if scale != spec.unit_scale {
+            return Err(Error::IdConflict { kind: crate::error::IdKind::Sku, id: sku.to_string() });
+        }
+        Ok(id)
+    }
+
+    /// Adds received units to on_hand. Creates an unknown SKU (whole units).
+    /// When `note.reference` names an expected receipt of this SKU at this
+    /// location, that expectation is reduced by what arrived.
+    ///
+    /// Locking: the SKU's stripe (and the registry's creation mutex for a new SKU).
+    pub fn receive(&self, sku: &str, location: &str, qty: Qty, note: Note<'_>) -> Result<Levels> {
+        let loc = self.location_id(location)?;
+        let (id, scale) = match self.skus.get(sku) {
+            Some(found) => found,
+            None => {
+                qty.to_positive_minor(0).map_err(|p| Error::qty(sku, qty, p))?;
+                self.create_sku(sku, SkuSpec::default())?.0
+            }
+        };
+        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let stock = txn.stock(id);
+        if stock.get(loc).map_or(0, |l| l.on_hand) + q > MAX_MINOR {
+            return Err(txn.fail(Error::qty(sku, qty, crate::QtyProblem::Overflow)));
+        }
+        txn.adjust(id, loc, Field::OnHand, q);
+        txn.event(EventKind::Received, id, loc, q, note);
+        if let Some(reference) = note.reference.filter(|r| !r.is_empty()) {
+            let expected = txn.stock_mut(id).cold_entry(loc);
+            if let Some(i) = expected.expected.iter().position(|e| e.reference == reference) {
+                let done = expected.expected[i].qty.min(q);
+                expected.expected[i].qty -= done;
+                if expected.expected[i].qty == 0 {
+                    expected.expected.remove(i);
+                }
+                txn.adjust(id, loc, Field::Incoming, -done);
+                txn.event(EventKind::ExpectedArrived, id, loc, done, note);
+            }
+        }
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Sets on_hand to a counted quantity (all physical units, sellable or
+    /// not), reports the variance and any shortage against promises.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn count(&self, sku: &str, location: &str, counted: Qty, note: Note<'_>) -> Result<CountReport> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let c = counted.to_nonneg_minor(scale).map_err(|p| Error::qty(sku, counted, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let before = txn.stock(id).get(loc).copied().unwrap_or_default();
+        if c < before.unsellable {
+            return Err(txn.fail(Error::arg(
+                "counted",
+                "below the units held as unsellable; restore or write those off first",
+            )));
+        }
+        let variance = c - before.on_hand;
+        if variance != 0 {
+            txn.adjust(id, loc, Field::OnHand, variance);
+        }
+        txn.event(EventKind::Counted, id, loc, variance, note);
+        txn.kpi.counts += 1;
+        txn.kpi.count_variance_units += Qty::from_minor(variance.abs(), scale).to_decimal();
+        let shortage = txn.report_shortage(id, loc, note);
+        let report = CountReport {
+            variance: Qty::from_minor(variance, scale),
+            shortage: Qty::from_minor(shortage, scale),
+            levels: txn.stock(id).levels(loc),
+        };
+        self.finish(txn);
+        Ok(report)
+    }
+
+    /// Removes units from on_hand: sellable ones (`from: None`) or units
+    /// held in an unsellable condition.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn write_off(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        from: Option<Condition>,
+        note: Note<'_>,
+    ) -> Result<Levels> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let stock = txn.stock(id);
+        let h = stock.get(loc).copied().unwrap_or_default();
+        let have = match from {
+            None => h.on_hand - h.unsellable,
+            Some(c) => c.level(stock.cold(loc)),
+        };
+        if q > have {
+            return Err(txn.fail(self.insufficient(id, Some(loc), None, q, have, scale)));
+        }
+        txn.adjust(id, loc, Field::OnHand, -q);
+        match from {
+            None => txn.event(EventKind::WrittenOff, id, loc, q, note),
+            Some(c) => {
+                txn.adjust(id, loc, c.field(), -q);
+                txn.event(EventKind::WrittenOffUnsellable(c), id, loc, q, note);
+            }
+        }
+        txn.report_shortage(id, loc, note);
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Moves sellable units into an unsellable condition (damaged, QC).
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn mark_unsellable(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        condition: Condition,
+        note: Note<'_>,
+    ) -> Result<Levels> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let h = txn.stock(id).get(loc).copied().unwrap_or_default();
+        if q > h.on_hand - h.unsellable {
+            return Err(txn.fail(self.insufficient(id, Some(loc), None, q, h.on_hand - h.unsellable, scale)));
+        }
+        txn.adjust(id, loc, condition.field(), q);
+        txn.event(EventKind::MarkedUnsellable(condition), id, loc, q, note);
+        txn.report_shortage(id, loc, note);
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Moves units from an unsellable condition back to sellable.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn restore_sellable(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        condition: Condition,
+        note: Note<'_>,
+    ) -> Result<Levels> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let have = condition.level(txn.stock(id).cold(loc));
+        if q > have {
+            return Err(txn.fail(self.insufficient(id, Some(loc), None, q, have, scale)));
+        }
+        txn.adjust(id, loc, condition.field(), -q);
+        txn.event(EventKind::RestoredSellable(condition), id, loc, q, note);
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Sets the safety stock of a SKU at a location (absolute).
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn set_safety(&self, sku: &str, location: &str, qty: Qty, note: Note<'_>) -> Result<Levels> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = qty.to_nonneg_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
+        txn.adjust(id, loc, Field::Safety, delta);
+        txn.event(EventKind::SafetySet, id, loc, delta, note);
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Records an expected receipt (purchase order, ASN) due at `due_ms`.
+    /// Expecting again under the same reference replaces quantity and date.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn expect_receipt(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        due_ms: u64,
+        reference: &str,
+    ) -> Result<Levels> {
+        crate::ids::check_id("reference", reference)?;
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let cold = txn.stock_mut(id).cold_entry(loc);
+        let old = match cold.expected.iter_mut().find(|e| e.reference == reference) {
+            Some(e) => {
+                let old = e.qty;
+                (e.qty, e.due_ms) = (q, due_ms);
+                old
+            }
+            None => {
+                cold.expected.push(Expected { reference: Key::new(reference), qty: q, due_ms });
+                0
+            }
+        };
+        txn.adjust(id, loc, Field::Incoming, q - old);
+        txn.event(EventKind::Expected, id, loc, q - old, Note::new("expected", reference));
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Drops an expected receipt.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn cancel_expected(&self, sku: &str, location: &str, reference: &str) -> Result<Levels> {
+        let (id, _, loc) = self.sku_and_location(sku, location)?;
+        let now = self.now_and_sweep();
+        let mut txn = Txn::begin(self, &[id], now);
+        let cold = txn.stock_mut(id).cold_entry(loc);
+        let Some(i) = cold.expected.iter().position(|e| e.reference == reference) else {
+            return Err(txn.fail(Error::arg("reference", format!("no expected receipt `{reference}`"))));
+        };
+        let q = cold.expected.remove(i).qty;
+        txn.adjust(id, loc, Field::Incoming, -q);
+        txn.event(EventKind::ExpectedArrived, id, loc, q, Note::new("expected_cancelled", reference));
+        Ok(self.finish_levels(txn, id, loc))
+    }
+
+    /// Expected receipts of a SKU at a location, soonest first.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn expected_receipts(&self, sku: &str, location: &str) -> Result<Vec<(String, Qty, u64)>> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let txn = Txn::begin(self, &[id], 0);
+        let mut out: Vec<_> = txn
+            .stock(id)
+            .cold(loc)
+            .map(|c| c.expected.iter().map(|e| (e.reference.to_string(), Qty::from_minor(e.qty, scale), e.due_ms)).collect())
+            .unwrap_or_default();
+        txn.abandon();
+        out.sort_by_key(|e| e.2);
+        Ok(out)
+    }
+
+    /// Every level of a SKU at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn levels(&self, sku: &str, location: &str) -> Result<Levels> {
+        let (id, _, loc) = self.sku_and_location(sku, location)?;
+        self.now_and_sweep();
+        Ok(self.read_stock(id, |s| s.levels(loc)))
+    }
+
+    /// Available to promise of a SKU at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    pub fn atp(&self, sku: &str, location: &str) -> Result<Qty> {
+        self.levels(sku, location).map(|l| l.available)
+    }
+
+    fn sku_and_location(&self, sku: &str, location: &str) -> Result<(SkuId, u8, LocationId)> {
+        let (id, scale) = self.sku_id(sku)?;
+        Ok((id, scale, self.location_id(location)?))
+    }
+
+    fn finish_levels(&self, txn: Txn<'_>, id: SkuId, loc: LocationId) -> Levels {
+        let levels = txn.stock(id).levels(loc);
+        self.finish(txn);
+        levels
+    }
+}

@@ -1,0 +1,170 @@
+//! The topology: locations and channels, changeable at run time.
+//!
+//! The engine keeps one immutable `Topology` behind an `ArcSwap`. A change
+//! builds the next one, then swaps it in while holding every stock stripe,
+//! so no operation ever sees half a change: once `close_location` returns,
+//! no hold, order or sale is granted there.
+
+use crate::channel::{Channel, ChannelSpec};
+use crate::engine::{Engine, Txn};
+use crate::error::{Error, Result};
+use crate::ids::{ChannelId, FastMap, Key, LocationId};
+use crate::ledger::EventKind;
+use crate::location::{Location, LocationSpec};
+use crate::stock::SkuStock;
+use std::sync::Arc;
+
+#[derive(Clone, Default, Debug)]
+pub(crate) struct Topology {
+    pub locations: Vec<Location>,
+    loc_index: FastMap<Key, LocationId>,
+    pub channels: Vec<Option<Channel>>,
+    chan_index: FastMap<Key, ChannelId>,
+}
+
+impl Topology {
+    #[inline]
+    pub fn location_id(&self, name: &str) -> Option<LocationId> {
+        self.loc_index.get(name).copied()
+    }
+    #[inline]
+    pub fn channel_id(&self, name: &str) -> Option<ChannelId> {
+        self.chan_index.get(name).copied()
+    }
+    #[inline]
+    pub fn location(&self, id: LocationId) -> &Location {
+        &self.locations[id.0 as usize]
+    }
+    #[inline]
+    pub fn channel(&self, id: ChannelId) -> Option<&Channel> {
+        self.channels.get(id.0 as usize).and_then(Option::as_ref)
+    }
+    #[inline]
+    pub fn is_closed(&self, id: LocationId) -> bool {
+        self.locations[id.0 as usize].closed
+    }
+
+    /// What every channel may sell of this SKU, in channel id order.
+    pub fn channel_availabilities(&self, stock: &SkuStock) -> Vec<(ChannelId, i64)> {
+        self.channels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (ChannelId(i as u32), c.available(self, stock))))
+            .collect()
+    }
+
+    pub(crate) fn from_parts(locations: Vec<Location>, channels: Vec<Option<Channel>>) -> Topology {
+        let loc_index = locations.iter().enumerate().map(|(i, l)| (l.key.clone(), LocationId(i as u32))).collect();
+        let chan_index = channels
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.key.clone(), ChannelId(i as u32))))
+            .collect();
+        Topology { locations, loc_index, channels, chan_index }
+    }
+
+    fn resolve_locations(&self, names: &[String]) -> Result<Vec<LocationId>> {
+        let mut ids = Vec::with_capacity(names.len());
+        for n in names {
+            let id = self.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.clone() })?;
+            if ids.contains(&id) {
+                return Err(Error::arg("locations", format!("location `{n}` listed twice")));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+}
+
+/// Topology changes. Each takes the topology writer mutex, then every stock
+/// stripe (ascending) for the instant of the swap, then the meta-ledger.
+impl Engine {
+    /// Adds a location, or updates one with the same id (its closed flag is kept).
+    pub fn upsert_location(&self, spec: LocationSpec) -> Result<LocationId> {
+        spec.validate()?;
+        let name = spec.id.clone();
+        self.change_topology(EventKind::LocationChanged, &name, |t| {
+            Ok(match t.location_id(&spec.id) {
+                Some(id) => {
+                    t.locations[id.0 as usize].spec = spec;
+                    id
+                }
+                None => {
+                    let id = LocationId(t.locations.len() as u32);
+                    let key = Key::new(&spec.id);
+                    t.locations.push(Location { key: key.clone(), spec, closed: false });
+                    t.loc_index.insert(key, id);
+                    id
+                }
+            })
+        })
+    }
+
+    /// Closes (`true`) or reopens a location. A closed location takes no new
+    /// holds or sales; existing holds and allocations there stay valid.
+    pub fn set_location_closed(&self, location: &str, closed: bool) -> Result<()> {
+        self.change_topology(EventKind::LocationChanged, location, |t| {
+            let id = t.location_id(location).ok_or_else(|| Error::UnknownLocation { location: location.to_string() })?;
+            t.locations[id.0 as usize].closed = closed;
+            Ok(())
+        })
+    }
+
+    /// Adds a channel or replaces one with the same id.
+    pub fn upsert_channel(&self, spec: ChannelSpec) -> Result<ChannelId> {
+        let name = spec.id.clone();
+        self.change_topology(EventKind::ChannelChanged, &name, |t| {
+            let locs = t.resolve_locations(&spec.locations)?;
+            let channel = Channel::compile(spec, locs)?;
+            Ok(match t.channel_id(&channel.spec.id) {
+                Some(id) => {
+                    t.channels[id.0 as usize] = Some(channel);
+                    id
+                }
+                None => {
+                    let id = ChannelId(t.channels.len() as u32);
+                    t.chan_index.insert(channel.key.clone(), id);
+                    t.channels.push(Some(channel));
+                    id
+                }
+            })
+        })
+    }
+
+    /// Takes a location out of a channel's eligible list.
+    pub fn remove_location_from_channel(&self, channel: &str, location: &str) -> Result<()> {
+        self.change_topology(EventKind::ChannelChanged, channel, |t| {
+            let cid = t.channel_id(channel).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
+            let lid = t.location_id(location).ok_or_else(|| Error::UnknownLocation { location: location.to_string() })?;
+            let ch = t.channels[cid.0 as usize].as_mut().expect("indexed channels exist");
+            let pos = ch.locations.iter().position(|&l| l == lid).ok_or_else(|| Error::LocationNotInChannel {
+                channel: channel.to_string(),
+                location: location.to_string(),
+            })?;
+            ch.locations.remove(pos);
+            ch.spec.locations.remove(pos);
+            Ok(())
+        })
+    }
+
+    /// Every location, in id order.
+    pub fn locations(&self) -> Vec<Location> {
+        self.topo.load().locations.clone()
+    }
+
+    /// Every channel's spec, in id order.
+    pub fn channels(&self) -> Vec<ChannelSpec> {
+        self.topo.load().channels.iter().flatten().map(|c| c.spec.clone()).collect()
+    }
+
+    fn change_topology<T>(&self, kind: EventKind, reference: &str, f: impl FnOnce(&mut Topology) -> Result<T>) -> Result<T> {
+        let _writer = self.topo_write.lock();
+        let mut next = Topology::clone(&self.topo.load());
+        let out = f(&mut next)?;
+        let txn = Txn::begin_all(self, self.now_ms());
+        self.topo.store(Arc::new(next));
+        self.meta_event(kind, None, None, 0, reference);
+        txn.abandon();
+        Ok(out)
+    }
+}
