@@ -1,0 +1,189 @@
+//! Hot-path benchmarks, with a naive global `Mutex<HashMap>` doing the same
+//! check-and-reserve in the same run as the baseline.
+//!
+//! Run: `cargo bench -p unistock --bench holds`. The uniform workload cycles
+//! over 100,000 SKUs; every hold is followed by its release so stock stays
+//! constant. Hold ids are unique, and ended holds are retained for
+//! idempotency (the bench clock advances so that retention purges run).
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use unistock::*;
+
+const SKUS: usize = 100_000;
+
+struct Rig {
+    engine: Arc<Engine>,
+    clock: Arc<ManualClock>,
+    names: Vec<String>,
+    ids: Vec<String>,
+}
+
+fn rig(skus: usize) -> Rig {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let config = Config { hold_retention_ms: 1_000, ..Config::with_clock(clock.clone()) };
+    let engine = Arc::new(Engine::with_config(config));
+    engine.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
+    engine.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
+    engine.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"])).unwrap();
+    let names: Vec<String> = (0..skus).map(|i| format!("sku-{i:06}")).collect();
+    for n in &names {
+        engine.receive(n, "wh-1", 1_000_000.into(), Note::default()).unwrap();
+    }
+    let ids = (0..1 << 16).map(|i| format!("h{i:x}")).collect();
+    Rig { engine, clock, names, ids }
+}
+
+/// The baseline a shop would hand-write: one global lock around a map.
+struct Naive {
+    map: Mutex<HashMap<String, (i64, i64)>>,
+}
+
+impl Naive {
+    fn new(names: &[String]) -> Self {
+        Naive { map: Mutex::new(names.iter().map(|n| (n.clone(), (1_000_000, 0))).collect()) }
+    }
+    fn hold(&self, sku: &str, q: i64) -> bool {
+        let mut m = self.map.lock();
+        let e = m.get_mut(sku).unwrap();
+        if e.0 - e.1 >= q {
+            e.1 += q;
+            true
+        } else {
+            false
+        }
+    }
+    fn release(&self, sku: &str, q: i64) {
+        self.map.lock().get_mut(sku).unwrap().1 -= q;
+    }
+}
+
+fn hold_release(r: &Rig, i: &mut u64, sku: &str) {
+    let id = &r.ids[(*i & 0xffff) as usize];
+    *i += 1;
+    if *i & 0xffff == 0 {
+        // A new round of ids: let the previous round's retention lapse.
+        r.clock.advance(2_000);
+    }
+    let lines = [HoldLine::new(sku, 1)];
+    black_box(r.engine.hold(&HoldRequest::new(id, "web", &lines, 900_000)).unwrap());
+    r.engine.release(id).unwrap();
+}
+
+fn single_thread(c: &mut Criterion) {
+    let r = rig(SKUS);
+    let naive = Naive::new(&r.names);
+    let mut g = c.benchmark_group("hold+release/1 thread");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function("unistock hot sku", |b| b.iter(|| hold_release(&r, &mut i, &r.names[0])));
+    g.bench_function("naive mutex hot sku", |b| {
+        b.iter(|| {
+            assert!(naive.hold(&r.names[0], 1));
+            naive.release(&r.names[0], 1);
+        })
+    });
+    let mut k = 0usize;
+    g.bench_function("unistock uniform 100k", |b| {
+        b.iter(|| {
+            k = (k + 7919) % SKUS;
+            hold_release(&r, &mut i, &r.names[k]);
+        })
+    });
+    g.bench_function("naive mutex uniform 100k", |b| {
+        b.iter(|| {
+            k = (k + 7919) % SKUS;
+            assert!(naive.hold(&r.names[k], 1));
+            naive.release(&r.names[k], 1);
+        })
+    });
+    g.bench_function("unistock 5-line hold", |b| {
+        b.iter(|| {
+            k = (k + 7919) % (SKUS - 5);
+            let id = &r.ids[(i & 0xffff) as usize];
+            i += 1;
+            if i & 0xffff == 0 {
+                r.clock.advance(2_000);
+            }
+            let lines: [HoldLine<'_>; 5] = std::array::from_fn(|j| HoldLine::new(&r.names[k + j], 1));
+            black_box(r.engine.hold(&HoldRequest::new(id, "web", &lines, 900_000)).unwrap());
+            r.engine.release(id).unwrap();
+        })
+    });
+    g.bench_function("unistock availability read", |b| {
+        b.iter(|| {
+            k = (k + 7919) % SKUS;
+            black_box(r.engine.availability("web", &r.names[k]).unwrap())
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("batch");
+    g.throughput(Throughput::Elements(1000));
+    g.bench_function("unistock hold_batch 1000 + release_batch", |b| {
+        b.iter_batched(
+            || {
+                r.clock.advance(2_000);
+                (0..1000).map(|j| (format!("b{j}"), (j * 7919) % SKUS)).collect::<Vec<_>>()
+            },
+            |items| {
+                let lines: Vec<[HoldLine<'_>; 1]> = items.iter().map(|(_, s)| [HoldLine::new(&r.names[*s], 1)]).collect();
+                let reqs: Vec<HoldRequest<'_>> =
+                    items.iter().zip(&lines).map(|((id, _), l)| HoldRequest::new(id, "web", l, 900_000)).collect();
+                black_box(r.engine.hold_batch(&reqs));
+                let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
+                black_box(r.engine.release_batch(&ids));
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+/// Two threads on the uniform workload: each `iter` is one hold+release per
+/// thread, so elements = 2 per iteration.
+fn two_threads(c: &mut Criterion) {
+    let r = Arc::new(rig(SKUS));
+    let naive = Arc::new(Naive::new(&r.names));
+    let mut g = c.benchmark_group("hold+release/2 threads");
+    g.throughput(Throughput::Elements(2));
+    let counter = Arc::new(AtomicU64::new(0));
+    for (label, use_naive) in [("unistock uniform 100k", false), ("naive mutex uniform 100k", true)] {
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let start = std::time::Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..2u64 {
+                        let (r, naive, counter) = (r.clone(), naive.clone(), counter.clone());
+                        s.spawn(move || {
+                            let base = counter.fetch_add(1 << 32, Ordering::Relaxed);
+                            let mut k = (t as usize * 50_000) % SKUS;
+                            for n in 0..iters {
+                                k = (k + 7919) % SKUS;
+                                if use_naive {
+                                    assert!(naive.hold(&r.names[k], 1));
+                                    naive.release(&r.names[k], 1);
+                                } else {
+                                    let id = format!("{:x}", base + n);
+                                    let lines = [HoldLine::new(&r.names[k], 1)];
+                                    r.engine.hold(&HoldRequest::new(&id, "web", &lines, 900_000)).unwrap();
+                                    r.engine.release(&id).unwrap();
+                                }
+                            }
+                        });
+                    }
+                });
+                r.clock.advance(2_000);
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, single_thread, two_threads);
+criterion_main!(benches);

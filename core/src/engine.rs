@@ -134,6 +134,8 @@ pub(crate) struct Padded<T>(pub T);
 pub(crate) struct Stripe {
     pub skus: Vec<SkuStock>,
     pub ledger: VecDeque<Event>,
+    /// Highest sequence number trimmed from this stripe's ledger.
+    pub floor: u64,
     pub kpi: Kpis,
 }
 
@@ -150,8 +152,7 @@ pub struct Engine {
     pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
     pub(crate) transfers: Mutex<TransferTable>,
     pub(crate) seq: AtomicU64,
-    pub(crate) meta_ledger: Mutex<VecDeque<Event>>,
-    pub(crate) ledger_floor: AtomicU64,
+    pub(crate) meta_ledger: Mutex<(VecDeque<Event>, u64)>,
     pub(crate) next_due_ms: AtomicU64,
     pub(crate) sweep_lock: Mutex<()>,
     pub(crate) feed: Feed,
@@ -197,8 +198,7 @@ impl Engine {
             orders,
             transfers: Mutex::new(TransferTable::default()),
             seq: AtomicU64::new(0),
-            meta_ledger: Mutex::new(VecDeque::new()),
-            ledger_floor: AtomicU64::new(0),
+            meta_ledger: Mutex::new((VecDeque::new(), 0)),
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
             feed: Feed::default(),
@@ -326,7 +326,8 @@ impl Engine {
 
     /// Appends an event that touches no stock (topology, hold extension).
     pub(crate) fn meta_event(&self, kind: EventKind, sku: Option<u32>, loc: Option<LocationId>, qty: i64, reference: &str) {
-        let mut ledger = self.meta_ledger.lock();
+        let mut guard = self.meta_ledger.lock();
+        let (ledger, floor) = &mut *guard;
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         ledger.push_back(Event {
             seq,
@@ -338,14 +339,15 @@ impl Engine {
             reason: Key::new_static(kind.default_reason()),
             reference: Key::new(reference),
         });
-        self.trim_ledger(&mut ledger, seq);
+        self.trim_ledger(ledger, floor, seq);
     }
 
-    pub(crate) fn trim_ledger(&self, ledger: &mut VecDeque<Event>, last_seq: u64) {
+    /// Drops events older than the retention; `floor` records the highest
+    /// sequence number dropped (readers take the maximum over all floors).
+    pub(crate) fn trim_ledger(&self, ledger: &mut VecDeque<Event>, floor: &mut u64, last_seq: u64) {
         if let Some(keep) = self.config.ledger_retention {
             while ledger.front().is_some_and(|e| e.seq + keep <= last_seq) {
-                let dropped = ledger.pop_front().expect("front exists");
-                self.ledger_floor.fetch_max(dropped.seq, Ordering::AcqRel);
+                *floor = ledger.pop_front().expect("front exists").seq;
             }
         }
     }
@@ -508,8 +510,8 @@ impl<'e> Txn<'e> {
                 });
             }
             let last = first + n - 1;
-            let ledger = &mut self.guards[0].1.ledger;
-            eng.trim_ledger(ledger, last);
+            let stripe = &mut *self.guards[0].1;
+            eng.trim_ledger(&mut stripe.ledger, &mut stripe.floor, last);
         }
         self.flush_kpi();
         let changes = match self.before.take() {

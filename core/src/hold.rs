@@ -28,8 +28,7 @@ use crate::qty::Qty;
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 
@@ -167,12 +166,79 @@ impl HoldRec {
     }
 }
 
-/// One shard of the hold table, with its queue of due times (expiries and
-/// purges of ended holds).
+/// One shard of the hold table: records in a slab (slots are reused once a
+/// record is purged), an index from the host's id, the expiry of every
+/// active hold, and the purge queue of ended ones (FIFO: retention is one
+/// constant, so purge times arrive in order unless the clock went back,
+/// which only delays a purge).
 #[derive(Default)]
 pub(crate) struct HoldShard {
-    pub map: FastMap<Key, HoldRec>,
-    pub due: BinaryHeap<Reverse<(u64, Key)>>,
+    index: FastMap<Key, u32>,
+    slots: Vec<Option<(Key, HoldRec)>>,
+    free: Vec<u32>,
+    expiries: BTreeSet<(u64, u32)>,
+    purges: VecDeque<(u64, u32)>,
+}
+
+impl HoldShard {
+    #[inline]
+    pub fn find(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+    #[inline]
+    pub fn rec(&self, slot: u32) -> &HoldRec {
+        &self.slots[slot as usize].as_ref().expect("live slot").1
+    }
+    #[inline]
+    pub fn rec_mut(&mut self, slot: u32) -> &mut HoldRec {
+        &mut self.slots[slot as usize].as_mut().expect("live slot").1
+    }
+    pub fn key(&self, slot: u32) -> &Key {
+        &self.slots[slot as usize].as_ref().expect("live slot").0
+    }
+    /// Stores a record; an active one is queued for expiry, an ended one
+    /// for purging at `purge_at`.
+    pub fn insert(&mut self, key: Key, rec: HoldRec, purge_at: u64) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        if rec.state == HoldState::Active {
+            self.expiries.insert((rec.expires_ms, slot));
+        } else {
+            self.purges.push_back((purge_at, slot));
+        }
+        self.index.insert(key.clone(), slot);
+        self.slots[slot as usize] = Some((key, rec));
+        slot
+    }
+    pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
+        let rec = self.rec_mut(slot);
+        let old = std::mem::replace(&mut rec.expires_ms, expires_ms);
+        self.expiries.remove(&(old, slot));
+        self.expiries.insert((expires_ms, slot));
+    }
+    /// Takes an ended hold off the expiry queue and onto the purge queue.
+    pub fn mark_ended(&mut self, slot: u32, purge_at: u64) {
+        let expires = self.rec(slot).expires_ms;
+        self.expiries.remove(&(expires, slot));
+        self.purges.push_back((purge_at, slot));
+    }
+    fn purge(&mut self, slot: u32) {
+        if let Some((key, _)) = self.slots[slot as usize].take() {
+            self.index.remove(key.as_str());
+            self.free.push(slot);
+        }
+    }
+    fn first_expiry(&self) -> Option<(u64, u32)> {
+        self.expiries.first().copied()
+    }
+    pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
+        self.slots.iter().flatten().map(|(k, r)| (k, r))
+    }
 }
 
 pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
@@ -222,18 +288,17 @@ impl Engine {
         let now = self.now_and_sweep();
         check_id("hold", hold)?;
         self.check_ttl(ttl_ms)?;
-        let mut guard = self.holds[self.hold_shard(hold)].0.lock();
-        let shard = &mut *guard;
-        let rec = shard.map.get_mut(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let mut shard = self.holds[self.hold_shard(hold)].0.lock();
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let rec = shard.rec(slot);
         if rec.state != HoldState::Active || rec.expires_ms <= now {
             let state = if rec.state == HoldState::Active { HoldState::Expired } else { rec.state };
             return Err(Error::HoldNotActive { hold: hold.to_string(), state });
         }
         let expires = now.saturating_add(ttl_ms);
-        rec.expires_ms = expires;
-        shard.due.push(Reverse((expires, Key::new(hold))));
+        shard.set_expiry(slot, expires);
         self.meta_event(EventKind::HoldExtended, None, None, ttl_ms as i64, hold);
-        drop(guard);
+        drop(shard);
         self.note_due(expires);
         Ok(expires)
     }
@@ -245,7 +310,8 @@ impl Engine {
         let now = self.now_and_sweep();
         let _ = now;
         let shard = self.holds[self.hold_shard(hold)].0.lock();
-        let rec = shard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let rec = shard.rec(slot);
         let topo = self.topo.load();
         Ok(HoldView {
             id: hold.to_string(),
@@ -277,28 +343,24 @@ impl Engine {
     pub(crate) fn sweep(&self, now: u64) -> usize {
         let guard = self.sweep_lock.lock();
         let start = self.next_due_ms.load(Ordering::Acquire);
-        let retention = self.config.hold_retention_ms;
         let (mut min_due, mut expired, mut changes) = (u64::MAX, 0, Vec::new());
         for shard in self.holds.iter() {
             let mut sh = shard.0.lock();
-            while let Some(Reverse((due, _))) = sh.due.peek() {
-                if *due > now {
-                    min_due = min_due.min(*due);
+            while let Some((due, slot)) = sh.first_expiry() {
+                if due > now {
+                    min_due = min_due.min(due);
                     break;
                 }
-                let Reverse((_, key)) = sh.due.pop().expect("peeked");
-                let Some(rec) = sh.map.get(&key) else { continue };
-                match rec.state {
-                    HoldState::Active if rec.expires_ms <= now => {
-                        changes.extend(self.end_hold(&mut sh, &key, HoldState::Expired, now));
-                        expired += 1;
-                    }
-                    HoldState::Active => {}
-                    _ if rec.ended_ms.saturating_add(retention) <= now => {
-                        sh.map.remove(&key);
-                    }
-                    _ => {}
+                changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, now));
+                expired += 1;
+            }
+            while let Some(&(due, slot)) = sh.purges.front() {
+                if due > now {
+                    min_due = min_due.min(due);
+                    break;
                 }
+                sh.purges.pop_front();
+                sh.purge(slot);
             }
         }
         if self.next_due_ms.compare_exchange(start, min_due, Ordering::AcqRel, Ordering::Acquire).is_err() {
@@ -351,7 +413,8 @@ impl Engine {
         drop(topo);
 
         let mut shard = self.holds[self.hold_shard(req.id)].0.lock();
-        if let Some(rec) = shard.map.get(req.id) {
+        if let Some(slot) = shard.find(req.id) {
+            let rec = shard.rec(slot);
             return if rec.channel == chan && rec.lines == lines {
                 Ok(rec.receipt(true))
             } else {
@@ -384,9 +447,7 @@ impl Engine {
             order: None,
         };
         let receipt = rec.receipt(false);
-        let key = Key::new(req.id);
-        shard.due.push(Reverse((expires, key.clone())));
-        shard.map.insert(key, rec);
+        shard.insert(Key::new(req.id), rec, 0);
         drop(shard);
         self.note_due(expires);
         self.publish(changes);
@@ -466,19 +527,20 @@ impl Engine {
     fn release_at(&self, hold: &str, now: u64) -> Result<()> {
         check_id("hold", hold)?;
         let mut shard = self.holds[self.hold_shard(hold)].0.lock();
-        let rec = shard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let rec = shard.rec(slot);
         match rec.state {
             HoldState::Released => return Ok(()),
             HoldState::Active if rec.expires_ms > now => {}
             HoldState::Active => {
-                let changes = self.end_hold(&mut shard, hold, HoldState::Expired, now);
+                let changes = self.end_hold(&mut shard, slot, HoldState::Expired, now);
                 drop(shard);
                 self.publish(changes);
                 return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
             }
             state => return Err(Error::HoldNotActive { hold: hold.to_string(), state }),
         }
-        let changes = self.end_hold(&mut shard, hold, HoldState::Released, now);
+        let changes = self.end_hold(&mut shard, slot, HoldState::Released, now);
         drop(shard);
         self.publish(changes);
         Ok(())
@@ -487,30 +549,33 @@ impl Engine {
     /// Ends an active hold as released or expired: its reserved units return.
     /// The caller holds the shard lock and publishes the changes after
     /// dropping it.
-    pub(crate) fn end_hold(&self, shard: &mut HoldShard, hold: &str, state: HoldState, now: u64) -> Vec<Change> {
-        let rec = shard.map.get_mut(hold).expect("caller checked the hold exists");
+    pub(crate) fn end_hold(&self, shard: &mut HoldShard, slot: u32, state: HoldState, now: u64) -> Vec<Change> {
+        let rec = shard.rec(slot);
         assert_eq!(rec.state, HoldState::Active, "a hold ends exactly once");
         let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
         let kind = if state == HoldState::Expired { EventKind::Expired } else { EventKind::Released };
+        let key = shard.key(slot);
         for p in &rec.parts {
             txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
-            txn.event(kind, p.sku, p.loc, p.qty, Note { reason: "", reference: Some(hold) });
+            txn.event(kind, p.sku, p.loc, p.qty, Note { reason: "", reference: Some(key) });
         }
         match state {
             HoldState::Expired => txn.kpi.holds_expired += 1,
             _ => txn.kpi.holds_released += 1,
         }
         let changes = txn.commit();
-        rec.state = state;
-        rec.ended_ms = now;
-        self.schedule_purge(shard, hold, now);
+        self.finish_record(shard, slot, state, now);
         changes
     }
 
-    pub(crate) fn schedule_purge(&self, shard: &mut HoldShard, hold: &str, now: u64) {
+    /// Marks a record ended and schedules its purge.
+    pub(crate) fn finish_record(&self, shard: &mut HoldShard, slot: u32, state: HoldState, now: u64) {
         let purge_at = now.saturating_add(self.config.hold_retention_ms);
-        shard.due.push(Reverse((purge_at, Key::new(hold))));
+        shard.mark_ended(slot, purge_at);
+        let rec = shard.rec_mut(slot);
+        rec.state = state;
+        rec.ended_ms = now;
         self.note_due(purge_at);
     }
 }

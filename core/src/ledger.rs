@@ -9,7 +9,6 @@ use crate::qty::Qty;
 use crate::stock::Condition;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 
 /// What an event did. The level deltas each kind implies are in
 /// [`EventKind::deltas`].
@@ -211,19 +210,23 @@ impl Engine {
 
     /// Like `events_since`, in the engine's own form.
     pub fn raw_events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
-        let floor = self.ledger_floor.load(Ordering::Acquire);
-        if after < floor {
-            return Err(Error::LedgerTruncated { requested: after, oldest: floor + 1 });
-        }
         let mut all = Vec::new();
-        let take = |q: &std::collections::VecDeque<Event>, all: &mut Vec<Event>| {
+        let mut floor = 0;
+        let mut take = |q: &std::collections::VecDeque<Event>, f: u64, all: &mut Vec<Event>| {
+            floor = floor.max(f);
             let start = q.partition_point(|e| e.seq <= after);
             all.extend(q.range(start..).cloned());
         };
         for s in self.stripes.iter() {
-            take(&s.0.lock().ledger, &mut all);
+            let g = s.0.lock();
+            take(&g.ledger, g.floor, &mut all);
         }
-        take(&self.meta_ledger.lock(), &mut all);
+        let meta = self.meta_ledger.lock();
+        take(&meta.0, meta.1, &mut all);
+        drop(meta);
+        if after < floor {
+            return Err(Error::LedgerTruncated { requested: after, oldest: floor + 1 });
+        }
         all.sort_unstable_by_key(|e| e.seq);
         let run = all.iter().enumerate().take_while(|(i, e)| e.seq == after + 1 + *i as u64).count();
         all.truncate(run.min(limit));

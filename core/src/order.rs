@@ -158,7 +158,8 @@ impl Engine {
         check_id("order", order)?;
         let mut hguard = self.holds[self.hold_shard(hold)].0.lock();
         let hshard = &mut *hguard;
-        let rec = hshard.map.get(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = hshard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let rec = hshard.rec(slot);
         match rec.state {
             HoldState::Committed if rec.order.as_deref() == Some(order) => {
                 let oshard = self.orders[self.order_shard(order)].0.lock();
@@ -170,7 +171,7 @@ impl Engine {
             HoldState::Committed => return Err(Error::IdConflict { kind: IdKind::Hold, id: hold.to_string() }),
             HoldState::Active if rec.expires_ms > now => {}
             HoldState::Active => {
-                let changes = self.end_hold(hshard, hold, HoldState::Expired, now);
+                let changes = self.end_hold(hshard, slot, HoldState::Expired, now);
                 drop(hguard);
                 self.publish(changes);
                 return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
@@ -181,7 +182,7 @@ impl Engine {
         if oshard.map.contains_key(order) {
             return Err(Error::IdConflict { kind: IdKind::Order, id: order.to_string() });
         }
-        let rec = hshard.map.get_mut(hold).expect("checked above");
+        let rec = hshard.rec(slot);
         let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
         let note = Note { reason: "", reference: Some(order) };
@@ -198,13 +199,11 @@ impl Engine {
             created_ms: now,
             allocs: rec.parts.iter().map(|&part| AllocRec { part, fulfilled: 0, cancelled: 0 }).collect(),
         };
-        rec.state = HoldState::Committed;
-        rec.ended_ms = now;
-        rec.order = Some(Key::new(order));
         let receipt = order_rec.receipt(false);
         oshard.map.insert(Key::new(order), order_rec);
         drop(oshard);
-        self.schedule_purge(hshard, hold, now);
+        self.finish_record(hshard, slot, HoldState::Committed, now);
+        hshard.rec_mut(slot).order = Some(Key::new(order));
         drop(hguard);
         self.publish(changes);
         Ok(receipt)

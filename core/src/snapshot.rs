@@ -18,7 +18,6 @@ use crate::stock::SkuStock;
 use crate::topology::Topology;
 use crate::transfer::TransferRec;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -69,20 +68,25 @@ impl Engine {
             .collect();
         let mut kpis = Kpis::default();
         let mut ledger: Vec<Event> = Vec::new();
+        let mut ledger_floor = 0;
         for s in &stripes {
             kpis.add(&s.kpi);
             ledger.extend(s.ledger.iter().cloned());
+            ledger_floor = ledger_floor.max(s.floor);
         }
-        ledger.extend(self.meta_ledger.lock().iter().cloned());
+        let meta = self.meta_ledger.lock();
+        ledger.extend(meta.0.iter().cloned());
+        ledger_floor = ledger_floor.max(meta.1);
+        drop(meta);
         ledger.sort_unstable_by_key(|e| e.seq);
         Snapshot {
             format: FORMAT,
             seq: self.seq.load(Ordering::Acquire),
-            ledger_floor: self.ledger_floor.load(Ordering::Acquire),
+            ledger_floor,
             skus,
             locations: topo.locations.clone(),
             channels: topo.channels.clone(),
-            holds: by_key(holds.iter().flat_map(|h| h.map.iter().map(|(k, v)| (k.clone(), v.clone()))).collect()),
+            holds: by_key(holds.iter().flat_map(|h| h.records().map(|(k, v)| (k.clone(), v.clone()))).collect()),
             orders: by_key(orders.iter().flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone()))).collect()),
             transfers: by_key(transfers.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             kpis,
@@ -119,9 +123,7 @@ impl Engine {
                 _ => rec.ended_ms.saturating_add(retention),
             };
             min_due = min_due.min(due);
-            let mut shard = eng.holds[shard_index(&key, eng.holds.len())].0.lock();
-            shard.due.push(Reverse((due, key.clone())));
-            shard.map.insert(key, rec);
+            eng.holds[shard_index(&key, eng.holds.len())].0.lock().insert(key, rec, due);
         }
         for (key, rec) in snapshot.orders {
             eng.orders[shard_index(&key, eng.orders.len())].0.lock().map.insert(key, rec);
@@ -133,11 +135,11 @@ impl Engine {
                 Some(sku) if e.location.is_some() => {
                     eng.stripes[eng.stripe_slot(sku).0].0.lock().ledger.push_back(e);
                 }
-                _ => eng.meta_ledger.lock().push_back(e),
+                _ => eng.meta_ledger.lock().0.push_back(e),
             }
         }
+        eng.meta_ledger.lock().1 = snapshot.ledger_floor;
         eng.seq.store(snapshot.seq, Ordering::Release);
-        eng.ledger_floor.store(snapshot.ledger_floor, Ordering::Release);
         eng.next_due_ms.store(min_due, Ordering::Release);
         Ok(eng)
     }
