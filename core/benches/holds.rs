@@ -25,17 +25,33 @@ struct Rig {
 
 fn rig(skus: usize) -> Rig {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let config = Config { hold_retention_ms: 1_000, ..Config::with_clock(clock.clone()) };
+    let config = Config {
+        hold_retention_ms: 1_000,
+        ..Config::with_clock(clock.clone())
+    };
     let engine = Arc::new(Engine::with_config(config));
-    engine.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
-    engine.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
-    engine.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"])).unwrap();
+    engine
+        .upsert_location(LocationSpec::warehouse("wh-1"))
+        .unwrap();
+    engine
+        .upsert_location(LocationSpec::warehouse("wh-2"))
+        .unwrap();
+    engine
+        .upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
+        .unwrap();
     let names: Vec<String> = (0..skus).map(|i| format!("sku-{i:06}")).collect();
     for n in &names {
-        engine.receive(n, "wh-1", 1_000_000.into(), Note::default()).unwrap();
+        engine
+            .receive(n, "wh-1", 1_000_000.into(), Note::default())
+            .unwrap();
     }
     let ids = (0..1 << 16).map(|i| format!("h{i:x}")).collect();
-    Rig { engine, clock, names, ids }
+    Rig {
+        engine,
+        clock,
+        names,
+        ids,
+    }
 }
 
 /// The baseline a shop would hand-write: one global lock around a map.
@@ -45,7 +61,9 @@ struct Naive {
 
 impl Naive {
     fn new(names: &[String]) -> Self {
-        Naive { map: Mutex::new(names.iter().map(|n| (n.clone(), (1_000_000, 0))).collect()) }
+        Naive {
+            map: Mutex::new(names.iter().map(|n| (n.clone(), (1_000_000, 0))).collect()),
+        }
     }
     fn hold(&self, sku: &str, q: i64) -> bool {
         let mut m = self.map.lock();
@@ -70,7 +88,11 @@ fn hold_release(r: &Rig, i: &mut u64, sku: &str) {
         r.clock.advance(2_000);
     }
     let lines = [HoldLine::new(sku, 1)];
-    black_box(r.engine.hold(&HoldRequest::new(id, "web", &lines, 900_000)).unwrap());
+    black_box(
+        r.engine
+            .hold(&HoldRequest::new(id, "web", &lines, 900_000))
+            .unwrap(),
+    );
     r.engine.release(id).unwrap();
 }
 
@@ -80,7 +102,9 @@ fn single_thread(c: &mut Criterion) {
     let mut g = c.benchmark_group("hold+release/1 thread");
     g.throughput(Throughput::Elements(1));
     let mut i = 0u64;
-    g.bench_function("unistock hot sku", |b| b.iter(|| hold_release(&r, &mut i, &r.names[0])));
+    g.bench_function("unistock hot sku", |b| {
+        b.iter(|| hold_release(&r, &mut i, &r.names[0]))
+    });
     g.bench_function("naive mutex hot sku", |b| {
         b.iter(|| {
             assert!(naive.hold(&r.names[0], 1));
@@ -109,8 +133,13 @@ fn single_thread(c: &mut Criterion) {
             if i & 0xffff == 0 {
                 r.clock.advance(2_000);
             }
-            let lines: [HoldLine<'_>; 5] = std::array::from_fn(|j| HoldLine::new(&r.names[k + j], 1));
-            black_box(r.engine.hold(&HoldRequest::new(id, "web", &lines, 900_000)).unwrap());
+            let lines: [HoldLine<'_>; 5] =
+                std::array::from_fn(|j| HoldLine::new(&r.names[k + j], 1));
+            black_box(
+                r.engine
+                    .hold(&HoldRequest::new(id, "web", &lines, 900_000))
+                    .unwrap(),
+            );
             r.engine.release(id).unwrap();
         })
     });
@@ -128,12 +157,20 @@ fn single_thread(c: &mut Criterion) {
         b.iter_batched(
             || {
                 r.clock.advance(2_000);
-                (0..1000).map(|j| (format!("b{j}"), (j * 7919) % SKUS)).collect::<Vec<_>>()
+                (0..1000)
+                    .map(|j| (format!("b{j}"), (j * 7919) % SKUS))
+                    .collect::<Vec<_>>()
             },
             |items| {
-                let lines: Vec<[HoldLine<'_>; 1]> = items.iter().map(|(_, s)| [HoldLine::new(&r.names[*s], 1)]).collect();
-                let reqs: Vec<HoldRequest<'_>> =
-                    items.iter().zip(&lines).map(|((id, _), l)| HoldRequest::new(id, "web", l, 900_000)).collect();
+                let lines: Vec<[HoldLine<'_>; 1]> = items
+                    .iter()
+                    .map(|(_, s)| [HoldLine::new(&r.names[*s], 1)])
+                    .collect();
+                let reqs: Vec<HoldRequest<'_>> = items
+                    .iter()
+                    .zip(&lines)
+                    .map(|((id, _), l)| HoldRequest::new(id, "web", l, 900_000))
+                    .collect();
                 black_box(r.engine.hold_batch(&reqs));
                 let ids: Vec<&str> = items.iter().map(|(id, _)| id.as_str()).collect();
                 black_box(r.engine.release_batch(&ids));
@@ -152,7 +189,10 @@ fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("hold+release/2 threads");
     g.throughput(Throughput::Elements(2));
     let counter = Arc::new(AtomicU64::new(0));
-    for (label, use_naive) in [("unistock uniform 100k", false), ("naive mutex uniform 100k", true)] {
+    for (label, use_naive) in [
+        ("unistock uniform 100k", false),
+        ("naive mutex uniform 100k", true),
+    ] {
         g.bench_function(label, |b| {
             b.iter_custom(|iters| {
                 let start = std::time::Instant::now();
@@ -170,7 +210,9 @@ fn two_threads(c: &mut Criterion) {
                                 } else {
                                     let id = format!("{:x}", base + n);
                                     let lines = [HoldLine::new(&r.names[k], 1)];
-                                    r.engine.hold(&HoldRequest::new(&id, "web", &lines, 900_000)).unwrap();
+                                    r.engine
+                                        .hold(&HoldRequest::new(&id, "web", &lines, 900_000))
+                                        .unwrap();
                                     r.engine.release(&id).unwrap();
                                 }
                             }

@@ -35,7 +35,10 @@ pub struct ChannelSpec {
 
 impl ChannelSpec {
     /// A channel selling from `locations` in that order, with no buffers.
-    pub fn new<S: Into<String>>(id: impl Into<String>, locations: impl IntoIterator<Item = S>) -> Self {
+    pub fn new<S: Into<String>>(
+        id: impl Into<String>,
+        locations: impl IntoIterator<Item = S>,
+    ) -> Self {
         ChannelSpec {
             id: id.into(),
             locations: locations.into_iter().map(Into::into).collect(),
@@ -85,17 +88,29 @@ impl Channel {
         if !(0..=MAX_MINOR).contains(&spec.safety_units) {
             return Err(crate::Error::arg("safety_units", "must be in 0..=10^15"));
         }
-        let holdback_ppm = percent_to_ppm(spec.holdback_percent)
-            .ok_or_else(|| crate::Error::arg("holdback_percent", "must be 0..=100 with at most 4 decimals"))?;
+        let holdback_ppm = percent_to_ppm(spec.holdback_percent).ok_or_else(|| {
+            crate::Error::arg(
+                "holdback_percent",
+                "must be 0..=100 with at most 4 decimals",
+            )
+        })?;
         let cap = match spec.cap {
             None => None,
             Some(Cap::Units(n)) if (0..=MAX_MINOR).contains(&n) => Some(CapRule::Units(n)),
-            Some(Cap::Units(_)) => return Err(crate::Error::arg("cap", "units must be in 0..=10^15")),
-            Some(Cap::Percent(p)) => Some(CapRule::Ppm(
-                percent_to_ppm(p).ok_or_else(|| crate::Error::arg("cap", "percent must be 0..=100 with at most 4 decimals"))?,
-            )),
+            Some(Cap::Units(_)) => {
+                return Err(crate::Error::arg("cap", "units must be in 0..=10^15"));
+            }
+            Some(Cap::Percent(p)) => Some(CapRule::Ppm(percent_to_ppm(p).ok_or_else(|| {
+                crate::Error::arg("cap", "percent must be 0..=100 with at most 4 decimals")
+            })?)),
         };
-        Ok(Channel { key: Key::new(&spec.id), spec, locations, holdback_ppm, cap })
+        Ok(Channel {
+            key: Key::new(&spec.id),
+            spec,
+            locations,
+            holdback_ppm,
+            cap,
+        })
     }
 
     /// Sum of available-to-promise over the open eligible locations.
@@ -155,7 +170,11 @@ impl crate::Engine {
         self.now_and_sweep();
         self.read_stock(id, |stock| {
             let topo = self.topo.load();
-            let ch = topo.channel(chan).ok_or_else(|| crate::Error::UnknownChannel { channel: channel.to_string() })?;
+            let ch = topo
+                .channel(chan)
+                .ok_or_else(|| crate::Error::UnknownChannel {
+                    channel: channel.to_string(),
+                })?;
             Ok(crate::Qty::from_minor(ch.available(&topo, stock), scale))
         })
     }
@@ -163,15 +182,26 @@ impl crate::Engine {
     /// `availability` for many SKUs in one call, in the same order.
     ///
     /// Locking: each SKU's stripe in turn.
-    pub fn availability_many(&self, channel: &str, skus: &[&str]) -> crate::Result<Vec<crate::Qty>> {
+    pub fn availability_many(
+        &self,
+        channel: &str,
+        skus: &[&str],
+    ) -> crate::Result<Vec<crate::Qty>> {
         let chan = self.channel_id(channel)?;
-        let ids = skus.iter().map(|s| self.sku_id(s)).collect::<crate::Result<Vec<_>>>()?;
+        let ids = skus
+            .iter()
+            .map(|s| self.sku_id(s))
+            .collect::<crate::Result<Vec<_>>>()?;
         self.now_and_sweep();
         ids.into_iter()
             .map(|(id, scale)| {
                 self.read_stock(id, |stock| {
                     let topo = self.topo.load();
-                    let ch = topo.channel(chan).ok_or_else(|| crate::Error::UnknownChannel { channel: channel.to_string() })?;
+                    let ch = topo
+                        .channel(chan)
+                        .ok_or_else(|| crate::Error::UnknownChannel {
+                            channel: channel.to_string(),
+                        })?;
                     Ok(crate::Qty::from_minor(ch.available(&topo, stock), scale))
                 })
             })
@@ -182,20 +212,32 @@ impl crate::Engine {
     /// channel's order (for a store locator).
     ///
     /// Locking: the SKU's stripe.
-    pub fn availability_by_location(&self, channel: &str, sku: &str) -> crate::Result<Vec<LocationAvailability>> {
+    pub fn availability_by_location(
+        &self,
+        channel: &str,
+        sku: &str,
+    ) -> crate::Result<Vec<LocationAvailability>> {
         let chan = self.channel_id(channel)?;
         let (id, scale) = self.sku_id(sku)?;
         self.now_and_sweep();
         self.read_stock(id, |stock| {
             let topo = self.topo.load();
-            let ch = topo.channel(chan).ok_or_else(|| crate::Error::UnknownChannel { channel: channel.to_string() })?;
+            let ch = topo
+                .channel(chan)
+                .ok_or_else(|| crate::Error::UnknownChannel {
+                    channel: channel.to_string(),
+                })?;
             let total = ch.available(&topo, stock);
             Ok(ch
                 .locations
                 .iter()
                 .map(|&loc| {
                     let closed = topo.is_closed(loc);
-                    let avail = if closed { 0 } else { stock.atp(loc).max(0).min(total) };
+                    let avail = if closed {
+                        0
+                    } else {
+                        stock.atp(loc).max(0).min(total)
+                    };
                     LocationAvailability {
                         location: topo.location(loc).key.to_string(),
                         available: crate::Qty::from_minor(avail, scale),

@@ -31,7 +31,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock showing `now_ms`.
     pub fn new(now_ms: u64) -> Self {
-        ManualClock { now_ms: AtomicU64::new(now_ms) }
+        ManualClock {
+            now_ms: AtomicU64::new(now_ms),
+        }
     }
     /// Sets the time (it may go backwards: expiry then simply waits).
     pub fn set(&self, now_ms: u64) {

@@ -76,7 +76,10 @@ impl Default for Config {
 impl Config {
     /// Default settings with another clock.
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Config { clock, ..Config::default() }
+        Config {
+            clock,
+            ..Config::default()
+        }
     }
 }
 
@@ -104,11 +107,17 @@ pub struct Note<'a> {
 impl<'a> Note<'a> {
     /// A reason and a reference.
     pub fn new(reason: &'a str, reference: &'a str) -> Self {
-        Note { reason, reference: Some(reference) }
+        Note {
+            reason,
+            reference: Some(reference),
+        }
     }
     /// A reason alone.
     pub fn reason(reason: &'a str) -> Self {
-        Note { reason, reference: None }
+        Note {
+            reason,
+            reference: None,
+        }
     }
 }
 
@@ -184,9 +193,15 @@ impl Engine {
     pub fn with_config(mut config: Config) -> Self {
         config.stripes = config.stripes.clamp(1, 1 << 16).next_power_of_two();
         config.shards = config.shards.clamp(1, 1 << 16).next_power_of_two();
-        let stripes = (0..config.stripes).map(|_| Padded(Mutex::new(Stripe::default()))).collect();
-        let holds = (0..config.shards).map(|_| Padded(Mutex::new(HoldShard::default()))).collect();
-        let orders = (0..config.shards).map(|_| Padded(Mutex::new(OrderShard::default()))).collect();
+        let stripes = (0..config.stripes)
+            .map(|_| Padded(Mutex::new(Stripe::default())))
+            .collect();
+        let holds = (0..config.shards)
+            .map(|_| Padded(Mutex::new(HoldShard::default())))
+            .collect();
+        let orders = (0..config.shards)
+            .map(|_| Padded(Mutex::new(OrderShard::default())))
+            .collect();
         Engine {
             stripe_bits: config.stripes.trailing_zeros(),
             config,
@@ -222,7 +237,9 @@ impl Engine {
 
     /// The id and unit scale of a known SKU.
     pub fn sku_id(&self, sku: &str) -> Result<(SkuId, u8)> {
-        self.skus.get(sku).ok_or_else(|| Error::UnknownSku { sku: sku.to_string() })
+        self.skus.get(sku).ok_or_else(|| Error::UnknownSku {
+            sku: sku.to_string(),
+        })
     }
 
     /// The host's id of an interned SKU.
@@ -235,7 +252,9 @@ impl Engine {
         self.topo
             .load()
             .location_id(location)
-            .ok_or_else(|| Error::UnknownLocation { location: location.to_string() })
+            .ok_or_else(|| Error::UnknownLocation {
+                location: location.to_string(),
+            })
     }
 
     /// The host's id of an interned location.
@@ -248,12 +267,18 @@ impl Engine {
         self.topo
             .load()
             .channel_id(channel)
-            .ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })
+            .ok_or_else(|| Error::UnknownChannel {
+                channel: channel.to_string(),
+            })
     }
 
     /// Known SKUs with their unit scales, in id order.
     pub fn skus(&self) -> Vec<(String, u8)> {
-        self.skus.all().into_iter().map(|(k, s)| (k.to_string(), s)).collect()
+        self.skus
+            .all()
+            .into_iter()
+            .map(|(k, s)| (k.to_string(), s))
+            .collect()
     }
 
     pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
@@ -266,7 +291,13 @@ impl Engine {
             s.skus[slot] = SkuStock::new(scale);
         })?;
         if created.1 {
-            self.meta_event(EventKind::SkuDeclared, Some(created.0.0.0), None, created.0.1 as i64, sku);
+            self.meta_event(
+                EventKind::SkuDeclared,
+                Some(created.0.0.0),
+                None,
+                created.0.1 as i64,
+                sku,
+            );
         }
         Ok(created)
     }
@@ -318,14 +349,23 @@ impl Engine {
         Error::InsufficientStock {
             sku: self.skus.name(sku).to_string(),
             location: location.map(|l| topo.location(l).key.to_string()),
-            channel: channel.and_then(|c| topo.channel(c)).map(|c| c.key.to_string()),
+            channel: channel
+                .and_then(|c| topo.channel(c))
+                .map(|c| c.key.to_string()),
             requested: Qty::from_minor(requested, scale),
             available: Qty::from_minor(available.max(0), scale),
         }
     }
 
     /// Appends an event that touches no stock (topology, hold extension).
-    pub(crate) fn meta_event(&self, kind: EventKind, sku: Option<u32>, loc: Option<LocationId>, qty: i64, reference: &str) {
+    pub(crate) fn meta_event(
+        &self,
+        kind: EventKind,
+        sku: Option<u32>,
+        loc: Option<LocationId>,
+        qty: i64,
+        reference: &str,
+    ) {
         let mut guard = self.meta_ledger.lock();
         let (ledger, floor) = &mut *guard;
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
@@ -353,6 +393,9 @@ impl Engine {
     }
 }
 
+/// Per SKU, what each channel could sell before a transaction.
+type ChannelAvail = (SkuId, Vec<(ChannelId, i64)>);
+
 struct PendingEvent {
     kind: EventKind,
     sku: SkuId,
@@ -371,7 +414,7 @@ pub(crate) struct Txn<'e> {
     now: u64,
     events: SmallVec<[PendingEvent; 4]>,
     undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
-    before: Option<Vec<(SkuId, Vec<(ChannelId, i64)>)>>,
+    before: Option<Vec<ChannelAvail>>,
     pub kpi: Kpis,
 }
 
@@ -381,7 +424,10 @@ impl<'e> Txn<'e> {
         let mut idx: SmallVec<[usize; 4]> = skus.iter().map(|&s| eng.stripe_slot(s).0).collect();
         idx.sort_unstable();
         idx.dedup();
-        let guards = idx.into_iter().map(|i| (i, eng.stripes[i].0.lock())).collect();
+        let guards = idx
+            .into_iter()
+            .map(|i| (i, eng.stripes[i].0.lock()))
+            .collect();
         let mut txn = Txn {
             eng,
             guards,
@@ -396,20 +442,41 @@ impl<'e> Txn<'e> {
             let mut distinct: SmallVec<[SkuId; 4]> = skus.into();
             distinct.sort_unstable();
             distinct.dedup();
-            txn.before = Some(distinct.iter().map(|&s| (s, topo.channel_availabilities(txn.stock(s)))).collect());
+            txn.before = Some(
+                distinct
+                    .iter()
+                    .map(|&s| (s, topo.channel_availabilities(txn.stock(s))))
+                    .collect(),
+            );
         }
         txn
     }
 
     /// Locks every stripe (snapshots, topology changes).
     pub(crate) fn begin_all(eng: &'e Engine, now: u64) -> Txn<'e> {
-        let guards = eng.stripes.iter().enumerate().map(|(i, s)| (i, s.0.lock())).collect();
-        Txn { eng, guards, now, events: SmallVec::new(), undo: SmallVec::new(), before: None, kpi: Kpis::default() }
+        let guards = eng
+            .stripes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, s.0.lock()))
+            .collect();
+        Txn {
+            eng,
+            guards,
+            now,
+            events: SmallVec::new(),
+            undo: SmallVec::new(),
+            before: None,
+            kpi: Kpis::default(),
+        }
     }
 
     #[inline]
     fn guard_index(&self, stripe: usize) -> usize {
-        self.guards.iter().position(|(i, _)| *i == stripe).expect("SKU's stripe is locked by this transaction")
+        self.guards
+            .iter()
+            .position(|(i, _)| *i == stripe)
+            .expect("SKU's stripe is locked by this transaction")
     }
 
     #[inline]
@@ -434,8 +501,19 @@ impl<'e> Txn<'e> {
 
     /// Queues a ledger event; it is numbered at commit.
     #[inline]
-    pub(crate) fn event(&mut self, kind: EventKind, sku: SkuId, loc: LocationId, qty: i64, note: crate::Note<'_>) {
-        let reason = if note.reason.is_empty() { Key::new_static(kind.default_reason()) } else { Key::new(note.reason) };
+    pub(crate) fn event(
+        &mut self,
+        kind: EventKind,
+        sku: SkuId,
+        loc: LocationId,
+        qty: i64,
+        note: crate::Note<'_>,
+    ) {
+        let reason = if note.reason.is_empty() {
+            Key::new_static(kind.default_reason())
+        } else {
+            Key::new(note.reason)
+        };
         self.events.push(PendingEvent {
             kind,
             sku,
@@ -448,7 +526,12 @@ impl<'e> Txn<'e> {
 
     /// Reports (event + KPI) promised units beyond what is physically
     /// sellable at (sku, loc); returns the shortfall.
-    pub(crate) fn report_shortage(&mut self, sku: SkuId, loc: LocationId, note: crate::Note<'_>) -> i64 {
+    pub(crate) fn report_shortage(
+        &mut self,
+        sku: SkuId,
+        loc: LocationId,
+        note: crate::Note<'_>,
+    ) -> i64 {
         let short = self.stock(sku).get(loc).map_or(0, |l| l.shortage());
         if short > 0 {
             let scale = self.stock(sku).scale;
@@ -522,7 +605,11 @@ impl<'e> Txn<'e> {
         changes
     }
 
-    fn derive_changes(&self, before: Vec<(SkuId, Vec<(ChannelId, i64)>)>, first_seq: u64) -> Vec<Change> {
+    fn derive_changes(
+        &self,
+        before: Vec<(SkuId, Vec<(ChannelId, i64)>)>,
+        first_seq: u64,
+    ) -> Vec<Change> {
         let eng = self.eng;
         let topo = eng.topo.load();
         let mut out = Vec::new();
@@ -547,7 +634,10 @@ impl<'e> Txn<'e> {
                 if a == b {
                     continue;
                 }
-                let channel = topo.channel(*chan).map(|c| c.key.to_string()).unwrap_or_default();
+                let channel = topo
+                    .channel(*chan)
+                    .map(|c| c.key.to_string())
+                    .unwrap_or_default();
                 let sku_name = eng.skus.name(sku).to_string();
                 let q = |m: i64| Qty::from_minor(m, stock.scale);
                 out.push(Change::AvailabilityChanged {
@@ -558,9 +648,17 @@ impl<'e> Txn<'e> {
                     after: q(*a),
                 });
                 if *b > 0 && *a == 0 {
-                    out.push(Change::OutOfStock { seq: first_seq, channel, sku: sku_name });
+                    out.push(Change::OutOfStock {
+                        seq: first_seq,
+                        channel,
+                        sku: sku_name,
+                    });
                 } else if *b == 0 && *a > 0 {
-                    out.push(Change::BackInStock { seq: first_seq, channel, sku: sku_name });
+                    out.push(Change::BackInStock {
+                        seq: first_seq,
+                        channel,
+                        sku: sku_name,
+                    });
                 }
             }
         }

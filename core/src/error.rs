@@ -58,7 +58,11 @@ pub enum Error {
     UnknownTransfer { transfer: String },
     /// A quantity the SKU cannot take.
     #[error("invalid quantity {quantity} for SKU `{sku}`: {problem}")]
-    InvalidQuantity { sku: String, quantity: String, problem: QtyProblem },
+    InvalidQuantity {
+        sku: String,
+        quantity: String,
+        problem: QtyProblem,
+    },
     /// An argument that is not a quantity is malformed (empty id, zero TTL...).
     #[error("invalid argument `{field}`: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
@@ -81,7 +85,12 @@ pub enum Error {
     HoldNotActive { hold: String, state: HoldState },
     /// The order line has less left to fulfil or cancel than asked.
     #[error("order `{order}` has {remaining} of `{sku}` open, {requested} requested")]
-    ExceedsOpenQuantity { order: String, sku: String, requested: Qty, remaining: Qty },
+    ExceedsOpenQuantity {
+        order: String,
+        sku: String,
+        requested: Qty,
+        remaining: Qty,
+    },
     /// The transfer is no longer in transit.
     #[error("transfer `{transfer}` is not in transit")]
     TransferNotOpen { transfer: String },
@@ -134,11 +143,18 @@ impl Error {
     }
 
     pub(crate) fn qty(sku: &str, quantity: Qty, problem: QtyProblem) -> Error {
-        Error::InvalidQuantity { sku: sku.to_string(), quantity: quantity.to_string(), problem }
+        Error::InvalidQuantity {
+            sku: sku.to_string(),
+            quantity: quantity.to_string(),
+            problem,
+        }
     }
 
     pub(crate) fn arg(field: &'static str, reason: impl Into<String>) -> Error {
-        Error::InvalidArgument { field, reason: reason.into() }
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 

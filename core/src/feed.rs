@@ -19,13 +19,32 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Change {
     /// Levels of a (SKU, location) changed.
-    StockChanged { seq: u64, sku: String, location: String, levels: Levels },
+    StockChanged {
+        seq: u64,
+        sku: String,
+        location: String,
+        levels: Levels,
+    },
     /// What a channel may sell of a SKU changed.
-    AvailabilityChanged { seq: u64, channel: String, sku: String, before: Qty, after: Qty },
+    AvailabilityChanged {
+        seq: u64,
+        channel: String,
+        sku: String,
+        before: Qty,
+        after: Qty,
+    },
     /// A channel can no longer sell a SKU.
-    OutOfStock { seq: u64, channel: String, sku: String },
+    OutOfStock {
+        seq: u64,
+        channel: String,
+        sku: String,
+    },
     /// A channel can sell a SKU again.
-    BackInStock { seq: u64, channel: String, sku: String },
+    BackInStock {
+        seq: u64,
+        channel: String,
+        sku: String,
+    },
 }
 
 /// A subscriber callback.
@@ -78,7 +97,13 @@ impl Engine {
         if changes.is_empty() {
             return;
         }
-        let subs: Vec<Subscriber> = self.feed.subs.read().iter().map(|(_, s)| s.clone()).collect();
+        let subs: Vec<Subscriber> = self
+            .feed
+            .subs
+            .read()
+            .iter()
+            .map(|(_, s)| s.clone())
+            .collect();
         for s in subs {
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s(&changes)));
         }

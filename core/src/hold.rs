@@ -65,7 +65,11 @@ pub struct HoldLine<'a> {
 impl<'a> HoldLine<'a> {
     /// A line filled from the channel's locations in order.
     pub fn new(sku: &'a str, qty: impl Into<Qty>) -> Self {
-        HoldLine { sku, qty: qty.into(), location: None }
+        HoldLine {
+            sku,
+            qty: qty.into(),
+            location: None,
+        }
     }
     /// Pins the line to one location (click & reserve, a till).
     pub fn at(mut self, location: &'a str) -> Self {
@@ -88,7 +92,12 @@ pub struct HoldRequest<'a> {
 impl<'a> HoldRequest<'a> {
     /// A hold request.
     pub fn new(id: &'a str, channel: &'a str, lines: &'a [HoldLine<'a>], ttl_ms: u64) -> Self {
-        HoldRequest { id, channel, lines, ttl_ms }
+        HoldRequest {
+            id,
+            channel,
+            lines,
+            ttl_ms,
+        }
     }
 }
 
@@ -141,7 +150,11 @@ pub(crate) struct PartRec {
 
 impl PartRec {
     pub(crate) fn public(&self) -> Part {
-        Part { sku: self.sku, location: self.loc, qty: Qty::from_minor(self.qty, self.scale) }
+        Part {
+            sku: self.sku,
+            location: self.loc,
+            qty: Qty::from_minor(self.qty, self.scale),
+        }
     }
 }
 
@@ -162,7 +175,11 @@ pub(crate) struct HoldRec {
 
 impl HoldRec {
     fn receipt(&self, replayed: bool) -> HoldReceipt {
-        HoldReceipt { expires_at_ms: self.expires_ms, replayed, parts: self.parts.iter().map(PartRec::public).collect() }
+        HoldReceipt {
+            expires_at_ms: self.expires_ms,
+            replayed,
+            parts: self.parts.iter().map(PartRec::public).collect(),
+        }
     }
 }
 
@@ -289,11 +306,20 @@ impl Engine {
         check_id("hold", hold)?;
         self.check_ttl(ttl_ms)?;
         let mut shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
         let rec = shard.rec(slot);
         if rec.state != HoldState::Active || rec.expires_ms <= now {
-            let state = if rec.state == HoldState::Active { HoldState::Expired } else { rec.state };
-            return Err(Error::HoldNotActive { hold: hold.to_string(), state });
+            let state = if rec.state == HoldState::Active {
+                HoldState::Expired
+            } else {
+                rec.state
+            };
+            return Err(Error::HoldNotActive {
+                hold: hold.to_string(),
+                state,
+            });
         }
         let expires = now.saturating_add(ttl_ms);
         shard.set_expiry(slot, expires);
@@ -310,12 +336,17 @@ impl Engine {
         let now = self.now_and_sweep();
         let _ = now;
         let shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
         let rec = shard.rec(slot);
         let topo = self.topo.load();
         Ok(HoldView {
             id: hold.to_string(),
-            channel: topo.channel(rec.channel).map(|c| c.key.to_string()).unwrap_or_default(),
+            channel: topo
+                .channel(rec.channel)
+                .map(|c| c.key.to_string())
+                .unwrap_or_default(),
             state: rec.state,
             created_at_ms: rec.created_ms,
             expires_at_ms: rec.expires_ms,
@@ -324,7 +355,13 @@ impl Engine {
             parts: rec
                 .parts
                 .iter()
-                .map(|p| (self.skus.name(p.sku).to_string(), topo.location(p.loc).key.to_string(), p.public().qty))
+                .map(|p| {
+                    (
+                        self.skus.name(p.sku).to_string(),
+                        topo.location(p.loc).key.to_string(),
+                        p.public().qty,
+                    )
+                })
                 .collect(),
         })
     }
@@ -363,7 +400,11 @@ impl Engine {
                 sh.purge(slot);
             }
         }
-        if self.next_due_ms.compare_exchange(start, min_due, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if self
+            .next_due_ms
+            .compare_exchange(start, min_due, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
             self.next_due_ms.fetch_min(min_due, Ordering::AcqRel);
         }
         drop(guard);
@@ -381,7 +422,10 @@ impl Engine {
 
     pub(crate) fn check_ttl(&self, ttl_ms: u64) -> Result<()> {
         if ttl_ms == 0 || ttl_ms > self.config.max_ttl_ms {
-            return Err(Error::arg("ttl_ms", format!("must be 1..={}", self.config.max_ttl_ms)));
+            return Err(Error::arg(
+                "ttl_ms",
+                format!("must be 1..={}", self.config.max_ttl_ms),
+            ));
         }
         Ok(())
     }
@@ -389,17 +433,30 @@ impl Engine {
     /// Resolves and validates lines (steps 3-5 of the precedence).
     pub(crate) fn resolve_lines(&self, topo: &Topology, lines: &[HoldLine<'_>]) -> Result<Lines> {
         if lines.is_empty() || lines.len() > self.config.max_lines {
-            return Err(Error::arg("lines", format!("must have 1..={} lines", self.config.max_lines)));
+            return Err(Error::arg(
+                "lines",
+                format!("must have 1..={} lines", self.config.max_lines),
+            ));
         }
         let mut out = Lines::new();
         for l in lines {
             let (sku, scale) = self.sku_id(l.sku)?;
             let loc = match l.location {
-                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.to_string() })?),
+                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
+                    location: n.to_string(),
+                })?),
                 None => None,
             };
-            let qty = l.qty.to_positive_minor(scale).map_err(|p| Error::qty(l.sku, l.qty, p))?;
-            out.push(ReqLine { sku, loc, qty, scale });
+            let qty = l
+                .qty
+                .to_positive_minor(scale)
+                .map_err(|p| Error::qty(l.sku, l.qty, p))?;
+            out.push(ReqLine {
+                sku,
+                loc,
+                qty,
+                scale,
+            });
         }
         Ok(out)
     }
@@ -408,7 +465,11 @@ impl Engine {
         check_id("hold", req.id)?;
         self.check_ttl(req.ttl_ms)?;
         let topo = self.topo.load();
-        let chan = topo.channel_id(req.channel).ok_or_else(|| Error::UnknownChannel { channel: req.channel.to_string() })?;
+        let chan = topo
+            .channel_id(req.channel)
+            .ok_or_else(|| Error::UnknownChannel {
+                channel: req.channel.to_string(),
+            })?;
         let lines = self.resolve_lines(&topo, req.lines)?;
         drop(topo);
 
@@ -418,13 +479,25 @@ impl Engine {
             return if rec.channel == chan && rec.lines == lines {
                 Ok(rec.receipt(true))
             } else {
-                Err(Error::IdConflict { kind: IdKind::Hold, id: req.id.to_string() })
+                Err(Error::IdConflict {
+                    kind: IdKind::Hold,
+                    id: req.id.to_string(),
+                })
             };
         }
         let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
         let topo = self.topo.load();
-        let parts = match self.reserve(&mut txn, &topo, chan, &lines, Note { reason: "", reference: Some(req.id) }) {
+        let parts = match self.reserve(
+            &mut txn,
+            &topo,
+            chan,
+            &lines,
+            Note {
+                reason: "",
+                reference: Some(req.id),
+            },
+        ) {
             Ok(parts) => parts,
             Err(e) => {
                 if matches!(e, Error::InsufficientStock { .. }) {
@@ -463,7 +536,9 @@ impl Engine {
         lines: &[ReqLine],
         note: Note<'_>,
     ) -> Result<Parts> {
-        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: self.channel_label(chan) })?;
+        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
+            channel: self.channel_label(chan),
+        })?;
         let mut parts = Parts::new();
         for l in lines {
             let avail = channel.available(topo, txn.stock(l.sku));
@@ -472,15 +547,34 @@ impl Engine {
                     self.check_sellable_at(topo, chan, loc)?;
                     let can = avail.min(txn.stock(l.sku).atp(loc));
                     if l.qty > can {
-                        return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
+                        return Err(self.insufficient(
+                            l.sku,
+                            Some(loc),
+                            Some(chan),
+                            l.qty,
+                            can,
+                            l.scale,
+                        ));
                     }
                     txn.adjust(l.sku, loc, Field::Reserved, l.qty);
                     txn.event(EventKind::Reserved, l.sku, loc, l.qty, note);
-                    parts.push(PartRec { sku: l.sku, loc, qty: l.qty, scale: l.scale });
+                    parts.push(PartRec {
+                        sku: l.sku,
+                        loc,
+                        qty: l.qty,
+                        scale: l.scale,
+                    });
                 }
                 None => {
                     if l.qty > avail {
-                        return Err(self.insufficient(l.sku, None, Some(chan), l.qty, avail, l.scale));
+                        return Err(self.insufficient(
+                            l.sku,
+                            None,
+                            Some(chan),
+                            l.qty,
+                            avail,
+                            l.scale,
+                        ));
                     }
                     let mut left = l.qty;
                     for &loc in &channel.locations {
@@ -493,21 +587,36 @@ impl Engine {
                         }
                         txn.adjust(l.sku, loc, Field::Reserved, take);
                         txn.event(EventKind::Reserved, l.sku, loc, take, note);
-                        parts.push(PartRec { sku: l.sku, loc, qty: take, scale: l.scale });
+                        parts.push(PartRec {
+                            sku: l.sku,
+                            loc,
+                            qty: take,
+                            scale: l.scale,
+                        });
                         left -= take;
                         if left == 0 {
                             break;
                         }
                     }
-                    debug_assert_eq!(left, 0, "channel availability never exceeds the sum of its locations");
+                    debug_assert_eq!(
+                        left, 0,
+                        "channel availability never exceeds the sum of its locations"
+                    );
                 }
             }
         }
         Ok(parts)
     }
 
-    pub(crate) fn check_sellable_at(&self, topo: &Topology, chan: ChannelId, loc: LocationId) -> Result<()> {
-        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: self.channel_label(chan) })?;
+    pub(crate) fn check_sellable_at(
+        &self,
+        topo: &Topology,
+        chan: ChannelId,
+        loc: LocationId,
+    ) -> Result<()> {
+        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
+            channel: self.channel_label(chan),
+        })?;
         if !channel.contains(loc) {
             return Err(Error::LocationNotInChannel {
                 channel: channel.key.to_string(),
@@ -515,19 +624,26 @@ impl Engine {
             });
         }
         if topo.is_closed(loc) {
-            return Err(Error::LocationClosed { location: topo.location(loc).key.to_string() });
+            return Err(Error::LocationClosed {
+                location: topo.location(loc).key.to_string(),
+            });
         }
         Ok(())
     }
 
     pub(crate) fn channel_label(&self, chan: ChannelId) -> String {
-        self.topo.load().channel(chan).map_or_else(|| format!("#{}", chan.0), |c| c.key.to_string())
+        self.topo
+            .load()
+            .channel(chan)
+            .map_or_else(|| format!("#{}", chan.0), |c| c.key.to_string())
     }
 
     fn release_at(&self, hold: &str, now: u64) -> Result<()> {
         check_id("hold", hold)?;
         let mut shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
         let rec = shard.rec(slot);
         match rec.state {
             HoldState::Released => return Ok(()),
@@ -536,9 +652,17 @@ impl Engine {
                 let changes = self.end_hold(&mut shard, slot, HoldState::Expired, now);
                 drop(shard);
                 self.publish(changes);
-                return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
+                return Err(Error::HoldNotActive {
+                    hold: hold.to_string(),
+                    state: HoldState::Expired,
+                });
             }
-            state => return Err(Error::HoldNotActive { hold: hold.to_string(), state }),
+            state => {
+                return Err(Error::HoldNotActive {
+                    hold: hold.to_string(),
+                    state,
+                });
+            }
         }
         let changes = self.end_hold(&mut shard, slot, HoldState::Released, now);
         drop(shard);
@@ -549,16 +673,35 @@ impl Engine {
     /// Ends an active hold as released or expired: its reserved units return.
     /// The caller holds the shard lock and publishes the changes after
     /// dropping it.
-    pub(crate) fn end_hold(&self, shard: &mut HoldShard, slot: u32, state: HoldState, now: u64) -> Vec<Change> {
+    pub(crate) fn end_hold(
+        &self,
+        shard: &mut HoldShard,
+        slot: u32,
+        state: HoldState,
+        now: u64,
+    ) -> Vec<Change> {
         let rec = shard.rec(slot);
         assert_eq!(rec.state, HoldState::Active, "a hold ends exactly once");
         let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let kind = if state == HoldState::Expired { EventKind::Expired } else { EventKind::Released };
+        let kind = if state == HoldState::Expired {
+            EventKind::Expired
+        } else {
+            EventKind::Released
+        };
         let key = shard.key(slot);
         for p in &rec.parts {
             txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
-            txn.event(kind, p.sku, p.loc, p.qty, Note { reason: "", reference: Some(key) });
+            txn.event(
+                kind,
+                p.sku,
+                p.loc,
+                p.qty,
+                Note {
+                    reason: "",
+                    reference: Some(key),
+                },
+            );
         }
         match state {
             HoldState::Expired => txn.kpi.holds_expired += 1,
@@ -570,7 +713,13 @@ impl Engine {
     }
 
     /// Marks a record ended and schedules its purge.
-    pub(crate) fn finish_record(&self, shard: &mut HoldShard, slot: u32, state: HoldState, now: u64) {
+    pub(crate) fn finish_record(
+        &self,
+        shard: &mut HoldShard,
+        slot: u32,
+        state: HoldState,
+        now: u64,
+    ) {
         let purge_at = now.saturating_add(self.config.hold_retention_ms);
         shard.mark_ended(slot, purge_at);
         let rec = shard.rec_mut(slot);

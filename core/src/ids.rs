@@ -42,7 +42,10 @@ pub(crate) fn check_id(field: &'static str, id: &str) -> crate::Result<()> {
         return Err(crate::Error::arg(field, "must not be empty"));
     }
     if id.len() > MAX_ID_LEN {
-        return Err(crate::Error::arg(field, format!("longer than {MAX_ID_LEN} bytes")));
+        return Err(crate::Error::arg(
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
     }
     Ok(())
 }

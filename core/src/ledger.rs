@@ -116,9 +116,11 @@ impl EventKind {
             Expired => "expiry",
             Allocated | Fulfilled | AllocationCancelled => "order",
             TillSale => "till_sale",
-            TransferDispatched | TransferInbound | TransferArrived | TransferCancelledInbound | TransferReturned => {
-                "transfer"
-            }
+            TransferDispatched
+            | TransferInbound
+            | TransferArrived
+            | TransferCancelledInbound
+            | TransferReturned => "transfer",
             Expected | ExpectedArrived => "expected",
             Shortage => "shortage",
             SkuDeclared | LocationChanged | ChannelChanged => "topology",
@@ -157,10 +159,14 @@ pub struct LedgerEntry {
 pub type FoldedLevels = Deltas;
 
 /// Folds events (in sequence order) into levels per (SKU, location).
-pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> BTreeMap<(SkuId, LocationId), FoldedLevels> {
+pub fn fold<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> BTreeMap<(SkuId, LocationId), FoldedLevels> {
     let mut out: BTreeMap<(SkuId, LocationId), FoldedLevels> = BTreeMap::new();
     for e in events {
-        let (Some(sku), Some(loc)) = (e.sku, e.location) else { continue };
+        let (Some(sku), Some(loc)) = (e.sku, e.location) else {
+            continue;
+        };
         let d = e.kind.deltas(e.qty);
         if d == Deltas::default() {
             continue;
@@ -200,7 +206,11 @@ impl Engine {
                     kind: e.kind,
                     sku: e.sku.map(|s| names[s.0 as usize].0.to_string()),
                     location: e.location.map(|l| topo.location(l).key.to_string()),
-                    qty: if e.kind == EventKind::SkuDeclared { Qty::units(e.qty) } else { Qty::from_minor(e.qty, scale) },
+                    qty: if e.kind == EventKind::SkuDeclared {
+                        Qty::units(e.qty)
+                    } else {
+                        Qty::from_minor(e.qty, scale)
+                    },
                     reason: e.reason.to_string(),
                     reference: e.reference.to_string(),
                 }
@@ -225,10 +235,17 @@ impl Engine {
         take(&meta.0, meta.1, &mut all);
         drop(meta);
         if after < floor {
-            return Err(Error::LedgerTruncated { requested: after, oldest: floor + 1 });
+            return Err(Error::LedgerTruncated {
+                requested: after,
+                oldest: floor + 1,
+            });
         }
         all.sort_unstable_by_key(|e| e.seq);
-        let run = all.iter().enumerate().take_while(|(i, e)| e.seq == after + 1 + *i as u64).count();
+        let run = all
+            .iter()
+            .enumerate()
+            .take_while(|(i, e)| e.seq == after + 1 + *i as u64)
+            .count();
         all.truncate(run.min(limit));
         Ok(all)
     }
@@ -268,7 +285,11 @@ impl Engine {
                     if stock.get(c.loc).is_none() && (c.in_transit != 0 || c.incoming != 0) {
                         out.insert(
                             (sku, c.loc),
-                            FoldedLevels { in_transit: c.in_transit, incoming: c.incoming, ..Default::default() },
+                            FoldedLevels {
+                                in_transit: c.in_transit,
+                                incoming: c.incoming,
+                                ..Default::default()
+                            },
                         );
                     }
                 }

@@ -71,3 +71,8 @@ pub use sku::SkuSpec;
 pub use snapshot::Snapshot;
 pub use stock::{Condition, CountReport, Levels};
 pub use transfer::{TransferState, TransferView};
+
+/// The README's Rust blocks run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+mod readme_doctests {}

@@ -50,14 +50,25 @@ pub struct LocationSpec {
 impl LocationSpec {
     /// A warehouse that ships.
     pub fn warehouse(id: impl Into<String>) -> Self {
-        Self::new(id, LocationKind::Warehouse, Capabilities { ships: true, ..Default::default() })
+        Self::new(
+            id,
+            LocationKind::Warehouse,
+            Capabilities {
+                ships: true,
+                ..Default::default()
+            },
+        )
     }
     /// A store that offers pickup and store reservations (not shipping).
     pub fn store(id: impl Into<String>) -> Self {
         Self::new(
             id,
             LocationKind::Store,
-            Capabilities { ships: false, pickup: true, store_reservation: true },
+            Capabilities {
+                ships: false,
+                pickup: true,
+                store_reservation: true,
+            },
         )
     }
     /// A location of any kind with the given capabilities.
@@ -103,10 +114,16 @@ impl LocationSpec {
     pub(crate) fn validate(&self) -> crate::Result<()> {
         crate::ids::check_id("location", &self.id)?;
         if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
-            return Err(crate::Error::arg("lat", "must be a finite number in -90..=90"));
+            return Err(crate::Error::arg(
+                "lat",
+                "must be a finite number in -90..=90",
+            ));
         }
         if !(self.lon.is_finite() && (-180.0..=180.0).contains(&self.lon)) {
-            return Err(crate::Error::arg("lon", "must be a finite number in -180..=180"));
+            return Err(crate::Error::arg(
+                "lon",
+                "must be a finite number in -180..=180",
+            ));
         }
         if self.cost_per_shipment.is_sign_negative() || self.cost_per_unit.is_sign_negative() {
             return Err(crate::Error::arg("cost", "must not be negative"));

@@ -33,7 +33,8 @@ pub struct Allocation {
 impl Allocation {
     /// Units still allocated (neither fulfilled nor cancelled).
     pub fn open(&self) -> Qty {
-        let s = self.part.qty.to_decimal() - self.fulfilled.to_decimal() - self.cancelled.to_decimal();
+        let s =
+            self.part.qty.to_decimal() - self.fulfilled.to_decimal() - self.cancelled.to_decimal();
         Qty::from_decimal(s)
     }
 }
@@ -71,7 +72,11 @@ pub struct OrderLine<'a> {
 impl<'a> OrderLine<'a> {
     /// A line for `qty` of `sku`.
     pub fn new(sku: &'a str, qty: impl Into<Qty>) -> Self {
-        OrderLine { sku, qty: qty.into(), location: None }
+        OrderLine {
+            sku,
+            qty: qty.into(),
+            location: None,
+        }
     }
     /// Restricts the line to the allocation at `location`.
     pub fn at(mut self, location: &'a str) -> Self {
@@ -109,7 +114,10 @@ pub(crate) struct OrderRec {
 
 impl OrderRec {
     fn receipt(&self, replayed: bool) -> OrderReceipt {
-        OrderReceipt { replayed, allocations: self.allocs.iter().map(|a| a.part.public()).collect() }
+        OrderReceipt {
+            replayed,
+            allocations: self.allocs.iter().map(|a| a.part.public()).collect(),
+        }
     }
     fn state(&self) -> OrderState {
         if self.allocs.iter().any(|a| a.open() > 0) {
@@ -126,6 +134,9 @@ impl OrderRec {
 pub(crate) struct OrderShard {
     pub map: FastMap<Key, OrderRec>,
 }
+
+/// A resolved fulfil/cancel line: SKU, optional location, minor units, the request.
+type Wanted<'r, 'a> = (SkuId, Option<LocationId>, i64, &'r OrderLine<'a>);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Settle {
@@ -150,7 +161,10 @@ impl Engine {
     /// Locking: per item, as `commit`.
     pub fn commit_batch(&self, pairs: &[(&str, &str)]) -> Vec<Result<OrderReceipt>> {
         let now = self.now_and_sweep();
-        pairs.iter().map(|(h, o)| self.commit_at(h, o, now)).collect()
+        pairs
+            .iter()
+            .map(|(h, o)| self.commit_at(h, o, now))
+            .collect()
     }
 
     fn commit_at(&self, hold: &str, order: &str, now: u64) -> Result<OrderReceipt> {
@@ -158,7 +172,9 @@ impl Engine {
         check_id("order", order)?;
         let mut hguard = self.holds[self.hold_shard(hold)].0.lock();
         let hshard = &mut *hguard;
-        let slot = hshard.find(hold).ok_or_else(|| Error::UnknownHold { hold: hold.to_string() })?;
+        let slot = hshard.find(hold).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
         let rec = hshard.rec(slot);
         match rec.state {
             HoldState::Committed if rec.order.as_deref() == Some(order) => {
@@ -166,26 +182,47 @@ impl Engine {
                 if let Some(o) = oshard.map.get(order) {
                     return Ok(o.receipt(true));
                 }
-                return Err(Error::UnknownOrder { order: order.to_string() });
+                return Err(Error::UnknownOrder {
+                    order: order.to_string(),
+                });
             }
-            HoldState::Committed => return Err(Error::IdConflict { kind: IdKind::Hold, id: hold.to_string() }),
+            HoldState::Committed => {
+                return Err(Error::IdConflict {
+                    kind: IdKind::Hold,
+                    id: hold.to_string(),
+                });
+            }
             HoldState::Active if rec.expires_ms > now => {}
             HoldState::Active => {
                 let changes = self.end_hold(hshard, slot, HoldState::Expired, now);
                 drop(hguard);
                 self.publish(changes);
-                return Err(Error::HoldNotActive { hold: hold.to_string(), state: HoldState::Expired });
+                return Err(Error::HoldNotActive {
+                    hold: hold.to_string(),
+                    state: HoldState::Expired,
+                });
             }
-            state => return Err(Error::HoldNotActive { hold: hold.to_string(), state }),
+            state => {
+                return Err(Error::HoldNotActive {
+                    hold: hold.to_string(),
+                    state,
+                });
+            }
         }
         let mut oshard = self.orders[self.order_shard(order)].0.lock();
         if oshard.map.contains_key(order) {
-            return Err(Error::IdConflict { kind: IdKind::Order, id: order.to_string() });
+            return Err(Error::IdConflict {
+                kind: IdKind::Order,
+                id: order.to_string(),
+            });
         }
         let rec = hshard.rec(slot);
         let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let note = Note { reason: "", reference: Some(order) };
+        let note = Note {
+            reason: "",
+            reference: Some(order),
+        };
         for p in &rec.parts {
             txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
             txn.adjust(p.sku, p.loc, Field::Allocated, p.qty);
@@ -197,7 +234,15 @@ impl Engine {
             channel: rec.channel,
             origin: Origin::Hold(Key::new(hold)),
             created_ms: now,
-            allocs: rec.parts.iter().map(|&part| AllocRec { part, fulfilled: 0, cancelled: 0 }).collect(),
+            allocs: rec
+                .parts
+                .iter()
+                .map(|&part| AllocRec {
+                    part,
+                    fulfilled: 0,
+                    cancelled: 0,
+                })
+                .collect(),
         };
         let receipt = order_rec.receipt(false);
         oshard.map.insert(Key::new(order), order_rec);
@@ -215,38 +260,74 @@ impl Engine {
     /// (it shares the order id space).
     ///
     /// Locking: the order's shard, then the SKU stripes (ascending).
-    pub fn till_sale(&self, sale: &str, channel: &str, lines: &[HoldLine<'_>]) -> Result<OrderReceipt> {
+    pub fn till_sale(
+        &self,
+        sale: &str,
+        channel: &str,
+        lines: &[HoldLine<'_>],
+    ) -> Result<OrderReceipt> {
         let now = self.now_and_sweep();
         check_id("sale", sale)?;
         let topo = self.topo.load();
-        let chan = topo.channel_id(channel).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
+        let chan = topo
+            .channel_id(channel)
+            .ok_or_else(|| Error::UnknownChannel {
+                channel: channel.to_string(),
+            })?;
         let lines = self.resolve_lines(&topo, lines)?;
         drop(topo);
         let mut oshard = self.orders[self.order_shard(sale)].0.lock();
         if let Some(o) = oshard.map.get(sale) {
             return match &o.origin {
                 Origin::TillSale(l) if *l == lines && o.channel == chan => Ok(o.receipt(true)),
-                _ => Err(Error::IdConflict { kind: IdKind::Order, id: sale.to_string() }),
+                _ => Err(Error::IdConflict {
+                    kind: IdKind::Order,
+                    id: sale.to_string(),
+                }),
             };
         }
         let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
         let topo = self.topo.load();
-        let note = Note { reason: "", reference: Some(sale) };
+        let note = Note {
+            reason: "",
+            reference: Some(sale),
+        };
         let mut allocs = SmallVec::new();
         for l in &lines {
             let res = (|| {
-                let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
+                let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
+                    channel: channel.to_string(),
+                })?;
                 let loc = match l.loc {
                     Some(loc) => loc,
-                    None => *channel.locations.iter().find(|&&loc| !topo.is_closed(loc)).ok_or_else(|| {
-                        Error::arg("lines", format!("channel `{channel}` has no open location to sell from", channel = channel.key))
-                    })?,
+                    None => *channel
+                        .locations
+                        .iter()
+                        .find(|&&loc| !topo.is_closed(loc))
+                        .ok_or_else(|| {
+                            Error::arg(
+                                "lines",
+                                format!(
+                                    "channel `{channel}` has no open location to sell from",
+                                    channel = channel.key
+                                ),
+                            )
+                        })?,
                 };
                 self.check_sellable_at(&topo, chan, loc)?;
-                let can = channel.available(&topo, txn.stock(l.sku)).min(txn.stock(l.sku).atp(loc));
+                let can = channel
+                    .available(&topo, txn.stock(l.sku))
+                    .min(txn.stock(l.sku).atp(loc));
                 if l.qty > can {
-                    return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
+                    return Err(self.insufficient(
+                        l.sku,
+                        Some(loc),
+                        Some(chan),
+                        l.qty,
+                        can,
+                        l.scale,
+                    ));
                 }
                 Ok(loc)
             })();
@@ -261,12 +342,26 @@ impl Engine {
             };
             txn.adjust(l.sku, loc, Field::OnHand, -l.qty);
             txn.event(EventKind::TillSale, l.sku, loc, l.qty, note);
-            let part = PartRec { sku: l.sku, loc, qty: l.qty, scale: l.scale };
-            allocs.push(AllocRec { part, fulfilled: l.qty, cancelled: 0 });
+            let part = PartRec {
+                sku: l.sku,
+                loc,
+                qty: l.qty,
+                scale: l.scale,
+            };
+            allocs.push(AllocRec {
+                part,
+                fulfilled: l.qty,
+                cancelled: 0,
+            });
         }
         txn.kpi.till_sales += 1;
         let changes = txn.commit();
-        let rec = OrderRec { channel: chan, origin: Origin::TillSale(lines), created_ms: now, allocs };
+        let rec = OrderRec {
+            channel: chan,
+            origin: Origin::TillSale(lines),
+            created_ms: now,
+            allocs,
+        };
         let receipt = rec.receipt(false);
         oshard.map.insert(Key::new(sale), rec);
         drop(oshard);
@@ -305,7 +400,10 @@ impl Engine {
         if lines.is_empty() {
             return Ok(view);
         }
-        let refs: Vec<OrderLine<'_>> = lines.iter().map(|(s, l, q)| OrderLine::new(s, *q).at(l)).collect();
+        let refs: Vec<OrderLine<'_>> = lines
+            .iter()
+            .map(|(s, l, q)| OrderLine::new(s, *q).at(l))
+            .collect();
         self.cancel(order, &refs)
     }
 
@@ -314,7 +412,9 @@ impl Engine {
     /// Locking: the order's shard.
     pub fn order_info(&self, order: &str) -> Result<OrderView> {
         let shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard.map.get(order).ok_or_else(|| Error::UnknownOrder { order: order.to_string() })?;
+        let rec = shard.map.get(order).ok_or_else(|| Error::UnknownOrder {
+            order: order.to_string(),
+        })?;
         Ok(self.order_view(order, rec))
     }
 
@@ -322,7 +422,10 @@ impl Engine {
         let topo = self.topo.load();
         OrderView {
             id: id.to_string(),
-            channel: topo.channel(rec.channel).map(|c| c.key.to_string()).unwrap_or_default(),
+            channel: topo
+                .channel(rec.channel)
+                .map(|c| c.key.to_string())
+                .unwrap_or_default(),
             state: rec.state(),
             hold: match &rec.origin {
                 Origin::Hold(h) => Some(h.to_string()),
@@ -354,22 +457,35 @@ impl Engine {
         let now = self.now_and_sweep();
         check_id("order", order)?;
         if lines.is_empty() || lines.len() > self.config.max_lines {
-            return Err(Error::arg("lines", format!("must have 1..={} lines", self.config.max_lines)));
+            return Err(Error::arg(
+                "lines",
+                format!("must have 1..={} lines", self.config.max_lines),
+            ));
         }
         let topo = self.topo.load();
-        let mut wanted: SmallVec<[(SkuId, Option<LocationId>, i64, &OrderLine<'_>); 4]> = SmallVec::new();
+        let mut wanted: SmallVec<[Wanted<'_, '_>; 4]> = SmallVec::new();
         for l in lines {
             let (sku, scale) = self.sku_id(l.sku)?;
             let loc = match l.location {
-                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.to_string() })?),
+                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
+                    location: n.to_string(),
+                })?),
                 None => None,
             };
-            let q = l.qty.to_positive_minor(scale).map_err(|p| Error::qty(l.sku, l.qty, p))?;
+            let q = l
+                .qty
+                .to_positive_minor(scale)
+                .map_err(|p| Error::qty(l.sku, l.qty, p))?;
             wanted.push((sku, loc, q, l));
         }
         drop(topo);
         let mut shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard.map.get_mut(order).ok_or_else(|| Error::UnknownOrder { order: order.to_string() })?;
+        let rec = shard
+            .map
+            .get_mut(order)
+            .ok_or_else(|| Error::UnknownOrder {
+                order: order.to_string(),
+            })?;
         // Plan on a copy of the open quantities, so repeated lines add up
         // and nothing changes unless every line fits.
         let mut open: SmallVec<[i64; 4]> = rec.allocs.iter().map(AllocRec::open).collect();
@@ -389,7 +505,11 @@ impl Engine {
                 }
             }
             if left > 0 {
-                let scale = rec.allocs.iter().find(|a| a.part.sku == sku).map_or(0, |a| a.part.scale);
+                let scale = rec
+                    .allocs
+                    .iter()
+                    .find(|a| a.part.sku == sku)
+                    .map_or(0, |a| a.part.scale);
                 return Err(Error::ExceedsOpenQuantity {
                     order: order.to_string(),
                     sku: l.sku.to_string(),
@@ -398,20 +518,35 @@ impl Engine {
                 });
             }
         }
-        let skus: SmallVec<[SkuId; 4]> = plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
+        let skus: SmallVec<[SkuId; 4]> =
+            plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let note = Note { reason: "", reference: Some(order) };
+        let note = Note {
+            reason: "",
+            reference: Some(order),
+        };
         for &(i, take) in &plan {
             let p = rec.allocs[i].part;
             if how == Settle::Fulfil {
                 let on_hand = txn.stock(p.sku).get(p.loc).map_or(0, |l| l.on_hand);
                 if on_hand < take {
-                    return Err(txn.fail(self.insufficient(p.sku, Some(p.loc), None, take, on_hand, p.scale)));
+                    return Err(txn.fail(self.insufficient(
+                        p.sku,
+                        Some(p.loc),
+                        None,
+                        take,
+                        on_hand,
+                        p.scale,
+                    )));
                 }
                 txn.adjust(p.sku, p.loc, Field::OnHand, -take);
             }
             txn.adjust(p.sku, p.loc, Field::Allocated, -take);
-            let kind = if how == Settle::Fulfil { EventKind::Fulfilled } else { EventKind::AllocationCancelled };
+            let kind = if how == Settle::Fulfil {
+                EventKind::Fulfilled
+            } else {
+                EventKind::AllocationCancelled
+            };
             txn.event(kind, p.sku, p.loc, take, note);
         }
         let changes = txn.commit();

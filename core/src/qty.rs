@@ -65,11 +65,17 @@ impl fmt::Display for QtyProblem {
 
 impl Qty {
     /// Zero units.
-    pub const ZERO: Qty = Qty { mantissa: 0, scale: 0 };
+    pub const ZERO: Qty = Qty {
+        mantissa: 0,
+        scale: 0,
+    };
 
     /// Whole units.
     pub const fn units(n: i64) -> Qty {
-        Qty { mantissa: n, scale: 0 }
+        Qty {
+            mantissa: n,
+            scale: 0,
+        }
     }
 
     /// An exact decimal; values that do not fit (more than 18 significant
@@ -77,14 +83,23 @@ impl Qty {
     pub fn from_decimal(d: Decimal) -> Qty {
         let d = d.normalize();
         match i64::try_from(d.mantissa()) {
-            Ok(m) if d.scale() <= 18 => Qty { mantissa: m, scale: d.scale() as u8 },
-            _ => Qty { mantissa: 0, scale: INVALID_SCALE },
+            Ok(m) if d.scale() <= 18 => Qty {
+                mantissa: m,
+                scale: d.scale() as u8,
+            },
+            _ => Qty {
+                mantissa: 0,
+                scale: INVALID_SCALE,
+            },
         }
     }
 
     /// A quantity from a SKU's minor units.
     pub(crate) const fn from_minor(minor: i64, scale: u8) -> Qty {
-        Qty { mantissa: minor, scale }
+        Qty {
+            mantissa: minor,
+            scale,
+        }
     }
 
     /// The exact value as a `Decimal`.
@@ -208,7 +223,10 @@ impl From<u64> for Qty {
     fn from(n: u64) -> Qty {
         match i64::try_from(n) {
             Ok(v) => Qty::units(v),
-            Err(_) => Qty { mantissa: 0, scale: INVALID_SCALE },
+            Err(_) => Qty {
+                mantissa: 0,
+                scale: INVALID_SCALE,
+            },
         }
     }
 }
@@ -265,18 +283,33 @@ mod tests {
     fn decimals_need_a_fitting_scale() {
         assert_eq!(Qty::from(d("1.25")).to_minor(3), Ok(1250));
         assert_eq!(Qty::from(d("1.2500")).to_minor(2), Ok(125));
-        assert_eq!(Qty::from(d("1.255")).to_minor(2), Err(QtyProblem::TooManyDecimals));
-        assert_eq!(Qty::from(d("0.5")).to_minor(0), Err(QtyProblem::TooManyDecimals));
+        assert_eq!(
+            Qty::from(d("1.255")).to_minor(2),
+            Err(QtyProblem::TooManyDecimals)
+        );
+        assert_eq!(
+            Qty::from(d("0.5")).to_minor(0),
+            Err(QtyProblem::TooManyDecimals)
+        );
     }
 
     #[test]
     fn limits_and_signs() {
-        assert_eq!(Qty::units(0).to_positive_minor(0), Err(QtyProblem::NotPositive));
+        assert_eq!(
+            Qty::units(0).to_positive_minor(0),
+            Err(QtyProblem::NotPositive)
+        );
         assert_eq!(Qty::units(-1).to_nonneg_minor(0), Err(QtyProblem::Negative));
-        assert_eq!(Qty::units(MAX_MINOR + 1).to_minor(0), Err(QtyProblem::Overflow));
+        assert_eq!(
+            Qty::units(MAX_MINOR + 1).to_minor(0),
+            Err(QtyProblem::Overflow)
+        );
         assert_eq!(Qty::units(MAX_MINOR).to_minor(1), Err(QtyProblem::Overflow));
         assert_eq!(Qty::from(u64::MAX).to_minor(0), Err(QtyProblem::Overflow));
-        assert_eq!(Qty::from(d("79228162514264337593543950335")).to_minor(0), Err(QtyProblem::Overflow));
+        assert_eq!(
+            Qty::from(d("79228162514264337593543950335")).to_minor(0),
+            Err(QtyProblem::Overflow)
+        );
     }
 
     #[test]

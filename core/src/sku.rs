@@ -61,7 +61,10 @@ impl SkuRegistry {
         }
         crate::ids::check_id("sku", sku)?;
         if spec.unit_scale > MAX_SCALE {
-            return Err(crate::Error::arg("unit_scale", format!("must be 0..={MAX_SCALE}")));
+            return Err(crate::Error::arg(
+                "unit_scale",
+                format!("must be 0..={MAX_SCALE}"),
+            ));
         }
         let _g = self.create.lock();
         if let Some(found) = self.get(sku) {

@@ -86,9 +86,25 @@ impl Engine {
             skus,
             locations: topo.locations.clone(),
             channels: topo.channels.clone(),
-            holds: by_key(holds.iter().flat_map(|h| h.records().map(|(k, v)| (k.clone(), v.clone()))).collect()),
-            orders: by_key(orders.iter().flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone()))).collect()),
-            transfers: by_key(transfers.map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            holds: by_key(
+                holds
+                    .iter()
+                    .flat_map(|h| h.records().map(|(k, v)| (k.clone(), v.clone())))
+                    .collect(),
+            ),
+            orders: by_key(
+                orders
+                    .iter()
+                    .flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone())))
+                    .collect(),
+            ),
+            transfers: by_key(
+                transfers
+                    .map
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             kpis,
             ledger,
         }
@@ -97,24 +113,35 @@ impl Engine {
     /// An engine holding exactly the state of `snapshot`.
     pub fn restore(snapshot: Snapshot, config: Config) -> Result<Engine> {
         if snapshot.format != FORMAT {
-            return Err(Error::arg("snapshot", format!("format {} is not supported", snapshot.format)));
+            return Err(Error::arg(
+                "snapshot",
+                format!("format {} is not supported", snapshot.format),
+            ));
         }
         let eng = Engine::with_config(config);
         for (name, stock) in snapshot.skus {
             let scale = stock.scale;
-            let ((id, _), created) = eng.skus.get_or_create(&name, SkuSpec { unit_scale: scale }, |id, _| {
-                let (stripe, slot) = eng.stripe_slot(id);
-                let mut s = eng.stripes[stripe].0.lock();
-                if s.skus.len() <= slot {
-                    s.skus.resize_with(slot + 1, SkuStock::default);
-                }
-                s.skus[slot] = stock;
-            })?;
+            let ((id, _), created) =
+                eng.skus
+                    .get_or_create(&name, SkuSpec { unit_scale: scale }, |id, _| {
+                        let (stripe, slot) = eng.stripe_slot(id);
+                        let mut s = eng.stripes[stripe].0.lock();
+                        if s.skus.len() <= slot {
+                            s.skus.resize_with(slot + 1, SkuStock::default);
+                        }
+                        s.skus[slot] = stock;
+                    })?;
             if !created || id.0 as usize + 1 != eng.skus.len() {
-                return Err(Error::arg("snapshot", format!("SKU `{name}` appears twice")));
+                return Err(Error::arg(
+                    "snapshot",
+                    format!("SKU `{name}` appears twice"),
+                ));
             }
         }
-        eng.topo.store(Arc::new(Topology::from_parts(snapshot.locations, snapshot.channels)));
+        eng.topo.store(Arc::new(Topology::from_parts(
+            snapshot.locations,
+            snapshot.channels,
+        )));
         let retention = eng.config.hold_retention_ms;
         let mut min_due = u64::MAX;
         for (key, rec) in snapshot.holds {
@@ -123,17 +150,28 @@ impl Engine {
                 _ => rec.ended_ms.saturating_add(retention),
             };
             min_due = min_due.min(due);
-            eng.holds[shard_index(&key, eng.holds.len())].0.lock().insert(key, rec, due);
+            eng.holds[shard_index(&key, eng.holds.len())]
+                .0
+                .lock()
+                .insert(key, rec, due);
         }
         for (key, rec) in snapshot.orders {
-            eng.orders[shard_index(&key, eng.orders.len())].0.lock().map.insert(key, rec);
+            eng.orders[shard_index(&key, eng.orders.len())]
+                .0
+                .lock()
+                .map
+                .insert(key, rec);
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
         for e in snapshot.ledger {
             match e.sku {
                 Some(sku) if e.location.is_some() => {
-                    eng.stripes[eng.stripe_slot(sku).0].0.lock().ledger.push_back(e);
+                    eng.stripes[eng.stripe_slot(sku).0]
+                        .0
+                        .lock()
+                        .ledger
+                        .push_back(e);
                 }
                 _ => eng.meta_ledger.lock().0.push_back(e),
             }

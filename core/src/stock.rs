@@ -72,7 +72,10 @@ pub(crate) struct LocLevels {
 
 impl LocLevels {
     fn new(loc: LocationId) -> Self {
-        LocLevels { loc, ..Default::default() }
+        LocLevels {
+            loc,
+            ..Default::default()
+        }
     }
     /// Available to promise; may be negative inside (a shortage).
     #[inline]
@@ -107,7 +110,11 @@ pub(crate) struct SkuStock {
 
 impl SkuStock {
     pub(crate) fn new(scale: u8) -> Self {
-        SkuStock { scale, locs: Vec::new(), cold: Vec::new() }
+        SkuStock {
+            scale,
+            locs: Vec::new(),
+            cold: Vec::new(),
+        }
     }
 
     #[inline]
@@ -115,7 +122,10 @@ impl SkuStock {
         if self.locs.len() <= 8 {
             return self.locs.iter().find(|l| l.loc == loc);
         }
-        self.locs.binary_search_by_key(&loc, |l| l.loc).ok().map(|i| &self.locs[i])
+        self.locs
+            .binary_search_by_key(&loc, |l| l.loc)
+            .ok()
+            .map(|i| &self.locs[i])
     }
 
     #[inline]
@@ -143,7 +153,10 @@ impl SkuStock {
         match self.cold.iter().position(|c| c.loc == loc) {
             Some(i) => &mut self.cold[i],
             None => {
-                self.cold.push(ColdLevels { loc, ..Default::default() });
+                self.cold.push(ColdLevels {
+                    loc,
+                    ..Default::default()
+                });
                 self.cold.last_mut().expect("just pushed")
             }
         }
@@ -169,7 +182,10 @@ impl SkuStock {
     }
 
     pub(crate) fn levels(&self, loc: LocationId) -> Levels {
-        let h = self.get(loc).copied().unwrap_or_else(|| LocLevels::new(loc));
+        let h = self
+            .get(loc)
+            .copied()
+            .unwrap_or_else(|| LocLevels::new(loc));
         let c = self.cold(loc).cloned().unwrap_or_default();
         let q = |m: i64| Qty::from_minor(m, self.scale);
         Levels {
@@ -212,7 +228,10 @@ impl Engine {
     pub fn declare_sku(&self, sku: &str, spec: SkuSpec) -> Result<SkuId> {
         let ((id, scale), _) = self.create_sku(sku, spec)?;
         if scale != spec.unit_scale {
-            return Err(Error::IdConflict { kind: crate::error::IdKind::Sku, id: sku.to_string() });
+            return Err(Error::IdConflict {
+                kind: crate::error::IdKind::Sku,
+                id: sku.to_string(),
+            });
         }
         Ok(id)
     }
@@ -227,11 +246,14 @@ impl Engine {
         let (id, scale) = match self.skus.get(sku) {
             Some(found) => found,
             None => {
-                qty.to_positive_minor(0).map_err(|p| Error::qty(sku, qty, p))?;
+                qty.to_positive_minor(0)
+                    .map_err(|p| Error::qty(sku, qty, p))?;
                 self.create_sku(sku, SkuSpec::default())?.0
             }
         };
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let stock = txn.stock(id);
@@ -242,7 +264,11 @@ impl Engine {
         txn.event(EventKind::Received, id, loc, q, note);
         if let Some(reference) = note.reference.filter(|r| !r.is_empty()) {
             let expected = txn.stock_mut(id).cold_entry(loc);
-            if let Some(i) = expected.expected.iter().position(|e| e.reference == reference) {
+            if let Some(i) = expected
+                .expected
+                .iter()
+                .position(|e| e.reference == reference)
+            {
                 let done = expected.expected[i].qty.min(q);
                 expected.expected[i].qty -= done;
                 if expected.expected[i].qty == 0 {
@@ -259,9 +285,17 @@ impl Engine {
     /// not), reports the variance and any shortage against promises.
     ///
     /// Locking: the SKU's stripe.
-    pub fn count(&self, sku: &str, location: &str, counted: Qty, note: Note<'_>) -> Result<CountReport> {
+    pub fn count(
+        &self,
+        sku: &str,
+        location: &str,
+        counted: Qty,
+        note: Note<'_>,
+    ) -> Result<CountReport> {
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let c = counted.to_nonneg_minor(scale).map_err(|p| Error::qty(sku, counted, p))?;
+        let c = counted
+            .to_nonneg_minor(scale)
+            .map_err(|p| Error::qty(sku, counted, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let before = txn.stock(id).get(loc).copied().unwrap_or_default();
@@ -301,7 +335,9 @@ impl Engine {
         note: Note<'_>,
     ) -> Result<Levels> {
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let stock = txn.stock(id);
@@ -337,12 +373,21 @@ impl Engine {
         note: Note<'_>,
     ) -> Result<Levels> {
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let h = txn.stock(id).get(loc).copied().unwrap_or_default();
         if q > h.on_hand - h.unsellable {
-            return Err(txn.fail(self.insufficient(id, Some(loc), None, q, h.on_hand - h.unsellable, scale)));
+            return Err(txn.fail(self.insufficient(
+                id,
+                Some(loc),
+                None,
+                q,
+                h.on_hand - h.unsellable,
+                scale,
+            )));
         }
         txn.adjust(id, loc, condition.field(), q);
         txn.event(EventKind::MarkedUnsellable(condition), id, loc, q, note);
@@ -362,7 +407,9 @@ impl Engine {
         note: Note<'_>,
     ) -> Result<Levels> {
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let have = condition.level(txn.stock(id).cold(loc));
@@ -377,9 +424,17 @@ impl Engine {
     /// Sets the safety stock of a SKU at a location (absolute).
     ///
     /// Locking: the SKU's stripe.
-    pub fn set_safety(&self, sku: &str, location: &str, qty: Qty, note: Note<'_>) -> Result<Levels> {
+    pub fn set_safety(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        note: Note<'_>,
+    ) -> Result<Levels> {
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty.to_nonneg_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_nonneg_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
@@ -402,7 +457,9 @@ impl Engine {
     ) -> Result<Levels> {
         crate::ids::check_id("reference", reference)?;
         let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut txn = Txn::begin(self, &[id], now);
         let cold = txn.stock_mut(id).cold_entry(loc);
@@ -413,12 +470,22 @@ impl Engine {
                 old
             }
             None => {
-                cold.expected.push(Expected { reference: Key::new(reference), qty: q, due_ms });
+                cold.expected.push(Expected {
+                    reference: Key::new(reference),
+                    qty: q,
+                    due_ms,
+                });
                 0
             }
         };
         txn.adjust(id, loc, Field::Incoming, q - old);
-        txn.event(EventKind::Expected, id, loc, q - old, Note::new("expected", reference));
+        txn.event(
+            EventKind::Expected,
+            id,
+            loc,
+            q - old,
+            Note::new("expected", reference),
+        );
         Ok(self.finish_levels(txn, id, loc))
     }
 
@@ -431,11 +498,20 @@ impl Engine {
         let mut txn = Txn::begin(self, &[id], now);
         let cold = txn.stock_mut(id).cold_entry(loc);
         let Some(i) = cold.expected.iter().position(|e| e.reference == reference) else {
-            return Err(txn.fail(Error::arg("reference", format!("no expected receipt `{reference}`"))));
+            return Err(txn.fail(Error::arg(
+                "reference",
+                format!("no expected receipt `{reference}`"),
+            )));
         };
         let q = cold.expected.remove(i).qty;
         txn.adjust(id, loc, Field::Incoming, -q);
-        txn.event(EventKind::ExpectedArrived, id, loc, q, Note::new("expected_cancelled", reference));
+        txn.event(
+            EventKind::ExpectedArrived,
+            id,
+            loc,
+            q,
+            Note::new("expected_cancelled", reference),
+        );
         Ok(self.finish_levels(txn, id, loc))
     }
 
@@ -448,7 +524,18 @@ impl Engine {
         let mut out: Vec<_> = txn
             .stock(id)
             .cold(loc)
-            .map(|c| c.expected.iter().map(|e| (e.reference.to_string(), Qty::from_minor(e.qty, scale), e.due_ms)).collect())
+            .map(|c| {
+                c.expected
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.reference.to_string(),
+                            Qty::from_minor(e.qty, scale),
+                            e.due_ms,
+                        )
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         txn.abandon();
         out.sort_by_key(|e| e.2);

@@ -49,26 +49,43 @@ impl Topology {
         self.channels
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.as_ref().map(|c| (ChannelId(i as u32), c.available(self, stock))))
+            .filter_map(|(i, c)| {
+                c.as_ref()
+                    .map(|c| (ChannelId(i as u32), c.available(self, stock)))
+            })
             .collect()
     }
 
     pub(crate) fn from_parts(locations: Vec<Location>, channels: Vec<Option<Channel>>) -> Topology {
-        let loc_index = locations.iter().enumerate().map(|(i, l)| (l.key.clone(), LocationId(i as u32))).collect();
+        let loc_index = locations
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.key.clone(), LocationId(i as u32)))
+            .collect();
         let chan_index = channels
             .iter()
             .enumerate()
             .filter_map(|(i, c)| c.as_ref().map(|c| (c.key.clone(), ChannelId(i as u32))))
             .collect();
-        Topology { locations, loc_index, channels, chan_index }
+        Topology {
+            locations,
+            loc_index,
+            channels,
+            chan_index,
+        }
     }
 
     fn resolve_locations(&self, names: &[String]) -> Result<Vec<LocationId>> {
         let mut ids = Vec::with_capacity(names.len());
         for n in names {
-            let id = self.location_id(n).ok_or_else(|| Error::UnknownLocation { location: n.clone() })?;
+            let id = self.location_id(n).ok_or_else(|| Error::UnknownLocation {
+                location: n.clone(),
+            })?;
             if ids.contains(&id) {
-                return Err(Error::arg("locations", format!("location `{n}` listed twice")));
+                return Err(Error::arg(
+                    "locations",
+                    format!("location `{n}` listed twice"),
+                ));
             }
             ids.push(id);
         }
@@ -92,7 +109,11 @@ impl Engine {
                 None => {
                     let id = LocationId(t.locations.len() as u32);
                     let key = Key::new(&spec.id);
-                    t.locations.push(Location { key: key.clone(), spec, closed: false });
+                    t.locations.push(Location {
+                        key: key.clone(),
+                        spec,
+                        closed: false,
+                    });
                     t.loc_index.insert(key, id);
                     id
                 }
@@ -104,7 +125,11 @@ impl Engine {
     /// holds or sales; existing holds and allocations there stay valid.
     pub fn set_location_closed(&self, location: &str, closed: bool) -> Result<()> {
         self.change_topology(EventKind::LocationChanged, location, |t| {
-            let id = t.location_id(location).ok_or_else(|| Error::UnknownLocation { location: location.to_string() })?;
+            let id = t
+                .location_id(location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: location.to_string(),
+                })?;
             t.locations[id.0 as usize].closed = closed;
             Ok(())
         })
@@ -134,12 +159,22 @@ impl Engine {
     /// Takes a location out of a channel's eligible list.
     pub fn remove_location_from_channel(&self, channel: &str, location: &str) -> Result<()> {
         self.change_topology(EventKind::ChannelChanged, channel, |t| {
-            let cid = t.channel_id(channel).ok_or_else(|| Error::UnknownChannel { channel: channel.to_string() })?;
-            let lid = t.location_id(location).ok_or_else(|| Error::UnknownLocation { location: location.to_string() })?;
-            let ch = t.channels[cid.0 as usize].as_mut().expect("indexed channels exist");
-            let pos = ch.locations.iter().position(|&l| l == lid).ok_or_else(|| Error::LocationNotInChannel {
+            let cid = t.channel_id(channel).ok_or_else(|| Error::UnknownChannel {
                 channel: channel.to_string(),
-                location: location.to_string(),
+            })?;
+            let lid = t
+                .location_id(location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: location.to_string(),
+                })?;
+            let ch = t.channels[cid.0 as usize]
+                .as_mut()
+                .expect("indexed channels exist");
+            let pos = ch.locations.iter().position(|&l| l == lid).ok_or_else(|| {
+                Error::LocationNotInChannel {
+                    channel: channel.to_string(),
+                    location: location.to_string(),
+                }
             })?;
             ch.locations.remove(pos);
             ch.spec.locations.remove(pos);
@@ -154,10 +189,21 @@ impl Engine {
 
     /// Every channel's spec, in id order.
     pub fn channels(&self) -> Vec<ChannelSpec> {
-        self.topo.load().channels.iter().flatten().map(|c| c.spec.clone()).collect()
+        self.topo
+            .load()
+            .channels
+            .iter()
+            .flatten()
+            .map(|c| c.spec.clone())
+            .collect()
     }
 
-    fn change_topology<T>(&self, kind: EventKind, reference: &str, f: impl FnOnce(&mut Topology) -> Result<T>) -> Result<T> {
+    fn change_topology<T>(
+        &self,
+        kind: EventKind,
+        reference: &str,
+        f: impl FnOnce(&mut Topology) -> Result<T>,
+    ) -> Result<T> {
         let _writer = self.topo_write.lock();
         let mut next = Topology::clone(&self.topo.load());
         let out = f(&mut next)?;

@@ -50,21 +50,33 @@ pub(crate) struct TransferTable {
 impl Engine {
     /// Dispatches `qty` of `sku` from `from` to `to`. The id is the
     /// idempotency key: the same content returns the transfer again.
-    pub fn dispatch_transfer(&self, id: &str, sku: &str, from: &str, to: &str, qty: Qty) -> Result<TransferView> {
+    pub fn dispatch_transfer(
+        &self,
+        id: &str,
+        sku: &str,
+        from: &str,
+        to: &str,
+        qty: Qty,
+    ) -> Result<TransferView> {
         check_id("transfer", id)?;
         let (sid, scale) = self.sku_id(sku)?;
         let (f, t) = (self.location_id(from)?, self.location_id(to)?);
         if f == t {
             return Err(Error::arg("to", "must differ from `from`"));
         }
-        let q = qty.to_positive_minor(scale).map_err(|p| Error::qty(sku, qty, p))?;
+        let q = qty
+            .to_positive_minor(scale)
+            .map_err(|p| Error::qty(sku, qty, p))?;
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
         if let Some(rec) = table.map.get(id) {
             return if (rec.sku, rec.from, rec.to, rec.qty) == (sid, f, t, q) {
                 Ok(self.transfer_view(id, rec))
             } else {
-                Err(Error::IdConflict { kind: IdKind::Transfer, id: id.to_string() })
+                Err(Error::IdConflict {
+                    kind: IdKind::Transfer,
+                    id: id.to_string(),
+                })
             };
         }
         let mut txn = Txn::begin(self, &[sid], now);
@@ -72,13 +84,24 @@ impl Engine {
         if q > atp {
             return Err(txn.fail(self.insufficient(sid, Some(f), None, q, atp, scale)));
         }
-        let note = Note { reason: "", reference: Some(id) };
+        let note = Note {
+            reason: "",
+            reference: Some(id),
+        };
         txn.adjust(sid, f, Field::OnHand, -q);
         txn.event(EventKind::TransferDispatched, sid, f, q, note);
         txn.adjust(sid, t, Field::InTransit, q);
         txn.event(EventKind::TransferInbound, sid, t, q, note);
         txn.kpi.transfers_dispatched += 1;
-        let rec = TransferRec { sku: sid, scale, from: f, to: t, qty: q, received: 0, state: TransferState::InTransit };
+        let rec = TransferRec {
+            sku: sid,
+            scale,
+            from: f,
+            to: t,
+            qty: q,
+            received: 0,
+            state: TransferState::InTransit,
+        };
         let view = self.transfer_view(id, &rec);
         table.map.insert(Key::new(id), rec);
         drop(table);
@@ -91,16 +114,25 @@ impl Engine {
     pub fn receive_transfer(&self, id: &str, qty: Option<Qty>) -> Result<TransferView> {
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
-        let rec = table.map.get_mut(id).ok_or_else(|| Error::UnknownTransfer { transfer: id.to_string() })?;
+        let rec = table
+            .map
+            .get_mut(id)
+            .ok_or_else(|| Error::UnknownTransfer {
+                transfer: id.to_string(),
+            })?;
         if rec.state != TransferState::InTransit {
-            return Err(Error::TransferNotOpen { transfer: id.to_string() });
+            return Err(Error::TransferNotOpen {
+                transfer: id.to_string(),
+            });
         }
         let left = rec.qty - rec.received;
         let q = match qty {
             None => left,
             Some(qty) => {
                 let name = self.skus.name(rec.sku);
-                let q = qty.to_positive_minor(rec.scale).map_err(|p| Error::qty(&name, qty, p))?;
+                let q = qty
+                    .to_positive_minor(rec.scale)
+                    .map_err(|p| Error::qty(&name, qty, p))?;
                 if q > left {
                     return Err(Error::ExceedsOpenQuantity {
                         order: id.to_string(),
@@ -115,7 +147,16 @@ impl Engine {
         let mut txn = Txn::begin(self, &[rec.sku], now);
         txn.adjust(rec.sku, rec.to, Field::InTransit, -q);
         txn.adjust(rec.sku, rec.to, Field::OnHand, q);
-        txn.event(EventKind::TransferArrived, rec.sku, rec.to, q, Note { reason: "", reference: Some(id) });
+        txn.event(
+            EventKind::TransferArrived,
+            rec.sku,
+            rec.to,
+            q,
+            Note {
+                reason: "",
+                reference: Some(id),
+            },
+        );
         rec.received += q;
         if rec.received == rec.qty {
             rec.state = TransferState::Received;
@@ -131,15 +172,31 @@ impl Engine {
     pub fn cancel_transfer(&self, id: &str) -> Result<TransferView> {
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
-        let rec = table.map.get_mut(id).ok_or_else(|| Error::UnknownTransfer { transfer: id.to_string() })?;
+        let rec = table
+            .map
+            .get_mut(id)
+            .ok_or_else(|| Error::UnknownTransfer {
+                transfer: id.to_string(),
+            })?;
         if rec.state != TransferState::InTransit {
-            return Err(Error::TransferNotOpen { transfer: id.to_string() });
+            return Err(Error::TransferNotOpen {
+                transfer: id.to_string(),
+            });
         }
         let left = rec.qty - rec.received;
         let mut txn = Txn::begin(self, &[rec.sku], now);
-        let note = Note { reason: "", reference: Some(id) };
+        let note = Note {
+            reason: "",
+            reference: Some(id),
+        };
         txn.adjust(rec.sku, rec.to, Field::InTransit, -left);
-        txn.event(EventKind::TransferCancelledInbound, rec.sku, rec.to, left, note);
+        txn.event(
+            EventKind::TransferCancelledInbound,
+            rec.sku,
+            rec.to,
+            left,
+            note,
+        );
         txn.adjust(rec.sku, rec.from, Field::OnHand, left);
         txn.event(EventKind::TransferReturned, rec.sku, rec.from, left, note);
         rec.state = TransferState::Cancelled;
@@ -152,7 +209,9 @@ impl Engine {
     /// A transfer's state.
     pub fn transfer_info(&self, id: &str) -> Result<TransferView> {
         let table = self.transfers.lock();
-        let rec = table.map.get(id).ok_or_else(|| Error::UnknownTransfer { transfer: id.to_string() })?;
+        let rec = table.map.get(id).ok_or_else(|| Error::UnknownTransfer {
+            transfer: id.to_string(),
+        })?;
         Ok(self.transfer_view(id, rec))
     }
 

@@ -11,7 +11,10 @@ use std::time::Duration;
 use unistock::*;
 
 fn scale() -> u64 {
-    std::env::var("UNISTOCK_STRESS").ok().and_then(|s| s.parse().ok()).unwrap_or(1)
+    std::env::var("UNISTOCK_STRESS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
 }
 
 /// Joins all threads or fails the test as a deadlock after `secs`.
@@ -23,7 +26,8 @@ fn join_or_deadlock(handles: Vec<thread::JoinHandle<()>>, secs: u64) {
         }
         let _ = tx.send(());
     });
-    rx.recv_timeout(Duration::from_secs(secs)).expect("threads did not finish: deadlock");
+    rx.recv_timeout(Duration::from_secs(secs))
+        .expect("threads did not finish: deadlock");
 }
 
 #[test]
@@ -52,7 +56,11 @@ fn hot_sku_grants_exactly_the_stock() {
         })
         .collect();
     join_or_deadlock(handles, 120);
-    assert_eq!(granted.load(Ordering::Relaxed), stock, "exactly the stock is granted");
+    assert_eq!(
+        granted.load(Ordering::Relaxed),
+        stock,
+        "exactly the stock is granted"
+    );
     assert_eq!(e.levels("hot", "wh-1").unwrap().reserved, stock.into());
     let k = e.kpis();
     assert_eq!(k.holds_created as i64, stock);
@@ -64,7 +72,11 @@ fn hot_sku_grants_exactly_the_stock() {
 fn crossed_multi_line_holds_never_deadlock_or_show_partial_state() {
     let clock = Arc::new(ManualClock::new(T0));
     // Many stripes so that A and B surely live in different ones.
-    let e = Arc::new(Engine::with_config(Config { stripes: 64, ledger_retention: None, ..Config::with_clock(clock) }));
+    let e = Arc::new(Engine::with_config(Config {
+        stripes: 64,
+        ledger_retention: None,
+        ..Config::with_clock(clock)
+    }));
     e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
     e.upsert_channel(ChannelSpec::new("web", ["wh"])).unwrap();
     receive(&e, "A", "wh", 3);
@@ -95,7 +107,12 @@ fn crossed_multi_line_holds_never_deadlock_or_show_partial_state() {
             let mut cuts = 0u64;
             while !stop.load(Ordering::Relaxed) || cuts == 0 {
                 let cut = e.levels_as_folded();
-                let res = |sku| cut.iter().filter(|((s, _), _)| *s == sku).map(|(_, l)| l.reserved).sum::<i64>();
+                let res = |sku| {
+                    cut.iter()
+                        .filter(|((s, _), _)| *s == sku)
+                        .map(|(_, l)| l.reserved)
+                        .sum::<i64>()
+                };
                 assert_eq!(res(a), res(b), "a hold was visible on one SKU only");
                 assert!(res(a) <= 3);
                 cuts += 1;
@@ -125,7 +142,12 @@ fn units_are_conserved_under_mixed_load() {
     let rounds = 2_000 * scale();
     let handles = (0..6)
         .map(|t| {
-            let (e, received, shipped, seq_orders) = (e.clone(), received.clone(), shipped.clone(), seq_orders.clone());
+            let (e, received, shipped, seq_orders) = (
+                e.clone(),
+                received.clone(),
+                shipped.clone(),
+                seq_orders.clone(),
+            );
             thread::spawn(move || {
                 let mut x = 0x9E37_79B9_7F4A_7C15u64 ^ t;
                 let mut next = move || {
@@ -144,13 +166,17 @@ fn units_are_conserved_under_mixed_load() {
                             received.fetch_add(2, Ordering::Relaxed);
                         }
                         1 => {
-                            if e.till_sale(&id, "till:store-1", &[HoldLine::new(s1, 1)]).is_ok() {
+                            if e.till_sale(&id, "till:store-1", &[HoldLine::new(s1, 1)])
+                                .is_ok()
+                            {
                                 shipped.fetch_add(1, Ordering::Relaxed);
                             }
                         }
                         _ => {
                             let lines = [HoldLine::new(s1, 1), HoldLine::new(s2, 2)];
-                            if e.hold(&HoldRequest::new(&id, "web", &lines, 60_000)).is_err() {
+                            if e.hold(&HoldRequest::new(&id, "web", &lines, 60_000))
+                                .is_err()
+                            {
                                 continue;
                             }
                             if next() % 3 == 0 {
@@ -175,9 +201,15 @@ fn units_are_conserved_under_mixed_load() {
     join_or_deadlock(handles, 300);
     let on_hand: i64 = skus
         .iter()
-        .flat_map(|s| ["wh-1", "wh-2", "store-1"].map(|l| e.levels(s, l).unwrap().on_hand.as_units().unwrap()))
+        .flat_map(|s| {
+            ["wh-1", "wh-2", "store-1"].map(|l| e.levels(s, l).unwrap().on_hand.as_units().unwrap())
+        })
         .sum();
-    assert_eq!(on_hand, received.load(Ordering::Relaxed) - shipped.load(Ordering::Relaxed), "units conserved");
+    assert_eq!(
+        on_hand,
+        received.load(Ordering::Relaxed) - shipped.load(Ordering::Relaxed),
+        "units conserved"
+    );
     for s in skus {
         for l in ["wh-1", "wh-2", "store-1"] {
             let lv = e.levels(s, l).unwrap();

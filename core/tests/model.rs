@@ -22,7 +22,11 @@ const HUGE: i64 = 1_000_000_000_000_001;
 /// Channels: web sells from wh-1 then wh-2 with 1 unit of safety; market
 /// from wh-1 with a cap of 2; till from store-1.
 fn channels() -> Vec<(&'static str, Vec<usize>, i64, Option<i64>)> {
-    vec![("web", vec![0, 1], 1, None), ("market", vec![0], 0, Some(2)), ("till", vec![2], 0, None)]
+    vec![
+        ("web", vec![0, 1], 1, None),
+        ("market", vec![0], 0, Some(2)),
+        ("till", vec![2], 0, None),
+    ]
 }
 
 #[derive(Clone, Debug)]
@@ -30,7 +34,12 @@ enum Op {
     Receive(usize, usize, i64),
     Count(usize, usize, i64),
     WriteOff(usize, usize, i64),
-    Hold { id: usize, chan: usize, lines: Vec<(usize, i64, Option<usize>)>, ttl: u64 },
+    Hold {
+        id: usize,
+        chan: usize,
+        lines: Vec<(usize, i64, Option<usize>)>,
+        ttl: u64,
+    },
     Release(usize),
     Commit(usize, usize),
     Fulfil(usize, usize, i64),
@@ -89,7 +98,9 @@ impl Model {
         self.levels.entry((s, l)).or_default()
     }
     fn atp(&self, s: usize, l: usize) -> i64 {
-        self.levels.get(&(s, l)).map_or(0, |x| x.on_hand - x.reserved - x.allocated)
+        self.levels
+            .get(&(s, l))
+            .map_or(0, |x| x.on_hand - x.reserved - x.allocated)
     }
     fn avail(&self, c: usize, s: usize) -> i64 {
         let (_, locs, safety, cap) = &channels()[c];
@@ -102,8 +113,12 @@ impl Model {
     }
     fn expire(&mut self) {
         let now = self.now;
-        let due: Vec<usize> =
-            self.holds.iter().filter(|(_, h)| h.state == St::Active && h.expires <= now).map(|(k, _)| *k).collect();
+        let due: Vec<usize> = self
+            .holds
+            .iter()
+            .filter(|(_, h)| h.state == St::Active && h.expires <= now)
+            .map(|(k, _)| *k)
+            .collect();
         for id in due {
             self.end(id, St::Expired);
         }
@@ -116,7 +131,11 @@ impl Model {
         self.holds.get_mut(&id).unwrap().state = st;
     }
     fn qty_ok(q: i64) -> Result<(), &'static str> {
-        if q <= 0 || q > 1_000_000_000_000_000 { Err("E_INVALID_QUANTITY") } else { Ok(()) }
+        if q <= 0 || q > 1_000_000_000_000_000 {
+            Err("E_INVALID_QUANTITY")
+        } else {
+            Ok(())
+        }
     }
 
     fn apply(&mut self, op: &Op) -> Outcome {
@@ -133,7 +152,7 @@ impl Model {
             }
             Op::Count(s, l, c) => {
                 self.sku(s)?;
-                if c < 0 || c > 1_000_000_000_000_000 {
+                if !(0..=1_000_000_000_000_000).contains(&c) {
                     return Err("E_INVALID_QUANTITY");
                 }
                 self.lv(s, l).on_hand = c;
@@ -148,7 +167,12 @@ impl Model {
                 self.lv(s, l).on_hand -= q;
                 Ok(vec![])
             }
-            Op::Hold { id, chan, ref lines, ttl } => self.hold(id, chan, lines, ttl),
+            Op::Hold {
+                id,
+                chan,
+                ref lines,
+                ttl,
+            } => self.hold(id, chan, lines, ttl),
             Op::Release(id) => {
                 let h = self.holds.get(&id).ok_or("E_UNKNOWN_HOLD")?;
                 match h.state {
@@ -164,7 +188,11 @@ impl Model {
                 let hold = self.holds.get(&h).ok_or("E_UNKNOWN_HOLD")?.clone();
                 match hold.state {
                     St::Committed(x) if x == o => {
-                        return Ok(self.orders[&o].allocs.iter().map(|a| (a.0, a.1, a.2)).collect());
+                        return Ok(self.orders[&o]
+                            .allocs
+                            .iter()
+                            .map(|a| (a.0, a.1, a.2))
+                            .collect());
                     }
                     St::Committed(_) => return Err("E_ID_CONFLICT"),
                     St::Released | St::Expired => return Err("E_HOLD_NOT_ACTIVE"),
@@ -227,7 +255,9 @@ impl Model {
                 Self::qty_ok(q)?;
                 if let Some(order) = self.orders.get(&o) {
                     return match order.sale {
-                        Some(x) if x == (s, q) => Ok(order.allocs.iter().map(|a| (a.0, a.1, a.2)).collect()),
+                        Some(x) if x == (s, q) => {
+                            Ok(order.allocs.iter().map(|a| (a.0, a.1, a.2)).collect())
+                        }
                         _ => Err("E_ID_CONFLICT"),
                     };
                 }
@@ -235,7 +265,13 @@ impl Model {
                     return Err("E_INSUFFICIENT_STOCK");
                 }
                 self.lv(s, 2).on_hand -= q;
-                self.orders.insert(o, MOrder { sale: Some((s, q)), allocs: vec![(s, 2, q, q)] });
+                self.orders.insert(
+                    o,
+                    MOrder {
+                        sale: Some((s, q)),
+                        allocs: vec![(s, 2, q, q)],
+                    },
+                );
                 Ok(vec![(s, 2, q)])
             }
             Op::Advance(ms) => {
@@ -248,10 +284,20 @@ impl Model {
     }
 
     fn sku(&self, s: usize) -> Result<(), &'static str> {
-        if self.known[s] { Ok(()) } else { Err("E_UNKNOWN_SKU") }
+        if self.known[s] {
+            Ok(())
+        } else {
+            Err("E_UNKNOWN_SKU")
+        }
     }
 
-    fn hold(&mut self, id: usize, chan: usize, lines: &[(usize, i64, Option<usize>)], ttl: u64) -> Outcome {
+    fn hold(
+        &mut self,
+        id: usize,
+        chan: usize,
+        lines: &[(usize, i64, Option<usize>)],
+        ttl: u64,
+    ) -> Outcome {
         if ttl == 0 {
             return Err("E_INVALID_ARGUMENT");
         }
@@ -260,7 +306,11 @@ impl Model {
             Self::qty_ok(q)?;
         }
         if let Some(h) = self.holds.get(&id) {
-            return if h.chan == chan && h.lines == lines { Ok(h.parts.clone()) } else { Err("E_ID_CONFLICT") };
+            return if h.chan == chan && h.lines == lines {
+                Ok(h.parts.clone())
+            } else {
+                Err("E_ID_CONFLICT")
+            };
         }
         let before = self.levels.clone();
         let mut parts = vec![];
@@ -303,7 +353,13 @@ impl Model {
         }
         self.holds.insert(
             id,
-            MHold { chan, lines: lines.to_vec(), parts: parts.clone(), state: St::Active, expires: self.now + ttl },
+            MHold {
+                chan,
+                lines: lines.to_vec(),
+                parts: parts.clone(),
+                state: St::Active,
+                expires: self.now + ttl,
+            },
         );
         Ok(parts)
     }
@@ -320,13 +376,21 @@ impl ReferenceStateMachine for RefMachine {
     type Transition = Op;
 
     fn init_state() -> BoxedStrategy<Model> {
-        Just(Model { now: common::T0, ..Model::default() }).boxed()
+        Just(Model {
+            now: common::T0,
+            ..Model::default()
+        })
+        .boxed()
     }
 
     fn transitions(_: &Model) -> BoxedStrategy<Op> {
         let sku = 0..SKUS.len();
         let loc = 0..LOCS.len();
-        let line = (0..SKUS.len(), qty(), prop::option::weighted(0.3, 0..LOCS.len()));
+        let line = (
+            0..SKUS.len(),
+            qty(),
+            prop::option::weighted(0.3, 0..LOCS.len()),
+        );
         prop_oneof![
             4 => (sku.clone(), loc.clone(), qty()).prop_map(|(s, l, q)| Op::Receive(s, l, q)),
             1 => (sku.clone(), loc.clone(), prop_oneof![0i64..=6, Just(-1)]).prop_map(|(s, l, q)| Op::Count(s, l, q)),
@@ -357,7 +421,12 @@ struct Sut {
 }
 
 fn new_config(clock: &Arc<ManualClock>) -> Config {
-    Config { ledger_retention: None, stripes: 2, shards: 2, ..Config::with_clock(clock.clone()) }
+    Config {
+        ledger_retention: None,
+        stripes: 2,
+        shards: 2,
+        ..Config::with_clock(clock.clone())
+    }
 }
 
 impl Sut {
@@ -367,17 +436,34 @@ impl Sut {
             ps.iter()
                 .map(|p| {
                     let s = SKUS.iter().position(|x| *x == e.sku_name(p.sku)).unwrap();
-                    let l = LOCS.iter().position(|x| *x == e.location_name(p.location)).unwrap();
+                    let l = LOCS
+                        .iter()
+                        .position(|x| *x == e.location_name(p.location))
+                        .unwrap();
                     (s, l, p.qty.as_units().unwrap())
                 })
                 .collect()
         };
         let unit = |r: Result<()>| r.map(|_| vec![]).map_err(|e| e.code());
         match *op {
-            Op::Receive(s, l, q) => unit(e.receive(SKUS[s], LOCS[l], q.into(), Note::default()).map(drop)),
-            Op::Count(s, l, q) => unit(e.count(SKUS[s], LOCS[l], q.into(), Note::default()).map(drop)),
-            Op::WriteOff(s, l, q) => unit(e.write_off(SKUS[s], LOCS[l], q.into(), None, Note::default()).map(drop)),
-            Op::Hold { id, chan, ref lines, ttl } => {
+            Op::Receive(s, l, q) => unit(
+                e.receive(SKUS[s], LOCS[l], q.into(), Note::default())
+                    .map(drop),
+            ),
+            Op::Count(s, l, q) => unit(
+                e.count(SKUS[s], LOCS[l], q.into(), Note::default())
+                    .map(drop),
+            ),
+            Op::WriteOff(s, l, q) => unit(
+                e.write_off(SKUS[s], LOCS[l], q.into(), None, Note::default())
+                    .map(drop),
+            ),
+            Op::Hold {
+                id,
+                chan,
+                ref lines,
+                ttl,
+            } => {
                 let lines: Vec<HoldLine<'_>> = lines
                     .iter()
                     .map(|&(s, q, l)| {
@@ -389,12 +475,23 @@ impl Sut {
                     })
                     .collect();
                 let chan = channels()[chan].0;
-                e.hold(&HoldRequest::new(HOLD_IDS[id], chan, &lines, ttl)).map(|r| parts(&r.parts)).map_err(|e| e.code())
+                e.hold(&HoldRequest::new(HOLD_IDS[id], chan, &lines, ttl))
+                    .map(|r| parts(&r.parts))
+                    .map_err(|e| e.code())
             }
             Op::Release(id) => unit(e.release(HOLD_IDS[id])),
-            Op::Commit(h, o) => e.commit(HOLD_IDS[h], ORDER_IDS[o]).map(|r| parts(&r.allocations)).map_err(|e| e.code()),
-            Op::Fulfil(o, s, q) => unit(e.fulfil(ORDER_IDS[o], &[OrderLine::new(SKUS[s], q)]).map(drop)),
-            Op::Cancel(o, s, q) => unit(e.cancel(ORDER_IDS[o], &[OrderLine::new(SKUS[s], q)]).map(drop)),
+            Op::Commit(h, o) => e
+                .commit(HOLD_IDS[h], ORDER_IDS[o])
+                .map(|r| parts(&r.allocations))
+                .map_err(|e| e.code()),
+            Op::Fulfil(o, s, q) => unit(
+                e.fulfil(ORDER_IDS[o], &[OrderLine::new(SKUS[s], q)])
+                    .map(drop),
+            ),
+            Op::Cancel(o, s, q) => unit(
+                e.cancel(ORDER_IDS[o], &[OrderLine::new(SKUS[s], q)])
+                    .map(drop),
+            ),
             Op::TillSale(o, s, q) => e
                 .till_sale(ORDER_IDS[o], "till", &[HoldLine::new(SKUS[s], q)])
                 .map(|r| parts(&r.allocations))
@@ -426,7 +523,8 @@ impl StateMachineTest for EngineVsModel {
             engine.upsert_location(LocationSpec::warehouse(l)).unwrap();
         }
         for (name, locs, safety, cap) in channels() {
-            let mut spec = ChannelSpec::new(name, locs.iter().map(|&l| LOCS[l])).safety_units(safety);
+            let mut spec =
+                ChannelSpec::new(name, locs.iter().map(|&l| LOCS[l])).safety_units(safety);
             if let Some(c) = cap {
                 spec = spec.cap(Cap::Units(c));
             }
@@ -441,7 +539,10 @@ impl StateMachineTest for EngineVsModel {
         let e = &sut.engine;
         for (s, sku) in SKUS.iter().enumerate() {
             if !model.known[s] {
-                assert_eq!(e.availability("web", sku).unwrap_err().code(), "E_UNKNOWN_SKU");
+                assert_eq!(
+                    e.availability("web", sku).unwrap_err().code(),
+                    "E_UNKNOWN_SKU"
+                );
                 continue;
             }
             for (l, loc) in LOCS.iter().enumerate() {
@@ -456,7 +557,11 @@ impl StateMachineTest for EngineVsModel {
             }
             for (c, (chan, ..)) in channels().iter().enumerate() {
                 let got = e.availability(chan, sku).unwrap().as_units().unwrap();
-                assert_eq!(got, model.avail(c, s), "availability of {sku} on {chan} after {op:?}");
+                assert_eq!(
+                    got,
+                    model.avail(c, s),
+                    "availability of {sku} on {chan} after {op:?}"
+                );
             }
         }
         sut

@@ -24,13 +24,31 @@ fn receive_creates_the_sku_and_adds_on_hand() {
 #[test]
 fn receive_rejects_bad_input_and_changes_nothing() {
     let (e, _) = shop();
-    for q in [Qty::units(0), Qty::units(-1), Qty::from(d("0.5")), Qty::from(u64::MAX)] {
+    for q in [
+        Qty::units(0),
+        Qty::units(-1),
+        Qty::from(d("0.5")),
+        Qty::from(u64::MAX),
+    ] {
         let err = e.receive("tee", "wh-1", q, Note::default()).unwrap_err();
         assert_eq!(err.code(), "E_INVALID_QUANTITY", "{q}");
     }
-    assert!(e.skus().is_empty(), "a refused receipt must not create the SKU");
-    assert_eq!(e.receive("tee", "nowhere", 1.into(), Note::default()).unwrap_err().code(), "E_UNKNOWN_LOCATION");
-    assert_eq!(e.receive("", "wh-1", 1.into(), Note::default()).unwrap_err().code(), "E_INVALID_ARGUMENT");
+    assert!(
+        e.skus().is_empty(),
+        "a refused receipt must not create the SKU"
+    );
+    assert_eq!(
+        e.receive("tee", "nowhere", 1.into(), Note::default())
+            .unwrap_err()
+            .code(),
+        "E_UNKNOWN_LOCATION"
+    );
+    assert_eq!(
+        e.receive("", "wh-1", 1.into(), Note::default())
+            .unwrap_err()
+            .code(),
+        "E_INVALID_ARGUMENT"
+    );
     assert_eq!(e.last_seq(), 7, "only the topology events of the fixture");
 }
 
@@ -38,15 +56,40 @@ fn receive_rejects_bad_input_and_changes_nothing() {
 fn decimal_skus_take_exact_quantities() {
     let (e, _) = shop();
     e.declare_sku("rope-m", SkuSpec { unit_scale: 2 }).unwrap();
-    e.receive("rope-m", "wh-1", d("10.50").into(), Note::default()).unwrap();
+    e.receive("rope-m", "wh-1", d("10.50").into(), Note::default())
+        .unwrap();
     let lines = [HoldLine::new("rope-m", d("2.25"))];
     e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
-    assert_eq!(e.availability("web", "rope-m").unwrap(), Qty::from(d("8.25")));
+    assert_eq!(
+        e.availability("web", "rope-m").unwrap(),
+        Qty::from(d("8.25"))
+    );
     let bad = [HoldLine::new("rope-m", d("0.001"))];
-    let err = e.hold(&HoldRequest::new("h2", "web", &bad, MIN)).unwrap_err();
-    assert!(matches!(err, Error::InvalidQuantity { problem: QtyProblem::TooManyDecimals, .. }), "{err:?}");
-    assert_eq!(e.declare_sku("rope-m", SkuSpec { unit_scale: 2 }).unwrap().index(), 0);
-    assert_eq!(e.declare_sku("rope-m", SkuSpec { unit_scale: 3 }).unwrap_err().code(), "E_ID_CONFLICT");
+    let err = e
+        .hold(&HoldRequest::new("h2", "web", &bad, MIN))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::InvalidQuantity {
+                problem: QtyProblem::TooManyDecimals,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        e.declare_sku("rope-m", SkuSpec { unit_scale: 2 })
+            .unwrap()
+            .index(),
+        0
+    );
+    assert_eq!(
+        e.declare_sku("rope-m", SkuSpec { unit_scale: 3 })
+            .unwrap_err()
+            .code(),
+        "E_ID_CONFLICT"
+    );
     assert_ledger_folds(&e);
 }
 
@@ -56,13 +99,28 @@ fn count_sets_on_hand_and_reports_variance_and_shortage() {
     receive(&e, "tee", "store-1", 5);
     let lines = [HoldLine::new("tee", 4).at("store-1")];
     e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
-    let r = e.count("tee", "store-1", 3.into(), Note::new("cycle_count", "C-1")).unwrap();
+    let r = e
+        .count("tee", "store-1", 3.into(), Note::new("cycle_count", "C-1"))
+        .unwrap();
     assert_eq!(r.variance, Qty::units(-2));
     assert_eq!(r.shortage, Qty::units(1));
     assert_eq!(r.levels.available, Qty::ZERO);
     let k = e.kpis();
-    assert_eq!((k.counts, k.shortages, k.count_variance_units, k.shortage_units), (1, 1, d("2"), d("1")));
-    let kinds: Vec<_> = e.events_since(0, 100).unwrap().into_iter().map(|x| x.kind).collect();
+    assert_eq!(
+        (
+            k.counts,
+            k.shortages,
+            k.count_variance_units,
+            k.shortage_units
+        ),
+        (1, 1, d("2"), d("1"))
+    );
+    let kinds: Vec<_> = e
+        .events_since(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|x| x.kind)
+        .collect();
     assert!(kinds.contains(&EventKind::Shortage));
     assert_ledger_folds(&e);
 }
@@ -71,18 +129,57 @@ fn count_sets_on_hand_and_reports_variance_and_shortage() {
 fn write_off_and_conditions() {
     let (e, _) = shop();
     receive(&e, "tee", "wh-1", 10);
-    e.mark_unsellable("tee", "wh-1", 3.into(), Condition::Damaged, Note::reason("dropped")).unwrap();
-    e.mark_unsellable("tee", "wh-1", 2.into(), Condition::QualityControl, Note::default()).unwrap();
+    e.mark_unsellable(
+        "tee",
+        "wh-1",
+        3.into(),
+        Condition::Damaged,
+        Note::reason("dropped"),
+    )
+    .unwrap();
+    e.mark_unsellable(
+        "tee",
+        "wh-1",
+        2.into(),
+        Condition::QualityControl,
+        Note::default(),
+    )
+    .unwrap();
     let l = e.levels("tee", "wh-1").unwrap();
-    assert_eq!((l.damaged, l.quality_control, l.unsellable, l.available), (3.into(), 2.into(), 5.into(), 5.into()));
-    e.restore_sellable("tee", "wh-1", 2.into(), Condition::QualityControl, Note::default()).unwrap();
-    e.write_off("tee", "wh-1", 3.into(), Some(Condition::Damaged), Note::default()).unwrap();
-    e.write_off("tee", "wh-1", 1.into(), None, Note::reason("theft")).unwrap();
+    assert_eq!(
+        (l.damaged, l.quality_control, l.unsellable, l.available),
+        (3.into(), 2.into(), 5.into(), 5.into())
+    );
+    e.restore_sellable(
+        "tee",
+        "wh-1",
+        2.into(),
+        Condition::QualityControl,
+        Note::default(),
+    )
+    .unwrap();
+    e.write_off(
+        "tee",
+        "wh-1",
+        3.into(),
+        Some(Condition::Damaged),
+        Note::default(),
+    )
+    .unwrap();
+    e.write_off("tee", "wh-1", 1.into(), None, Note::reason("theft"))
+        .unwrap();
     let l = e.levels("tee", "wh-1").unwrap();
-    assert_eq!((l.on_hand, l.unsellable, l.available), (6.into(), 0.into(), 6.into()));
-    let err = e.write_off("tee", "wh-1", 7.into(), None, Note::default()).unwrap_err();
+    assert_eq!(
+        (l.on_hand, l.unsellable, l.available),
+        (6.into(), 0.into(), 6.into())
+    );
+    let err = e
+        .write_off("tee", "wh-1", 7.into(), None, Note::default())
+        .unwrap_err();
     assert_eq!(err.code(), "E_INSUFFICIENT_STOCK");
-    let err = e.restore_sellable("tee", "wh-1", 1.into(), Condition::Damaged, Note::default()).unwrap_err();
+    let err = e
+        .restore_sellable("tee", "wh-1", 1.into(), Condition::Damaged, Note::default())
+        .unwrap_err();
     assert_eq!(err.code(), "E_INSUFFICIENT_STOCK");
     assert_eq!(e.levels("tee", "wh-1").unwrap().on_hand, 6.into());
     assert_ledger_folds(&e);
@@ -92,9 +189,11 @@ fn write_off_and_conditions() {
 fn safety_stock_reduces_atp() {
     let (e, _) = shop();
     receive(&e, "tee", "wh-1", 10);
-    e.set_safety("tee", "wh-1", 4.into(), Note::default()).unwrap();
+    e.set_safety("tee", "wh-1", 4.into(), Note::default())
+        .unwrap();
     assert_eq!(e.atp("tee", "wh-1").unwrap(), 6.into());
-    e.set_safety("tee", "wh-1", 1.into(), Note::default()).unwrap();
+    e.set_safety("tee", "wh-1", 1.into(), Note::default())
+        .unwrap();
     assert_eq!(e.atp("tee", "wh-1").unwrap(), 9.into());
     assert_ledger_folds(&e);
 }
@@ -103,16 +202,25 @@ fn safety_stock_reduces_atp() {
 fn expected_receipts_are_tracked_and_consumed_by_receipts() {
     let (e, _) = shop();
     receive(&e, "tee", "wh-1", 1);
-    e.expect_receipt("tee", "wh-1", 10.into(), T0 + 86_400_000, "PO-9").unwrap();
+    e.expect_receipt("tee", "wh-1", 10.into(), T0 + 86_400_000, "PO-9")
+        .unwrap();
     assert_eq!(e.levels("tee", "wh-1").unwrap().incoming, 10.into());
-    e.expect_receipt("tee", "wh-1", 8.into(), T0 + 2 * 86_400_000, "PO-9").unwrap();
-    assert_eq!(e.expected_receipts("tee", "wh-1").unwrap(), vec![("PO-9".into(), 8.into(), T0 + 2 * 86_400_000)]);
-    e.receive("tee", "wh-1", 5.into(), Note::new("po_receipt", "PO-9")).unwrap();
+    e.expect_receipt("tee", "wh-1", 8.into(), T0 + 2 * 86_400_000, "PO-9")
+        .unwrap();
+    assert_eq!(
+        e.expected_receipts("tee", "wh-1").unwrap(),
+        vec![("PO-9".into(), 8.into(), T0 + 2 * 86_400_000)]
+    );
+    e.receive("tee", "wh-1", 5.into(), Note::new("po_receipt", "PO-9"))
+        .unwrap();
     let l = e.levels("tee", "wh-1").unwrap();
     assert_eq!((l.on_hand, l.incoming), (6.into(), 3.into()));
     e.cancel_expected("tee", "wh-1", "PO-9").unwrap();
     assert_eq!(e.levels("tee", "wh-1").unwrap().incoming, 0.into());
-    assert_eq!(e.cancel_expected("tee", "wh-1", "PO-9").unwrap_err().code(), "E_INVALID_ARGUMENT");
+    assert_eq!(
+        e.cancel_expected("tee", "wh-1", "PO-9").unwrap_err().code(),
+        "E_INVALID_ARGUMENT"
+    );
     assert_ledger_folds(&e);
 }
 
@@ -120,22 +228,48 @@ fn expected_receipts_are_tracked_and_consumed_by_receipts() {
 fn transfers_move_units_through_transit() {
     let (e, _) = shop();
     receive(&e, "tee", "wh-1", 10);
-    let t = e.dispatch_transfer("T-1", "tee", "wh-1", "store-2", 4.into()).unwrap();
+    let t = e
+        .dispatch_transfer("T-1", "tee", "wh-1", "store-2", 4.into())
+        .unwrap();
     assert_eq!(t.state, TransferState::InTransit);
     assert_eq!(e.levels("tee", "wh-1").unwrap().on_hand, 6.into());
     assert_eq!(e.levels("tee", "store-2").unwrap().in_transit, 4.into());
-    assert_eq!(e.dispatch_transfer("T-1", "tee", "wh-1", "store-2", 4.into()).unwrap(), t, "idempotent");
-    assert_eq!(e.dispatch_transfer("T-1", "tee", "wh-1", "store-2", 5.into()).unwrap_err().code(), "E_ID_CONFLICT");
+    assert_eq!(
+        e.dispatch_transfer("T-1", "tee", "wh-1", "store-2", 4.into())
+            .unwrap(),
+        t,
+        "idempotent"
+    );
+    assert_eq!(
+        e.dispatch_transfer("T-1", "tee", "wh-1", "store-2", 5.into())
+            .unwrap_err()
+            .code(),
+        "E_ID_CONFLICT"
+    );
     e.receive_transfer("T-1", Some(1.into())).unwrap();
-    assert_eq!(e.receive_transfer("T-1", Some(9.into())).unwrap_err().code(), "E_EXCEEDS_OPEN_QUANTITY");
+    assert_eq!(
+        e.receive_transfer("T-1", Some(9.into()))
+            .unwrap_err()
+            .code(),
+        "E_EXCEEDS_OPEN_QUANTITY"
+    );
     let t = e.cancel_transfer("T-1").unwrap();
     assert_eq!((t.state, t.received), (TransferState::Cancelled, 1.into()));
     assert_eq!(e.levels("tee", "wh-1").unwrap().on_hand, 9.into());
     let s2 = e.levels("tee", "store-2").unwrap();
     assert_eq!((s2.on_hand, s2.in_transit), (1.into(), 0.into()));
-    assert_eq!(e.cancel_transfer("T-1").unwrap_err().code(), "E_TRANSFER_NOT_OPEN");
-    assert_eq!(e.dispatch_transfer("T-2", "tee", "wh-1", "store-2", 10.into()).unwrap_err().code(), "E_INSUFFICIENT_STOCK");
-    e.dispatch_transfer("T-3", "tee", "wh-1", "store-2", 9.into()).unwrap();
+    assert_eq!(
+        e.cancel_transfer("T-1").unwrap_err().code(),
+        "E_TRANSFER_NOT_OPEN"
+    );
+    assert_eq!(
+        e.dispatch_transfer("T-2", "tee", "wh-1", "store-2", 10.into())
+            .unwrap_err()
+            .code(),
+        "E_INSUFFICIENT_STOCK"
+    );
+    e.dispatch_transfer("T-3", "tee", "wh-1", "store-2", 9.into())
+        .unwrap();
     e.receive_transfer("T-3", None).unwrap();
     assert_eq!(e.levels("tee", "store-2").unwrap().on_hand, 10.into());
     assert_eq!(e.kpis().transfers_received, 1);
@@ -149,21 +283,58 @@ fn channel_availability_applies_buffers_and_caps() {
     receive(&e, "tee", "wh-2", 10);
     assert_eq!(e.availability("web", "tee").unwrap(), 20.into());
     assert_eq!(e.availability("market", "tee").unwrap(), 3.into());
-    e.upsert_channel(ChannelSpec::new("app", ["wh-1", "wh-2"]).safety_units(2).holdback_percent(d("10"))).unwrap();
+    e.upsert_channel(
+        ChannelSpec::new("app", ["wh-1", "wh-2"])
+            .safety_units(2)
+            .holdback_percent(d("10")),
+    )
+    .unwrap();
     assert_eq!(e.availability("app", "tee").unwrap(), 16.into());
-    e.upsert_channel(ChannelSpec::new("social", ["wh-1", "wh-2"]).cap(Cap::Percent(d("25")))).unwrap();
+    e.upsert_channel(ChannelSpec::new("social", ["wh-1", "wh-2"]).cap(Cap::Percent(d("25"))))
+        .unwrap();
     assert_eq!(e.availability("social", "tee").unwrap(), 5.into());
     receive(&e, "cap", "wh-1", 1);
-    assert_eq!(e.availability_many("web", &["tee", "cap"]).unwrap(), vec![20.into(), 1.into()]);
+    assert_eq!(
+        e.availability_many("web", &["tee", "cap"]).unwrap(),
+        vec![20.into(), 1.into()]
+    );
     let per = e.availability_by_location("web", "tee").unwrap();
-    let per: Vec<_> = per.iter().map(|p| (p.location.as_str(), p.available)).collect();
-    assert_eq!(per, vec![("wh-1", 10.into()), ("wh-2", 10.into()), ("store-1", 0.into())]);
-    assert_eq!(e.availability("nope", "tee").unwrap_err().code(), "E_UNKNOWN_CHANNEL");
-    assert_eq!(e.availability("web", "nope").unwrap_err().code(), "E_UNKNOWN_SKU");
-    assert_eq!(e.availability_many("web", &["tee", "nope"]).unwrap_err().code(), "E_UNKNOWN_SKU");
-    let err = e.upsert_channel(ChannelSpec::new("bad", ["wh-1"]).holdback_percent(d("101"))).unwrap_err();
+    let per: Vec<_> = per
+        .iter()
+        .map(|p| (p.location.as_str(), p.available))
+        .collect();
+    assert_eq!(
+        per,
+        vec![
+            ("wh-1", 10.into()),
+            ("wh-2", 10.into()),
+            ("store-1", 0.into())
+        ]
+    );
+    assert_eq!(
+        e.availability("nope", "tee").unwrap_err().code(),
+        "E_UNKNOWN_CHANNEL"
+    );
+    assert_eq!(
+        e.availability("web", "nope").unwrap_err().code(),
+        "E_UNKNOWN_SKU"
+    );
+    assert_eq!(
+        e.availability_many("web", &["tee", "nope"])
+            .unwrap_err()
+            .code(),
+        "E_UNKNOWN_SKU"
+    );
+    let err = e
+        .upsert_channel(ChannelSpec::new("bad", ["wh-1"]).holdback_percent(d("101")))
+        .unwrap_err();
     assert_eq!(err.code(), "E_INVALID_ARGUMENT");
-    assert_eq!(e.upsert_channel(ChannelSpec::new("bad", ["wh-9"])).unwrap_err().code(), "E_UNKNOWN_LOCATION");
+    assert_eq!(
+        e.upsert_channel(ChannelSpec::new("bad", ["wh-9"]))
+            .unwrap_err()
+            .code(),
+        "E_UNKNOWN_LOCATION"
+    );
 }
 
 #[test]
@@ -173,8 +344,18 @@ fn a_hold_fills_from_the_channel_locations_in_order() {
     receive(&e, "tee", "wh-2", 5);
     let lines = [HoldLine::new("tee", 4)];
     let r = e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
-    let parts: Vec<_> = r.parts.iter().map(|p| (e.location_name(p.location), p.qty)).collect();
-    assert_eq!(parts, vec![("wh-1".to_string(), 2.into()), ("wh-2".to_string(), 2.into())]);
+    let parts: Vec<_> = r
+        .parts
+        .iter()
+        .map(|p| (e.location_name(p.location), p.qty))
+        .collect();
+    assert_eq!(
+        parts,
+        vec![
+            ("wh-1".to_string(), 2.into()),
+            ("wh-2".to_string(), 2.into())
+        ]
+    );
     assert_eq!(r.expires_at_ms, T0 + MIN);
     assert!(!r.replayed);
     assert_eq!(e.availability("web", "tee").unwrap(), 3.into());
@@ -187,14 +368,29 @@ fn holds_are_all_or_nothing() {
     receive(&e, "a", "wh-1", 5);
     receive(&e, "b", "wh-1", 1);
     let lines = [HoldLine::new("a", 3), HoldLine::new("b", 2)];
-    let err = e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap_err();
+    let err = e
+        .hold(&HoldRequest::new("h", "web", &lines, MIN))
+        .unwrap_err();
     match err {
-        Error::InsufficientStock { sku, requested, available, channel, .. } => {
-            assert_eq!((sku.as_str(), requested, available, channel.as_deref()), ("b", 2.into(), 1.into(), Some("web")));
+        Error::InsufficientStock {
+            sku,
+            requested,
+            available,
+            channel,
+            ..
+        } => {
+            assert_eq!(
+                (sku.as_str(), requested, available, channel.as_deref()),
+                ("b", 2.into(), 1.into(), Some("web"))
+            );
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(e.levels("a", "wh-1").unwrap().reserved, 0.into(), "line a rolled back");
+    assert_eq!(
+        e.levels("a", "wh-1").unwrap().reserved,
+        0.into(),
+        "line a rolled back"
+    );
     assert_eq!(e.hold_info("h").unwrap_err().code(), "E_UNKNOWN_HOLD");
     assert_eq!(e.kpis().holds_refused, 1);
     assert_ledger_folds(&e);
@@ -205,7 +401,12 @@ fn same_sku_twice_in_one_hold_is_checked_against_the_sum() {
     let (e, _) = shop();
     receive(&e, "a", "wh-1", 3);
     let lines = [HoldLine::new("a", 2), HoldLine::new("a", 2)];
-    assert_eq!(e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap_err().code(), "E_INSUFFICIENT_STOCK");
+    assert_eq!(
+        e.hold(&HoldRequest::new("h", "web", &lines, MIN))
+            .unwrap_err()
+            .code(),
+        "E_INSUFFICIENT_STOCK"
+    );
     assert_eq!(e.levels("a", "wh-1").unwrap().reserved, 0.into());
 }
 
@@ -215,17 +416,40 @@ fn hold_ids_are_idempotent() {
     receive(&e, "a", "wh-1", 5);
     let lines = [HoldLine::new("a", 2)];
     let first = e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
-    let again = e.hold(&HoldRequest::new("h", "web", &lines, 5 * MIN)).unwrap();
+    let again = e
+        .hold(&HoldRequest::new("h", "web", &lines, 5 * MIN))
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(again.parts, first.parts);
-    assert_eq!(e.levels("a", "wh-1").unwrap().reserved, 2.into(), "applied once");
+    assert_eq!(
+        e.levels("a", "wh-1").unwrap().reserved,
+        2.into(),
+        "applied once"
+    );
     let other = [HoldLine::new("a", 3)];
-    let err = e.hold(&HoldRequest::new("h", "web", &other, MIN)).unwrap_err();
-    assert_eq!(err, Error::IdConflict { kind: IdKind::Hold, id: "h".into() });
-    assert_eq!(e.hold(&HoldRequest::new("h", "market", &lines, MIN)).unwrap_err().code(), "E_ID_CONFLICT");
+    let err = e
+        .hold(&HoldRequest::new("h", "web", &other, MIN))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        Error::IdConflict {
+            kind: IdKind::Hold,
+            id: "h".into()
+        }
+    );
+    assert_eq!(
+        e.hold(&HoldRequest::new("h", "market", &lines, MIN))
+            .unwrap_err()
+            .code(),
+        "E_ID_CONFLICT"
+    );
     // A retry after the hold ended still returns the original result.
     e.release("h").unwrap();
-    assert!(e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap().replayed);
+    assert!(
+        e.hold(&HoldRequest::new("h", "web", &lines, MIN))
+            .unwrap()
+            .replayed
+    );
     assert_eq!(e.levels("a", "wh-1").unwrap().reserved, 0.into());
     assert_eq!(e.kpis().holds_created, 1);
 }
@@ -237,19 +461,41 @@ fn pinned_lines_check_eligibility_closure_and_location_stock() {
     receive(&e, "a", "store-2", 5);
     let at = |loc| [HoldLine::new("a", 1).at(loc)];
     let l = at("store-2");
-    assert_eq!(e.hold(&HoldRequest::new("h1", "web", &l, MIN)).unwrap_err().code(), "E_LOCATION_NOT_IN_CHANNEL");
+    assert_eq!(
+        e.hold(&HoldRequest::new("h1", "web", &l, MIN))
+            .unwrap_err()
+            .code(),
+        "E_LOCATION_NOT_IN_CHANNEL"
+    );
     let l = at("store-1");
     let err = e.hold(&HoldRequest::new("h2", "web", &l, MIN)).unwrap_err();
-    assert!(matches!(&err, Error::InsufficientStock { location: Some(loc), .. } if loc == "store-1"), "{err:?}");
+    assert!(
+        matches!(&err, Error::InsufficientStock { location: Some(loc), .. } if loc == "store-1"),
+        "{err:?}"
+    );
     e.set_location_closed("wh-1", true).unwrap();
     let l = at("wh-1");
-    assert_eq!(e.hold(&HoldRequest::new("h3", "web", &l, MIN)).unwrap_err().code(), "E_LOCATION_CLOSED");
-    assert_eq!(e.availability("web", "a").unwrap(), 0.into(), "closed locations drop out");
+    assert_eq!(
+        e.hold(&HoldRequest::new("h3", "web", &l, MIN))
+            .unwrap_err()
+            .code(),
+        "E_LOCATION_CLOSED"
+    );
+    assert_eq!(
+        e.availability("web", "a").unwrap(),
+        0.into(),
+        "closed locations drop out"
+    );
     e.set_location_closed("wh-1", false).unwrap();
     e.hold(&HoldRequest::new("h4", "web", &l, MIN)).unwrap();
     e.remove_location_from_channel("web", "wh-1").unwrap();
     assert_eq!(e.availability("web", "a").unwrap(), 0.into());
-    assert_eq!(e.hold(&HoldRequest::new("h5", "web", &l, MIN)).unwrap_err().code(), "E_LOCATION_NOT_IN_CHANNEL");
+    assert_eq!(
+        e.hold(&HoldRequest::new("h5", "web", &l, MIN))
+            .unwrap_err()
+            .code(),
+        "E_LOCATION_NOT_IN_CHANNEL"
+    );
     e.commit("h4", "o4").unwrap();
 }
 
@@ -258,17 +504,43 @@ fn hold_input_errors_follow_the_documented_precedence() {
     let (e, _) = shop();
     receive(&e, "a", "wh-1", 5);
     let good = [HoldLine::new("a", 1)];
-    let code = |id, ch, lines: &[HoldLine<'_>], ttl| e.hold(&HoldRequest::new(id, ch, lines, ttl)).unwrap_err().code();
-    assert_eq!(code("", "nope", &[HoldLine::new("zz", 0)], 0), "E_INVALID_ARGUMENT");
+    let code = |id, ch, lines: &[HoldLine<'_>], ttl| {
+        e.hold(&HoldRequest::new(id, ch, lines, ttl))
+            .unwrap_err()
+            .code()
+    };
+    assert_eq!(
+        code("", "nope", &[HoldLine::new("zz", 0)], 0),
+        "E_INVALID_ARGUMENT"
+    );
     assert_eq!(code("h", "web", &good, 0), "E_INVALID_ARGUMENT");
     assert_eq!(code("h", "web", &good, u64::MAX), "E_INVALID_ARGUMENT");
     assert_eq!(code("h", "web", &[], MIN), "E_INVALID_ARGUMENT");
-    assert_eq!(code("h", "nope", &[HoldLine::new("zz", 0)], MIN), "E_UNKNOWN_CHANNEL");
-    assert_eq!(code("h", "web", &[HoldLine::new("zz", 0)], MIN), "E_UNKNOWN_SKU");
-    assert_eq!(code("h", "web", &[HoldLine::new("a", 0).at("nowhere")], MIN), "E_UNKNOWN_LOCATION");
-    assert_eq!(code("h", "web", &[HoldLine::new("a", -3)], MIN), "E_INVALID_QUANTITY");
-    assert_eq!(code("h", "web", &[HoldLine::new("a", 6)], MIN), "E_INSUFFICIENT_STOCK");
-    assert_eq!(e.last_seq(), 9, "topology (7) + SKU declared + receipt; nothing from refused holds");
+    assert_eq!(
+        code("h", "nope", &[HoldLine::new("zz", 0)], MIN),
+        "E_UNKNOWN_CHANNEL"
+    );
+    assert_eq!(
+        code("h", "web", &[HoldLine::new("zz", 0)], MIN),
+        "E_UNKNOWN_SKU"
+    );
+    assert_eq!(
+        code("h", "web", &[HoldLine::new("a", 0).at("nowhere")], MIN),
+        "E_UNKNOWN_LOCATION"
+    );
+    assert_eq!(
+        code("h", "web", &[HoldLine::new("a", -3)], MIN),
+        "E_INVALID_QUANTITY"
+    );
+    assert_eq!(
+        code("h", "web", &[HoldLine::new("a", 6)], MIN),
+        "E_INSUFFICIENT_STOCK"
+    );
+    assert_eq!(
+        e.last_seq(),
+        9,
+        "topology (7) + SKU declared + receipt; nothing from refused holds"
+    );
 }
 
 #[test]
@@ -277,14 +549,29 @@ fn expiry_frees_stock_even_before_a_sweep() {
     receive(&e, "a", "wh-1", 1);
     let lines = [HoldLine::new("a", 1)];
     e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
-    assert_eq!(e.hold(&HoldRequest::new("h2", "web", &lines, MIN)).unwrap_err().code(), "E_INSUFFICIENT_STOCK");
+    assert_eq!(
+        e.hold(&HoldRequest::new("h2", "web", &lines, MIN))
+            .unwrap_err()
+            .code(),
+        "E_INSUFFICIENT_STOCK"
+    );
     clock.advance(MIN);
-    assert_eq!(e.availability("web", "a").unwrap(), 1.into(), "due hold no longer blocks");
+    assert_eq!(
+        e.availability("web", "a").unwrap(),
+        1.into(),
+        "due hold no longer blocks"
+    );
     assert_eq!(e.hold_info("h").unwrap().state, HoldState::Expired);
     assert_eq!(e.hold_info("h").unwrap().ended_at_ms, Some(T0 + MIN));
     e.hold(&HoldRequest::new("h2", "web", &lines, MIN)).unwrap();
     let err = e.commit("h", "o").unwrap_err();
-    assert_eq!(err, Error::HoldNotActive { hold: "h".into(), state: HoldState::Expired });
+    assert_eq!(
+        err,
+        Error::HoldNotActive {
+            hold: "h".into(),
+            state: HoldState::Expired
+        }
+    );
     assert_eq!(e.kpis().holds_expired, 1);
     assert_ledger_folds(&e);
 }
@@ -292,20 +579,33 @@ fn expiry_frees_stock_even_before_a_sweep() {
 #[test]
 fn expire_due_sweeps_and_reports_and_purges_after_retention() {
     let clock = Arc::new(ManualClock::new(T0));
-    let e = Engine::with_config(Config { hold_retention_ms: 10 * MIN, ..Config::with_clock(clock.clone()) });
+    let e = Engine::with_config(Config {
+        hold_retention_ms: 10 * MIN,
+        ..Config::with_clock(clock.clone())
+    });
     e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
     e.upsert_channel(ChannelSpec::new("web", ["wh"])).unwrap();
     receive(&e, "a", "wh", 10);
     for i in 0..5 {
         let lines = [HoldLine::new("a", 1)];
-        e.hold(&HoldRequest::new(&format!("h{i}"), "web", &lines, (i + 1) * MIN)).unwrap();
+        e.hold(&HoldRequest::new(
+            &format!("h{i}"),
+            "web",
+            &lines,
+            (i + 1) * MIN,
+        ))
+        .unwrap();
     }
     assert_eq!(e.expire_due(T0 + 3 * MIN), 3);
     assert_eq!(e.expire_due(T0 + 3 * MIN), 0, "each hold ends once");
     assert_eq!(e.levels("a", "wh").unwrap().reserved, 2.into());
     clock.set(T0 + 20 * MIN);
     assert_eq!(e.availability("web", "a").unwrap(), 10.into());
-    assert_eq!(e.hold_info("h0").unwrap_err().code(), "E_UNKNOWN_HOLD", "purged after retention");
+    assert_eq!(
+        e.hold_info("h0").unwrap_err().code(),
+        "E_UNKNOWN_HOLD",
+        "purged after retention"
+    );
 }
 
 #[test]
@@ -317,10 +617,20 @@ fn extend_moves_the_expiry() {
     clock.advance(MIN / 2);
     assert_eq!(e.extend_hold("h", 2 * MIN).unwrap(), T0 + MIN / 2 + 2 * MIN);
     clock.advance(MIN);
-    assert_eq!(e.hold_info("h").unwrap().state, HoldState::Active, "old expiry passed, hold lives on");
+    assert_eq!(
+        e.hold_info("h").unwrap().state,
+        HoldState::Active,
+        "old expiry passed, hold lives on"
+    );
     clock.advance(2 * MIN);
-    assert_eq!(e.extend_hold("h", MIN).unwrap_err().code(), "E_HOLD_NOT_ACTIVE");
-    assert_eq!(e.extend_hold("zz", MIN).unwrap_err().code(), "E_UNKNOWN_HOLD");
+    assert_eq!(
+        e.extend_hold("h", MIN).unwrap_err().code(),
+        "E_HOLD_NOT_ACTIVE"
+    );
+    assert_eq!(
+        e.extend_hold("zz", MIN).unwrap_err().code(),
+        "E_UNKNOWN_HOLD"
+    );
 }
 
 #[test]
@@ -335,7 +645,13 @@ fn release_and_its_errors() {
     assert_eq!(e.release("nope").unwrap_err().code(), "E_UNKNOWN_HOLD");
     e.hold(&HoldRequest::new("h2", "web", &lines, MIN)).unwrap();
     e.commit("h2", "o2").unwrap();
-    assert_eq!(e.release("h2").unwrap_err(), Error::HoldNotActive { hold: "h2".into(), state: HoldState::Committed });
+    assert_eq!(
+        e.release("h2").unwrap_err(),
+        Error::HoldNotActive {
+            hold: "h2".into(),
+            state: HoldState::Committed
+        }
+    );
     assert_eq!(e.kpis().holds_released, 1);
 }
 
@@ -349,13 +665,19 @@ fn commit_fulfil_cancel_lifecycle() {
     let r = e.commit("h", "o").unwrap();
     assert_eq!(r.allocations.len(), 2);
     assert!(e.commit("h", "o").unwrap().replayed);
-    assert_eq!(e.commit("h", "o-other").unwrap_err().code(), "E_ID_CONFLICT");
+    assert_eq!(
+        e.commit("h", "o-other").unwrap_err().code(),
+        "E_ID_CONFLICT"
+    );
     let l1 = e.levels("a", "wh-1").unwrap();
     assert_eq!((l1.reserved, l1.allocated), (0.into(), 3.into()));
     e.fulfil("o", &[OrderLine::new("a", 1).at("wh-2")]).unwrap();
     assert_eq!(e.levels("a", "wh-2").unwrap().on_hand, 2.into());
     let err = e.fulfil("o", &[OrderLine::new("a", 5)]).unwrap_err();
-    assert!(matches!(&err, Error::ExceedsOpenQuantity { remaining, .. } if *remaining == Qty::units(4)), "{err:?}");
+    assert!(
+        matches!(&err, Error::ExceedsOpenQuantity { remaining, .. } if *remaining == Qty::units(4)),
+        "{err:?}"
+    );
     let v = e.cancel("o", &[OrderLine::new("a", 2)]).unwrap();
     assert_eq!(v.state, OrderState::Open);
     assert_eq!(e.levels("a", "wh-1").unwrap().available, 2.into());
@@ -363,10 +685,27 @@ fn commit_fulfil_cancel_lifecycle() {
     assert_eq!(v.state, OrderState::Completed);
     assert_eq!(v.hold.as_deref(), Some("h"));
     assert_eq!(e.availability("web", "a").unwrap(), 5.into());
-    assert_eq!(e.fulfil("nope", &[OrderLine::new("a", 1)]).unwrap_err().code(), "E_UNKNOWN_ORDER");
+    assert_eq!(
+        e.fulfil("nope", &[OrderLine::new("a", 1)])
+            .unwrap_err()
+            .code(),
+        "E_UNKNOWN_ORDER"
+    );
     // an order id cannot be reused by another hold
-    e.hold(&HoldRequest::new("h2", "web", &[HoldLine::new("a", 1)], MIN)).unwrap();
-    assert_eq!(e.commit("h2", "o").unwrap_err(), Error::IdConflict { kind: IdKind::Order, id: "o".into() });
+    e.hold(&HoldRequest::new(
+        "h2",
+        "web",
+        &[HoldLine::new("a", 1)],
+        MIN,
+    ))
+    .unwrap();
+    assert_eq!(
+        e.commit("h2", "o").unwrap_err(),
+        Error::IdConflict {
+            kind: IdKind::Order,
+            id: "o".into()
+        }
+    );
     assert_eq!(e.hold_info("h2").unwrap().state, HoldState::Active);
     assert_ledger_folds(&e);
 }
@@ -378,13 +717,30 @@ fn till_sale_sells_from_the_store_at_once() {
     let lines = [HoldLine::new("a", 2)];
     let r = e.till_sale("sale-1", "till:store-1", &lines).unwrap();
     assert_eq!(e.location_name(r.allocations[0].location), "store-1");
-    assert!(e.till_sale("sale-1", "till:store-1", &lines).unwrap().replayed);
+    assert!(
+        e.till_sale("sale-1", "till:store-1", &lines)
+            .unwrap()
+            .replayed
+    );
     assert_eq!(e.levels("a", "store-1").unwrap().on_hand, 0.into());
     let one = [HoldLine::new("a", 1)];
-    assert_eq!(e.till_sale("sale-1", "till:store-1", &one).unwrap_err().code(), "E_ID_CONFLICT");
-    assert_eq!(e.till_sale("sale-2", "till:store-1", &one).unwrap_err().code(), "E_INSUFFICIENT_STOCK");
+    assert_eq!(
+        e.till_sale("sale-1", "till:store-1", &one)
+            .unwrap_err()
+            .code(),
+        "E_ID_CONFLICT"
+    );
+    assert_eq!(
+        e.till_sale("sale-2", "till:store-1", &one)
+            .unwrap_err()
+            .code(),
+        "E_INSUFFICIENT_STOCK"
+    );
     let k = e.kpis();
-    assert_eq!((k.till_sales, k.till_sales_refused, k.oversells_prevented()), (1, 1, 1));
+    assert_eq!(
+        (k.till_sales, k.till_sales_refused, k.oversells_prevented()),
+        (1, 1, 1)
+    );
     assert_eq!(e.order_info("sale-1").unwrap().state, OrderState::Completed);
     assert_ledger_folds(&e);
 }
@@ -407,58 +763,121 @@ fn subscribers_see_stock_and_channel_changes_and_may_call_back() {
     e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
     e.release("h").unwrap();
     let got = seen.lock().unwrap().clone();
-    assert!(got.iter().any(|c| matches!(c, Change::OutOfStock { channel, .. } if channel == "web")), "{got:?}");
-    assert!(got.iter().any(|c| matches!(c, Change::BackInStock { channel, .. } if channel == "web")));
-    assert!(got.iter().any(|c| matches!(c, Change::AvailabilityChanged { channel, before, after, .. }
-        if channel == "market" && *before == Qty::units(1) && *after == Qty::ZERO)));
-    assert!(got.iter().any(|c| matches!(c, Change::StockChanged { location, .. } if location == "wh-1")));
+    assert!(
+        got.iter()
+            .any(|c| matches!(c, Change::OutOfStock { channel, .. } if channel == "web")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|c| matches!(c, Change::BackInStock { channel, .. } if channel == "web"))
+    );
+    assert!(got.iter().any(
+        |c| matches!(c, Change::AvailabilityChanged { channel, before, after, .. }
+        if channel == "market" && *before == Qty::units(1) && *after == Qty::ZERO)
+    ));
+    assert!(
+        got.iter()
+            .any(|c| matches!(c, Change::StockChanged { location, .. } if location == "wh-1"))
+    );
     assert!(e.unsubscribe(sub));
     receive(&e, "a", "wh-1", 1);
-    assert_eq!(seen.lock().unwrap().len(), got.len(), "no delivery after unsubscribe");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        got.len(),
+        "no delivery after unsubscribe"
+    );
 }
 
 #[test]
 fn ledger_reads_from_a_sequence_number_and_reports_truncation() {
     let clock = Arc::new(ManualClock::new(T0));
-    let e = Engine::with_config(Config { ledger_retention: Some(5), ..Config::with_clock(clock) });
+    let e = Engine::with_config(Config {
+        ledger_retention: Some(5),
+        ..Config::with_clock(clock)
+    });
     e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
     for _ in 0..10 {
         receive(&e, "a", "wh", 1);
     }
     let last = e.last_seq();
     let tail = e.events_since(last - 3, 100).unwrap();
-    assert_eq!(tail.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![last - 2, last - 1, last]);
+    assert_eq!(
+        tail.iter().map(|x| x.seq).collect::<Vec<_>>(),
+        vec![last - 2, last - 1, last]
+    );
     assert_eq!(tail[0].reference, "PO-test");
     assert_eq!(tail[0].reason, "po_receipt");
     assert_eq!(e.events_since(last - 3, 1).unwrap().len(), 1);
-    assert_eq!(e.events_since(0, 100).unwrap_err().code(), "E_LEDGER_TRUNCATED");
+    assert_eq!(
+        e.events_since(0, 100).unwrap_err().code(),
+        "E_LEDGER_TRUNCATED"
+    );
 }
 
 #[test]
 fn snapshot_restore_round_trips_exactly() {
     let (e, clock) = shop();
     e.declare_sku("rope", SkuSpec { unit_scale: 3 }).unwrap();
-    e.receive("rope", "wh-2", d("5.125").into(), Note::default()).unwrap();
+    e.receive("rope", "wh-2", d("5.125").into(), Note::default())
+        .unwrap();
     receive(&e, "a", "wh-1", 5);
     receive(&e, "a", "store-1", 5);
-    e.hold(&HoldRequest::new("h1", "web", &[HoldLine::new("a", 2)], MIN)).unwrap();
-    e.hold(&HoldRequest::new("h2", "web", &[HoldLine::new("a", 1)], 3 * MIN)).unwrap();
+    e.hold(&HoldRequest::new(
+        "h1",
+        "web",
+        &[HoldLine::new("a", 2)],
+        MIN,
+    ))
+    .unwrap();
+    e.hold(&HoldRequest::new(
+        "h2",
+        "web",
+        &[HoldLine::new("a", 1)],
+        3 * MIN,
+    ))
+    .unwrap();
     e.commit("h2", "o2").unwrap();
-    e.till_sale("s1", "till:store-1", &[HoldLine::new("a", 1)]).unwrap();
-    e.dispatch_transfer("t1", "a", "wh-1", "store-2", 1.into()).unwrap();
-    e.mark_unsellable("a", "store-1", 1.into(), Condition::Damaged, Note::default()).unwrap();
+    e.till_sale("s1", "till:store-1", &[HoldLine::new("a", 1)])
+        .unwrap();
+    e.dispatch_transfer("t1", "a", "wh-1", "store-2", 1.into())
+        .unwrap();
+    e.mark_unsellable(
+        "a",
+        "store-1",
+        1.into(),
+        Condition::Damaged,
+        Note::default(),
+    )
+    .unwrap();
 
     let snap = e.snapshot();
     let json = serde_json::to_string(&snap).unwrap();
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);
-    let r = Engine::restore(back, Config { ledger_retention: None, ..Config::with_clock(clock.clone()) }).unwrap();
+    let r = Engine::restore(
+        back,
+        Config {
+            ledger_retention: None,
+            ..Config::with_clock(clock.clone())
+        },
+    )
+    .unwrap();
     assert_eq!(r.snapshot(), snap);
     assert_ledger_folds(&r);
     assert_eq!(r.levels_as_folded(), e.levels_as_folded());
     assert_eq!(r.kpis(), e.kpis());
     // The restored engine carries on: idempotency, expiry and sequence.
-    assert!(r.hold(&HoldRequest::new("h1", "web", &[HoldLine::new("a", 2)], MIN)).unwrap().replayed);
+    assert!(
+        r.hold(&HoldRequest::new(
+            "h1",
+            "web",
+            &[HoldLine::new("a", 2)],
+            MIN
+        ))
+        .unwrap()
+        .replayed
+    );
     clock.advance(MIN);
     assert_eq!(r.hold_info("h1").unwrap().state, HoldState::Expired);
     assert!(r.last_seq() > snap.seq());

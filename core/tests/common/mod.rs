@@ -9,22 +9,44 @@ pub const MIN: u64 = 60_000;
 /// till:store-1 (store-1), market (wh-1, capped at 3 units).
 pub fn shop() -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    let engine = Engine::with_config(Config { ledger_retention: None, ..Config::with_clock(clock.clone()) });
-    engine.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
-    engine.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
-    engine.upsert_location(LocationSpec::store("store-1")).unwrap();
-    engine.upsert_location(LocationSpec::store("store-2")).unwrap();
-    engine.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2", "store-1"])).unwrap();
-    engine.upsert_channel(ChannelSpec::new("till:store-1", ["store-1"])).unwrap();
-    engine.upsert_channel(ChannelSpec::new("market", ["wh-1"]).cap(Cap::Units(3))).unwrap();
+    let engine = Engine::with_config(Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    });
+    engine
+        .upsert_location(LocationSpec::warehouse("wh-1"))
+        .unwrap();
+    engine
+        .upsert_location(LocationSpec::warehouse("wh-2"))
+        .unwrap();
+    engine
+        .upsert_location(LocationSpec::store("store-1"))
+        .unwrap();
+    engine
+        .upsert_location(LocationSpec::store("store-2"))
+        .unwrap();
+    engine
+        .upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2", "store-1"]))
+        .unwrap();
+    engine
+        .upsert_channel(ChannelSpec::new("till:store-1", ["store-1"]))
+        .unwrap();
+    engine
+        .upsert_channel(ChannelSpec::new("market", ["wh-1"]).cap(Cap::Units(3)))
+        .unwrap();
     (engine, clock)
 }
 
 pub fn receive(e: &Engine, sku: &str, loc: &str, n: i64) {
-    e.receive(sku, loc, n.into(), Note::new("po_receipt", "PO-test")).unwrap();
+    e.receive(sku, loc, n.into(), Note::new("po_receipt", "PO-test"))
+        .unwrap();
 }
 
 /// The ledger folds to the live levels.
 pub fn assert_ledger_folds(e: &Engine) {
-    assert_eq!(e.fold_ledger().unwrap(), e.levels_as_folded(), "ledger fold differs from live state");
+    assert_eq!(
+        e.fold_ledger().unwrap(),
+        e.levels_as_folded(),
+        "ledger fold differs from live state"
+    );
 }

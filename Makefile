@@ -1,0 +1,21 @@
+.PHONY: help demo test bench stress lint
+.DEFAULT_GOAL := help
+
+help: ## list the commands
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+demo: ## run the omnichannel day demo (the main demo)
+	cargo run --release -p unistock-examples --bin omnichannel_day
+
+test: ## run every test in every language (what CI runs)
+	bash scripts/test-all.sh
+
+bench: ## criterion benchmarks, with the naive Mutex<HashMap> baseline in the same run
+	cargo bench -p unistock --bench holds
+
+stress: ## long randomized runs: make stress SIZE=100
+	bash scripts/stress.sh $(or $(SIZE),10)
+
+lint: ## format check and clippy
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
