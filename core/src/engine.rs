@@ -428,15 +428,7 @@ impl<'e> Txn<'e> {
             .into_iter()
             .map(|i| (i, eng.stripes[i].0.lock()))
             .collect();
-        let mut txn = Txn {
-            eng,
-            guards,
-            now,
-            events: SmallVec::new(),
-            undo: SmallVec::new(),
-            before: None,
-            kpi: Kpis::default(),
-        };
+        let mut txn = Txn::with_guards(eng, guards, now);
         if eng.feed.is_active() {
             let topo = eng.topo.load();
             let mut distinct: SmallVec<[SkuId; 4]> = skus.into();
@@ -460,6 +452,14 @@ impl<'e> Txn<'e> {
             .enumerate()
             .map(|(i, s)| (i, s.0.lock()))
             .collect();
+        Txn::with_guards(eng, guards, now)
+    }
+
+    fn with_guards(
+        eng: &'e Engine,
+        guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
+        now: u64,
+    ) -> Txn<'e> {
         Txn {
             eng,
             guards,

@@ -645,29 +645,45 @@ impl Engine {
             hold: hold.to_string(),
         })?;
         let rec = shard.rec(slot);
-        match rec.state {
-            HoldState::Released => return Ok(()),
-            HoldState::Active if rec.expires_ms > now => {}
-            HoldState::Active => {
-                let changes = self.end_hold(&mut shard, slot, HoldState::Expired, now);
-                drop(shard);
-                self.publish(changes);
-                return Err(Error::HoldNotActive {
-                    hold: hold.to_string(),
-                    state: HoldState::Expired,
-                });
-            }
-            state => {
-                return Err(Error::HoldNotActive {
-                    hold: hold.to_string(),
-                    state,
-                });
-            }
+        if rec.state == HoldState::Released {
+            return Ok(());
+        }
+        let mut expired = Vec::new();
+        if let Err(e) = self.check_active(&mut shard, slot, hold, now, &mut expired) {
+            drop(shard);
+            self.publish(expired);
+            return Err(e);
         }
         let changes = self.end_hold(&mut shard, slot, HoldState::Released, now);
         drop(shard);
         self.publish(changes);
         Ok(())
+    }
+
+    /// Ok when the hold is active and not yet due. A due hold is expired
+    /// here; its changes go to `expired`, for the caller to publish once it
+    /// has dropped the shard lock.
+    pub(crate) fn check_active(
+        &self,
+        shard: &mut HoldShard,
+        slot: u32,
+        hold: &str,
+        now: u64,
+        expired: &mut Vec<Change>,
+    ) -> Result<()> {
+        let rec = shard.rec(slot);
+        let state = match rec.state {
+            HoldState::Active if rec.expires_ms > now => return Ok(()),
+            HoldState::Active => {
+                *expired = self.end_hold(shard, slot, HoldState::Expired, now);
+                HoldState::Expired
+            }
+            state => state,
+        };
+        Err(Error::HoldNotActive {
+            hold: hold.to_string(),
+            state,
+        })
     }
 
     /// Ends an active hold as released or expired: its reserved units return.

@@ -192,22 +192,13 @@ impl Engine {
                     id: hold.to_string(),
                 });
             }
-            HoldState::Active if rec.expires_ms > now => {}
-            HoldState::Active => {
-                let changes = self.end_hold(hshard, slot, HoldState::Expired, now);
-                drop(hguard);
-                self.publish(changes);
-                return Err(Error::HoldNotActive {
-                    hold: hold.to_string(),
-                    state: HoldState::Expired,
-                });
-            }
-            state => {
-                return Err(Error::HoldNotActive {
-                    hold: hold.to_string(),
-                    state,
-                });
-            }
+            _ => {}
+        }
+        let mut expired = Vec::new();
+        if let Err(e) = self.check_active(hshard, slot, hold, now, &mut expired) {
+            drop(hguard);
+            self.publish(expired);
+            return Err(e);
         }
         let mut oshard = self.orders[self.order_shard(order)].0.lock();
         if oshard.map.contains_key(order) {

@@ -46,6 +46,21 @@ pub(crate) struct TransferTable {
     pub map: FastMap<Key, TransferRec>,
 }
 
+impl TransferTable {
+    /// A transfer that is still in transit.
+    fn open(&mut self, id: &str) -> Result<&mut TransferRec> {
+        let rec = self.map.get_mut(id).ok_or_else(|| Error::UnknownTransfer {
+            transfer: id.to_string(),
+        })?;
+        if rec.state != TransferState::InTransit {
+            return Err(Error::TransferNotOpen {
+                transfer: id.to_string(),
+            });
+        }
+        Ok(rec)
+    }
+}
+
 /// Transfers take the transfer table's mutex, then the SKU's stripe.
 impl Engine {
     /// Dispatches `qty` of `sku` from `from` to `to`. The id is the
@@ -114,17 +129,7 @@ impl Engine {
     pub fn receive_transfer(&self, id: &str, qty: Option<Qty>) -> Result<TransferView> {
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
-        let rec = table
-            .map
-            .get_mut(id)
-            .ok_or_else(|| Error::UnknownTransfer {
-                transfer: id.to_string(),
-            })?;
-        if rec.state != TransferState::InTransit {
-            return Err(Error::TransferNotOpen {
-                transfer: id.to_string(),
-            });
-        }
+        let rec = table.open(id)?;
         let left = rec.qty - rec.received;
         let q = match qty {
             None => left,
@@ -172,17 +177,7 @@ impl Engine {
     pub fn cancel_transfer(&self, id: &str) -> Result<TransferView> {
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
-        let rec = table
-            .map
-            .get_mut(id)
-            .ok_or_else(|| Error::UnknownTransfer {
-                transfer: id.to_string(),
-            })?;
-        if rec.state != TransferState::InTransit {
-            return Err(Error::TransferNotOpen {
-                transfer: id.to_string(),
-            });
-        }
+        let rec = table.open(id)?;
         let left = rec.qty - rec.received;
         let mut txn = Txn::begin(self, &[rec.sku], now);
         let note = Note {
