@@ -541,21 +541,9 @@ impl Engine {
         })?;
         let mut parts = Parts::new();
         for l in lines {
-            let avail = channel.available(topo, txn.stock(l.sku));
             match l.loc {
                 Some(loc) => {
-                    self.check_sellable_at(topo, chan, loc)?;
-                    let can = avail.min(txn.stock(l.sku).atp(loc));
-                    if l.qty > can {
-                        return Err(self.insufficient(
-                            l.sku,
-                            Some(loc),
-                            Some(chan),
-                            l.qty,
-                            can,
-                            l.scale,
-                        ));
-                    }
+                    self.check_fits_at(txn, topo, chan, l, loc)?;
                     txn.adjust(l.sku, loc, Field::Reserved, l.qty);
                     txn.event(EventKind::Reserved, l.sku, loc, l.qty, note);
                     parts.push(PartRec {
@@ -566,6 +554,7 @@ impl Engine {
                     });
                 }
                 None => {
+                    let avail = channel.available(topo, txn.stock(l.sku));
                     if l.qty > avail {
                         return Err(self.insufficient(
                             l.sku,
@@ -606,6 +595,29 @@ impl Engine {
             }
         }
         Ok(parts)
+    }
+
+    /// Checks that `chan` may sell the line's quantity at `loc` now: the
+    /// location is eligible and open, and the quantity fits both the
+    /// location's ATP and the channel's availability.
+    pub(crate) fn check_fits_at(
+        &self,
+        txn: &Txn<'_>,
+        topo: &Topology,
+        chan: ChannelId,
+        l: &ReqLine,
+        loc: LocationId,
+    ) -> Result<()> {
+        self.check_sellable_at(topo, chan, loc)?;
+        let channel = topo
+            .channel(chan)
+            .expect("check_sellable_at found the channel");
+        let stock = txn.stock(l.sku);
+        let can = channel.available(topo, stock).min(stock.atp(loc));
+        if l.qty > can {
+            return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
+        }
+        Ok(())
     }
 
     pub(crate) fn check_sellable_at(

@@ -4,7 +4,7 @@
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::hold::{HoldLine, HoldState, Lines, Part, PartRec, shard_index};
-use crate::ids::{ChannelId, FastMap, Key, LocationId, SkuId, check_id};
+use crate::ids::{ChannelId, FastMap, Key, SkuId, check_id};
 use crate::ledger::EventKind;
 use crate::qty::Qty;
 use serde::{Deserialize, Serialize};
@@ -61,29 +61,9 @@ pub struct OrderView {
 }
 
 /// A quantity of a SKU to fulfil or cancel; without a location, it is
-/// taken from the order's allocations of that SKU in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OrderLine<'a> {
-    pub sku: &'a str,
-    pub qty: Qty,
-    pub location: Option<&'a str>,
-}
-
-impl<'a> OrderLine<'a> {
-    /// A line for `qty` of `sku`.
-    pub fn new(sku: &'a str, qty: impl Into<Qty>) -> Self {
-        OrderLine {
-            sku,
-            qty: qty.into(),
-            location: None,
-        }
-    }
-    /// Restricts the line to the allocation at `location`.
-    pub fn at(mut self, location: &'a str) -> Self {
-        self.location = Some(location);
-        self
-    }
-}
+/// taken from the order's allocations of that SKU in order. The same shape
+/// as a hold line (`OrderLine::new(sku, qty).at(location)`).
+pub type OrderLine<'a> = HoldLine<'a>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Origin {
@@ -134,9 +114,6 @@ impl OrderRec {
 pub(crate) struct OrderShard {
     pub map: FastMap<Key, OrderRec>,
 }
-
-/// A resolved fulfil/cancel line: SKU, optional location, minor units, the request.
-type Wanted<'r, 'a> = (SkuId, Option<LocationId>, i64, &'r OrderLine<'a>);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Settle {
@@ -306,20 +283,7 @@ impl Engine {
                             )
                         })?,
                 };
-                self.check_sellable_at(&topo, chan, loc)?;
-                let can = channel
-                    .available(&topo, txn.stock(l.sku))
-                    .min(txn.stock(l.sku).atp(loc));
-                if l.qty > can {
-                    return Err(self.insufficient(
-                        l.sku,
-                        Some(loc),
-                        Some(chan),
-                        l.qty,
-                        can,
-                        l.scale,
-                    ));
-                }
+                self.check_fits_at(&txn, &topo, chan, l, loc)?;
                 Ok(loc)
             })();
             let loc = match res {
@@ -447,28 +411,8 @@ impl Engine {
     fn settle(&self, order: &str, lines: &[OrderLine<'_>], how: Settle) -> Result<OrderView> {
         let now = self.now_and_sweep();
         check_id("order", order)?;
-        if lines.is_empty() || lines.len() > self.config.max_lines {
-            return Err(Error::arg(
-                "lines",
-                format!("must have 1..={} lines", self.config.max_lines),
-            ));
-        }
         let topo = self.topo.load();
-        let mut wanted: SmallVec<[Wanted<'_, '_>; 4]> = SmallVec::new();
-        for l in lines {
-            let (sku, scale) = self.sku_id(l.sku)?;
-            let loc = match l.location {
-                Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
-                    location: n.to_string(),
-                })?),
-                None => None,
-            };
-            let q = l
-                .qty
-                .to_positive_minor(scale)
-                .map_err(|p| Error::qty(l.sku, l.qty, p))?;
-            wanted.push((sku, loc, q, l));
-        }
+        let resolved = self.resolve_lines(&topo, lines)?;
         drop(topo);
         let mut shard = self.orders[self.order_shard(order)].0.lock();
         let rec = shard
@@ -481,7 +425,8 @@ impl Engine {
         // and nothing changes unless every line fits.
         let mut open: SmallVec<[i64; 4]> = rec.allocs.iter().map(AllocRec::open).collect();
         let mut plan: SmallVec<[(usize, i64); 4]> = SmallVec::new();
-        for &(sku, loc, q, l) in &wanted {
+        for (r, l) in resolved.iter().zip(lines) {
+            let (sku, loc, q) = (r.sku, r.loc, r.qty);
             let mut left = q;
             for (i, a) in rec.allocs.iter().enumerate() {
                 if a.part.sku != sku || loc.is_some_and(|loc| loc != a.part.loc) || open[i] == 0 {
