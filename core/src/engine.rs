@@ -155,6 +155,10 @@ pub struct Engine {
     pub(crate) skus: SkuRegistry,
     pub(crate) topo: ArcSwap<Topology>,
     pub(crate) topo_write: Mutex<()>,
+    /// Bumped after every topology swap (with every stripe locked): a
+    /// topology loaded before locking a stripe is still current when this
+    /// has not moved.
+    pub(crate) topo_gen: AtomicU64,
     pub(crate) stripes: Box<[Padded<Mutex<Stripe>>]>,
     pub(crate) stripe_bits: u32,
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
@@ -208,6 +212,7 @@ impl Engine {
             skus: SkuRegistry::new(),
             topo: ArcSwap::from_pointee(Topology::default()),
             topo_write: Mutex::new(()),
+            topo_gen: AtomicU64::new(0),
             stripes,
             holds,
             orders,
@@ -396,23 +401,16 @@ impl Engine {
 /// Per SKU, what each channel could sell before a transaction.
 type ChannelAvail = (SkuId, Vec<(ChannelId, i64)>);
 
-struct PendingEvent {
-    kind: EventKind,
-    sku: SkuId,
-    loc: LocationId,
-    qty: i64,
-    reason: Key,
-    reference: Key,
-}
-
 /// A mutation in progress: the stripes of its SKUs are locked (ascending),
-/// level changes are applied at once and remembered for rollback, events
-/// wait for `commit`, which numbers them inside the critical section.
+/// level changes are applied at once and remembered for rollback; events go
+/// straight into the first stripe's ledger unnumbered (rollback pops them)
+/// and `commit` numbers them inside the critical section.
 pub(crate) struct Txn<'e> {
     eng: &'e Engine,
     guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
     now: u64,
-    events: SmallVec<[PendingEvent; 4]>,
+    /// Unnumbered events at the back of the first stripe's ledger.
+    pending: usize,
     undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
     before: Option<Vec<ChannelAvail>>,
     pub kpi: Kpis,
@@ -464,7 +462,7 @@ impl<'e> Txn<'e> {
             eng,
             guards,
             now,
-            events: SmallVec::new(),
+            pending: 0,
             undo: SmallVec::new(),
             before: None,
             kpi: Kpis::default(),
@@ -514,14 +512,24 @@ impl<'e> Txn<'e> {
         } else {
             Key::new(note.reason)
         };
-        self.events.push(PendingEvent {
+        let at_ms = self.now;
+        self.guards[0].1.ledger.push_back(Event {
+            seq: 0,
+            at_ms,
             kind,
-            sku,
-            loc,
+            sku: Some(sku),
+            location: Some(loc),
             qty,
             reason,
             reference: note.reference.map(Key::new).unwrap_or_default(),
         });
+        self.pending += 1;
+    }
+
+    fn drop_pending(&mut self) {
+        let ledger = &mut self.guards[0].1.ledger;
+        ledger.truncate(ledger.len() - self.pending);
+        self.pending = 0;
     }
 
     /// Reports (event + KPI) promised units beyond what is physically
@@ -553,14 +561,14 @@ impl<'e> Txn<'e> {
         while let Some((sku, loc, field, delta)) = self.undo.pop() {
             self.stock_mut(sku).adjust(loc, field, -delta);
         }
-        self.events.clear();
+        self.drop_pending();
         self.flush_kpi();
     }
 
     /// Releases the locks of a read-only transaction.
     pub(crate) fn abandon(mut self) {
         self.undo.clear();
-        self.events.clear();
+        self.drop_pending();
     }
 
     fn flush_kpi(&mut self) {
@@ -573,28 +581,18 @@ impl<'e> Txn<'e> {
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
     pub(crate) fn commit(mut self) -> Vec<Change> {
-        let n = self.events.len() as u64;
+        let n = self.pending as u64;
         let eng = self.eng;
         let mut first = eng.seq.load(Ordering::Acquire);
         if n > 0 {
             first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
-            let now = self.now;
-            let g = &mut self.guards[0].1;
-            for (i, pe) in self.events.drain(..).enumerate() {
-                g.ledger.push_back(Event {
-                    seq: first + i as u64,
-                    at_ms: now,
-                    kind: pe.kind,
-                    sku: Some(pe.sku),
-                    location: Some(pe.loc),
-                    qty: pe.qty,
-                    reason: pe.reason,
-                    reference: pe.reference,
-                });
-            }
-            let last = first + n - 1;
             let stripe = &mut *self.guards[0].1;
-            eng.trim_ledger(&mut stripe.ledger, &mut stripe.floor, last);
+            let len = stripe.ledger.len();
+            for (i, e) in stripe.ledger.range_mut(len - self.pending..).enumerate() {
+                e.seq = first + i as u64;
+            }
+            self.pending = 0;
+            eng.trim_ledger(&mut stripe.ledger, &mut stripe.floor, first + n - 1);
         }
         self.flush_kpi();
         let changes = match self.before.take() {
@@ -670,7 +668,7 @@ impl Drop for Txn<'_> {
     fn drop(&mut self) {
         // A transaction dropped without commit (an early `?`) must not leave
         // half-applied levels behind.
-        if !self.undo.is_empty() || !self.events.is_empty() {
+        if !self.undo.is_empty() || self.pending > 0 {
             self.rollback();
         }
     }

@@ -28,7 +28,8 @@ use crate::qty::Qty;
 use crate::topology::Topology;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
-use std::collections::{BTreeSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::atomic::Ordering;
 
@@ -184,16 +185,24 @@ impl HoldRec {
 }
 
 /// One shard of the hold table: records in a slab (slots are reused once a
-/// record is purged), an index from the host's id, the expiry of every
-/// active hold, and the purge queue of ended ones (FIFO: retention is one
+/// record is purged), an index from the host's id, the expiry queue of
+/// active holds, and the purge queue of ended ones (FIFO: retention is one
 /// constant, so purge times arrive in order unless the clock went back,
 /// which only delays a purge).
+///
+/// The expiry queue is a min-heap with lazy deletion: ending or extending a
+/// hold leaves its old entry behind, and an entry counts only while its slot
+/// still holds an active hold due at exactly that time. Stale entries are
+/// dropped when they reach the top, and the heap is rebuilt from the live
+/// entries once they outnumber the active holds, so it stays within a
+/// constant factor of the active holds however many are released early.
 #[derive(Default)]
 pub(crate) struct HoldShard {
     index: FastMap<Key, u32>,
     slots: Vec<Option<(Key, HoldRec)>>,
     free: Vec<u32>,
-    expiries: BTreeSet<(u64, u32)>,
+    expiries: BinaryHeap<Reverse<(u64, u32)>>,
+    active: usize,
     purges: VecDeque<(u64, u32)>,
 }
 
@@ -224,7 +233,8 @@ impl HoldShard {
             }
         };
         if rec.state == HoldState::Active {
-            self.expiries.insert((rec.expires_ms, slot));
+            self.push_expiry(rec.expires_ms, slot);
+            self.active += 1;
         } else {
             self.purges.push_back((purge_at, slot));
         }
@@ -233,16 +243,28 @@ impl HoldShard {
         slot
     }
     pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
-        let rec = self.rec_mut(slot);
-        let old = std::mem::replace(&mut rec.expires_ms, expires_ms);
-        self.expiries.remove(&(old, slot));
-        self.expiries.insert((expires_ms, slot));
+        self.rec_mut(slot).expires_ms = expires_ms;
+        self.push_expiry(expires_ms, slot);
     }
     /// Takes an ended hold off the expiry queue and onto the purge queue.
     pub fn mark_ended(&mut self, slot: u32, purge_at: u64) {
-        let expires = self.rec(slot).expires_ms;
-        self.expiries.remove(&(expires, slot));
+        self.active -= 1;
         self.purges.push_back((purge_at, slot));
+    }
+    fn push_expiry(&mut self, due: u64, slot: u32) {
+        if self.expiries.len() >= 2 * self.active + 1024 {
+            let live = std::mem::take(&mut self.expiries)
+                .into_vec()
+                .into_iter()
+                .filter(|Reverse((due, slot))| self.is_due_entry(*due, *slot))
+                .collect::<Vec<_>>();
+            self.expiries = BinaryHeap::from(live);
+        }
+        self.expiries.push(Reverse((due, slot)));
+    }
+    /// True when the queue entry (due, slot) still stands for an active hold.
+    fn is_due_entry(&self, due: u64, slot: u32) -> bool {
+        matches!(&self.slots[slot as usize], Some((_, r)) if r.state == HoldState::Active && r.expires_ms == due)
     }
     fn purge(&mut self, slot: u32) {
         if let Some((key, _)) = self.slots[slot as usize].take() {
@@ -250,8 +272,15 @@ impl HoldShard {
             self.free.push(slot);
         }
     }
-    fn first_expiry(&self) -> Option<(u64, u32)> {
-        self.expiries.first().copied()
+    /// The earliest live expiry (stale entries on top are dropped).
+    fn first_expiry(&mut self) -> Option<(u64, u32)> {
+        while let Some(&Reverse((due, slot))) = self.expiries.peek() {
+            if self.is_due_entry(due, slot) {
+                return Some((due, slot));
+            }
+            self.expiries.pop();
+        }
+        None
     }
     pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
         self.slots.iter().flatten().map(|(k, r)| (k, r))
@@ -388,6 +417,7 @@ impl Engine {
                     min_due = min_due.min(due);
                     break;
                 }
+                sh.expiries.pop();
                 changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, now));
                 expired += 1;
             }
@@ -413,7 +443,11 @@ impl Engine {
     }
 
     pub(crate) fn note_due(&self, due: u64) {
-        self.next_due_ms.fetch_min(due, Ordering::AcqRel);
+        // Most holds are due after the earliest one already noted: a plain
+        // load spares the shared cache line a write.
+        if due < self.next_due_ms.load(Ordering::Acquire) {
+            self.next_due_ms.fetch_min(due, Ordering::AcqRel);
+        }
     }
 
     pub(crate) fn hold_shard(&self, id: &str) -> usize {
@@ -464,14 +498,14 @@ impl Engine {
     fn hold_at(&self, req: &HoldRequest<'_>, now: u64) -> Result<HoldReceipt> {
         check_id("hold", req.id)?;
         self.check_ttl(req.ttl_ms)?;
-        let topo = self.topo.load();
+        let topo_gen = self.topo_gen.load(Ordering::Acquire);
+        let mut topo = self.topo.load();
         let chan = topo
             .channel_id(req.channel)
             .ok_or_else(|| Error::UnknownChannel {
                 channel: req.channel.to_string(),
             })?;
         let lines = self.resolve_lines(&topo, req.lines)?;
-        drop(topo);
 
         let mut shard = self.holds[self.hold_shard(req.id)].0.lock();
         if let Some(slot) = shard.find(req.id) {
@@ -487,7 +521,9 @@ impl Engine {
         }
         let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let topo = self.topo.load();
+        if self.topo_gen.load(Ordering::Acquire) != topo_gen {
+            topo = self.topo.load();
+        }
         let parts = match self.reserve(
             &mut txn,
             &topo,
@@ -754,5 +790,46 @@ impl Engine {
         rec.state = state;
         rec.ended_ms = now;
         self.note_due(purge_at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+    use std::sync::Arc;
+
+    /// Holds released long before their expiry leave stale queue entries;
+    /// the queue must stay within a constant factor of the active holds,
+    /// and a hold extended back and forth must still expire exactly once.
+    #[test]
+    fn expiry_queue_stays_bounded_and_expires_once() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let e = Engine::with_config(Config {
+            shards: 1,
+            ..Config::with_clock(clock.clone())
+        });
+        e.upsert_location(LocationSpec::warehouse("w")).unwrap();
+        e.upsert_channel(ChannelSpec::new("web", ["w"])).unwrap();
+        e.receive("s", "w", 10.into(), Note::default()).unwrap();
+        let lines = [HoldLine::new("s", 1)];
+        for i in 0..20_000 {
+            let id = format!("h{i}");
+            e.hold(&HoldRequest::new(&id, "web", &lines, 60_000))
+                .unwrap();
+            e.release(&id).unwrap();
+        }
+        let queued = e.holds[0].0.lock().expiries.len();
+        assert!(queued <= 1024 + 2, "stale expiry entries pile up: {queued}");
+
+        e.hold(&HoldRequest::new("x", "web", &lines, 1_000))
+            .unwrap();
+        e.extend_hold("x", 5_000).unwrap();
+        e.extend_hold("x", 1_000).unwrap();
+        clock.advance(1_000);
+        assert_eq!(e.expire_due(clock.now_ms()), 1);
+        clock.advance(10_000);
+        assert_eq!(e.expire_due(clock.now_ms()), 0);
+        assert_eq!(e.hold_info("x").unwrap().state, HoldState::Expired);
+        assert_eq!(e.kpis().holds_expired, 1);
     }
 }

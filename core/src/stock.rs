@@ -103,8 +103,9 @@ pub(crate) struct ColdLevels {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SkuStock {
     pub scale: u8,
-    /// Sorted by location id.
-    pub locs: Vec<LocLevels>,
+    /// Sorted by location id; a SKU stocked at one or two locations keeps
+    /// them inline (no pointer to chase on the hot path).
+    pub locs: smallvec::SmallVec<[LocLevels; 2]>,
     pub cold: Vec<ColdLevels>,
 }
 
@@ -112,7 +113,7 @@ impl SkuStock {
     pub(crate) fn new(scale: u8) -> Self {
         SkuStock {
             scale,
-            locs: Vec::new(),
+            locs: smallvec::SmallVec::new(),
             cold: Vec::new(),
         }
     }

@@ -209,6 +209,8 @@ impl Engine {
         let out = f(&mut next)?;
         let txn = Txn::begin_all(self, self.now_ms());
         self.topo.store(Arc::new(next));
+        self.topo_gen
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.meta_event(kind, None, None, 0, reference);
         txn.abandon();
         Ok(out)
