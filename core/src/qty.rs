@@ -119,6 +119,12 @@ impl Qty {
         (self.mantissa % p == 0).then_some(self.mantissa / p)
     }
 
+    /// Decimals this quantity is written with (a SKU's unit scale for
+    /// quantities the engine returns).
+    pub fn scale(self) -> u8 {
+        self.scale
+    }
+
     /// True when the value is zero.
     pub fn is_zero(self) -> bool {
         self.mantissa == 0 && self.scale != INVALID_SCALE

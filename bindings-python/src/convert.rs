@@ -1,0 +1,377 @@
+//! Python values in and out: quantities (`int` for whole units,
+//! `decimal.Decimal` for fractions), times (`datetime` with a time zone,
+//! `timedelta`), ids (`str`) and lines. Every bad input becomes a typed
+//! `unistock` error before the engine is touched.
+
+use pyo3::IntoPyObjectExt;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use std::str::FromStr;
+use unistock::{Error, Qty, QtyProblem};
+
+static DECIMAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static DATETIME: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static TIMEDELTA: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+static EPOCH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+pub(crate) fn decimal_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DECIMAL.import(py, "decimal", "Decimal")
+}
+
+fn timedelta_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    TIMEDELTA.import(py, "datetime", "timedelta")
+}
+
+fn datetime_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    DATETIME.import(py, "datetime", "datetime")
+}
+
+fn epoch(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+    EPOCH
+        .get_or_try_init(py, || {
+            let utc = py.import("datetime")?.getattr("timezone")?.getattr("utc")?;
+            Ok::<_, PyErr>(
+                datetime_type(py)?
+                    .call1((1970, 1, 1, 0, 0, 0, 0, utc))?
+                    .unbind(),
+            )
+        })
+        .map(|e| e.bind(py))
+}
+
+pub(crate) fn arg_err(py: Python<'_>, field: &'static str, reason: impl Into<String>) -> PyErr {
+    crate::errors::to_py(
+        py,
+        Error::InvalidArgument {
+            field,
+            reason: reason.into(),
+        },
+    )
+}
+
+fn type_name(v: &Bound<'_, PyAny>) -> String {
+    v.get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// A `str` id (not `None`, not bytes, not a list).
+pub(crate) fn id_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<String> {
+    match v.cast::<PyString>() {
+        Ok(s) => Ok(s.to_cow()?.into_owned()),
+        Err(_) => Err(arg_err(
+            v.py(),
+            field,
+            format!("must be a str, not {}", type_name(v)),
+        )),
+    }
+}
+
+/// An optional `str`.
+pub(crate) fn opt_id_in(
+    v: Option<&Bound<'_, PyAny>>,
+    field: &'static str,
+) -> PyResult<Option<String>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => id_in(v, field).map(Some),
+    }
+}
+
+/// A list (or tuple) of `str` ids.
+pub(crate) fn ids_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Vec<String>> {
+    if v.is_instance_of::<PyString>() {
+        return Err(arg_err(v.py(), field, "must be a list of str, not a str"));
+    }
+    seq_items(v, field)?
+        .iter()
+        .map(|x| id_in(x, field))
+        .collect()
+}
+
+/// The items of a list or tuple (other iterables are refused: a str or a
+/// dict passed by mistake would otherwise be read item by item).
+pub(crate) fn seq_items<'py>(
+    v: &Bound<'py, PyAny>,
+    field: &'static str,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    if let Ok(l) = v.cast::<PyList>() {
+        return Ok(l.iter().collect());
+    }
+    if let Ok(t) = v.cast::<PyTuple>() {
+        return Ok(t.iter().collect());
+    }
+    Err(arg_err(
+        v.py(),
+        field,
+        format!("must be a list, not {}", type_name(v)),
+    ))
+}
+
+/// A quantity: an `int` (not `bool`) or a finite `decimal.Decimal`.
+pub(crate) fn qty_in(v: &Bound<'_, PyAny>, sku: &str) -> PyResult<Qty> {
+    let py = v.py();
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        return match v.extract::<i64>() {
+            Ok(n) => Ok(Qty::units(n)),
+            Err(_) => Err(crate::errors::to_py(
+                py,
+                Error::InvalidQuantity {
+                    sku: sku.to_string(),
+                    quantity: v.str().map(|s| s.to_string()).unwrap_or_default(),
+                    problem: QtyProblem::Overflow,
+                },
+            )),
+        };
+    }
+    if v.is_instance(decimal_type(py)?)? {
+        if !v.call_method0("is_finite")?.is_truthy()? {
+            return Err(arg_err(py, "qty", "must be a finite Decimal"));
+        }
+        let s = v.str()?.to_cow()?.into_owned();
+        let d = rust_decimal::Decimal::from_str(&s)
+            .or_else(|_| rust_decimal::Decimal::from_scientific(&s));
+        return match d {
+            Ok(d) => Ok(Qty::from_decimal(d)),
+            Err(_) => Err(crate::errors::to_py(
+                py,
+                Error::InvalidQuantity {
+                    sku: sku.to_string(),
+                    quantity: s,
+                    problem: QtyProblem::Overflow,
+                },
+            )),
+        };
+    }
+    let hint = if v.is_instance_of::<PyFloat>() {
+        " (floats are inexact: use int or decimal.Decimal)"
+    } else {
+        ""
+    };
+    Err(arg_err(
+        py,
+        "qty",
+        format!(
+            "must be an int or a decimal.Decimal, not {}{hint}",
+            type_name(v)
+        ),
+    ))
+}
+
+/// An optional quantity.
+pub(crate) fn opt_qty_in(v: Option<&Bound<'_, PyAny>>, sku: &str) -> PyResult<Option<Qty>> {
+    match v {
+        None => Ok(None),
+        Some(v) if v.is_none() => Ok(None),
+        Some(v) => qty_in(v, sku).map(Some),
+    }
+}
+
+/// A quantity as Python sees it: `int` when whole-unit, else `Decimal`.
+pub(crate) fn qty_out<'py>(py: Python<'py>, q: Qty) -> PyResult<Bound<'py, PyAny>> {
+    if q.scale() == 0 {
+        if let Some(n) = q.as_units() {
+            return n.into_bound_py_any(py);
+        }
+    }
+    decimal_type(py)?.call1((q.to_string(),))
+}
+
+/// An exact decimal (costs, percentages) in.
+pub(crate) fn decimal_in(
+    v: &Bound<'_, PyAny>,
+    field: &'static str,
+) -> PyResult<rust_decimal::Decimal> {
+    let py = v.py();
+    if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
+        let n: i64 = v
+            .extract()
+            .map_err(|_| arg_err(py, field, "out of range"))?;
+        return Ok(rust_decimal::Decimal::from(n));
+    }
+    if v.is_instance(decimal_type(py)?)? && v.call_method0("is_finite")?.is_truthy()? {
+        let s = v.str()?.to_cow()?.into_owned();
+        return rust_decimal::Decimal::from_str(&s)
+            .or_else(|_| rust_decimal::Decimal::from_scientific(&s))
+            .map_err(|_| arg_err(py, field, "out of range"));
+    }
+    Err(arg_err(
+        py,
+        field,
+        format!(
+            "must be an int or a finite decimal.Decimal, not {}",
+            type_name(v)
+        ),
+    ))
+}
+
+pub(crate) fn decimal_out(py: Python<'_>, d: rust_decimal::Decimal) -> PyResult<Bound<'_, PyAny>> {
+    decimal_type(py)?.call1((d.to_string(),))
+}
+
+/// A `timedelta` as whole milliseconds (sub-millisecond parts are dropped).
+pub(crate) fn ttl_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u64> {
+    let py = v.py();
+    if !v.is_instance(timedelta_type(py)?)? {
+        return Err(arg_err(
+            py,
+            field,
+            format!("must be a datetime.timedelta, not {}", type_name(v)),
+        ));
+    }
+    let days: i64 = v.getattr("days")?.extract()?;
+    let secs: i64 = v.getattr("seconds")?.extract()?;
+    let micros: i64 = v.getattr("microseconds")?.extract()?;
+    let ms = days
+        .checked_mul(86_400_000)
+        .and_then(|d| d.checked_add(secs * 1000 + micros / 1000));
+    match ms {
+        Some(ms) if ms > 0 => Ok(ms as u64),
+        _ => Err(arg_err(
+            py,
+            field,
+            "must be a positive timedelta of at least 1 ms",
+        )),
+    }
+}
+
+/// An aware `datetime` as milliseconds since the epoch.
+pub(crate) fn time_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<u64> {
+    let py = v.py();
+    if !v.is_instance(datetime_type(py)?)? {
+        return Err(arg_err(
+            py,
+            field,
+            format!("must be a datetime.datetime, not {}", type_name(v)),
+        ));
+    }
+    if v.getattr("tzinfo")?.is_none() || v.call_method0("utcoffset")?.is_none() {
+        return Err(arg_err(
+            py,
+            field,
+            "must carry a time zone (naive datetimes are ambiguous)",
+        ));
+    }
+    let delta = v.sub(epoch(py)?)?;
+    let ms = ttl_or_zero(&delta)?;
+    u64::try_from(ms).map_err(|_| arg_err(py, field, "must not be before 1970"))
+}
+
+fn ttl_or_zero(td: &Bound<'_, PyAny>) -> PyResult<i64> {
+    let days: i64 = td.getattr("days")?.extract()?;
+    let secs: i64 = td.getattr("seconds")?.extract()?;
+    let micros: i64 = td.getattr("microseconds")?.extract()?;
+    Ok(days * 86_400_000 + secs * 1000 + micros / 1000)
+}
+
+/// Milliseconds since the epoch as an aware UTC `datetime`.
+pub(crate) fn ms_out(py: Python<'_>, ms: u64) -> PyResult<Bound<'_, PyAny>> {
+    let td = timedelta_type(py)?.call((), Some(&[("milliseconds", ms)].into_py_dict(py)?))?;
+    epoch(py)?.add(td)
+}
+
+use pyo3::types::IntoPyDict;
+
+/// A time as `datetime` on the Python side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ms(pub u64);
+
+impl<'py> IntoPyObject<'py> for Ms {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        ms_out(py, self.0)
+    }
+}
+
+/// A quantity as `int` or `Decimal` on the Python side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PyQty(pub Qty);
+
+impl<'py> IntoPyObject<'py> for PyQty {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        qty_out(py, self.0)
+    }
+}
+
+/// An exact decimal on the Python side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PyDecimal(pub rust_decimal::Decimal);
+
+impl<'py> IntoPyObject<'py> for PyDecimal {
+    type Target = PyAny;
+    type Output = Bound<'py, PyAny>;
+    type Error = PyErr;
+    fn into_pyobject(self, py: Python<'py>) -> PyResult<Self::Output> {
+        decimal_out(py, self.0)
+    }
+}
+
+/// One line of a hold, sale or order change, owned: `(sku, qty)`,
+/// `(sku, qty, location)` or a `Line`.
+pub(crate) struct OwnedLine {
+    pub sku: String,
+    pub qty: Qty,
+    pub location: Option<String>,
+}
+
+pub(crate) fn lines_in(v: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedLine>> {
+    let py = v.py();
+    let items = seq_items(v, "lines")?;
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        if let Ok(line) = item.cast::<crate::hold::Line>() {
+            let l = line.get();
+            out.push(OwnedLine {
+                sku: l.sku.clone(),
+                qty: l.qty.0,
+                location: l.location.clone(),
+            });
+            continue;
+        }
+        let t = item.cast::<PyTuple>().map_err(|_| {
+            arg_err(
+                py,
+                "lines",
+                format!(
+                    "each line must be (sku, qty), (sku, qty, location) or a Line, not {}",
+                    type_name(item)
+                ),
+            )
+        })?;
+        if !(2..=3).contains(&t.len()) {
+            return Err(arg_err(
+                py,
+                "lines",
+                "each line must be (sku, qty) or (sku, qty, location)",
+            ));
+        }
+        let sku = id_in(&t.get_item(0)?, "sku")?;
+        let qty = qty_in(&t.get_item(1)?, &sku)?;
+        let location = if t.len() == 3 {
+            opt_id_in(Some(&t.get_item(2)?), "location")?
+        } else {
+            None
+        };
+        out.push(OwnedLine { sku, qty, location });
+    }
+    Ok(out)
+}
+
+pub(crate) fn hold_lines(lines: &[OwnedLine]) -> Vec<unistock::HoldLine<'_>> {
+    lines
+        .iter()
+        .map(|l| unistock::HoldLine {
+            sku: &l.sku,
+            qty: l.qty,
+            location: l.location.as_deref(),
+        })
+        .collect()
+}

@@ -1,0 +1,125 @@
+//! The change feed (mirrors `unistock::feed`): Python callables called with
+//! a list of `Change` after every engine lock is released, on the thread
+//! that made the change. A callback may call back into the engine.
+
+use crate::convert::PyQty;
+use crate::engine::Engine;
+use crate::errors::run_infallible;
+use crate::records::record;
+use crate::stock::Levels;
+use pyo3::prelude::*;
+use unistock::Change as CoreChange;
+
+record!(
+    /// A derived change. `kind`: 'stock_changed' (sku, location, levels),
+    /// 'availability_changed' (channel, sku, before, after),
+    /// 'out_of_stock' or 'back_in_stock' (channel, sku).
+    Change {
+        kind: String,
+        seq: u64,
+        sku: String,
+        location: Option<String>,
+        channel: Option<String>,
+        levels: Option<Levels>,
+        before: Option<PyQty>,
+        after: Option<PyQty>,
+    }
+);
+
+fn change_out(c: &CoreChange) -> Change {
+    let base = |kind: &str, seq: u64, sku: &str| Change {
+        kind: kind.to_string(),
+        seq,
+        sku: sku.to_string(),
+        location: None,
+        channel: None,
+        levels: None,
+        before: None,
+        after: None,
+    };
+    match c {
+        CoreChange::StockChanged {
+            seq,
+            sku,
+            location,
+            levels,
+        } => Change {
+            location: Some(location.clone()),
+            levels: Some((*levels).into()),
+            ..base("stock_changed", *seq, sku)
+        },
+        CoreChange::AvailabilityChanged {
+            seq,
+            channel,
+            sku,
+            before,
+            after,
+        } => Change {
+            channel: Some(channel.clone()),
+            before: Some(PyQty(*before)),
+            after: Some(PyQty(*after)),
+            ..base("availability_changed", *seq, sku)
+        },
+        CoreChange::OutOfStock { seq, channel, sku } => Change {
+            channel: Some(channel.clone()),
+            ..base("out_of_stock", *seq, sku)
+        },
+        CoreChange::BackInStock { seq, channel, sku } => Change {
+            channel: Some(channel.clone()),
+            ..base("back_in_stock", *seq, sku)
+        },
+    }
+}
+
+/// A subscription, for `Engine.unsubscribe`.
+#[pyclass(frozen, module = "unistock")]
+pub struct Subscription {
+    id: unistock::SubscriptionId,
+}
+
+#[pymethods]
+impl Subscription {
+    fn __repr__(&self) -> String {
+        format!("Subscription({:?})", self.id)
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// Calls `callback(changes)` with the derived changes of every later
+    /// mutation (only derived while someone is subscribed). An exception in
+    /// the callback is reported through `sys.unraisablehook`; it does not
+    /// undo the change.
+    ///
+    /// Locking: the subscriber list (write), briefly.
+    fn subscribe(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<Subscription> {
+        if !callback.bind(py).is_callable() {
+            return Err(crate::convert::arg_err(py, "callback", "must be callable"));
+        }
+        let e = &self.inner;
+        let id = run_infallible(py, || {
+            e.subscribe(move |changes: &[CoreChange]| {
+                Python::attach(|py| {
+                    let list: Vec<Change> = changes.iter().map(change_out).collect();
+                    if let Err(err) = callback.call1(py, (list,)) {
+                        err.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                })
+            })
+        })?;
+        Ok(Subscription { id })
+    }
+
+    /// Stops a subscription; False when it was already stopped.
+    ///
+    /// Locking: the subscriber list (write), briefly.
+    fn unsubscribe(
+        &self,
+        py: Python<'_>,
+        subscription: &Bound<'_, Subscription>,
+    ) -> PyResult<bool> {
+        let id = subscription.get().id;
+        let e = &self.inner;
+        run_infallible(py, || e.unsubscribe(id))
+    }
+}

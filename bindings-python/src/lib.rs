@@ -1,0 +1,45 @@
+//! The Python package `unistock`: thin bindings over the `unistock` crate.
+//! One Rust module per core module (stock, channel, hold, order, transfer,
+//! ledger, feed); all rules stay in the core. Conversions are in `convert`,
+//! the one error mapping in `errors`.
+
+mod channel;
+mod convert;
+mod engine;
+mod errors;
+mod feed;
+mod hold;
+mod ledger;
+mod order;
+mod records;
+mod stock;
+mod transfer;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+mod _core {
+    #[allow(non_upper_case_globals)]
+    #[pymodule_export]
+    const __version__: &str = env!("CARGO_PKG_VERSION");
+
+    #[pymodule_export]
+    use crate::channel::{Channel, Location, LocationAvailability};
+    #[pymodule_export]
+    use crate::engine::{Engine, Kpis, ManualClock};
+    #[pymodule_export]
+    use crate::feed::{Change, Subscription};
+    #[pymodule_export]
+    use crate::hold::{HoldInfo, HoldReceipt, Line, Part};
+    #[pymodule_export]
+    use crate::ledger::LedgerEntry;
+    #[pymodule_export]
+    use crate::order::{OrderInfo, OrderLineInfo, OrderReceipt};
+    #[pymodule_export]
+    use crate::stock::{CountReport, ExpectedReceipt, Levels};
+    #[pymodule_export]
+    use crate::transfer::TransferInfo;
+
+    #[pymodule_export]
+    use crate::errors::_debug_panic;
+}

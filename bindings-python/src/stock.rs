@@ -1,0 +1,327 @@
+//! Stock movements and reads (mirrors `unistock::stock`).
+
+use crate::convert::{Ms, PyQty, arg_err, id_in, opt_id_in, qty_in, time_in};
+use crate::engine::Engine;
+use crate::errors::run;
+use crate::records::record;
+use pyo3::prelude::*;
+use unistock::{Condition, Note};
+
+record!(
+    /// Every level of one SKU at one location.
+    Levels {
+        on_hand: PyQty,
+        reserved: PyQty,
+        allocated: PyQty,
+        safety: PyQty,
+        damaged: PyQty,
+        quality_control: PyQty,
+        unsellable: PyQty,
+        in_transit: PyQty,
+        incoming: PyQty,
+        available: PyQty,
+    }
+);
+
+impl From<unistock::Levels> for Levels {
+    fn from(l: unistock::Levels) -> Self {
+        Levels {
+            on_hand: PyQty(l.on_hand),
+            reserved: PyQty(l.reserved),
+            allocated: PyQty(l.allocated),
+            safety: PyQty(l.safety),
+            damaged: PyQty(l.damaged),
+            quality_control: PyQty(l.quality_control),
+            unsellable: PyQty(l.unsellable),
+            in_transit: PyQty(l.in_transit),
+            incoming: PyQty(l.incoming),
+            available: PyQty(l.available),
+        }
+    }
+}
+
+record!(
+    /// The outcome of a count.
+    CountReport {
+        variance: PyQty,
+        shortage: PyQty,
+        levels: Levels,
+    }
+);
+
+record!(
+    /// An expected receipt (purchase order, ASN) not yet received.
+    ExpectedReceipt {
+        reference: String,
+        qty: PyQty,
+        due: Ms,
+    }
+);
+
+pub(crate) fn condition_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<Condition> {
+    match id_in(v, field)?.as_str() {
+        "damaged" => Ok(Condition::Damaged),
+        "quality_control" => Ok(Condition::QualityControl),
+        _ => Err(arg_err(
+            v.py(),
+            field,
+            "must be 'damaged' or 'quality_control'",
+        )),
+    }
+}
+
+/// Owned reason and reference, lent to the engine as a `Note`.
+pub(crate) struct OwnedNote {
+    reason: String,
+    reference: Option<String>,
+}
+
+impl OwnedNote {
+    pub(crate) fn new(
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        Ok(OwnedNote {
+            reason: opt_id_in(reason, "reason")?.unwrap_or_default(),
+            reference: opt_id_in(reference, "reference")?,
+        })
+    }
+    pub(crate) fn note(&self) -> Note<'_> {
+        Note {
+            reason: &self.reason,
+            reference: self.reference.as_deref(),
+        }
+    }
+}
+
+#[pymethods]
+impl Engine {
+    /// Receives units at a location (creates the SKU on first receipt). A
+    /// `reference` equal to an expected receipt's consumes it.
+    ///
+    /// Locking: the SKU's stripe (and the SKU-creation mutex for a new SKU).
+    #[pyo3(signature = (sku, location, qty, *, reason=None, reference=None))]
+    fn receive(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || e.receive(&sku, &loc, qty, note.note())).map(Into::into)
+    }
+
+    /// Sets on_hand to what was counted; reports the variance and any
+    /// shortage (units promised beyond what is now sellable).
+    ///
+    /// Locking: the SKU's stripe.
+    #[pyo3(signature = (sku, location, counted, *, reason=None, reference=None))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        counted: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<CountReport> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let counted = qty_in(counted, &sku)?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        let r = run(py, || e.count(&sku, &loc, counted, note.note()))?;
+        Ok(CountReport {
+            variance: PyQty(r.variance),
+            shortage: PyQty(r.shortage),
+            levels: r.levels.into(),
+        })
+    }
+
+    /// Writes units off: sellable ones, or with `from_condition` units
+    /// already damaged or in quality control.
+    ///
+    /// Locking: the SKU's stripe.
+    #[pyo3(signature = (sku, location, qty, *, from_condition=None, reason=None, reference=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn write_off(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        from_condition: Option<&Bound<'_, PyAny>>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let from = match from_condition {
+            Some(c) if !c.is_none() => Some(condition_in(c, "from_condition")?),
+            _ => None,
+        };
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || e.write_off(&sku, &loc, qty, from, note.note())).map(Into::into)
+    }
+
+    /// Moves sellable units into a condition ('damaged', 'quality_control').
+    ///
+    /// Locking: the SKU's stripe.
+    #[pyo3(signature = (sku, location, qty, condition, *, reason=None, reference=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn mark_unsellable(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        condition: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let cond = condition_in(condition, "condition")?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || e.mark_unsellable(&sku, &loc, qty, cond, note.note())).map(Into::into)
+    }
+
+    /// Moves units from a condition back to sellable.
+    ///
+    /// Locking: the SKU's stripe.
+    #[pyo3(signature = (sku, location, qty, condition, *, reason=None, reference=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn restore_sellable(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        condition: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let cond = condition_in(condition, "condition")?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || {
+            e.restore_sellable(&sku, &loc, qty, cond, note.note())
+        })
+        .map(Into::into)
+    }
+
+    /// Sets the safety stock of a SKU at a location (kept out of ATP).
+    ///
+    /// Locking: the SKU's stripe.
+    #[pyo3(signature = (sku, location, qty, *, reason=None, reference=None))]
+    fn set_safety(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || e.set_safety(&sku, &loc, qty, note.note())).map(Into::into)
+    }
+
+    /// Records an expected receipt (quantity and due date) under the host's
+    /// reference; receiving with the same reference consumes it.
+    ///
+    /// Locking: the SKU's stripe.
+    fn expect_receipt(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        due: &Bound<'_, PyAny>,
+        reference: &Bound<'_, PyAny>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let due = time_in(due, "due")?;
+        let reference = id_in(reference, "reference")?;
+        let e = &self.inner;
+        run(py, || e.expect_receipt(&sku, &loc, qty, due, &reference)).map(Into::into)
+    }
+
+    /// Cancels an expected receipt.
+    ///
+    /// Locking: the SKU's stripe.
+    fn cancel_expected(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        reference: &Bound<'_, PyAny>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let reference = id_in(reference, "reference")?;
+        let e = &self.inner;
+        run(py, || e.cancel_expected(&sku, &loc, &reference)).map(Into::into)
+    }
+
+    /// Expected receipts of a SKU at a location, by due date.
+    ///
+    /// Locking: the SKU's stripe.
+    fn expected_receipts(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<ExpectedReceipt>> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let e = &self.inner;
+        Ok(run(py, || e.expected_receipts(&sku, &loc))?
+            .into_iter()
+            .map(|(reference, qty, due)| ExpectedReceipt {
+                reference,
+                qty: PyQty(qty),
+                due: Ms(due),
+            })
+            .collect())
+    }
+
+    /// Every level of a SKU at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    fn levels(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let e = &self.inner;
+        run(py, || e.levels(&sku, &loc)).map(Into::into)
+    }
+
+    /// Available to promise at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    fn atp(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+    ) -> PyResult<PyQty> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let e = &self.inner;
+        run(py, || e.atp(&sku, &loc)).map(PyQty)
+    }
+}
