@@ -16,4 +16,18 @@ step "benchmarks compile"
 cargo bench --workspace --no-run
 step "the demo keeps its invariants"
 cargo run --release -q -p unistock-examples --bin omnichannel_day -- 5000 4
-# The Python and Node packages (issues 3 and 4) add their steps here.
+
+# Python: the package is built from source and installed the way a user
+# does it (`pip install ./bindings-python`), into a venv this script makes.
+PY="${PYTHON:-python3}"
+step "Python: venv and pip install ./bindings-python[test]"
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q "./bindings-python[test]"
+step "Python: the type stub matches the module (mypy.stubtest)"
+.venv/bin/python -m mypy.stubtest unistock._core
+step "Python: pytest (behaviours, bad input, model-based, threads, FastAPI example, README)"
+(cd bindings-python && ../.venv/bin/python -m pytest -q -p no:cacheprovider)
+step "Python: the demo keeps its invariants"
+.venv/bin/python examples/python/omnichannel_day.py 3000 4
+# The Node package (issue 4) adds its steps here.

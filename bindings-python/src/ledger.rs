@@ -57,4 +57,14 @@ impl Engine {
             })
             .collect())
     }
+
+    /// Audits the engine: True when the ledger folds to exactly the live
+    /// levels. Needs the whole ledger (`ledger_retention=None`), else
+    /// raises `LedgerTruncatedError`.
+    ///
+    /// Locking: each stripe in turn, then every stripe at once.
+    fn verify_ledger(&self, py: Python<'_>) -> PyResult<bool> {
+        let e = &self.inner;
+        run(py, || e.verify_ledger())
+    }
 }

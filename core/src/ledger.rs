@@ -256,6 +256,15 @@ impl Engine {
         Ok(fold(&self.raw_events_since(0, usize::MAX)?))
     }
 
+    /// Audits the engine: true when the retained ledger folds to exactly
+    /// the live levels. Needs the whole ledger (`ledger_retention: None`);
+    /// otherwise `LedgerTruncated`.
+    ///
+    /// Locking: as `fold_ledger`, then as `levels_as_folded`.
+    pub fn verify_ledger(&self) -> Result<bool> {
+        Ok(self.fold_ledger()? == self.levels_as_folded())
+    }
+
     /// The live levels in the same form as [`fold`], for comparison.
     ///
     /// Locking: every stripe at once (a consistent cut).
