@@ -172,10 +172,8 @@ pub(crate) fn opt_qty_in(v: Option<&Bound<'_, PyAny>>, sku: &str) -> PyResult<Op
 
 /// A quantity as Python sees it: `int` when whole-unit, else `Decimal`.
 pub(crate) fn qty_out<'py>(py: Python<'py>, q: Qty) -> PyResult<Bound<'py, PyAny>> {
-    if q.scale() == 0 {
-        if let Some(n) = q.as_units() {
-            return n.into_bound_py_any(py);
-        }
+    if let (0, Some(n)) = (q.scale(), q.as_units()) {
+        return n.into_bound_py_any(py);
     }
     decimal_type(py)?.call1((q.to_string(),))
 }
