@@ -30,4 +30,22 @@ step "Python: pytest (behaviours, bad input, model-based, threads, FastAPI examp
 (cd bindings-python && ../.venv/bin/python -m pytest -q -p no:cacheprovider)
 step "Python: the demo keeps its invariants"
 .venv/bin/python examples/python/omnichannel_day.py 3000 4
-# The Node package (issue 4) adds its steps here.
+
+# Node: built with the napi CLI from the committed lockfile; the generated
+# index.js and index.d.ts are committed and must not change on a rebuild.
+step "Node: npm install and napi build"
+(cd bindings-node && npm install --no-audit --no-fund --silent && npx napi build --platform --release)
+step "Node: the generated index.js / index.d.ts are fresh"
+if [ -n "$(git status --porcelain -- bindings-node/index.js bindings-node/index.d.ts)" ]; then
+  git --no-pager diff -- bindings-node/index.js bindings-node/index.d.ts
+  echo "napi build changed the committed bindings: commit the regenerated files" >&2
+  exit 1
+fi
+step "Node: tsc --strict on a TypeScript user of the API"
+(cd bindings-node && npx tsc -p tsconfig.json)
+step "Node: node --test (behaviours, bad input, fast-check model, panic, examples)"
+(cd bindings-node && node --test test/*.test.js)
+step "Node: npm pack into an empty project, require and import, README quick start"
+bash scripts/node-pack-check.sh
+step "Node: the demo keeps its invariants"
+node examples/js/omnichannel_day.js 3000 4

@@ -1,0 +1,128 @@
+//! The change feed (mirrors `unistock::feed`): JS functions called on the
+//! event loop with an array of `Change`, after every engine lock is released.
+
+use crate::convert::JsQty;
+use crate::engine::Engine;
+use crate::errors::{arg, wrap};
+use crate::stock::Levels;
+use napi::bindgen_prelude::*;
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use unistock::Change as CoreChange;
+
+/// A derived change. `kind`: `'stock_changed'` (sku, location, levels),
+/// `'availability_changed'` (channel, sku, before, after), `'out_of_stock'`
+/// or `'back_in_stock'` (channel, sku).
+#[napi(object, object_from_js = false)]
+pub struct Change {
+    #[napi(
+        ts_type = "'stock_changed' | 'availability_changed' | 'out_of_stock' | 'back_in_stock'"
+    )]
+    pub kind: String,
+    pub seq: BigInt,
+    pub sku: String,
+    pub location: Option<String>,
+    pub channel: Option<String>,
+    pub levels: Option<Levels>,
+    #[napi(ts_type = "Quantity")]
+    pub before: Option<JsQty>,
+    #[napi(ts_type = "Quantity")]
+    pub after: Option<JsQty>,
+}
+
+fn change_out(c: &CoreChange) -> Change {
+    let base = |kind: &str, seq: u64, sku: &str| Change {
+        kind: kind.to_string(),
+        seq: BigInt::from(seq),
+        sku: sku.to_string(),
+        location: None,
+        channel: None,
+        levels: None,
+        before: None,
+        after: None,
+    };
+    match c {
+        CoreChange::StockChanged {
+            seq,
+            sku,
+            location,
+            levels,
+        } => Change {
+            location: Some(location.clone()),
+            levels: Some((*levels).into()),
+            ..base("stock_changed", *seq, sku)
+        },
+        CoreChange::AvailabilityChanged {
+            seq,
+            channel,
+            sku,
+            before,
+            after,
+        } => Change {
+            channel: Some(channel.clone()),
+            before: Some(JsQty(*before)),
+            after: Some(JsQty(*after)),
+            ..base("availability_changed", *seq, sku)
+        },
+        CoreChange::OutOfStock { seq, channel, sku } => Change {
+            channel: Some(channel.clone()),
+            ..base("out_of_stock", *seq, sku)
+        },
+        CoreChange::BackInStock { seq, channel, sku } => Change {
+            channel: Some(channel.clone()),
+            ..base("back_in_stock", *seq, sku)
+        },
+    }
+}
+
+/// A subscription, for `unsubscribe`.
+#[napi]
+pub struct Subscription {
+    id: unistock::SubscriptionId,
+}
+
+#[napi]
+impl Engine {
+    /// Calls `callback(changes)` on the event loop with the derived changes
+    /// of every later mutation (derived only while someone is subscribed).
+    /// Like a listening socket, a subscription keeps the process alive until
+    /// `unsubscribe`.
+    ///
+    /// Locking: the subscriber list (write), briefly.
+    #[napi(catch_unwind, ts_args_type = "callback: (changes: Change[]) => void")]
+    pub fn subscribe(&self, env: Env, callback: Unknown<'_>) -> Result<Subscription> {
+        wrap(&env, || {
+            if callback.get_type().ok() != Some(ValueType::Function) {
+                return Err(arg("callback", "must be a function"));
+            }
+            // SAFETY: checked to be a function.
+            let f = unsafe { callback.cast::<Function<'_, Vec<Change>, ()>>() }
+                .map_err(|e| arg("callback", e.reason.clone()))?;
+            let tsfn = f
+                .build_threadsafe_function::<Vec<Change>>()
+                .callee_handled::<false>()
+                .build()
+                .map_err(|e| arg("callback", e.reason.clone()))?;
+            let id = self.inner.subscribe(move |changes: &[CoreChange]| {
+                tsfn.call(
+                    changes.iter().map(change_out).collect(),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            });
+            Ok(Subscription { id })
+        })
+    }
+
+    /// Stops a subscription; false when it was already stopped.
+    ///
+    /// Locking: the subscriber list (write), briefly.
+    #[napi(catch_unwind, ts_args_type = "subscription: Subscription")]
+    pub fn unsubscribe(&self, env: Env, subscription: Unknown<'_>) -> Result<bool> {
+        wrap(&env, || {
+            // SAFETY: a ClassInstance checks the wrapped type before use.
+            let sub = unsafe { subscription.cast::<ClassInstance<'_, Subscription>>() }
+                .map_err(|_| arg("subscription", "must be a Subscription"))?;
+            Ok(self.inner.unsubscribe(sub.id))
+        })
+    }
+}

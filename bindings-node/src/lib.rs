@@ -1,0 +1,17 @@
+//! The npm package `unistock`: thin napi-rs bindings over the `unistock`
+//! crate. One Rust module per core module (stock, channel, hold, order,
+//! transfer, ledger, feed); all rules stay in the core. Conversions (every
+//! input arrives as `unknown` and is checked) are in `convert`, the one
+//! error mapping in `errors`. Every export is marked `catch_unwind`: a panic
+//! becomes a JS `Error`, never an abort.
+
+mod channel;
+mod convert;
+mod engine;
+mod errors;
+mod feed;
+mod hold;
+mod ledger;
+mod order;
+mod stock;
+mod transfer;

@@ -1,0 +1,194 @@
+//! Orders: commits, till sales, fulfilment and cancellation (mirrors
+//! `unistock::order`).
+
+use crate::convert::{JsQty, JsTime, array_in, hold_lines, lines_in, str_in};
+use crate::engine::Engine;
+use crate::errors::{Outcome, arg, enum_name, outcome, wrap};
+use crate::hold::{Part, parts_out};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// The result of committing a hold or ringing up a till sale.
+#[napi(object, object_from_js = false)]
+pub struct OrderReceipt {
+    pub order: String,
+    pub replayed: bool,
+    pub allocations: Vec<Part>,
+}
+
+/// One allocation line of an order.
+#[napi(object, object_from_js = false)]
+pub struct OrderLineInfo {
+    pub sku: String,
+    pub location: String,
+    #[napi(ts_type = "Quantity")]
+    pub allocated: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub fulfilled: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub cancelled: JsQty,
+}
+
+/// An order's state and lines.
+#[napi(object, object_from_js = false)]
+pub struct OrderInfo {
+    pub id: String,
+    pub channel: String,
+    #[napi(ts_type = "'open' | 'completed' | 'cancelled'")]
+    pub state: String,
+    pub hold: Option<String>,
+    #[napi(ts_type = "Date")]
+    pub created_at: JsTime,
+    pub lines: Vec<OrderLineInfo>,
+}
+
+fn receipt_out(e: &unistock::Engine, order: &str, r: unistock::OrderReceipt) -> OrderReceipt {
+    OrderReceipt {
+        order: order.to_string(),
+        replayed: r.replayed,
+        allocations: parts_out(e, &r.allocations),
+    }
+}
+
+fn info_out(v: unistock::OrderView) -> OrderInfo {
+    OrderInfo {
+        id: v.id,
+        channel: v.channel,
+        state: enum_name(&v.state),
+        hold: v.hold,
+        created_at: JsTime(v.created_at_ms),
+        lines: v
+            .lines
+            .into_iter()
+            .map(
+                |(sku, location, allocated, fulfilled, cancelled)| OrderLineInfo {
+                    sku,
+                    location,
+                    allocated: JsQty(allocated),
+                    fulfilled: JsQty(fulfilled),
+                    cancelled: JsQty(cancelled),
+                },
+            )
+            .collect(),
+    }
+}
+
+#[napi]
+impl Engine {
+    /// Commits an active hold into an order: its reserved units become
+    /// allocated under `order`. Idempotent on the order id.
+    ///
+    /// Locking: the hold's shard, the order's shard, then the stripes.
+    #[napi(catch_unwind, ts_args_type = "hold: string, order: string")]
+    pub fn commit(&self, env: Env, hold: Unknown<'_>, order: Unknown<'_>) -> Result<OrderReceipt> {
+        wrap(&env, || {
+            let (hold, order) = (str_in(&hold, "hold")?, str_in(&order, "order")?);
+            let r = self.inner.commit(&hold, &order)?;
+            Ok(receipt_out(&self.inner, &order, r))
+        })
+    }
+
+    /// Many commits: `pairs` is an array of `[hold, order]`; one item per
+    /// pair, the receipt or the `Error` (returned, not thrown).
+    ///
+    /// Locking: per item, as `commit`.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "pairs: Array<[string, string]>",
+        ts_return_type = "Array<OrderReceipt | UnistockError>"
+    )]
+    pub fn commit_batch(&self, env: Env, pairs: Unknown<'_>) -> Result<Vec<Outcome<OrderReceipt>>> {
+        wrap(&env, || {
+            let pairs = array_in(&pairs, "pairs")?
+                .iter()
+                .map(|p| {
+                    let t = array_in(p, "pairs")?;
+                    if t.len() != 2 {
+                        return Err(arg("pairs", "each item must be [hold, order]"));
+                    }
+                    Ok((str_in(&t[0], "hold")?, str_in(&t[1], "order")?))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let refs: Vec<(&str, &str)> = pairs
+                .iter()
+                .map(|(h, o)| (h.as_str(), o.as_str()))
+                .collect();
+            Ok(self
+                .inner
+                .commit_batch(&refs)
+                .into_iter()
+                .zip(&pairs)
+                .map(|(r, (_, o))| outcome(r.map(|r| receipt_out(&self.inner, o, r))))
+                .collect())
+        })
+    }
+
+    /// A till sale: the channel sells at once, with the same availability
+    /// check as a hold. `sale` is an order id and the idempotency key.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sale: string, channel: string, lines: Line[]"
+    )]
+    pub fn till_sale(
+        &self,
+        env: Env,
+        sale: Unknown<'_>,
+        channel: Unknown<'_>,
+        lines: Unknown<'_>,
+    ) -> Result<OrderReceipt> {
+        wrap(&env, || {
+            let (sale, channel) = (str_in(&sale, "sale")?, str_in(&channel, "channel")?);
+            let lines = lines_in(&lines)?;
+            let r = self.inner.till_sale(&sale, &channel, &hold_lines(&lines))?;
+            Ok(receipt_out(&self.inner, &sale, r))
+        })
+    }
+
+    /// Fulfils (ships, hands over) allocated units, partially too.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(catch_unwind, ts_args_type = "order: string, lines: Line[]")]
+    pub fn fulfil(&self, env: Env, order: Unknown<'_>, lines: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            let order = str_in(&order, "order")?;
+            let lines = lines_in(&lines)?;
+            Ok(info_out(self.inner.fulfil(&order, &hold_lines(&lines))?))
+        })
+    }
+
+    /// Cancels allocated units: they return to available stock.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(catch_unwind, ts_args_type = "order: string, lines: Line[]")]
+    pub fn cancel(&self, env: Env, order: Unknown<'_>, lines: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            let order = str_in(&order, "order")?;
+            let lines = lines_in(&lines)?;
+            Ok(info_out(self.inner.cancel(&order, &hold_lines(&lines))?))
+        })
+    }
+
+    /// Cancels everything still open on an order.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(catch_unwind, ts_args_type = "order: string")]
+    pub fn cancel_order(&self, env: Env, order: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            Ok(info_out(
+                self.inner.cancel_order(&str_in(&order, "order")?)?,
+            ))
+        })
+    }
+
+    /// An order's state and lines.
+    ///
+    /// Locking: the order's shard.
+    #[napi(catch_unwind, ts_args_type = "order: string")]
+    pub fn order_info(&self, env: Env, order: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            Ok(info_out(self.inner.order_info(&str_in(&order, "order")?)?))
+        })
+    }
+}

@@ -1,0 +1,355 @@
+//! Stock movements and reads (mirrors `unistock::stock`).
+
+use crate::convert::{JsQty, JsTime, OwnedNote, date_in, is_nullish, qty_in, str_in};
+use crate::engine::Engine;
+use crate::errors::{Core, arg, wrap};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use unistock::Condition;
+
+/// Every level of one SKU at one location.
+#[napi(object, object_from_js = false)]
+pub struct Levels {
+    #[napi(ts_type = "Quantity")]
+    pub on_hand: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub reserved: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub allocated: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub safety: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub damaged: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub quality_control: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub unsellable: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub in_transit: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub incoming: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub available: JsQty,
+}
+
+impl From<unistock::Levels> for Levels {
+    fn from(l: unistock::Levels) -> Self {
+        Levels {
+            on_hand: JsQty(l.on_hand),
+            reserved: JsQty(l.reserved),
+            allocated: JsQty(l.allocated),
+            safety: JsQty(l.safety),
+            damaged: JsQty(l.damaged),
+            quality_control: JsQty(l.quality_control),
+            unsellable: JsQty(l.unsellable),
+            in_transit: JsQty(l.in_transit),
+            incoming: JsQty(l.incoming),
+            available: JsQty(l.available),
+        }
+    }
+}
+
+/// The outcome of a count.
+#[napi(object, object_from_js = false)]
+pub struct CountReport {
+    #[napi(ts_type = "Quantity")]
+    pub variance: JsQty,
+    #[napi(ts_type = "Quantity")]
+    pub shortage: JsQty,
+    pub levels: Levels,
+}
+
+/// An expected receipt not yet received.
+#[napi(object, object_from_js = false)]
+pub struct ExpectedReceipt {
+    pub reference: String,
+    #[napi(ts_type = "Quantity")]
+    pub qty: JsQty,
+    #[napi(ts_type = "Date")]
+    pub due: JsTime,
+}
+
+/// Why units are not sellable: `'damaged'` or `'quality_control'`.
+pub(crate) fn condition_in(v: &Unknown<'_>, field: &'static str) -> Core<Condition> {
+    match str_in(v, field)?.as_str() {
+        "damaged" => Ok(Condition::Damaged),
+        "quality_control" => Ok(Condition::QualityControl),
+        _ => Err(arg(field, "must be 'damaged' or 'quality_control'")),
+    }
+}
+
+/// Why a movement happened and the host's reference for it.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)] // declares the TypeScript shape; read field by field in `convert`
+pub struct Note {
+    pub reason: Option<String>,
+    pub reference: Option<String>,
+}
+
+#[napi]
+impl Engine {
+    /// Receives units at a location (creates the SKU on first receipt). A
+    /// `note.reference` equal to an expected receipt's consumes it.
+    ///
+    /// Locking: the SKU's stripe (and the SKU-creation mutex for a new SKU).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, note?: Note | undefined | null"
+    )]
+    pub fn receive(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let note = OwnedNote::new(note.as_ref())?;
+            Ok(self.inner.receive(&sku, &loc, qty, note.note())?.into())
+        })
+    }
+
+    /// Sets on_hand to what was counted; reports the variance and any
+    /// shortage (units promised beyond what is now sellable).
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, counted: Quantity, note?: Note | undefined | null"
+    )]
+    pub fn count(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        counted: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<CountReport> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let counted = qty_in(&counted, &sku)?;
+            let note = OwnedNote::new(note.as_ref())?;
+            let r = self.inner.count(&sku, &loc, counted, note.note())?;
+            Ok(CountReport {
+                variance: JsQty(r.variance),
+                shortage: JsQty(r.shortage),
+                levels: r.levels.into(),
+            })
+        })
+    }
+
+    /// Writes units off: sellable ones, or with `fromCondition` units
+    /// already damaged or in quality control.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, fromCondition?: Condition | undefined | null, note?: Note | undefined | null"
+    )]
+    pub fn write_off(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        from_condition: Option<Unknown<'_>>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let from = match from_condition.filter(|v| !is_nullish(v)) {
+                Some(c) => Some(condition_in(&c, "fromCondition")?),
+                None => None,
+            };
+            let note = OwnedNote::new(note.as_ref())?;
+            Ok(self
+                .inner
+                .write_off(&sku, &loc, qty, from, note.note())?
+                .into())
+        })
+    }
+
+    /// Moves sellable units into a condition (`'damaged'`, `'quality_control'`).
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, condition: Condition, note?: Note | undefined | null"
+    )]
+    pub fn mark_unsellable(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        condition: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let cond = condition_in(&condition, "condition")?;
+            let note = OwnedNote::new(note.as_ref())?;
+            Ok(self
+                .inner
+                .mark_unsellable(&sku, &loc, qty, cond, note.note())?
+                .into())
+        })
+    }
+
+    /// Moves units from a condition back to sellable.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, condition: Condition, note?: Note | undefined | null"
+    )]
+    pub fn restore_sellable(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        condition: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let cond = condition_in(&condition, "condition")?;
+            let note = OwnedNote::new(note.as_ref())?;
+            Ok(self
+                .inner
+                .restore_sellable(&sku, &loc, qty, cond, note.note())?
+                .into())
+        })
+    }
+
+    /// Sets the safety stock of a SKU at a location (kept out of ATP).
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, note?: Note | undefined | null"
+    )]
+    pub fn set_safety(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let note = OwnedNote::new(note.as_ref())?;
+            Ok(self.inner.set_safety(&sku, &loc, qty, note.note())?.into())
+        })
+    }
+
+    /// Records an expected receipt under the host's reference; receiving
+    /// with the same reference consumes it.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, qty: Quantity, due: Date, reference: string"
+    )]
+    pub fn expect_receipt(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        qty: Unknown<'_>,
+        due: Unknown<'_>,
+        reference: Unknown<'_>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let qty = qty_in(&qty, &sku)?;
+            let due = date_in(&due, "due")?;
+            let reference = str_in(&reference, "reference")?;
+            Ok(self
+                .inner
+                .expect_receipt(&sku, &loc, qty, due, &reference)?
+                .into())
+        })
+    }
+
+    /// Cancels an expected receipt.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, reference: string"
+    )]
+    pub fn cancel_expected(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        reference: Unknown<'_>,
+    ) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let reference = str_in(&reference, "reference")?;
+            Ok(self.inner.cancel_expected(&sku, &loc, &reference)?.into())
+        })
+    }
+
+    /// Expected receipts of a SKU at a location, by due date.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(catch_unwind, ts_args_type = "sku: string, location: string")]
+    pub fn expected_receipts(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+    ) -> Result<Vec<ExpectedReceipt>> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            Ok(self
+                .inner
+                .expected_receipts(&sku, &loc)?
+                .into_iter()
+                .map(|(reference, qty, due)| ExpectedReceipt {
+                    reference,
+                    qty: JsQty(qty),
+                    due: JsTime(due),
+                })
+                .collect())
+        })
+    }
+
+    /// Every level of a SKU at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(catch_unwind, ts_args_type = "sku: string, location: string")]
+    pub fn levels(&self, env: Env, sku: Unknown<'_>, location: Unknown<'_>) -> Result<Levels> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            Ok(self.inner.levels(&sku, &loc)?.into())
+        })
+    }
+
+    /// Available to promise at a location.
+    ///
+    /// Locking: the SKU's stripe.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string",
+        ts_return_type = "Quantity"
+    )]
+    pub fn atp(&self, env: Env, sku: Unknown<'_>, location: Unknown<'_>) -> Result<JsQty> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            Ok(JsQty(self.inner.atp(&sku, &loc)?))
+        })
+    }
+}

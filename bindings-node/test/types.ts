@@ -1,0 +1,26 @@
+// Type-checked with `tsc --strict` in the test command: the generated
+// index.d.ts must describe the API the way a TypeScript storefront uses it.
+import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change } from '../index'
+
+const clock = new ManualClock(new Date('2026-01-01T09:00:00Z'))
+const engine = new Engine({ clock, defaultTtlMs: 15 * 60_000, ledgerRetention: null })
+engine.upsertLocation({ id: 'wh-1', kind: 'warehouse', costPerUnit: '0.35' })
+engine.upsertChannel('web', ['wh-1'], { safetyUnits: 1 })
+const onHand: Quantity = engine.receive('tee', 'wh-1', 10, { reason: 'po_receipt', reference: 'PO-1' }).onHand
+const receipt: HoldReceipt = engine.hold('cart-1', 'web', [['tee', 2], { sku: 'tee', qty: 1, location: 'wh-1' }], 60_000)
+const expires: Date = receipt.expiresAt
+const results: Array<HoldReceipt | UnistockError> = engine.holdBatch([{ id: 'cart-2', channel: 'web', lines: [['tee', 1]] }])
+for (const r of results) {
+  if (r instanceof Error) {
+    const code: string = r.code
+    void code
+  } else {
+    void r.parts.map((p) => p.location)
+  }
+}
+const pending: Promise<Array<HoldReceipt | UnistockError>> = engine.holdBatchAsync([])
+const sub = engine.subscribe((changes: Change[]) => void changes.length)
+engine.unsubscribe(sub)
+const seq: bigint = engine.lastSeq
+const created: bigint = engine.kpis().holdsCreated
+void [onHand, expires, pending, seq, created]
