@@ -22,10 +22,11 @@
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::feed::Change;
-use crate::ids::{ChannelId, FastMap, Key, LocationId, SkuId, check_id};
+use crate::ids::{ChannelId, Key, LocationId, SkuId, check_id};
 use crate::ledger::EventKind;
 use crate::qty::Qty;
 use crate::topology::Topology;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::cmp::Reverse;
@@ -196,35 +197,66 @@ impl HoldRec {
 /// dropped when they reach the top, and the heap is rebuilt from the live
 /// entries once they outnumber the active holds, so it stays within a
 /// constant factor of the active holds however many are released early.
-#[derive(Default)]
 pub(crate) struct HoldShard {
-    index: FastMap<Key, u32>,
-    slots: Vec<Option<(Key, HoldRec)>>,
+    /// Slot numbers, hashed by the host's id (the hash is kept in the slot,
+    /// so the index is 4 bytes per hold and growing it reads no keys).
+    index: HashTable<u32>,
+    slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     expiries: BinaryHeap<Reverse<(u64, u32)>>,
     active: usize,
     purges: VecDeque<(u64, u32)>,
 }
 
+pub(crate) struct Slot {
+    hash: u64,
+    key: Key,
+    rec: HoldRec,
+}
+
+impl Default for HoldShard {
+    fn default() -> Self {
+        HoldShard {
+            index: HashTable::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            expiries: BinaryHeap::new(),
+            active: 0,
+            purges: VecDeque::new(),
+        }
+    }
+}
+
 impl HoldShard {
     #[inline]
-    pub fn find(&self, id: &str) -> Option<u32> {
-        self.index.get(id).copied()
+    pub fn find(&self, id: &IdHash<'_>) -> Option<u32> {
+        let slots = &self.slots;
+        self.index
+            .find(id.hash, |&s| {
+                slots[s as usize]
+                    .as_ref()
+                    .is_some_and(|x| x.key.as_str() == id.id)
+            })
+            .copied()
+    }
+    #[inline]
+    fn slot(&self, slot: u32) -> &Slot {
+        self.slots[slot as usize].as_ref().expect("live slot")
     }
     #[inline]
     pub fn rec(&self, slot: u32) -> &HoldRec {
-        &self.slots[slot as usize].as_ref().expect("live slot").1
+        &self.slot(slot).rec
     }
     #[inline]
     pub fn rec_mut(&mut self, slot: u32) -> &mut HoldRec {
-        &mut self.slots[slot as usize].as_mut().expect("live slot").1
+        &mut self.slots[slot as usize].as_mut().expect("live slot").rec
     }
     pub fn key(&self, slot: u32) -> &Key {
-        &self.slots[slot as usize].as_ref().expect("live slot").0
+        &self.slot(slot).key
     }
     /// Stores a record; an active one is queued for expiry, an ended one
     /// for purging at `purge_at`.
-    pub fn insert(&mut self, key: Key, rec: HoldRec, purge_at: u64) -> u32 {
+    pub fn insert(&mut self, id: &IdHash<'_>, rec: HoldRec, purge_at: u64) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {
@@ -238,8 +270,15 @@ impl HoldShard {
         } else {
             self.purges.push_back((purge_at, slot));
         }
-        self.index.insert(key.clone(), slot);
-        self.slots[slot as usize] = Some((key, rec));
+        let slots = &self.slots;
+        self.index.insert_unique(id.hash, slot, |&s| {
+            slots[s as usize].as_ref().map_or(0, |x| x.hash)
+        });
+        self.slots[slot as usize] = Some(Slot {
+            hash: id.hash,
+            key: Key::new(id.id),
+            rec,
+        });
         slot
     }
     pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
@@ -264,11 +303,13 @@ impl HoldShard {
     }
     /// True when the queue entry (due, slot) still stands for an active hold.
     fn is_due_entry(&self, due: u64, slot: u32) -> bool {
-        matches!(&self.slots[slot as usize], Some((_, r)) if r.state == HoldState::Active && r.expires_ms == due)
+        matches!(&self.slots[slot as usize], Some(x) if x.rec.state == HoldState::Active && x.rec.expires_ms == due)
     }
     fn purge(&mut self, slot: u32) {
-        if let Some((key, _)) = self.slots[slot as usize].take() {
-            self.index.remove(key.as_str());
+        if let Some(x) = self.slots[slot as usize].take() {
+            if let Ok(entry) = self.index.find_entry(x.hash, |&s| s == slot) {
+                entry.remove();
+            }
             self.free.push(slot);
         }
     }
@@ -283,12 +324,35 @@ impl HoldShard {
         None
     }
     pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
-        self.slots.iter().flatten().map(|(k, r)| (k, r))
+        self.slots.iter().flatten().map(|x| (&x.key, &x.rec))
+    }
+}
+
+/// A host id with its hash, computed once: the shard is taken from bits
+/// 32.. of the hash and the shard's table uses the low bits and the top 7,
+/// so the two never correlate.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdHash<'a> {
+    pub id: &'a str,
+    pub hash: u64,
+}
+
+impl<'a> IdHash<'a> {
+    #[inline]
+    pub(crate) fn new(id: &'a str) -> Self {
+        IdHash {
+            id,
+            hash: foldhash::fast::FixedState::default().hash_one(id),
+        }
+    }
+    #[inline]
+    pub(crate) fn shard(&self, shards: usize) -> usize {
+        ((self.hash >> 32) as usize) & (shards - 1)
     }
 }
 
 pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
-    (foldhash::fast::FixedState::default().hash_one(id) as usize) & (shards - 1)
+    IdHash::new(id).shard(shards)
 }
 
 impl Engine {
@@ -334,8 +398,9 @@ impl Engine {
         let now = self.now_and_sweep();
         check_id("hold", hold)?;
         self.check_ttl(ttl_ms)?;
-        let mut shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+        let h = IdHash::new(hold);
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
             hold: hold.to_string(),
         })?;
         let rec = shard.rec(slot);
@@ -364,8 +429,9 @@ impl Engine {
     pub fn hold_info(&self, hold: &str) -> Result<HoldView> {
         let now = self.now_and_sweep();
         let _ = now;
-        let shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+        let h = IdHash::new(hold);
+        let shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
             hold: hold.to_string(),
         })?;
         let rec = shard.rec(slot);
@@ -450,10 +516,6 @@ impl Engine {
         }
     }
 
-    pub(crate) fn hold_shard(&self, id: &str) -> usize {
-        shard_index(id, self.holds.len())
-    }
-
     pub(crate) fn check_ttl(&self, ttl_ms: u64) -> Result<()> {
         if ttl_ms == 0 || ttl_ms > self.config.max_ttl_ms {
             return Err(Error::arg(
@@ -507,8 +569,9 @@ impl Engine {
             })?;
         let lines = self.resolve_lines(&topo, req.lines)?;
 
-        let mut shard = self.holds[self.hold_shard(req.id)].0.lock();
-        if let Some(slot) = shard.find(req.id) {
+        let h = IdHash::new(req.id);
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        if let Some(slot) = shard.find(&h) {
             let rec = shard.rec(slot);
             return if rec.channel == chan && rec.lines == lines {
                 Ok(rec.receipt(true))
@@ -556,7 +619,7 @@ impl Engine {
             order: None,
         };
         let receipt = rec.receipt(false);
-        shard.insert(Key::new(req.id), rec, 0);
+        shard.insert(&h, rec, 0);
         drop(shard);
         self.note_due(expires);
         self.publish(changes);
@@ -688,8 +751,9 @@ impl Engine {
 
     fn release_at(&self, hold: &str, now: u64) -> Result<()> {
         check_id("hold", hold)?;
-        let mut shard = self.holds[self.hold_shard(hold)].0.lock();
-        let slot = shard.find(hold).ok_or_else(|| Error::UnknownHold {
+        let h = IdHash::new(hold);
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
             hold: hold.to_string(),
         })?;
         let rec = shard.rec(slot);

@@ -147,9 +147,10 @@ impl Engine {
     fn commit_at(&self, hold: &str, order: &str, now: u64) -> Result<OrderReceipt> {
         check_id("hold", hold)?;
         check_id("order", order)?;
-        let mut hguard = self.holds[self.hold_shard(hold)].0.lock();
+        let hh = crate::hold::IdHash::new(hold);
+        let mut hguard = self.holds[hh.shard(self.holds.len())].0.lock();
         let hshard = &mut *hguard;
-        let slot = hshard.find(hold).ok_or_else(|| Error::UnknownHold {
+        let slot = hshard.find(&hh).ok_or_else(|| Error::UnknownHold {
             hold: hold.to_string(),
         })?;
         let rec = hshard.rec(slot);

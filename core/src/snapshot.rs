@@ -150,10 +150,11 @@ impl Engine {
                 _ => rec.ended_ms.saturating_add(retention),
             };
             min_due = min_due.min(due);
-            eng.holds[shard_index(&key, eng.holds.len())]
+            let h = crate::hold::IdHash::new(&key);
+            eng.holds[h.shard(eng.holds.len())]
                 .0
                 .lock()
-                .insert(key, rec, due);
+                .insert(&h, rec, due);
         }
         for (key, rec) in snapshot.orders {
             eng.orders[shard_index(&key, eng.orders.len())]
