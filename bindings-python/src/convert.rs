@@ -57,16 +57,49 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".into())
 }
 
-/// A `str` id (not `None`, not bytes, not a list).
-pub(crate) fn id_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<String> {
+unsafe extern "C" {
+    // In CPython's C API since 3.3 and in the stable ABI since 3.10; every
+    // CPython this abi3 (3.9+) module loads into exports it. It returns the
+    // string's cached UTF-8 form, which lives as long as the string.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::os::raw::c_char;
+}
+
+/// The UTF-8 text of a Python `str`, borrowed (no copy).
+pub(crate) fn str_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY: `s` is a live str; the returned buffer is owned by it and
+    // immutable, and the borrow is tied to `s`.
+    let p = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut size) };
+    if p.is_null() {
+        // Lone surrogates cannot be encoded as UTF-8.
+        return Err(
+            PyErr::take(s.py()).unwrap_or_else(|| arg_err(s.py(), "str", "not valid UTF-8"))
+        );
+    }
+    // SAFETY: CPython guarantees `size` valid UTF-8 bytes at `p`.
+    Ok(unsafe {
+        std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.cast::<u8>(), size as usize))
+    })
+}
+
+/// A `str` id (not `None`, not bytes, not a list), borrowed.
+pub(crate) fn id_ref<'a>(v: &'a Bound<'_, PyAny>, field: &'static str) -> PyResult<&'a str> {
     match v.cast::<PyString>() {
-        Ok(s) => Ok(s.to_cow()?.into_owned()),
+        Ok(s) => str_ref(s).map_err(|_| arg_err(v.py(), field, "must be valid UTF-8 text")),
         Err(_) => Err(arg_err(
             v.py(),
             field,
             format!("must be a str, not {}", type_name(v)),
         )),
     }
+}
+
+/// A `str` id (not `None`, not bytes, not a list).
+pub(crate) fn id_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<String> {
+    id_ref(v, field).map(str::to_owned)
 }
 
 /// An optional `str`.
@@ -321,46 +354,113 @@ pub(crate) struct OwnedLine {
 }
 
 pub(crate) fn lines_in(v: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedLine>> {
-    let py = v.py();
-    let items = seq_items(v, "lines")?;
-    let mut out = Vec::with_capacity(items.len());
-    for item in &items {
-        if let Ok(line) = item.cast::<crate::hold::Line>() {
-            let l = line.get();
-            out.push(OwnedLine {
-                sku: l.sku.clone(),
-                qty: l.qty.0,
-                location: l.location.clone(),
-            });
-            continue;
-        }
-        let t = item.cast::<PyTuple>().map_err(|_| {
-            arg_err(
-                py,
-                "lines",
-                format!(
-                    "each line must be (sku, qty), (sku, qty, location) or a Line, not {}",
-                    type_name(item)
-                ),
-            )
-        })?;
-        if !(2..=3).contains(&t.len()) {
+    let items = LineItems::new(v)?;
+    Ok(items
+        .lines()?
+        .into_iter()
+        .map(|l| OwnedLine {
+            sku: l.sku.to_owned(),
+            qty: l.qty,
+            location: l.location.map(str::to_owned),
+        })
+        .collect())
+}
+
+/// The Python objects behind a list of lines, held so that the engine can
+/// read their text in place (`LineItems::lines`): no copies on the hot path.
+pub(crate) struct LineItems<'py> {
+    parts: SmallVec<[Bound<'py, PyAny>; 6]>,
+    qtys: SmallVec<[Qty; 2]>,
+    has_loc: SmallVec<[bool; 2]>,
+}
+
+use smallvec::SmallVec;
+
+impl<'py> LineItems<'py> {
+    pub(crate) fn new(v: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let py = v.py();
+        let shape = "each line must be (sku, qty), (sku, qty, location) or a Line";
+        let mut out = LineItems {
+            parts: SmallVec::new(),
+            qtys: SmallVec::new(),
+            has_loc: SmallVec::new(),
+        };
+        let mut push = |item: Bound<'py, PyAny>| -> PyResult<()> {
+            if let Ok(line) = item.cast::<crate::hold::Line>() {
+                let l = line.get();
+                out.parts
+                    .push(pyo3::types::PyString::new(py, &l.sku).into_any());
+                out.parts.push(match &l.location {
+                    Some(loc) => pyo3::types::PyString::new(py, loc).into_any(),
+                    None => py.None().into_bound(py),
+                });
+                out.qtys.push(l.qty.0);
+                out.has_loc.push(l.location.is_some());
+                return Ok(());
+            }
+            let t = item
+                .cast::<PyTuple>()
+                .map_err(|_| arg_err(py, "lines", format!("{shape}, not {}", type_name(&item))))?;
+            let n = t.len();
+            if !(2..=3).contains(&n) {
+                return Err(arg_err(
+                    py,
+                    "lines",
+                    "each line must be (sku, qty) or (sku, qty, location)",
+                ));
+            }
+            let sku = t.get_item(0)?;
+            let sku_text = id_ref(&sku, "sku")?;
+            let qty = qty_in(&t.get_item(1)?, sku_text)?;
+            let loc = if n == 3 {
+                t.get_item(2)?
+            } else {
+                py.None().into_bound(py)
+            };
+            let has_loc = !loc.is_none();
+            if has_loc {
+                id_ref(&loc, "location")?;
+            }
+            out.parts.push(sku);
+            out.parts.push(loc);
+            out.qtys.push(qty);
+            out.has_loc.push(has_loc);
+            Ok(())
+        };
+        if let Ok(l) = v.cast::<PyList>() {
+            for item in l.iter() {
+                push(item)?;
+            }
+        } else if let Ok(t) = v.cast::<PyTuple>() {
+            for item in t.iter() {
+                push(item)?;
+            }
+        } else {
             return Err(arg_err(
                 py,
                 "lines",
-                "each line must be (sku, qty) or (sku, qty, location)",
+                format!("must be a list, not {}", type_name(v)),
             ));
         }
-        let sku = id_in(&t.get_item(0)?, "sku")?;
-        let qty = qty_in(&t.get_item(1)?, &sku)?;
-        let location = if t.len() == 3 {
-            opt_id_in(Some(&t.get_item(2)?), "location")?
-        } else {
-            None
-        };
-        out.push(OwnedLine { sku, qty, location });
+        Ok(out)
     }
-    Ok(out)
+
+    /// The lines, reading the text in place.
+    pub(crate) fn lines(&self) -> PyResult<SmallVec<[unistock::HoldLine<'_>; 2]>> {
+        (0..self.qtys.len())
+            .map(|i| {
+                Ok(unistock::HoldLine {
+                    sku: id_ref(&self.parts[2 * i], "sku")?,
+                    qty: self.qtys[i],
+                    location: if self.has_loc[i] {
+                        Some(id_ref(&self.parts[2 * i + 1], "location")?)
+                    } else {
+                        None
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 pub(crate) fn hold_lines(lines: &[OwnedLine]) -> Vec<unistock::HoldLine<'_>> {
@@ -372,4 +472,16 @@ pub(crate) fn hold_lines(lines: &[OwnedLine]) -> Vec<unistock::HoldLine<'_>> {
             location: l.location.as_deref(),
         })
         .collect()
+}
+
+/// Takes a result object off the cycle collector's list. Result objects hold
+/// only strings, numbers and Rust data, so they can never be part of a
+/// reference cycle; untracked, a batch of thousands of receipts does not
+/// make every later full collection walk them.
+pub(crate) fn untrack<T>(obj: Bound<'_, T>) -> Bound<'_, T> {
+    // SAFETY: `obj` is a live GC-capable object (every pyclass is); untracking
+    // an object that cannot reach a cycle is always sound, and CPython's
+    // deallocation tolerates an untracked object.
+    unsafe { pyo3::ffi::PyObject_GC_UnTrack(obj.as_ptr().cast()) };
+    obj
 }

@@ -1,15 +1,16 @@
 //! Holds: carts, checkouts, click & reserve (mirrors `unistock::hold`).
 
 use crate::convert::{
-    Ms, OwnedLine, PyQty, arg_err, hold_lines, id_in, ids_in, lines_in, opt_id_in, qty_in,
-    seq_items, time_in, ttl_in,
+    LineItems, Ms, PyQty, arg_err, id_in, id_ref, ids_in, opt_id_in, qty_in, seq_items, str_ref,
+    time_in, ttl_in, untrack,
 };
 use crate::engine::Engine;
 use crate::errors::{exception, run, run_infallible};
 use crate::records::record;
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
+use pyo3::types::{PyString, PyTuple};
+use std::sync::Arc;
 use unistock::HoldRequest;
 
 /// One line of a hold, till sale or order change: a SKU, a quantity and
@@ -62,16 +63,56 @@ record!(
     }
 );
 
-record!(
-    /// What a granted hold holds. `replayed` is True when a retry with the
-    /// same id and content got the original result back.
-    HoldReceipt {
-        hold: String,
-        expires_at: Ms,
-        replayed: bool,
-        parts: Vec<Part>,
+/// What a granted hold holds. `replayed` is True when a retry with the
+/// same id and content got the original result back. Names are looked up
+/// when `parts` is read, so a receipt nobody inspects costs no strings.
+#[pyclass(frozen, module = "unistock")]
+pub struct HoldReceipt {
+    hold: Py<PyString>,
+    expires_at_ms: u64,
+    replayed: bool,
+    core_parts: smallvec::SmallVec<[unistock::Part; 2]>,
+    engine: Arc<unistock::Engine>,
+}
+
+#[pymethods]
+impl HoldReceipt {
+    #[getter]
+    fn hold(&self, py: Python<'_>) -> Py<PyString> {
+        self.hold.clone_ref(py)
     }
-);
+    #[getter]
+    fn expires_at(&self) -> Ms {
+        Ms(self.expires_at_ms)
+    }
+    #[getter]
+    fn replayed(&self) -> bool {
+        self.replayed
+    }
+    #[getter]
+    fn parts(&self) -> Vec<Part> {
+        parts_out(&self.engine, &self.core_parts)
+    }
+    fn __eq__(&self, py: Python<'_>, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let Ok(o) = other.cast::<HoldReceipt>() else {
+            return Ok(false);
+        };
+        let o = o.get();
+        Ok(self.hold.bind(py).as_any().eq(o.hold.bind(py))?
+            && self.expires_at_ms == o.expires_at_ms
+            && self.replayed == o.replayed
+            && self.parts() == o.parts())
+    }
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "HoldReceipt(hold={}, expires_at={}, replayed={}, parts={})",
+            self.hold.bind(py).repr()?,
+            self.expires_at().into_pyobject(py)?.repr()?,
+            if self.replayed { "True" } else { "False" },
+            self.parts().into_bound_py_any(py)?.repr()?
+        ))
+    }
+}
 
 record!(
     /// A hold's state ('active', 'committed', 'released', 'expired') and parts.
@@ -98,19 +139,25 @@ pub(crate) fn parts_out(e: &unistock::Engine, parts: &[unistock::Part]) -> Vec<P
         .collect()
 }
 
-fn receipt_out(e: &unistock::Engine, hold: &str, r: unistock::HoldReceipt) -> HoldReceipt {
+fn receipt_out(
+    e: &Arc<unistock::Engine>,
+    hold: Py<PyString>,
+    r: unistock::HoldReceipt,
+) -> HoldReceipt {
     HoldReceipt {
-        hold: hold.to_string(),
-        expires_at: Ms(r.expires_at_ms),
+        hold,
+        expires_at_ms: r.expires_at_ms,
         replayed: r.replayed,
-        parts: parts_out(e, &r.parts),
+        core_parts: r.parts,
+        engine: e.clone(),
     }
 }
 
-struct OwnedHold {
-    id: String,
-    channel: String,
-    lines: Vec<OwnedLine>,
+/// One `hold_batch` request, its text read in place.
+struct RequestItems<'py> {
+    id: Bound<'py, PyString>,
+    channel: Bound<'py, PyAny>,
+    lines: LineItems<'py>,
     ttl_ms: u64,
 }
 
@@ -122,17 +169,18 @@ impl Engine {
         }
     }
 
-    fn hold_request_in(&self, item: &Bound<'_, PyAny>) -> PyResult<OwnedHold> {
+    fn hold_request_in<'py>(&self, item: &Bound<'py, PyAny>) -> PyResult<RequestItems<'py>> {
+        let py = item.py();
         let t = item.cast::<PyTuple>().map_err(|_| {
             arg_err(
-                item.py(),
+                py,
                 "requests",
                 "each request must be a tuple (id, channel, lines) or (id, channel, lines, ttl)",
             )
         })?;
         if !(3..=4).contains(&t.len()) {
             return Err(arg_err(
-                item.py(),
+                py,
                 "requests",
                 "each request must be (id, channel, lines) or (id, channel, lines, ttl)",
             ));
@@ -142,10 +190,16 @@ impl Engine {
         } else {
             None
         };
-        Ok(OwnedHold {
-            id: id_in(&t.get_item(0)?, "id")?,
-            channel: id_in(&t.get_item(1)?, "channel")?,
-            lines: lines_in(&t.get_item(2)?)?,
+        let id = t.get_item(0)?;
+        id_ref(&id, "id")?;
+        let channel = t.get_item(1)?;
+        id_ref(&channel, "channel")?;
+        Ok(RequestItems {
+            id: id
+                .cast_into::<PyString>()
+                .map_err(|_| arg_err(py, "id", "must be a str"))?,
+            channel,
+            lines: LineItems::new(&t.get_item(2)?)?,
             ttl_ms: self.ttl_or_default(ttl.as_ref())?,
         })
     }
@@ -160,24 +214,25 @@ impl Engine {
     ///
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
     #[pyo3(signature = (id, channel, lines, ttl=None))]
-    fn hold(
+    fn hold<'py>(
         &self,
-        py: Python<'_>,
-        id: &Bound<'_, PyAny>,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
         channel: &Bound<'_, PyAny>,
         lines: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<HoldReceipt> {
-        let id = id_in(id, "id")?;
-        let channel = id_in(channel, "channel")?;
-        let lines = lines_in(lines)?;
+    ) -> PyResult<Bound<'py, HoldReceipt>> {
+        let id_text = id_ref(id, "id")?;
+        let channel = id_ref(channel, "channel")?;
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
         let ttl_ms = self.ttl_or_default(ttl)?;
         let e = &self.inner;
-        run(py, || {
-            let ls = hold_lines(&lines);
-            e.hold(&HoldRequest::new(&id, &channel, &ls, ttl_ms))
-                .map(|r| receipt_out(e, &id, r))
-        })
+        let r = run(py, || {
+            e.hold(&HoldRequest::new(id_text, channel, &ls, ttl_ms))
+        })?;
+        let id = id.cast::<PyString>()?.clone().unbind();
+        Ok(untrack(Bound::new(py, receipt_out(e, id, r))?))
     }
 
     /// Many holds in one call: `requests` is a list of `(id, channel,
@@ -192,29 +247,38 @@ impl Engine {
         py: Python<'py>,
         requests: &Bound<'py, PyAny>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-        let reqs = seq_items(requests, "requests")?
+        let items = seq_items(requests, "requests")?;
+        let reqs = items
             .iter()
             .map(|r| self.hold_request_in(r))
             .collect::<PyResult<Vec<_>>>()?;
+        let lines = reqs
+            .iter()
+            .map(|r| r.lines.lines())
+            .collect::<PyResult<Vec<_>>>()?;
+        let core = reqs
+            .iter()
+            .zip(&lines)
+            .map(|(r, l)| {
+                Ok(HoldRequest::new(
+                    str_ref(&r.id)?,
+                    id_ref(&r.channel, "channel")?,
+                    l,
+                    r.ttl_ms,
+                ))
+            })
+            .collect::<PyResult<Vec<_>>>()?;
         let e = &self.inner;
-        let results = run_infallible(py, || {
-            let lines: Vec<Vec<unistock::HoldLine<'_>>> =
-                reqs.iter().map(|r| hold_lines(&r.lines)).collect();
-            let core: Vec<HoldRequest<'_>> = reqs
-                .iter()
-                .zip(&lines)
-                .map(|(r, l)| HoldRequest::new(&r.id, &r.channel, l, r.ttl_ms))
-                .collect();
-            e.hold_batch(&core)
-                .into_iter()
-                .zip(&reqs)
-                .map(|(res, r)| res.map(|rec| receipt_out(e, &r.id, rec)))
-                .collect::<Vec<_>>()
-        })?;
+        let results = run_infallible(py, || e.hold_batch(&core))?;
         results
             .into_iter()
-            .map(|r| match r {
-                Ok(receipt) => receipt.into_bound_py_any(py),
+            .zip(&reqs)
+            .map(|(r, req)| match r {
+                Ok(receipt) => Ok(untrack(Bound::new(
+                    py,
+                    receipt_out(e, req.id.clone().unbind(), receipt),
+                )?)
+                .into_any()),
                 Err(err) => exception(py, &err),
             })
             .collect()
