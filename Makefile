@@ -1,4 +1,4 @@
-.PHONY: help demo test bench stress lint
+.PHONY: help demo test bench benchpy benchjs stress lint
 .DEFAULT_GOAL := help
 
 help: ## list the commands
@@ -12,6 +12,12 @@ test: ## run every test in every language (what CI runs)
 
 bench: ## criterion benchmarks, with the naive Mutex<HashMap> baseline in the same run
 	cargo bench -p unistock --bench holds
+
+benchpy: ## Python benchmark against plain-Python hold logic (after make test built the venv)
+	.venv/bin/python benches/python/bench_holds.py
+
+benchjs: ## Node benchmark (after make test built the addon)
+	node benches/node/bench_holds.js
 
 stress: ## long randomized runs: make stress SIZE=100
 	bash scripts/stress.sh $(or $(SIZE),10)

@@ -8,3 +8,12 @@ echo "model-based: $((size * 256)) sequences"
 PROPTEST_CASES=$((size * 256)) cargo test --release -q -p unistock --test model
 echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
+if [ -x .venv/bin/python ]; then
+  echo "Python: hypothesis x$size, 32 threads x$((size * 200)) rounds"
+  (cd bindings-python && UNISTOCK_HYPOTHESIS_EXAMPLES=$((size * 60)) UNISTOCK_PY_ROUNDS=$((size * 200)) \
+    ../.venv/bin/python -m pytest -q -p no:cacheprovider tests/test_model.py tests/test_threads.py)
+fi
+if [ -d bindings-node/node_modules ]; then
+  echo "Node: fast-check x$size"
+  (cd bindings-node && UNISTOCK_FC_RUNS=$((size * 100)) node --test test/model.test.js)
+fi

@@ -3,6 +3,7 @@ pure-Python reference model (hypothesis rule-based state machine)."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from hypothesis import settings, strategies as st
@@ -176,5 +177,7 @@ class EngineMachine(RuleBasedStateMachine):
             assert self.e.hold_info(hid).state == h["state"]
 
 
-EngineMachine.TestCase.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+EngineMachine.TestCase.settings = settings(
+    max_examples=int(os.environ.get("UNISTOCK_HYPOTHESIS_EXAMPLES", "60")), stateful_step_count=30, deadline=None
+)
 TestEngineModel = EngineMachine.TestCase
