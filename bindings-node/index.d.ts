@@ -239,6 +239,8 @@ export declare class Engine {
    * Locking: per item, as `commit`.
    */
   commitBatch(pairs: Array<[string, string]>): Array<OrderReceipt | UnistockError>
+  /** `commitBatch` off the main thread: resolves with the same array. */
+  commitBatchAsync(pairs: Array<[string, string]>): Promise<Array<OrderReceipt | UnistockError>>
   /**
    * A till sale: the channel sells at once, with the same availability
    * check as a hold. `sale` is an order id and the idempotency key.

@@ -73,6 +73,54 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
     }
 }
 
+fn pairs_in(v: &Unknown<'_>) -> crate::errors::Core<Vec<(String, String)>> {
+    array_in(v, "pairs")?
+        .iter()
+        .map(|p| {
+            let t = array_in(p, "pairs")?;
+            if t.len() != 2 {
+                return Err(arg("pairs", "each item must be [hold, order]"));
+            }
+            Ok((str_in(&t[0], "hold")?, str_in(&t[1], "order")?))
+        })
+        .collect()
+}
+
+fn run_commit_batch(
+    e: &unistock::Engine,
+    pairs: &[(String, String)],
+) -> Vec<Outcome<OrderReceipt>> {
+    let refs: Vec<(&str, &str)> = pairs
+        .iter()
+        .map(|(h, o)| (h.as_str(), o.as_str()))
+        .collect();
+    e.commit_batch(&refs)
+        .into_iter()
+        .zip(pairs)
+        .map(|(r, (_, o))| outcome(r.map(|r| receipt_out(e, o, r))))
+        .collect()
+}
+
+/// `commitBatchAsync`: the batch runs on the libuv thread pool.
+pub struct CommitBatchTask {
+    engine: std::sync::Arc<unistock::Engine>,
+    pairs: Vec<(String, String)>,
+}
+
+impl Task for CommitBatchTask {
+    type Output = Vec<Outcome<OrderReceipt>>;
+    type JsValue = Vec<Outcome<OrderReceipt>>;
+    fn compute(&mut self) -> Result<Self::Output> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_commit_batch(&self.engine, &self.pairs)
+        }))
+        .map_err(|_| Error::from_reason("internal error in unistock (panic)"))
+    }
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
 #[napi]
 impl Engine {
     /// Commits an active hold into an order: its reserved units become
@@ -99,27 +147,26 @@ impl Engine {
     )]
     pub fn commit_batch(&self, env: Env, pairs: Unknown<'_>) -> Result<Vec<Outcome<OrderReceipt>>> {
         wrap(&env, || {
-            let pairs = array_in(&pairs, "pairs")?
-                .iter()
-                .map(|p| {
-                    let t = array_in(p, "pairs")?;
-                    if t.len() != 2 {
-                        return Err(arg("pairs", "each item must be [hold, order]"));
-                    }
-                    Ok((str_in(&t[0], "hold")?, str_in(&t[1], "order")?))
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            let refs: Vec<(&str, &str)> = pairs
-                .iter()
-                .map(|(h, o)| (h.as_str(), o.as_str()))
-                .collect();
-            Ok(self
-                .inner
-                .commit_batch(&refs)
-                .into_iter()
-                .zip(&pairs)
-                .map(|(r, (_, o))| outcome(r.map(|r| receipt_out(&self.inner, o, r))))
-                .collect())
+            Ok(run_commit_batch(&self.inner, &pairs_in(&pairs)?))
+        })
+    }
+
+    /// `commitBatch` off the main thread: resolves with the same array.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "pairs: Array<[string, string]>",
+        ts_return_type = "Promise<Array<OrderReceipt | UnistockError>>"
+    )]
+    pub fn commit_batch_async(
+        &self,
+        env: Env,
+        pairs: Unknown<'_>,
+    ) -> Result<AsyncTask<CommitBatchTask>> {
+        wrap(&env, || {
+            Ok(AsyncTask::new(CommitBatchTask {
+                engine: self.inner.clone(),
+                pairs: pairs_in(&pairs)?,
+            }))
         })
     }
 
