@@ -86,6 +86,33 @@ pub struct Note {
     pub reference: Option<String>,
 }
 
+impl Engine {
+    /// The shape every stock movement shares: (sku, location, qty, note)
+    /// checked and converted, the engine called, the levels returned.
+    fn movement(
+        &self,
+        env: &Env,
+        sku: &Unknown<'_>,
+        location: &Unknown<'_>,
+        qty: &Unknown<'_>,
+        note: Option<&Unknown<'_>>,
+        f: impl FnOnce(
+            &unistock::Engine,
+            &str,
+            &str,
+            unistock::Qty,
+            unistock::Note<'_>,
+        ) -> Core<unistock::Levels>,
+    ) -> Result<Levels> {
+        wrap(env, || {
+            let (sku, loc) = (str_in(sku, "sku")?, str_in(location, "location")?);
+            let qty = qty_in(qty, &sku)?;
+            let note = OwnedNote::new(note)?;
+            Ok(f(&self.inner, &sku, &loc, qty, note.note())?.into())
+        })
+    }
+}
+
 #[napi]
 impl Engine {
     /// Receives units at a location (creates the SKU on first receipt). A
@@ -104,12 +131,14 @@ impl Engine {
         qty: Unknown<'_>,
         note: Option<Unknown<'_>>,
     ) -> Result<Levels> {
-        wrap(&env, || {
-            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
-            let qty = qty_in(&qty, &sku)?;
-            let note = OwnedNote::new(note.as_ref())?;
-            Ok(self.inner.receive(&sku, &loc, qty, note.note())?.into())
-        })
+        self.movement(
+            &env,
+            &sku,
+            &location,
+            &qty,
+            note.as_ref(),
+            |e, s, l, q, n| e.receive(s, l, q, n),
+        )
     }
 
     /// Sets on_hand to what was counted; reports the variance and any
@@ -158,19 +187,18 @@ impl Engine {
         from_condition: Option<Unknown<'_>>,
         note: Option<Unknown<'_>>,
     ) -> Result<Levels> {
-        wrap(&env, || {
-            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
-            let qty = qty_in(&qty, &sku)?;
-            let from = match from_condition.filter(|v| !is_nullish(v)) {
-                Some(c) => Some(condition_in(&c, "fromCondition")?),
-                None => None,
-            };
-            let note = OwnedNote::new(note.as_ref())?;
-            Ok(self
-                .inner
-                .write_off(&sku, &loc, qty, from, note.note())?
-                .into())
-        })
+        let from = match from_condition.filter(|v| !is_nullish(v)) {
+            Some(c) => Some(wrap(&env, || condition_in(&c, "fromCondition"))?),
+            None => None,
+        };
+        self.movement(
+            &env,
+            &sku,
+            &location,
+            &qty,
+            note.as_ref(),
+            move |e, s, l, q, n| e.write_off(s, l, q, from, n),
+        )
     }
 
     /// Moves sellable units into a condition (`'damaged'`, `'quality_control'`).
@@ -189,16 +217,15 @@ impl Engine {
         condition: Unknown<'_>,
         note: Option<Unknown<'_>>,
     ) -> Result<Levels> {
-        wrap(&env, || {
-            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
-            let qty = qty_in(&qty, &sku)?;
-            let cond = condition_in(&condition, "condition")?;
-            let note = OwnedNote::new(note.as_ref())?;
-            Ok(self
-                .inner
-                .mark_unsellable(&sku, &loc, qty, cond, note.note())?
-                .into())
-        })
+        let cond = wrap(&env, || condition_in(&condition, "condition"))?;
+        self.movement(
+            &env,
+            &sku,
+            &location,
+            &qty,
+            note.as_ref(),
+            move |e, s, l, q, n| e.mark_unsellable(s, l, q, cond, n),
+        )
     }
 
     /// Moves units from a condition back to sellable.
@@ -217,16 +244,15 @@ impl Engine {
         condition: Unknown<'_>,
         note: Option<Unknown<'_>>,
     ) -> Result<Levels> {
-        wrap(&env, || {
-            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
-            let qty = qty_in(&qty, &sku)?;
-            let cond = condition_in(&condition, "condition")?;
-            let note = OwnedNote::new(note.as_ref())?;
-            Ok(self
-                .inner
-                .restore_sellable(&sku, &loc, qty, cond, note.note())?
-                .into())
-        })
+        let cond = wrap(&env, || condition_in(&condition, "condition"))?;
+        self.movement(
+            &env,
+            &sku,
+            &location,
+            &qty,
+            note.as_ref(),
+            move |e, s, l, q, n| e.restore_sellable(s, l, q, cond, n),
+        )
     }
 
     /// Sets the safety stock of a SKU at a location (kept out of ATP).
@@ -244,12 +270,14 @@ impl Engine {
         qty: Unknown<'_>,
         note: Option<Unknown<'_>>,
     ) -> Result<Levels> {
-        wrap(&env, || {
-            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
-            let qty = qty_in(&qty, &sku)?;
-            let note = OwnedNote::new(note.as_ref())?;
-            Ok(self.inner.set_safety(&sku, &loc, qty, note.note())?.into())
-        })
+        self.movement(
+            &env,
+            &sku,
+            &location,
+            &qty,
+            note.as_ref(),
+            |e, s, l, q, n| e.set_safety(s, l, q, n),
+        )
     }
 
     /// Records an expected receipt under the host's reference; receiving

@@ -94,6 +94,36 @@ impl OwnedNote {
     }
 }
 
+impl Engine {
+    /// The shape every stock movement shares: (sku, location, qty, note)
+    /// checked and converted, the engine call made without the GIL, the
+    /// levels returned.
+    #[allow(clippy::too_many_arguments)]
+    fn movement(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        qty: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+        f: impl FnOnce(
+            &unistock::Engine,
+            &str,
+            &str,
+            unistock::Qty,
+            unistock::Note<'_>,
+        ) -> unistock::Result<unistock::Levels>
+        + Send,
+    ) -> PyResult<Levels> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let qty = qty_in(qty, &sku)?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        run(py, || f(e, &sku, &loc, qty, note.note())).map(Into::into)
+    }
+}
+
 #[pymethods]
 impl Engine {
     /// Receives units at a location (creates the SKU on first receipt). A
@@ -110,11 +140,15 @@ impl Engine {
         reason: Option<&Bound<'_, PyAny>>,
         reference: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Levels> {
-        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
-        let qty = qty_in(qty, &sku)?;
-        let note = OwnedNote::new(reason, reference)?;
-        let e = &self.inner;
-        run(py, || e.receive(&sku, &loc, qty, note.note())).map(Into::into)
+        self.movement(
+            py,
+            sku,
+            location,
+            qty,
+            reason,
+            reference,
+            |e, s, l, q, n| e.receive(s, l, q, n),
+        )
     }
 
     /// Sets on_hand to what was counted; reports the variance and any
@@ -159,15 +193,19 @@ impl Engine {
         reason: Option<&Bound<'_, PyAny>>,
         reference: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Levels> {
-        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
-        let qty = qty_in(qty, &sku)?;
         let from = match from_condition {
             Some(c) if !c.is_none() => Some(condition_in(c, "from_condition")?),
             _ => None,
         };
-        let note = OwnedNote::new(reason, reference)?;
-        let e = &self.inner;
-        run(py, || e.write_off(&sku, &loc, qty, from, note.note())).map(Into::into)
+        self.movement(
+            py,
+            sku,
+            location,
+            qty,
+            reason,
+            reference,
+            move |e, s, l, q, n| e.write_off(s, l, q, from, n),
+        )
     }
 
     /// Moves sellable units into a condition ('damaged', 'quality_control').
@@ -185,12 +223,16 @@ impl Engine {
         reason: Option<&Bound<'_, PyAny>>,
         reference: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Levels> {
-        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
-        let qty = qty_in(qty, &sku)?;
         let cond = condition_in(condition, "condition")?;
-        let note = OwnedNote::new(reason, reference)?;
-        let e = &self.inner;
-        run(py, || e.mark_unsellable(&sku, &loc, qty, cond, note.note())).map(Into::into)
+        self.movement(
+            py,
+            sku,
+            location,
+            qty,
+            reason,
+            reference,
+            move |e, s, l, q, n| e.mark_unsellable(s, l, q, cond, n),
+        )
     }
 
     /// Moves units from a condition back to sellable.
@@ -208,15 +250,16 @@ impl Engine {
         reason: Option<&Bound<'_, PyAny>>,
         reference: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Levels> {
-        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
-        let qty = qty_in(qty, &sku)?;
         let cond = condition_in(condition, "condition")?;
-        let note = OwnedNote::new(reason, reference)?;
-        let e = &self.inner;
-        run(py, || {
-            e.restore_sellable(&sku, &loc, qty, cond, note.note())
-        })
-        .map(Into::into)
+        self.movement(
+            py,
+            sku,
+            location,
+            qty,
+            reason,
+            reference,
+            move |e, s, l, q, n| e.restore_sellable(s, l, q, cond, n),
+        )
     }
 
     /// Sets the safety stock of a SKU at a location (kept out of ATP).
@@ -232,11 +275,15 @@ impl Engine {
         reason: Option<&Bound<'_, PyAny>>,
         reference: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Levels> {
-        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
-        let qty = qty_in(qty, &sku)?;
-        let note = OwnedNote::new(reason, reference)?;
-        let e = &self.inner;
-        run(py, || e.set_safety(&sku, &loc, qty, note.note())).map(Into::into)
+        self.movement(
+            py,
+            sku,
+            location,
+            qty,
+            reason,
+            reference,
+            |e, s, l, q, n| e.set_safety(s, l, q, n),
+        )
     }
 
     /// Records an expected receipt (quantity and due date) under the host's
