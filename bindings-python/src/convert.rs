@@ -6,7 +6,8 @@
 use pyo3::IntoPyObjectExt;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{IntoPyDict, PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use smallvec::SmallVec;
 use std::str::FromStr;
 use unistock::{Error, Qty, QtyProblem};
 
@@ -304,8 +305,6 @@ pub(crate) fn ms_out(py: Python<'_>, ms: u64) -> PyResult<Bound<'_, PyAny>> {
     epoch(py)?.add(td)
 }
 
-use pyo3::types::IntoPyDict;
-
 /// A time as `datetime` on the Python side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ms(pub u64);
@@ -345,27 +344,6 @@ impl<'py> IntoPyObject<'py> for PyDecimal {
     }
 }
 
-/// One line of a hold, sale or order change, owned: `(sku, qty)`,
-/// `(sku, qty, location)` or a `Line`.
-pub(crate) struct OwnedLine {
-    pub sku: String,
-    pub qty: Qty,
-    pub location: Option<String>,
-}
-
-pub(crate) fn lines_in(v: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedLine>> {
-    let items = LineItems::new(v)?;
-    Ok(items
-        .lines()?
-        .into_iter()
-        .map(|l| OwnedLine {
-            sku: l.sku.to_owned(),
-            qty: l.qty,
-            location: l.location.map(str::to_owned),
-        })
-        .collect())
-}
-
 /// The Python objects behind a list of lines, held so that the engine can
 /// read their text in place (`LineItems::lines`): no copies on the hot path.
 pub(crate) struct LineItems<'py> {
@@ -373,8 +351,6 @@ pub(crate) struct LineItems<'py> {
     qtys: SmallVec<[Qty; 2]>,
     has_loc: SmallVec<[bool; 2]>,
 }
-
-use smallvec::SmallVec;
 
 impl<'py> LineItems<'py> {
     pub(crate) fn new(v: &Bound<'py, PyAny>) -> PyResult<Self> {
@@ -461,17 +437,6 @@ impl<'py> LineItems<'py> {
             })
             .collect()
     }
-}
-
-pub(crate) fn hold_lines(lines: &[OwnedLine]) -> Vec<unistock::HoldLine<'_>> {
-    lines
-        .iter()
-        .map(|l| unistock::HoldLine {
-            sku: &l.sku,
-            qty: l.qty,
-            location: l.location.as_deref(),
-        })
-        .collect()
 }
 
 /// Takes a result object off the cycle collector's list. Result objects hold

@@ -1,7 +1,7 @@
 //! Orders: commits, till sales, fulfilment and cancellation (mirrors
 //! `unistock::order`).
 
-use crate::convert::{Ms, PyQty, arg_err, hold_lines, id_in, lines_in, seq_items};
+use crate::convert::{LineItems, Ms, PyQty, arg_err, id_in, seq_items};
 use crate::engine::Engine;
 use crate::errors::{exception, run, run_infallible, snake};
 use crate::hold::{Part, parts_out};
@@ -151,10 +151,10 @@ impl Engine {
         lines: &Bound<'_, PyAny>,
     ) -> PyResult<OrderReceipt> {
         let (sale, channel) = (id_in(sale, "sale")?, id_in(channel, "channel")?);
-        let lines = lines_in(lines)?;
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
         let e = &self.inner;
         run(py, || {
-            let ls = hold_lines(&lines);
             e.till_sale(&sale, &channel, &ls)
                 .map(|r| receipt_out(e, &sale, r))
         })
@@ -172,9 +172,10 @@ impl Engine {
         lines: &Bound<'_, PyAny>,
     ) -> PyResult<OrderInfo> {
         let order = id_in(order, "order")?;
-        let lines = lines_in(lines)?;
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
         let e = &self.inner;
-        run(py, || e.fulfil(&order, &hold_lines(&lines))).map(info_out)
+        run(py, || e.fulfil(&order, &ls)).map(info_out)
     }
 
     /// Cancels allocated units: they return to available stock.
@@ -187,9 +188,10 @@ impl Engine {
         lines: &Bound<'_, PyAny>,
     ) -> PyResult<OrderInfo> {
         let order = id_in(order, "order")?;
-        let lines = lines_in(lines)?;
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
         let e = &self.inner;
-        run(py, || e.cancel(&order, &hold_lines(&lines))).map(info_out)
+        run(py, || e.cancel(&order, &ls)).map(info_out)
     }
 
     /// Cancels everything still open on an order.
