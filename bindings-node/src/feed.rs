@@ -31,47 +31,15 @@ pub struct Change {
 }
 
 fn change_out(c: &CoreChange) -> Change {
-    let base = |kind: &str, seq: u64, sku: &str| Change {
-        kind: kind.to_string(),
-        seq: BigInt::from(seq),
-        sku: sku.to_string(),
-        location: None,
-        channel: None,
-        levels: None,
-        before: None,
-        after: None,
-    };
-    match c {
-        CoreChange::StockChanged {
-            seq,
-            sku,
-            location,
-            levels,
-        } => Change {
-            location: Some(location.clone()),
-            levels: Some((*levels).into()),
-            ..base("stock_changed", *seq, sku)
-        },
-        CoreChange::AvailabilityChanged {
-            seq,
-            channel,
-            sku,
-            before,
-            after,
-        } => Change {
-            channel: Some(channel.clone()),
-            before: Some(JsQty(*before)),
-            after: Some(JsQty(*after)),
-            ..base("availability_changed", *seq, sku)
-        },
-        CoreChange::OutOfStock { seq, channel, sku } => Change {
-            channel: Some(channel.clone()),
-            ..base("out_of_stock", *seq, sku)
-        },
-        CoreChange::BackInStock { seq, channel, sku } => Change {
-            channel: Some(channel.clone()),
-            ..base("back_in_stock", *seq, sku)
-        },
+    Change {
+        kind: c.kind().to_string(),
+        seq: BigInt::from(c.seq()),
+        sku: c.sku().to_string(),
+        location: c.location().map(str::to_string),
+        channel: c.channel().map(str::to_string),
+        levels: c.levels().map(Into::into),
+        before: c.before_after().map(|(b, _)| JsQty(b)),
+        after: c.before_after().map(|(_, a)| JsQty(a)),
     }
 }
 

@@ -47,6 +47,66 @@ pub enum Change {
     },
 }
 
+impl Change {
+    /// The kind as the bindings name it: `stock_changed`,
+    /// `availability_changed`, `out_of_stock`, `back_in_stock`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::StockChanged { .. } => "stock_changed",
+            Change::AvailabilityChanged { .. } => "availability_changed",
+            Change::OutOfStock { .. } => "out_of_stock",
+            Change::BackInStock { .. } => "back_in_stock",
+        }
+    }
+    /// The sequence number of the change that caused it.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Change::StockChanged { seq, .. }
+            | Change::AvailabilityChanged { seq, .. }
+            | Change::OutOfStock { seq, .. }
+            | Change::BackInStock { seq, .. } => *seq,
+        }
+    }
+    pub fn sku(&self) -> &str {
+        match self {
+            Change::StockChanged { sku, .. }
+            | Change::AvailabilityChanged { sku, .. }
+            | Change::OutOfStock { sku, .. }
+            | Change::BackInStock { sku, .. } => sku,
+        }
+    }
+    /// The location, for `StockChanged`.
+    pub fn location(&self) -> Option<&str> {
+        match self {
+            Change::StockChanged { location, .. } => Some(location),
+            _ => None,
+        }
+    }
+    /// The channel, for the channel-level kinds.
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Change::AvailabilityChanged { channel, .. }
+            | Change::OutOfStock { channel, .. }
+            | Change::BackInStock { channel, .. } => Some(channel),
+            Change::StockChanged { .. } => None,
+        }
+    }
+    /// The new levels, for `StockChanged`.
+    pub fn levels(&self) -> Option<Levels> {
+        match self {
+            Change::StockChanged { levels, .. } => Some(*levels),
+            _ => None,
+        }
+    }
+    /// Availability before and after, for `AvailabilityChanged`.
+    pub fn before_after(&self) -> Option<(Qty, Qty)> {
+        match self {
+            Change::AvailabilityChanged { before, after, .. } => Some((*before, *after)),
+            _ => None,
+        }
+    }
+}
+
 /// A subscriber callback.
 pub type Subscriber = Arc<dyn Fn(&[Change]) + Send + Sync>;
 

@@ -780,6 +780,47 @@ fn subscribers_see_stock_and_channel_changes_and_may_call_back() {
         got.iter()
             .any(|c| matches!(c, Change::StockChanged { location, .. } if location == "wh-1"))
     );
+    // The flat accessors the bindings build their records from.
+    for c in &got {
+        assert_eq!(c.sku(), "a");
+        match c {
+            Change::StockChanged {
+                seq,
+                location,
+                levels,
+                ..
+            } => {
+                assert_eq!(
+                    (c.kind(), c.seq(), c.location(), c.channel()),
+                    ("stock_changed", *seq, Some(location.as_str()), None)
+                );
+                assert_eq!(c.levels(), Some(*levels));
+            }
+            Change::AvailabilityChanged {
+                channel,
+                before,
+                after,
+                ..
+            } => {
+                assert_eq!(
+                    (c.kind(), c.channel(), c.before_after()),
+                    (
+                        "availability_changed",
+                        Some(channel.as_str()),
+                        Some((*before, *after))
+                    )
+                );
+            }
+            Change::OutOfStock { channel, .. } => assert_eq!(
+                (c.kind(), c.channel(), c.levels()),
+                ("out_of_stock", Some(channel.as_str()), None)
+            ),
+            Change::BackInStock { channel, .. } => assert_eq!(
+                (c.kind(), c.channel(), c.before_after()),
+                ("back_in_stock", Some(channel.as_str()), None)
+            ),
+        }
+    }
     assert!(e.unsubscribe(sub));
     receive(&e, "a", "wh-1", 1);
     assert_eq!(
