@@ -5,8 +5,11 @@
 //!
 //! State is split so that unrelated work never meets a lock:
 //! * stock is striped by SKU (`stripes`, one `parking_lot::Mutex` each; a SKU
-//!   lives in stripe `id % stripes`), and each stripe carries its own slice of
-//!   the ledger and its own KPI counters;
+//!   lives in stripe `id % stripes`), and each stripe carries its own KPI
+//!   counters;
+//! * the ledger is one log of 64-byte records; a transaction appends its
+//!   events (numbering them) under the log's lock while it still holds its
+//!   stripes, so the log is in sequence order with no gaps;
 //! * holds and orders live in sharded tables keyed by the host's id;
 //! * the topology (locations, channels) is an immutable snapshot swapped
 //!   atomically while every stripe is locked, so any operation holding a
@@ -18,7 +21,8 @@
 //! 2. the topology writer, the transfer table, or the SKU-creation mutex;
 //! 3. one hold shard; 4. one order shard;
 //! 5. SKU stripes, in ascending stripe order;
-//! 6. the meta-ledger, the SKU name table, the subscriber list (leaf locks).
+//! 6. the ledger log, the reason interner, the SKU name table, the
+//!    subscriber list (leaf locks).
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
@@ -26,7 +30,7 @@ use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
 use crate::ids::{ChannelId, Key, LocationId, SkuId};
 use crate::kpi::Kpis;
-use crate::ledger::{Event, EventKind};
+use crate::ledger::{EventKind, Log, Pending, Reason, Reasons};
 use crate::order::OrderShard;
 use crate::qty::Qty;
 use crate::sku::{SkuRegistry, SkuSpec};
@@ -36,7 +40,6 @@ use crate::transfer::TransferTable;
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -49,7 +52,8 @@ pub struct Config {
     pub shards: usize,
     /// How long ended holds are kept so that retries stay idempotent.
     pub hold_retention_ms: u64,
-    /// How many ledger events are kept in memory (`None`: all).
+    /// At least this many of the newest ledger events are kept in memory;
+    /// older ones are dropped in chunks of up to 4096 (`None`: all).
     pub ledger_retention: Option<u64>,
     /// Longest hold TTL accepted.
     pub max_ttl_ms: u64,
@@ -138,13 +142,10 @@ pub(crate) enum Field {
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub T);
 
-/// One lock stripe: the stock of its SKUs, its slice of the ledger, its KPIs.
+/// One lock stripe: the stock of its SKUs and its KPIs.
 #[derive(Default)]
 pub(crate) struct Stripe {
     pub skus: Vec<SkuStock>,
-    pub ledger: VecDeque<Event>,
-    /// Highest sequence number trimmed from this stripe's ledger.
-    pub floor: u64,
     pub kpi: Kpis,
 }
 
@@ -164,8 +165,10 @@ pub struct Engine {
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
     pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
     pub(crate) transfers: Mutex<TransferTable>,
+    /// The last sequence number, mirrored from the log for lock-free reads.
     pub(crate) seq: AtomicU64,
-    pub(crate) meta_ledger: Mutex<(VecDeque<Event>, u64)>,
+    pub(crate) log: Padded<Mutex<Log>>,
+    pub(crate) reasons: Reasons,
     pub(crate) next_due_ms: AtomicU64,
     pub(crate) sweep_lock: Mutex<()>,
     pub(crate) feed: Feed,
@@ -208,6 +211,7 @@ impl Engine {
             .collect();
         Engine {
             stripe_bits: config.stripes.trailing_zeros(),
+            log: Padded(Mutex::new(Log::new(config.ledger_retention))),
             config,
             skus: SkuRegistry::new(),
             topo: ArcSwap::from_pointee(Topology::default()),
@@ -218,7 +222,7 @@ impl Engine {
             orders,
             transfers: Mutex::new(TransferTable::default()),
             seq: AtomicU64::new(0),
-            meta_ledger: Mutex::new((VecDeque::new(), 0)),
+            reasons: Reasons::default(),
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
             feed: Feed::default(),
@@ -371,30 +375,26 @@ impl Engine {
         qty: i64,
         reference: &str,
     ) {
-        let mut guard = self.meta_ledger.lock();
-        let (ledger, floor) = &mut *guard;
-        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
-        ledger.push_back(Event {
-            seq,
+        let event = Pending {
             at_ms: self.config.clock.now_ms(),
             kind,
             sku: sku.map(SkuId),
-            location: loc,
+            loc,
             qty,
-            reason: Key::new_static(kind.default_reason()),
+            reason: Reason::Default,
             reference: Key::new(reference),
-        });
-        self.trim_ledger(ledger, floor, seq);
+        };
+        self.append_events(std::slice::from_ref(&event));
     }
 
-    /// Drops events older than the retention; `floor` records the highest
-    /// sequence number dropped (readers take the maximum over all floors).
-    pub(crate) fn trim_ledger(&self, ledger: &mut VecDeque<Event>, floor: &mut u64, last_seq: u64) {
-        if let Some(keep) = self.config.ledger_retention {
-            while ledger.front().is_some_and(|e| e.seq + keep <= last_seq) {
-                *floor = ledger.pop_front().expect("front exists").seq;
-            }
-        }
+    /// Numbers and appends events to the log; returns the first number.
+    ///
+    /// Locking: the log (leaf).
+    pub(crate) fn append_events(&self, events: &[Pending]) -> u64 {
+        let mut log = self.log.0.lock();
+        let first = log.append(events);
+        self.seq.store(log.last_seq(), Ordering::Release);
+        first
     }
 }
 
@@ -402,15 +402,15 @@ impl Engine {
 type ChannelAvail = (SkuId, Vec<(ChannelId, i64)>);
 
 /// A mutation in progress: the stripes of its SKUs are locked (ascending),
-/// level changes are applied at once and remembered for rollback; events go
-/// straight into the first stripe's ledger unnumbered (rollback pops them)
-/// and `commit` numbers them inside the critical section.
+/// level changes are applied at once and remembered for rollback; events
+/// wait in the transaction and `commit` numbers and appends them to the log
+/// inside the critical section.
 pub(crate) struct Txn<'e> {
     eng: &'e Engine,
     guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
     now: u64,
-    /// Unnumbered events at the back of the first stripe's ledger.
-    pending: usize,
+    /// Events waiting for their sequence numbers.
+    pending: SmallVec<[Pending; 2]>,
     undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
     before: Option<Vec<ChannelAvail>>,
     pub kpi: Kpis,
@@ -418,14 +418,23 @@ pub(crate) struct Txn<'e> {
 
 impl<'e> Txn<'e> {
     /// Locks the stripes of `skus` in ascending order.
+    #[inline]
     pub(crate) fn begin(eng: &'e Engine, skus: &[SkuId], now: u64) -> Txn<'e> {
-        let mut idx: SmallVec<[usize; 4]> = skus.iter().map(|&s| eng.stripe_slot(s).0).collect();
-        idx.sort_unstable();
-        idx.dedup();
-        let guards = idx
-            .into_iter()
-            .map(|i| (i, eng.stripes[i].0.lock()))
-            .collect();
+        let mut guards = SmallVec::new();
+        if let [one] = skus {
+            let i = eng.stripe_slot(*one).0;
+            guards.push((i, eng.stripes[i].0.lock()));
+        } else {
+            let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
+            for &s in skus {
+                idx.push(eng.stripe_slot(s).0);
+            }
+            idx.sort_unstable();
+            idx.dedup();
+            for i in idx {
+                guards.push((i, eng.stripes[i].0.lock()));
+            }
+        }
         let mut txn = Txn::with_guards(eng, guards, now);
         if eng.feed.is_active() {
             let topo = eng.topo.load();
@@ -453,6 +462,7 @@ impl<'e> Txn<'e> {
         Txn::with_guards(eng, guards, now)
     }
 
+    #[inline]
     fn with_guards(
         eng: &'e Engine,
         guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
@@ -462,7 +472,7 @@ impl<'e> Txn<'e> {
             eng,
             guards,
             now,
-            pending: 0,
+            pending: SmallVec::new(),
             undo: SmallVec::new(),
             before: None,
             kpi: Kpis::default(),
@@ -507,29 +517,19 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        let reason = if note.reason.is_empty() {
-            Key::new_static(kind.default_reason())
-        } else {
-            Key::new(note.reason)
-        };
-        let at_ms = self.now;
-        self.guards[0].1.ledger.push_back(Event {
-            seq: 0,
-            at_ms,
+        self.pending.push(Pending {
+            at_ms: self.now,
             kind,
             sku: Some(sku),
-            location: Some(loc),
+            loc: Some(loc),
             qty,
-            reason,
+            reason: self.eng.reasons.intern(note.reason),
             reference: note.reference.map(Key::new).unwrap_or_default(),
         });
-        self.pending += 1;
     }
 
     fn drop_pending(&mut self) {
-        let ledger = &mut self.guards[0].1.ledger;
-        ledger.truncate(ledger.len() - self.pending);
-        self.pending = 0;
+        self.pending.clear();
     }
 
     /// Reports (event + KPI) promised units beyond what is physically
@@ -581,19 +581,14 @@ impl<'e> Txn<'e> {
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
     pub(crate) fn commit(mut self) -> Vec<Change> {
-        let n = self.pending as u64;
         let eng = self.eng;
-        let mut first = eng.seq.load(Ordering::Acquire);
-        if n > 0 {
-            first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
-            let stripe = &mut *self.guards[0].1;
-            let len = stripe.ledger.len();
-            for (i, e) in stripe.ledger.range_mut(len - self.pending..).enumerate() {
-                e.seq = first + i as u64;
-            }
-            self.pending = 0;
-            eng.trim_ledger(&mut stripe.ledger, &mut stripe.floor, first + n - 1);
-        }
+        let first = if self.pending.is_empty() {
+            eng.seq.load(Ordering::Acquire)
+        } else {
+            let first = eng.append_events(&self.pending);
+            self.pending.clear();
+            first
+        };
         self.flush_kpi();
         let changes = match self.before.take() {
             Some(before) => self.derive_changes(before, first),
@@ -668,7 +663,7 @@ impl Drop for Txn<'_> {
     fn drop(&mut self) {
         // A transaction dropped without commit (an early `?`) must not leave
         // half-applied levels behind.
-        if !self.undo.is_empty() || self.pending > 0 {
+        if !self.undo.is_empty() || !self.pending.is_empty() {
             self.rollback();
         }
     }

@@ -180,7 +180,13 @@ impl HoldRec {
         HoldReceipt {
             expires_at_ms: self.expires_ms,
             replayed,
-            parts: self.parts.iter().map(PartRec::public).collect(),
+            parts: {
+                let mut parts = SmallVec::new();
+                for p in &self.parts {
+                    parts.push(p.public());
+                }
+                parts
+            },
         }
     }
 }
@@ -191,10 +197,10 @@ impl HoldRec {
 /// constant, so purge times arrive in order unless the clock went back,
 /// which only delays a purge).
 ///
-/// The expiry queue is a min-heap with lazy deletion: ending or extending a
+/// The expiry queue ([`Expiries`]) has lazy deletion: ending or extending a
 /// hold leaves its old entry behind, and an entry counts only while its slot
 /// still holds an active hold due at exactly that time. Stale entries are
-/// dropped when they reach the top, and the heap is rebuilt from the live
+/// dropped when they reach the front, and the queue is compacted to the live
 /// entries once they outnumber the active holds, so it stays within a
 /// constant factor of the active holds however many are released early.
 pub(crate) struct HoldShard {
@@ -203,7 +209,7 @@ pub(crate) struct HoldShard {
     index: HashTable<u32>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
-    expiries: BinaryHeap<Reverse<(u64, u32)>>,
+    expiries: Expiries,
     active: usize,
     purges: VecDeque<(u64, u32)>,
 }
@@ -220,7 +226,7 @@ impl Default for HoldShard {
             index: HashTable::new(),
             slots: Vec::new(),
             free: Vec::new(),
-            expiries: BinaryHeap::new(),
+            expiries: Expiries::default(),
             active: 0,
             purges: VecDeque::new(),
         }
@@ -292,18 +298,15 @@ impl HoldShard {
     }
     fn push_expiry(&mut self, due: u64, slot: u32) {
         if self.expiries.len() >= 2 * self.active + 1024 {
-            let live = std::mem::take(&mut self.expiries)
-                .into_vec()
-                .into_iter()
-                .filter(|Reverse((due, slot))| self.is_due_entry(*due, *slot))
-                .collect::<Vec<_>>();
-            self.expiries = BinaryHeap::from(live);
+            let slots = &self.slots;
+            self.expiries
+                .retain(|due, slot| is_due_entry(slots, due, slot));
         }
-        self.expiries.push(Reverse((due, slot)));
+        self.expiries.push(due, slot);
     }
     /// True when the queue entry (due, slot) still stands for an active hold.
     fn is_due_entry(&self, due: u64, slot: u32) -> bool {
-        matches!(&self.slots[slot as usize], Some(x) if x.rec.state == HoldState::Active && x.rec.expires_ms == due)
+        is_due_entry(&self.slots, due, slot)
     }
     fn purge(&mut self, slot: u32) {
         if let Some(x) = self.slots[slot as usize].take() {
@@ -315,7 +318,7 @@ impl HoldShard {
     }
     /// The earliest live expiry (stale entries on top are dropped).
     fn first_expiry(&mut self) -> Option<(u64, u32)> {
-        while let Some(&Reverse((due, slot))) = self.expiries.peek() {
+        while let Some((due, slot)) = self.expiries.peek() {
             if self.is_due_entry(due, slot) {
                 return Some((due, slot));
             }
@@ -325,6 +328,60 @@ impl HoldShard {
     }
     pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
         self.slots.iter().flatten().map(|x| (&x.key, &x.rec))
+    }
+}
+
+fn is_due_entry(slots: &[Option<Slot>], due: u64, slot: u32) -> bool {
+    matches!(&slots[slot as usize], Some(x) if x.rec.state == HoldState::Active && x.rec.expires_ms == due)
+}
+
+/// A min-queue of (due, slot) for times that mostly arrive in order (now +
+/// a TTL that rarely changes): entries at or after the last one go to the
+/// back of an ordered run (a hot, sequential append), the others into a
+/// heap; the minimum is the smaller of the two fronts.
+#[derive(Default)]
+pub(crate) struct Expiries {
+    run: VecDeque<(u64, u32)>,
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+}
+
+impl Expiries {
+    pub fn len(&self) -> usize {
+        self.run.len() + self.heap.len()
+    }
+    #[inline]
+    pub fn push(&mut self, due: u64, slot: u32) {
+        match self.run.back() {
+            Some(&back) if (due, slot) < back => self.heap.push(Reverse((due, slot))),
+            _ => self.run.push_back((due, slot)),
+        }
+    }
+    pub fn peek(&self) -> Option<(u64, u32)> {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(&r), Some(&Reverse(h))) => Some(r.min(h)),
+            (Some(&r), None) => Some(r),
+            (None, Some(&Reverse(h))) => Some(h),
+            (None, None) => None,
+        }
+    }
+    /// Removes the minimum.
+    pub fn pop(&mut self) {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(&r), Some(&Reverse(h))) if h < r => {
+                self.heap.pop();
+            }
+            (Some(_), _) => {
+                self.run.pop_front();
+            }
+            (None, _) => {
+                self.heap.pop();
+            }
+        }
+    }
+    /// Keeps the entries `keep` accepts (allocations are kept).
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, u32) -> bool) {
+        self.run.retain(|&(d, s)| keep(d, s));
+        self.heap.retain(|&Reverse((d, s))| keep(d, s));
     }
 }
 
@@ -582,7 +639,10 @@ impl Engine {
                 })
             };
         }
-        let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
+        let mut skus: SmallVec<[SkuId; 4]> = SmallVec::new();
+        for l in &lines {
+            skus.push(l.sku);
+        }
         let mut txn = Txn::begin(self, &skus, now);
         if self.topo_gen.load(Ordering::Acquire) != topo_gen {
             topo = self.topo.load();
@@ -810,7 +870,10 @@ impl Engine {
     ) -> Vec<Change> {
         let rec = shard.rec(slot);
         assert_eq!(rec.state, HoldState::Active, "a hold ends exactly once");
-        let skus: SmallVec<[SkuId; 4]> = rec.parts.iter().map(|p| p.sku).collect();
+        let mut skus: SmallVec<[SkuId; 4]> = SmallVec::new();
+        for p in &rec.parts {
+            skus.push(p.sku);
+        }
         let mut txn = Txn::begin(self, &skus, now);
         let kind = if state == HoldState::Expired {
             EventKind::Expired
@@ -865,6 +928,32 @@ mod tests {
     /// Holds released long before their expiry leave stale queue entries;
     /// the queue must stay within a constant factor of the active holds,
     /// and a hold extended back and forth must still expire exactly once.
+    /// The expiry queue pops in (due, slot) order whatever order pushes
+    /// come in, and compaction keeps exactly what it is told to.
+    #[test]
+    fn expiry_queue_pops_in_order() {
+        let mut q = crate::hold::Expiries::default();
+        let dues = [50u64, 60, 55, 70, 10, 70, 65, 5, 80];
+        for (i, d) in dues.iter().enumerate() {
+            q.push(*d, i as u32);
+        }
+        q.retain(|d, _| d != 65);
+        let mut out = Vec::new();
+        while let Some(x) = q.peek() {
+            out.push(x);
+            q.pop();
+        }
+        let mut want: Vec<(u64, u32)> = dues
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (*d, i as u32))
+            .filter(|x| x.0 != 65)
+            .collect();
+        want.sort();
+        assert_eq!(out, want);
+        assert_eq!(q.len(), 0);
+    }
+
     #[test]
     fn expiry_queue_stays_bounded_and_expires_once() {
         let clock = Arc::new(ManualClock::new(1_000));

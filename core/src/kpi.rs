@@ -30,24 +30,36 @@ pub struct Kpis {
 }
 
 impl Kpis {
+    /// Adds `o` field by field, touching only the fields `o` changes (a
+    /// transaction usually moves one counter, so a stripe's counters stay
+    /// mostly unread).
     pub(crate) fn add(&mut self, o: &Kpis) {
-        self.holds_created += o.holds_created;
-        self.holds_committed += o.holds_committed;
-        self.holds_released += o.holds_released;
-        self.holds_expired += o.holds_expired;
-        self.holds_refused += o.holds_refused;
-        self.till_sales += o.till_sales;
-        self.till_sales_refused += o.till_sales_refused;
-        self.counts += o.counts;
+        macro_rules! add {
+            ($($f:ident),*) => {$(
+                if o.$f != 0 {
+                    self.$f += o.$f;
+                }
+            )*};
+        }
+        add!(
+            holds_created,
+            holds_committed,
+            holds_released,
+            holds_expired,
+            holds_refused,
+            till_sales,
+            till_sales_refused,
+            counts,
+            shortages,
+            transfers_dispatched,
+            transfers_received
+        );
         if !o.count_variance_units.is_zero() {
             self.count_variance_units += o.count_variance_units;
         }
-        self.shortages += o.shortages;
         if !o.shortage_units.is_zero() {
             self.shortage_units += o.shortage_units;
         }
-        self.transfers_dispatched += o.transfers_dispatched;
-        self.transfers_received += o.transfers_received;
     }
 
     /// Requests refused because they would have oversold.

@@ -67,21 +67,19 @@ impl Engine {
             })
             .collect();
         let mut kpis = Kpis::default();
-        let mut ledger: Vec<Event> = Vec::new();
-        let mut ledger_floor = 0;
         for s in &stripes {
             kpis.add(&s.kpi);
-            ledger.extend(s.ledger.iter().cloned());
-            ledger_floor = ledger_floor.max(s.floor);
         }
-        let meta = self.meta_ledger.lock();
-        ledger.extend(meta.0.iter().cloned());
-        ledger_floor = ledger_floor.max(meta.1);
-        drop(meta);
-        ledger.sort_unstable_by_key(|e| e.seq);
+        let log = self.log.0.lock();
+        let ledger_floor = log.floor();
+        let ledger = log
+            .read(ledger_floor, usize::MAX, &self.reasons)
+            .expect("reading from the floor is never truncated");
+        let seq = log.last_seq();
+        drop(log);
         Snapshot {
             format: FORMAT,
-            seq: self.seq.load(Ordering::Acquire),
+            seq,
             ledger_floor,
             skus,
             locations: topo.locations.clone(),
@@ -165,20 +163,17 @@ impl Engine {
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
-        for e in snapshot.ledger {
-            match e.sku {
-                Some(sku) if e.location.is_some() => {
-                    eng.stripes[eng.stripe_slot(sku).0]
-                        .0
-                        .lock()
-                        .ledger
-                        .push_back(e);
-                }
-                _ => eng.meta_ledger.lock().0.push_back(e),
-            }
+        eng.replay_events(snapshot.ledger_floor, snapshot.ledger)?;
+        if eng.last_seq() != snapshot.seq {
+            return Err(Error::arg(
+                "snapshot",
+                format!(
+                    "ledger ends at {} but the snapshot is at {}",
+                    eng.last_seq(),
+                    snapshot.seq
+                ),
+            ));
         }
-        eng.meta_ledger.lock().1 = snapshot.ledger_floor;
-        eng.seq.store(snapshot.seq, Ordering::Release);
         eng.next_due_ms.store(min_due, Ordering::Release);
         Ok(eng)
     }
