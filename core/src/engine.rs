@@ -6,10 +6,9 @@
 //! State is split so that unrelated work never meets a lock:
 //! * stock is striped by SKU (`stripes`, one `parking_lot::Mutex` each; a SKU
 //!   lives in stripe `id % stripes`), and each stripe carries its own KPI
-//!   counters;
-//! * the ledger is one log of 64-byte records; a transaction appends its
-//!   events (numbering them) under the log's lock while it still holds its
-//!   stripes, so the log is in sequence order with no gaps;
+//!   counters and its own slice of the ledger (64-byte records in chunks);
+//!   a transaction numbers its events and appends them to its first
+//!   stripe's slice before it unlocks, so each slice is in sequence order;
 //! * holds and orders live in sharded tables keyed by the host's id;
 //! * the topology (locations, channels) is an immutable snapshot swapped
 //!   atomically while every stripe is locked, so any operation holding a
@@ -21,7 +20,7 @@
 //! 2. the topology writer, the transfer table, or the SKU-creation mutex;
 //! 3. one hold shard; 4. one order shard;
 //! 5. SKU stripes, in ascending stripe order;
-//! 6. the ledger log, the reason interner, the SKU name table, the
+//! 6. the meta-log, the reason interner, the SKU name table, the
 //!    subscriber list (leaf locks).
 
 use crate::clock::{Clock, SystemClock};
@@ -53,7 +52,8 @@ pub struct Config {
     /// How long ended holds are kept so that retries stay idempotent.
     pub hold_retention_ms: u64,
     /// At least this many of the newest ledger events are kept in memory;
-    /// older ones are dropped in chunks of up to 4096 (`None`: all).
+    /// older ones are dropped a chunk at a time (128 events of one stripe),
+    /// so up to 128 per stripe more are kept (`None`: all).
     pub ledger_retention: Option<u64>,
     /// Longest hold TTL accepted.
     pub max_ttl_ms: u64,
@@ -142,11 +142,12 @@ pub(crate) enum Field {
 #[repr(align(128))]
 pub(crate) struct Padded<T>(pub T);
 
-/// One lock stripe: the stock of its SKUs and its KPIs.
+/// One lock stripe: the stock of its SKUs, its KPIs, its slice of the ledger.
 #[derive(Default)]
 pub(crate) struct Stripe {
     pub skus: Vec<SkuStock>,
     pub kpi: Kpis,
+    pub log: Log,
 }
 
 /// The inventory engine. Share it between threads with an `Arc`; every
@@ -165,9 +166,10 @@ pub struct Engine {
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
     pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
     pub(crate) transfers: Mutex<TransferTable>,
-    /// The last sequence number, mirrored from the log for lock-free reads.
+    /// The last sequence number assigned.
     pub(crate) seq: AtomicU64,
-    pub(crate) log: Padded<Mutex<Log>>,
+    /// Events that touch no stock (topology, hold extensions).
+    pub(crate) meta_log: Mutex<Log>,
     pub(crate) reasons: Reasons,
     pub(crate) next_due_ms: AtomicU64,
     pub(crate) sweep_lock: Mutex<()>,
@@ -211,7 +213,6 @@ impl Engine {
             .collect();
         Engine {
             stripe_bits: config.stripes.trailing_zeros(),
-            log: Padded(Mutex::new(Log::new(config.ledger_retention))),
             config,
             skus: SkuRegistry::new(),
             topo: ArcSwap::from_pointee(Topology::default()),
@@ -222,6 +223,7 @@ impl Engine {
             orders,
             transfers: Mutex::new(TransferTable::default()),
             seq: AtomicU64::new(0),
+            meta_log: Mutex::new(Log::default()),
             reasons: Reasons::default(),
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
@@ -384,17 +386,13 @@ impl Engine {
             reason: Reason::Default,
             reference: Key::new(reference),
         };
-        self.append_events(std::slice::from_ref(&event));
-    }
-
-    /// Numbers and appends events to the log; returns the first number.
-    ///
-    /// Locking: the log (leaf).
-    pub(crate) fn append_events(&self, events: &[Pending]) -> u64 {
-        let mut log = self.log.0.lock();
-        let first = log.append(events);
-        self.seq.store(log.last_seq(), Ordering::Release);
-        first
+        let mut log = self.meta_log.lock();
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        log.append(
+            seq,
+            std::slice::from_ref(&event),
+            self.config.ledger_retention,
+        );
     }
 }
 
@@ -585,7 +583,12 @@ impl<'e> Txn<'e> {
         let first = if self.pending.is_empty() {
             eng.seq.load(Ordering::Acquire)
         } else {
-            let first = eng.append_events(&self.pending);
+            let n = self.pending.len() as u64;
+            let first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
+            self.guards[0]
+                .1
+                .log
+                .append(first, &self.pending, eng.config.ledger_retention);
             self.pending.clear();
             first
         };

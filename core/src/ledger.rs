@@ -219,29 +219,34 @@ impl Engine {
 
     /// Like `events_since`, in the engine's own form.
     ///
-    /// Locking: the log, then the reason interner.
+    /// Locking: each stripe in turn, then the meta-log (no two at once),
+    /// each with the reason interner.
     pub fn raw_events_since(&self, after: u64, limit: usize) -> Result<Vec<Event>> {
-        self.log.0.lock().read(after, limit, &self.reasons)
+        let mut all = Vec::new();
+        let mut floor = 0;
+        for s in self.stripes.iter() {
+            let g = s.0.lock();
+            floor = floor.max(g.log.floor());
+            g.log.read_into(after, &self.reasons, &mut all);
+        }
+        let meta = self.meta_log.lock();
+        floor = floor.max(meta.floor());
+        meta.read_into(after, &self.reasons, &mut all);
+        drop(meta);
+        finish_run(all, floor, after, limit)
     }
 
-    /// Appends events read back from a snapshot: they must continue the
-    /// log without a gap.
-    pub(crate) fn replay_events(&self, floor: u64, events: Vec<Event>) -> Result<()> {
-        let mut log = self.log.0.lock();
-        log.reset_to(floor);
+    /// Puts events read back from a snapshot into the slices they came
+    /// from; every slice starts above `floor`.
+    pub(crate) fn replay_events(&self, floor: u64, events: Vec<Event>) {
+        let keep = self.config.ledger_retention;
         for e in events {
-            if e.seq != log.last_seq() + 1 {
-                return Err(Error::arg(
-                    "snapshot",
-                    format!("ledger has a gap before event {}", e.seq),
-                ));
-            }
             let reason = if e.reason == e.kind.default_reason() {
                 Reason::Default
             } else {
                 self.reasons.intern(&e.reason)
             };
-            log.append(&[Pending {
+            let p = [Pending {
                 at_ms: e.at_ms,
                 kind: e.kind,
                 sku: e.sku,
@@ -249,11 +254,20 @@ impl Engine {
                 qty: e.qty,
                 reason,
                 reference: e.reference,
-            }]);
+            }];
+            match e.sku {
+                Some(sku) if e.location.is_some() => self.stripes[self.stripe_slot(sku).0]
+                    .0
+                    .lock()
+                    .log
+                    .append(e.seq, &p, keep),
+                _ => self.meta_log.lock().append(e.seq, &p, keep),
+            }
         }
-        self.seq
-            .store(log.last_seq(), std::sync::atomic::Ordering::Release);
-        Ok(())
+        for s in self.stripes.iter() {
+            s.0.lock().log.set_floor(floor);
+        }
+        self.meta_log.lock().set_floor(floor);
     }
 
     /// Folds the retained ledger; equals the live levels when nothing was
@@ -411,69 +425,53 @@ impl Reasons {
     }
 }
 
-/// Events per chunk of the log (with the default retention).
-const CHUNK: usize = 4096;
+/// Records per chunk of a stripe's log.
+const CHUNK: usize = 128;
 
-/// The ledger: every event in sequence order, in fixed-size chunks, so that
-/// appending never moves retained events and trimming drops whole chunks.
-/// Sequence numbers are assigned here, under its lock, so the log has no
-/// gaps and readers never wait for a write in flight.
+/// A slice of the ledger: the events of one stripe (or the meta-events), in
+/// ascending sequence order, in fixed-size chunks, so that appending never
+/// moves retained events and trimming drops whole chunks without reading
+/// the events in them. Sequence numbers come from the engine's counter,
+/// taken inside the critical section that appends, so each slice is in
+/// order; readers merge the slices.
 pub(crate) struct Log {
     chunks: std::collections::VecDeque<Box<[Packed]>>,
-    chunk: usize,
-    /// Sequence number of the first record of `chunks[0]`.
-    first_seq: u64,
-    /// The last sequence number assigned.
-    last_seq: u64,
+    /// Records in the last chunk.
+    tail: usize,
     /// Highest sequence number dropped by retention (0: none).
     floor: u64,
     /// Long references and overflowing reasons, by sequence number.
     overflow: std::collections::VecDeque<(u64, bool, Key)>,
     spare: Option<Box<[Packed]>>,
-    keep: Option<u64>,
 }
 
-impl Log {
-    pub(crate) fn new(keep: Option<u64>) -> Self {
-        // Small retentions (tests) get small chunks, so trimming shows.
-        let chunk = keep.map_or(CHUNK, |k| {
-            (k.clamp(16, CHUNK as u64) as usize).next_power_of_two()
-        });
+impl Default for Log {
+    fn default() -> Self {
         Log {
             chunks: Default::default(),
-            chunk,
-            first_seq: 1,
-            last_seq: 0,
+            tail: CHUNK,
             floor: 0,
             overflow: Default::default(),
             spare: None,
-            keep,
         }
     }
+}
 
-    pub(crate) fn last_seq(&self) -> u64 {
-        self.last_seq
-    }
-
+impl Log {
     pub(crate) fn floor(&self) -> u64 {
         self.floor
     }
 
-    /// Starts an empty log after `floor` (restore): the next event gets
-    /// `floor + 1`.
-    pub(crate) fn reset_to(&mut self, floor: u64) {
-        let keep = self.keep;
-        *self = Log::new(keep);
-        self.floor = floor;
-        self.first_seq = floor + 1;
-        self.last_seq = floor;
+    pub(crate) fn set_floor(&mut self, floor: u64) {
+        self.floor = self.floor.max(floor);
     }
 
-    /// Appends events, numbering them; returns the first number.
-    pub(crate) fn append(&mut self, events: &[Pending]) -> u64 {
-        let first = self.last_seq + 1;
-        for p in events {
-            let seq = self.last_seq + 1;
+    /// Appends events numbered `first..`. `keep` is the engine's retention,
+    /// `last` the newest sequence number it knows of: chunks entirely older
+    /// than `last - keep` are dropped when a new chunk starts.
+    pub(crate) fn append(&mut self, first: u64, events: &[Pending], keep: Option<u64>) {
+        for (i, p) in events.iter().enumerate() {
+            let seq = first + i as u64;
             let reference = match pack_ref(&p.reference) {
                 Some(r) => r,
                 None => {
@@ -491,7 +489,17 @@ impl Log {
                     REASON_OVERFLOW
                 }
             };
-            self.push(Packed {
+            if self.tail == CHUNK {
+                self.trim(keep, seq);
+                let fresh = self
+                    .spare
+                    .take()
+                    .unwrap_or_else(|| vec![Packed::EMPTY; CHUNK].into_boxed_slice());
+                self.chunks.push_back(fresh);
+                self.tail = 0;
+            }
+            let last = self.chunks.back_mut().expect("a chunk with room");
+            last[self.tail] = Packed {
                 seq,
                 at_ms: p.at_ms,
                 qty: p.qty,
@@ -500,44 +508,28 @@ impl Log {
                 kind: p.kind,
                 reason,
                 reference,
-            });
+            };
+            self.tail += 1;
         }
-        self.trim();
-        first
     }
 
-    fn push(&mut self, rec: Packed) {
-        let idx = (rec.seq - self.first_seq) as usize;
-        if idx / self.chunk == self.chunks.len() {
-            let fresh = self
-                .spare
-                .take()
-                .unwrap_or_else(|| vec![Packed::EMPTY; self.chunk].into_boxed_slice());
-            self.chunks.push_back(fresh);
-        }
-        self.chunks[idx / self.chunk][idx % self.chunk] = rec;
-        self.last_seq = rec.seq;
-    }
-
-    fn trim(&mut self) {
-        let Some(keep) = self.keep else { return };
+    fn trim(&mut self, keep: Option<u64>, now_seq: u64) {
+        let Some(keep) = keep else { return };
         while self.chunks.len() > 1 {
-            let last_of_first = self.first_seq + self.chunk as u64 - 1;
-            if last_of_first + keep > self.last_seq {
+            let newest_of_first = self.chunks[0][CHUNK - 1].seq;
+            if newest_of_first + keep > now_seq {
                 break;
             }
             self.spare = self.chunks.pop_front();
-            self.floor = last_of_first;
-            self.first_seq = last_of_first + 1;
-            while self.overflow.front().is_some_and(|o| o.0 <= last_of_first) {
+            self.floor = self.floor.max(newest_of_first);
+            while self
+                .overflow
+                .front()
+                .is_some_and(|o| o.0 <= newest_of_first)
+            {
                 self.overflow.pop_front();
             }
         }
-    }
-
-    fn get(&self, seq: u64) -> &Packed {
-        let idx = (seq - self.first_seq) as usize;
-        &self.chunks[idx / self.chunk][idx % self.chunk]
     }
 
     fn overflow(&self, seq: u64, reason: bool) -> Key {
@@ -550,20 +542,25 @@ impl Log {
             .unwrap_or_default()
     }
 
-    /// Events after `after`, at most `limit`, unpacked.
-    pub(crate) fn read(&self, after: u64, limit: usize, reasons: &Reasons) -> Result<Vec<Event>> {
-        if after < self.floor {
-            return Err(Error::LedgerTruncated {
-                requested: after,
-                oldest: self.floor + 1,
-            });
+    /// Appends the events after `after` (unpacked) to `out`, skipping the
+    /// chunks entirely at or before it.
+    pub(crate) fn read_into(&self, after: u64, reasons: &Reasons, out: &mut Vec<Event>) {
+        let n = self.chunks.len();
+        let skip = self
+            .chunks
+            .iter()
+            .enumerate()
+            .take_while(|(i, c)| {
+                let len = if i + 1 == n { self.tail } else { CHUNK };
+                len > 0 && c[len - 1].seq <= after
+            })
+            .count();
+        for (i, c) in self.chunks.iter().enumerate().skip(skip) {
+            let len = if i + 1 == n { self.tail } else { CHUNK };
+            for p in c[..len].iter().filter(|p| p.seq > after) {
+                out.push(self.unpack(p, reasons));
+            }
         }
-        let end = self
-            .last_seq
-            .min(after.saturating_add(limit.min(usize::MAX - 1) as u64));
-        Ok(((after + 1)..=end)
-            .map(|seq| self.unpack(self.get(seq), reasons))
-            .collect())
     }
 
     fn unpack(&self, p: &Packed, reasons: &Reasons) -> Event {
@@ -589,6 +586,49 @@ impl Log {
             reference,
         }
     }
+}
+
+/// Events after `after` from several slices, merged into one gap-free run
+/// of at most `limit`: an event numbered but not yet appended by another
+/// thread ends the run, and the next read picks up from there.
+#[cfg(test)]
+fn merge_run<'a>(
+    logs: impl IntoIterator<Item = &'a Log>,
+    after: u64,
+    limit: usize,
+    reasons: &Reasons,
+) -> Result<Vec<Event>> {
+    let mut all = Vec::new();
+    let mut floor = 0;
+    for log in logs {
+        floor = floor.max(log.floor());
+        log.read_into(after, reasons, &mut all);
+    }
+    finish_run(all, floor, after, limit)
+}
+
+/// Sorts events gathered from the slices (whose highest floor is `floor`)
+/// and keeps the gap-free run after `after`, at most `limit`.
+pub(crate) fn finish_run(
+    mut all: Vec<Event>,
+    floor: u64,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Event>> {
+    if after < floor {
+        return Err(Error::LedgerTruncated {
+            requested: after,
+            oldest: floor + 1,
+        });
+    }
+    all.sort_unstable_by_key(|e| e.seq);
+    let run = all
+        .iter()
+        .enumerate()
+        .take_while(|(i, e)| e.seq == after + 1 + *i as u64)
+        .count();
+    all.truncate(run.min(limit));
+    Ok(all)
 }
 
 fn pack_ref(r: &str) -> Option<[u8; INLINE_REF + 1]> {
@@ -618,28 +658,29 @@ mod tests {
     }
 
     /// Short and long references, default, interned and overflowing
-    /// reasons all read back as written, across chunk boundaries and
-    /// after the chunks before them are trimmed.
+    /// reasons all read back as written from two interleaved slices,
+    /// across chunk boundaries and after older chunks are trimmed.
     #[test]
-    fn log_round_trips_references_and_reasons_across_trims() {
+    fn logs_round_trip_references_and_reasons_across_trims() {
         let reasons = Reasons::default();
-        let mut log = Log::new(Some(20));
+        let (mut a, mut b) = (Log::default(), Log::default());
         let long = "R".repeat(200);
+        let keep = Some(300);
         let mut written = Vec::new();
-        for i in 0..100u64 {
-            let reference = if i % 3 == 0 {
-                format!("{long}{i}")
+        for seq in 1..=1000u64 {
+            let reference = if seq % 3 == 0 {
+                format!("{long}{seq}")
             } else {
-                format!("h{i}")
+                format!("h{seq}")
             };
-            let reason = match i % 4 {
+            let reason = match seq % 4 {
                 0 => Reason::Default,
                 1 => reasons.intern("po"),
-                2 => Reason::Other(Key::new(format!("free text {i}"))),
+                2 => Reason::Other(Key::new(format!("free text {seq}"))),
                 _ => reasons.intern(""),
             };
-            let seq = log.append(&[pending(&reference, reason.clone())]);
-            assert_eq!(seq, i + 1);
+            let log = if seq % 5 < 2 { &mut a } else { &mut b };
+            log.append(seq, &[pending(&reference, reason.clone())], keep);
             let reason = match reason {
                 Reason::Default => "receipt".to_string(),
                 Reason::Interned(_) => "po".to_string(),
@@ -647,10 +688,11 @@ mod tests {
             };
             written.push((reference, reason));
         }
-        assert!(log.floor() > 0, "retention trims");
-        assert!(100 - log.floor() >= 20, "keeps at least the retention");
-        let back = log.read(log.floor(), usize::MAX, &reasons).unwrap();
-        assert_eq!(back.len() as u64, 100 - log.floor());
+        let floor = a.floor().max(b.floor());
+        assert!(floor > 0, "retention trims");
+        assert!(1000 - floor >= 300, "keeps at least the retention");
+        let back = merge_run([&a, &b], floor, usize::MAX, &reasons).unwrap();
+        assert_eq!(back.len() as u64, 1000 - floor);
         for e in &back {
             let (reference, reason) = &written[e.seq as usize - 1];
             assert_eq!(e.reference, reference.as_str(), "seq {}", e.seq);
@@ -661,10 +703,15 @@ mod tests {
             );
         }
         assert!(matches!(
-            log.read(0, 1, &reasons),
+            merge_run([&a, &b], 0, 1, &reasons),
             Err(Error::LedgerTruncated { .. })
         ));
-        assert_eq!(log.read(95, 2, &reasons).unwrap().len(), 2);
-        assert!(log.read(100, 10, &reasons).unwrap().is_empty());
+        assert_eq!(merge_run([&a, &b], 995, 2, &reasons).unwrap().len(), 2);
+        assert!(merge_run([&a, &b], 1000, 10, &reasons).unwrap().is_empty());
+        // An event numbered but not yet appended ends the run.
+        let mut c = Log::default();
+        c.append(1002, &[pending("late", Reason::Default)], keep);
+        let run = merge_run([&a, &b, &c], 990, usize::MAX, &reasons).unwrap();
+        assert_eq!(run.last().unwrap().seq, 1000);
     }
 }

@@ -70,13 +70,22 @@ impl Engine {
         for s in &stripes {
             kpis.add(&s.kpi);
         }
-        let log = self.log.0.lock();
-        let ledger_floor = log.floor();
-        let ledger = log
-            .read(ledger_floor, usize::MAX, &self.reasons)
-            .expect("reading from the floor is never truncated");
-        let seq = log.last_seq();
-        drop(log);
+        let mut ledger = Vec::new();
+        let mut ledger_floor = 0;
+        for s in &stripes {
+            ledger_floor = ledger_floor.max(s.log.floor());
+            s.log.read_into(0, &self.reasons, &mut ledger);
+        }
+        let meta = self.meta_log.lock();
+        ledger_floor = ledger_floor.max(meta.floor());
+        meta.read_into(0, &self.reasons, &mut ledger);
+        // Every stripe is locked and meta-events are numbered under the
+        // meta-log lock: nothing is numbered but not yet appended.
+        let seq = self.seq.load(Ordering::Acquire);
+        drop(meta);
+        ledger.sort_unstable_by_key(|e| e.seq);
+        // Slices trim independently: keep only what is above every floor.
+        ledger.retain(|e| e.seq > ledger_floor);
         Snapshot {
             format: FORMAT,
             seq,
@@ -163,17 +172,24 @@ impl Engine {
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
-        eng.replay_events(snapshot.ledger_floor, snapshot.ledger)?;
-        if eng.last_seq() != snapshot.seq {
+        if snapshot
+            .ledger
+            .iter()
+            .enumerate()
+            .any(|(i, e)| e.seq != snapshot.ledger_floor + 1 + i as u64)
+            || snapshot
+                .ledger
+                .last()
+                .map_or(snapshot.ledger_floor, |e| e.seq)
+                != snapshot.seq
+        {
             return Err(Error::arg(
                 "snapshot",
-                format!(
-                    "ledger ends at {} but the snapshot is at {}",
-                    eng.last_seq(),
-                    snapshot.seq
-                ),
+                "the ledger must run without a gap from the floor to the sequence number",
             ));
         }
+        eng.replay_events(snapshot.ledger_floor, snapshot.ledger);
+        eng.seq.store(snapshot.seq, Ordering::Release);
         eng.next_due_ms.store(min_due, Ordering::Release);
         Ok(eng)
     }

@@ -839,7 +839,7 @@ fn ledger_reads_from_a_sequence_number_and_reports_truncation() {
     });
     e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
     // Retention keeps at least the newest 5 and drops older ones in chunks.
-    for _ in 0..40 {
+    for _ in 0..300 {
         receive(&e, "a", "wh", 1);
     }
     let last = e.last_seq();
