@@ -444,7 +444,11 @@ export interface EngineOptions {
   holdRetentionMs?: number
   /** Longest hold TTL accepted, in ms (default 30 days). */
   maxTtlMs?: number
-  /** Ledger events kept in memory; `null` keeps all (default 2^20). */
+  /**
+   * At least this many of the newest ledger events are kept in memory
+   * (older ones go 128 events of one stripe at a time); `null` keeps all
+   * (default 2^20).
+   */
   ledgerRetention?: number | null
   /** SKU lock stripes (default 256). */
   stripes?: number

@@ -168,7 +168,9 @@ pub struct EngineOptions {
     pub hold_retention_ms: Option<f64>,
     /// Longest hold TTL accepted, in ms (default 30 days).
     pub max_ttl_ms: Option<f64>,
-    /// Ledger events kept in memory; `null` keeps all (default 2^20).
+    /// At least this many of the newest ledger events are kept in memory
+    /// (older ones go 128 events of one stripe at a time); `null` keeps all
+    /// (default 2^20).
     #[napi(ts_type = "number | null")]
     pub ledger_retention: Option<f64>,
     /// SKU lock stripes (default 256).
