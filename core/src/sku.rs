@@ -2,9 +2,11 @@
 
 use crate::ids::{Key, SkuId};
 use crate::qty::MAX_SCALE;
-use dashmap::DashMap;
+use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
+use std::hash::BuildHasher;
+use std::sync::Arc;
 
 /// How a SKU is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -13,27 +15,148 @@ pub struct SkuSpec {
     pub unit_scale: u8,
 }
 
-/// Interns SKU ids. Reads are lock-free apart from a DashMap shard read lock;
-/// creation is serialized by one mutex (it is rare).
+/// Interns SKU ids.
+///
+/// Lookups of known SKUs take no lock: they probe an immutable open-
+/// addressing table (one 40-byte entry per SKU, the name inline when it is
+/// at most 23 bytes, so a hit is usually one cache line) published through
+/// an `ArcSwap`. SKUs created since the table was built wait in a small
+/// delta map under a mutex, and the table is rebuilt with them once they
+/// are many or are looked up often, so the rebuild cost stays proportional
+/// to the SKUs created. Creation is serialized by one mutex (it is rare).
 pub(crate) struct SkuRegistry {
-    index: DashMap<Key, (SkuId, u8), foldhash::fast::RandomState>,
+    table: ArcSwap<Table>,
+    delta: Mutex<Delta>,
     names: RwLock<Vec<(Key, u8)>>,
     create: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Delta {
+    map: crate::ids::FastMap<Key, (SkuId, u8)>,
+    /// Lookups answered from the delta since the last rebuild.
+    hits: usize,
+}
+
+#[derive(Clone)]
+struct Entry {
+    hash: u64,
+    /// `u32::MAX`: empty.
+    id: u32,
+    scale: u8,
+    name: Key,
+}
+
+/// Open addressing with linear probing, at most half full.
+struct Table {
+    entries: Box<[Entry]>,
+    len: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+fn hash(name: &str) -> u64 {
+    foldhash::quality::FixedState::with_seed(0x756e_6973_746f_636b).hash_one(name)
+}
+
+impl Table {
+    fn with_capacity(n: usize) -> Table {
+        let cap = (n * 2).max(16).next_power_of_two();
+        let empty = Entry {
+            hash: 0,
+            id: EMPTY,
+            scale: 0,
+            name: Key::default(),
+        };
+        Table {
+            entries: vec![empty; cap].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn get(&self, name: &str, h: u64) -> Option<(SkuId, u8)> {
+        let mask = self.entries.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let e = &self.entries[i];
+            if e.id == EMPTY {
+                return None;
+            }
+            if e.hash == h && e.name == name {
+                return Some((SkuId(e.id), e.scale));
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn insert(&mut self, name: Key, h: u64, id: SkuId, scale: u8) {
+        let mask = self.entries.len() - 1;
+        let mut i = h as usize & mask;
+        while self.entries[i].id != EMPTY {
+            i = (i + 1) & mask;
+        }
+        self.entries[i] = Entry {
+            hash: h,
+            id: id.0,
+            scale,
+            name,
+        };
+        self.len += 1;
+    }
 }
 
 impl SkuRegistry {
     pub(crate) fn new() -> Self {
         SkuRegistry {
-            index: DashMap::with_hasher(foldhash::fast::RandomState::default()),
+            table: ArcSwap::from_pointee(Table::with_capacity(0)),
+            delta: Mutex::new(Delta::default()),
             names: RwLock::new(Vec::new()),
             create: Mutex::new(()),
         }
     }
 
     /// The id and unit scale of a known SKU.
+    ///
+    /// Locking: none for SKUs in the table; the delta mutex otherwise.
     #[inline]
     pub(crate) fn get(&self, sku: &str) -> Option<(SkuId, u8)> {
-        self.index.get(sku).map(|e| *e.value())
+        let h = hash(sku);
+        if let Some(found) = self.table.load().get(sku, h) {
+            return Some(found);
+        }
+        self.get_slow(sku, h)
+    }
+
+    #[cold]
+    fn get_slow(&self, sku: &str, h: u64) -> Option<(SkuId, u8)> {
+        let mut delta = self.delta.lock();
+        // The table is swapped with the delta locked: together they are
+        // consistent here, whatever the lock-free probe above saw.
+        if let Some(found) = self.table.load().get(sku, h) {
+            return Some(found);
+        }
+        let found = delta.map.get(sku).copied()?;
+        delta.hits += 1;
+        if delta.hits > 64 + delta.map.len() {
+            self.rebuild(&mut delta);
+        }
+        Some(found)
+    }
+
+    /// Moves the delta into a new table. Called with the delta locked.
+    fn rebuild(&self, delta: &mut Delta) {
+        let old = self.table.load();
+        let mut table = Table::with_capacity(old.len + delta.map.len());
+        for e in old.entries.iter().filter(|e| e.id != EMPTY) {
+            table.insert(e.name.clone(), e.hash, SkuId(e.id), e.scale);
+        }
+        for (name, &(id, scale)) in delta.map.iter() {
+            table.insert(name.clone(), hash(name), id, scale);
+        }
+        self.table.store(Arc::new(table));
+        delta.map.clear();
+        delta.hits = 0;
     }
 
     pub(crate) fn name(&self, id: SkuId) -> Key {
@@ -77,7 +200,55 @@ impl SkuRegistry {
         let id = SkuId(u32::try_from(next).map_err(|_| crate::Error::arg("sku", "too many SKUs"))?);
         init(id, spec.unit_scale);
         self.names.write().push((Key::new(sku), spec.unit_scale));
-        self.index.insert(Key::new(sku), (id, spec.unit_scale));
+        let mut delta = self.delta.lock();
+        delta.map.insert(Key::new(sku), (id, spec.unit_scale));
+        if delta.map.len() > 64 + self.table.load().len / 8 {
+            self.rebuild(&mut delta);
+        }
         Ok(((id, spec.unit_scale), true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A SKU is found from the moment its creation returns, whatever
+    /// rebuilds of the lock-free table happen meanwhile in other threads.
+    #[test]
+    fn created_skus_are_always_found_across_rebuilds() {
+        let reg = SkuRegistry::new();
+        let created = AtomicUsize::new(0);
+        let names: Vec<String> = (0..20_000).map(|i| format!("sku-{i}")).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (i, n) in names.iter().enumerate() {
+                    let ((id, _), new) =
+                        reg.get_or_create(n, SkuSpec::default(), |_, _| {}).unwrap();
+                    assert!(new);
+                    assert_eq!(id.0 as usize, i);
+                    created.store(i + 1, Ordering::Release);
+                }
+            });
+            for _ in 0..2 {
+                s.spawn(|| {
+                    let mut k = 0usize;
+                    while created.load(Ordering::Acquire) < names.len() {
+                        let upto = created.load(Ordering::Acquire);
+                        if upto == 0 {
+                            continue;
+                        }
+                        k = (k + 7919) % upto;
+                        assert_eq!(reg.get(&names[k]).map(|x| x.0.0 as usize), Some(k));
+                    }
+                });
+            }
+        });
+        for (i, n) in names.iter().enumerate() {
+            assert_eq!(reg.get(n), Some((SkuId(i as u32), 0)));
+        }
+        assert_eq!(reg.get("sku-missing"), None);
+        assert_eq!(reg.get(""), None);
     }
 }
