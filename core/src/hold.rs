@@ -161,7 +161,31 @@ impl PartRec {
 }
 
 pub(crate) type Lines = SmallVec<[ReqLine; 2]>;
-pub(crate) type Parts = SmallVec<[PartRec; 2]>;
+/// Most holds take one SKU at one location: one part inline.
+pub(crate) type Parts = SmallVec<[PartRec; 1]>;
+
+/// A stable 64-bit digest of a hold request (channel and resolved lines):
+/// a retry is recognised by it, so the record need not keep the lines. FNV-1a
+/// over the ids and quantities; ids survive snapshot and restore, so the
+/// digest does too.
+pub(crate) fn fingerprint(chan: ChannelId, lines: &[ReqLine]) -> u64 {
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |x: u64| {
+        for b in x.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(PRIME);
+        }
+    };
+    eat(chan.0 as u64);
+    eat(lines.len() as u64);
+    for l in lines {
+        eat(l.sku.0 as u64);
+        eat(l.loc.map_or(u64::MAX, |x| x.0 as u64));
+        eat(l.qty as u64);
+        eat(l.scale as u64);
+    }
+    h
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct HoldRec {
@@ -170,7 +194,8 @@ pub(crate) struct HoldRec {
     pub created_ms: u64,
     pub expires_ms: u64,
     pub ended_ms: u64,
-    pub lines: Lines,
+    /// [`fingerprint`] of the request, to tell a retry from a conflict.
+    pub request: u64,
     pub parts: Parts,
     pub order: Option<Key>,
 }
@@ -214,11 +239,16 @@ pub(crate) struct HoldShard {
     purges: VecDeque<(u64, u32)>,
 }
 
+/// Two cache lines exactly: a hold written to a recycled slot touches two
+/// lines, which the adjacent-line prefetcher fetches together.
+#[repr(align(64))]
 pub(crate) struct Slot {
     hash: u64,
     key: Key,
     rec: HoldRec,
 }
+
+const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 
 impl Default for HoldShard {
     fn default() -> Self {
@@ -630,7 +660,7 @@ impl Engine {
         let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
         if let Some(slot) = shard.find(&h) {
             let rec = shard.rec(slot);
-            return if rec.channel == chan && rec.lines == lines {
+            return if rec.channel == chan && rec.request == fingerprint(chan, &lines) {
                 Ok(rec.receipt(true))
             } else {
                 Err(Error::IdConflict {
@@ -674,7 +704,7 @@ impl Engine {
             created_ms: now,
             expires_ms: expires,
             ended_ms: 0,
-            lines,
+            request: fingerprint(chan, &lines),
             parts,
             order: None,
         };
