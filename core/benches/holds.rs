@@ -182,13 +182,20 @@ fn single_thread(c: &mut Criterion) {
 }
 
 /// Two threads on the uniform workload: each `iter` is one hold+release per
-/// thread, so elements = 2 per iteration.
+/// thread, so elements = 2 per iteration. Each thread works exactly like the
+/// single-thread bench (its own pool of 65,536 ids, reused once the clock
+/// has let their retention lapse), so the ratio measures threading alone.
 fn two_threads(c: &mut Criterion) {
     let r = Arc::new(rig(SKUS));
     let naive = Arc::new(Naive::new(&r.names));
+    let pools: Arc<Vec<Vec<String>>> = Arc::new(
+        (0..2)
+            .map(|t| (0..1 << 16).map(|i| format!("t{t}-{i:x}")).collect())
+            .collect(),
+    );
     let mut g = c.benchmark_group("hold+release/2 threads");
     g.throughput(Throughput::Elements(2));
-    let counter = Arc::new(AtomicU64::new(0));
+    let counters: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     for (label, use_naive) in [
         ("unistock uniform 100k", false),
         ("naive mutex uniform 100k", true),
@@ -197,29 +204,36 @@ fn two_threads(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let start = std::time::Instant::now();
                 std::thread::scope(|s| {
-                    for t in 0..2u64 {
-                        let (r, naive, counter) = (r.clone(), naive.clone(), counter.clone());
+                    for t in 0..2usize {
+                        let (r, naive, pools, counters) =
+                            (r.clone(), naive.clone(), pools.clone(), counters.clone());
                         s.spawn(move || {
-                            let base = counter.fetch_add(1 << 32, Ordering::Relaxed);
-                            let mut k = (t as usize * 50_000) % SKUS;
-                            for n in 0..iters {
+                            let mut k = (t * 50_000) % SKUS;
+                            let mut i = counters[t].load(Ordering::Relaxed);
+                            for _ in 0..iters {
                                 k = (k + 7919) % SKUS;
                                 if use_naive {
                                     assert!(naive.hold(&r.names[k], 1));
                                     naive.release(&r.names[k], 1);
-                                } else {
-                                    let id = format!("{:x}", base + n);
-                                    let lines = [HoldLine::new(&r.names[k], 1)];
-                                    r.engine
-                                        .hold(&HoldRequest::new(&id, "web", &lines, 900_000))
-                                        .unwrap();
-                                    r.engine.release(&id).unwrap();
+                                    continue;
                                 }
+                                let id = &pools[t][(i & 0xffff) as usize];
+                                i += 1;
+                                if i & 0xffff == 0 {
+                                    r.clock.advance(2_000);
+                                }
+                                let lines = [HoldLine::new(&r.names[k], 1)];
+                                black_box(
+                                    r.engine
+                                        .hold(&HoldRequest::new(id, "web", &lines, 900_000))
+                                        .unwrap(),
+                                );
+                                r.engine.release(id).unwrap();
                             }
+                            counters[t].store(i, Ordering::Relaxed);
                         });
                     }
                 });
-                r.clock.advance(2_000);
                 start.elapsed()
             })
         });
