@@ -27,7 +27,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
-use crate::ids::{ChannelId, Key, LocationId, SkuId};
+use crate::ids::{ChannelId, LocationId, SkuId};
 use crate::kpi::Kpis;
 use crate::ledger::{EventKind, Log, Pending, Reason, Reasons};
 use crate::order::OrderShard;
@@ -377,15 +377,15 @@ impl Engine {
         qty: i64,
         reference: &str,
     ) {
-        let event = Pending {
-            at_ms: self.config.clock.now_ms(),
+        let event = Pending::new(
+            self.config.clock.now_ms(),
             kind,
-            sku: sku.map(SkuId),
+            sku.map(SkuId),
             loc,
             qty,
-            reason: Reason::Default,
-            reference: Key::new(reference),
-        };
+            Reason::Default,
+            reference,
+        );
         let mut log = self.meta_log.lock();
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         log.append(
@@ -515,15 +515,15 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        self.pending.push(Pending {
-            at_ms: self.now,
+        self.pending.push(Pending::new(
+            self.now,
             kind,
-            sku: Some(sku),
-            loc: Some(loc),
+            Some(sku),
+            Some(loc),
             qty,
-            reason: self.eng.reasons.intern(note.reason),
-            reference: note.reference.map(Key::new).unwrap_or_default(),
-        });
+            self.eng.reasons.intern(note.reason),
+            note.reference.unwrap_or_default(),
+        ));
     }
 
     fn drop_pending(&mut self) {

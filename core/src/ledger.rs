@@ -246,15 +246,15 @@ impl Engine {
             } else {
                 self.reasons.intern(&e.reason)
             };
-            let p = [Pending {
-                at_ms: e.at_ms,
-                kind: e.kind,
-                sku: e.sku,
-                loc: e.location,
-                qty: e.qty,
+            let p = [Pending::new(
+                e.at_ms,
+                e.kind,
+                e.sku,
+                e.location,
+                e.qty,
                 reason,
-                reference: e.reference,
-            }];
+                &e.reference,
+            )];
             match e.sku {
                 Some(sku) if e.location.is_some() => self.stripes[self.stripe_slot(sku).0]
                     .0
@@ -310,7 +310,7 @@ impl Engine {
                         out.insert((sku, h.loc), l);
                     }
                 }
-                for c in &stock.cold {
+                for c in stock.cold.iter() {
                     if stock.get(c.loc).is_none() && (c.in_transit != 0 || c.incoming != 0) {
                         out.insert(
                             (sku, c.loc),
@@ -334,7 +334,7 @@ impl Engine {
 /// longer ones, and reasons past the interner's capacity, sit in a side
 /// list keyed by sequence number.
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C)]
 pub(crate) struct Packed {
     seq: u64,
     at_ms: u64,
@@ -357,6 +357,11 @@ const NONE_ID: u32 = u32::MAX;
 
 const _: () = assert!(std::mem::size_of::<Packed>() == 64);
 
+/// A record on its own cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line(Packed);
+
 impl Packed {
     const EMPTY: Packed = Packed {
         seq: 0,
@@ -370,16 +375,55 @@ impl Packed {
     };
 }
 
-/// An event waiting in a transaction for its sequence number.
-#[derive(Clone, Debug)]
+/// An event waiting in a transaction for its sequence number: already in
+/// its packed form (72 bytes), with what does not fit boxed aside.
+#[derive(Clone)]
 pub(crate) struct Pending {
-    pub at_ms: u64,
-    pub kind: EventKind,
-    pub sku: Option<SkuId>,
-    pub loc: Option<LocationId>,
-    pub qty: i64,
-    pub reason: Reason,
-    pub reference: Key,
+    rec: Packed,
+    /// A reference longer than 23 bytes; a reason past the interner.
+    extra: Option<Box<(Option<Key>, Option<Key>)>>,
+}
+
+impl Pending {
+    #[inline]
+    pub(crate) fn new(
+        at_ms: u64,
+        kind: EventKind,
+        sku: Option<SkuId>,
+        loc: Option<LocationId>,
+        qty: i64,
+        reason: Reason,
+        reference: &str,
+    ) -> Pending {
+        let mut extra = None;
+        let reference = pack_ref(reference).unwrap_or_else(|| {
+            extra = Some((Some(Key::new(reference)), None));
+            let mut r = [0; INLINE_REF + 1];
+            r[0] = REF_OVERFLOW;
+            r
+        });
+        let reason = match reason {
+            Reason::Default => REASON_DEFAULT,
+            Reason::Interned(i) => i,
+            Reason::Other(k) => {
+                extra.get_or_insert((None, None)).1 = Some(k);
+                REASON_OVERFLOW
+            }
+        };
+        Pending {
+            rec: Packed {
+                seq: 0,
+                at_ms,
+                qty,
+                sku: sku.map_or(NONE_ID, |s| s.0),
+                loc: loc.map_or(NONE_ID, |l| l.0),
+                kind,
+                reason,
+                reference,
+            },
+            extra: extra.map(Box::new),
+        }
+    }
 }
 
 /// A reason as an event carries it.
@@ -435,14 +479,14 @@ const CHUNK: usize = 128;
 /// taken inside the critical section that appends, so each slice is in
 /// order; readers merge the slices.
 pub(crate) struct Log {
-    chunks: std::collections::VecDeque<Box<[Packed]>>,
+    chunks: std::collections::VecDeque<Box<[Line]>>,
     /// Records in the last chunk.
     tail: usize,
     /// Highest sequence number dropped by retention (0: none).
     floor: u64,
     /// Long references and overflowing reasons, by sequence number.
     overflow: std::collections::VecDeque<(u64, bool, Key)>,
-    spare: Option<Box<[Packed]>>,
+    spare: Option<Box<[Line]>>,
 }
 
 impl Default for Log {
@@ -472,43 +516,25 @@ impl Log {
     pub(crate) fn append(&mut self, first: u64, events: &[Pending], keep: Option<u64>) {
         for (i, p) in events.iter().enumerate() {
             let seq = first + i as u64;
-            let reference = match pack_ref(&p.reference) {
-                Some(r) => r,
-                None => {
-                    self.overflow.push_back((seq, false, p.reference.clone()));
-                    let mut r = [0; INLINE_REF + 1];
-                    r[0] = REF_OVERFLOW;
-                    r
+            if let Some(extra) = &p.extra {
+                if let Some(r) = &extra.0 {
+                    self.overflow.push_back((seq, false, r.clone()));
                 }
-            };
-            let reason = match &p.reason {
-                Reason::Default => REASON_DEFAULT,
-                Reason::Interned(i) => *i,
-                Reason::Other(k) => {
-                    self.overflow.push_back((seq, true, k.clone()));
-                    REASON_OVERFLOW
+                if let Some(r) = &extra.1 {
+                    self.overflow.push_back((seq, true, r.clone()));
                 }
-            };
+            }
             if self.tail == CHUNK {
                 self.trim(keep, seq);
                 let fresh = self
                     .spare
                     .take()
-                    .unwrap_or_else(|| vec![Packed::EMPTY; CHUNK].into_boxed_slice());
+                    .unwrap_or_else(|| vec![Line(Packed::EMPTY); CHUNK].into_boxed_slice());
                 self.chunks.push_back(fresh);
                 self.tail = 0;
             }
             let last = self.chunks.back_mut().expect("a chunk with room");
-            last[self.tail] = Packed {
-                seq,
-                at_ms: p.at_ms,
-                qty: p.qty,
-                sku: p.sku.map_or(NONE_ID, |s| s.0),
-                loc: p.loc.map_or(NONE_ID, |l| l.0),
-                kind: p.kind,
-                reason,
-                reference,
-            };
+            last[self.tail] = Line(Packed { seq, ..p.rec });
             self.tail += 1;
         }
     }
@@ -516,7 +542,7 @@ impl Log {
     fn trim(&mut self, keep: Option<u64>, now_seq: u64) {
         let Some(keep) = keep else { return };
         while self.chunks.len() > 1 {
-            let newest_of_first = self.chunks[0][CHUNK - 1].seq;
+            let newest_of_first = self.chunks[0][CHUNK - 1].0.seq;
             if newest_of_first + keep > now_seq {
                 break;
             }
@@ -552,13 +578,13 @@ impl Log {
             .enumerate()
             .take_while(|(i, c)| {
                 let len = if i + 1 == n { self.tail } else { CHUNK };
-                len > 0 && c[len - 1].seq <= after
+                len > 0 && c[len - 1].0.seq <= after
             })
             .count();
         for (i, c) in self.chunks.iter().enumerate().skip(skip) {
             let len = if i + 1 == n { self.tail } else { CHUNK };
-            for p in c[..len].iter().filter(|p| p.seq > after) {
-                out.push(self.unpack(p, reasons));
+            for p in c[..len].iter().filter(|p| p.0.seq > after) {
+                out.push(self.unpack(&p.0, reasons));
             }
         }
     }
@@ -646,15 +672,15 @@ mod tests {
     use super::*;
 
     fn pending(reference: &str, reason: Reason) -> Pending {
-        Pending {
-            at_ms: 7,
-            kind: EventKind::Received,
-            sku: Some(SkuId(3)),
-            loc: Some(LocationId(1)),
-            qty: 5,
+        Pending::new(
+            7,
+            EventKind::Received,
+            Some(SkuId(3)),
+            Some(LocationId(1)),
+            5,
             reason,
-            reference: Key::new(reference),
-        }
+            reference,
+        )
     }
 
     /// Short and long references, default, interned and overflowing

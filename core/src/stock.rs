@@ -99,22 +99,57 @@ pub(crate) struct ColdLevels {
     pub expected: Vec<Expected>,
 }
 
-/// All stock of one SKU, guarded by its stripe's lock.
+/// The cold levels of a SKU: one pointer while it has none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Vec<ColdLevels>", into = "Vec<ColdLevels>")]
+pub(crate) struct Cold(Option<Box<Vec<ColdLevels>>>);
+
+impl From<Vec<ColdLevels>> for Cold {
+    fn from(v: Vec<ColdLevels>) -> Self {
+        Cold((!v.is_empty()).then(|| Box::new(v)))
+    }
+}
+
+impl From<Cold> for Vec<ColdLevels> {
+    fn from(c: Cold) -> Self {
+        c.0.map(|b| *b).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Cold {
+    type Target = [ColdLevels];
+    fn deref(&self) -> &[ColdLevels] {
+        self.0.as_deref().map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl Cold {
+    fn vec_mut(&mut self) -> &mut Vec<ColdLevels> {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+/// All stock of one SKU, guarded by its stripe's lock: 128 bytes, aligned
+/// to them, so a SKU stocked at one or two locations never straddles more
+/// than two cache lines.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(align(128))]
 pub(crate) struct SkuStock {
     pub scale: u8,
     /// Sorted by location id; a SKU stocked at one or two locations keeps
     /// them inline (no pointer to chase on the hot path).
     pub locs: smallvec::SmallVec<[LocLevels; 2]>,
-    pub cold: Vec<ColdLevels>,
+    pub cold: Cold,
 }
+
+const _: () = assert!(std::mem::size_of::<SkuStock>() == 128);
 
 impl SkuStock {
     pub(crate) fn new(scale: u8) -> Self {
         SkuStock {
             scale,
             locs: smallvec::SmallVec::new(),
-            cold: Vec::new(),
+            cold: Cold::default(),
         }
     }
 
@@ -151,14 +186,15 @@ impl SkuStock {
     }
 
     pub(crate) fn cold_entry(&mut self, loc: LocationId) -> &mut ColdLevels {
-        match self.cold.iter().position(|c| c.loc == loc) {
-            Some(i) => &mut self.cold[i],
+        let cold = self.cold.vec_mut();
+        match cold.iter().position(|c| c.loc == loc) {
+            Some(i) => &mut cold[i],
             None => {
-                self.cold.push(ColdLevels {
+                cold.push(ColdLevels {
                     loc,
                     ..Default::default()
                 });
-                self.cold.last_mut().expect("just pushed")
+                cold.last_mut().expect("just pushed")
             }
         }
     }
