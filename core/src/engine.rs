@@ -294,12 +294,7 @@ impl Engine {
 
     pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
         let created = self.skus.get_or_create(sku, spec, |id, scale| {
-            let (stripe, slot) = self.stripe_slot(id);
-            let mut s = self.stripes[stripe].0.lock();
-            if s.skus.len() <= slot {
-                s.skus.resize_with(slot + 1, SkuStock::default);
-            }
-            s.skus[slot] = SkuStock::new(scale);
+            self.place_stock(id, SkuStock::new(scale));
         })?;
         if created.1 {
             self.meta_event(
@@ -311,6 +306,18 @@ impl Engine {
             );
         }
         Ok(created)
+    }
+
+    /// Stores a new SKU's stock record (creation and restore).
+    ///
+    /// Locking: the SKU's stripe.
+    pub(crate) fn place_stock(&self, id: SkuId, stock: SkuStock) {
+        let (stripe, slot) = self.stripe_slot(id);
+        let mut s = self.stripes[stripe].0.lock();
+        if s.skus.len() <= slot {
+            s.skus.resize_with(slot + 1, SkuStock::default);
+        }
+        s.skus[slot] = stock;
     }
 
     #[inline]

@@ -131,12 +131,7 @@ impl Engine {
             let ((id, _), created) =
                 eng.skus
                     .get_or_create(&name, SkuSpec { unit_scale: scale }, |id, _| {
-                        let (stripe, slot) = eng.stripe_slot(id);
-                        let mut s = eng.stripes[stripe].0.lock();
-                        if s.skus.len() <= slot {
-                            s.skus.resize_with(slot + 1, SkuStock::default);
-                        }
-                        s.skus[slot] = stock;
+                        eng.place_stock(id, stock);
                     })?;
             if !created || id.0 as usize + 1 != eng.skus.len() {
                 return Err(Error::arg(
