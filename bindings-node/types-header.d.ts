@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'E_LOCATION_NOT_IN_CHANNEL'
   | 'E_LOCATION_CLOSED'
   | 'E_LEDGER_TRUNCATED'
+  | 'E_NO_ROUTE'
 /** Every error unistock throws (or returns from a batch call): an `Error` with a stable `code` and the error's data. */
 export interface UnistockError extends Error {
   code: ErrorCode

@@ -99,6 +99,7 @@ pub(crate) fn error_object(env: &Env, e: &CoreError) -> Result<Object<'static>> 
             o.set("requested", BigInt::from(*requested))?;
             o.set("oldest", BigInt::from(*oldest))?;
         }
+        CoreError::NoRoute { reason } => s(&mut o, "reason", reason)?,
         _ => {}
     }
     Ok(o)

@@ -40,6 +40,7 @@ pub(crate) fn class_name(e: &Error) -> &'static str {
         Error::LocationNotInChannel { .. } => "LocationNotInChannelError",
         Error::LocationClosed { .. } => "LocationClosedError",
         Error::LedgerTruncated { .. } => "LedgerTruncatedError",
+        Error::NoRoute { .. } => "NoRouteError",
         _ => "UnistockError",
     }
 }
@@ -110,6 +111,7 @@ pub(crate) fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, 
             data.set_item("requested", requested)?;
             data.set_item("oldest", oldest)?;
         }
+        Error::NoRoute { reason } => data.set_item("reason", reason)?,
         _ => {}
     }
     let cls = errors_module(py)?.getattr(class_name(e))?;

@@ -100,6 +100,10 @@ pub enum Error {
     /// The location is closed: it takes no new holds or sales.
     #[error("location `{location}` is closed")]
     LocationClosed { location: String },
+    /// Routing found no plan within the order's constraints (the reason
+    /// says which); stock shortfalls are `InsufficientStock`.
+    #[error("no route: {reason}")]
+    NoRoute { reason: String },
     /// Events before `oldest` are no longer kept in memory.
     #[error("ledger events before {oldest} are no longer retained (asked from {requested})")]
     LedgerTruncated { requested: u64, oldest: u64 },
@@ -118,6 +122,7 @@ impl Error {
             Error::InvalidQuantity { .. } => "E_INVALID_QUANTITY",
             Error::InvalidArgument { .. } => "E_INVALID_ARGUMENT",
             Error::InsufficientStock { .. } => "E_INSUFFICIENT_STOCK",
+            Error::NoRoute { .. } => "E_NO_ROUTE",
             Error::IdConflict { .. } => "E_ID_CONFLICT",
             Error::HoldNotActive { .. } => "E_HOLD_NOT_ACTIVE",
             Error::ExceedsOpenQuantity { .. } => "E_EXCEEDS_OPEN_QUANTITY",

@@ -49,6 +49,7 @@ pub mod ledger;
 pub mod location;
 pub mod order;
 pub mod qty;
+pub mod routing;
 pub mod sku;
 pub mod snapshot;
 pub mod stock;
@@ -67,6 +68,10 @@ pub use ledger::{Deltas, Event, EventKind, LedgerEntry};
 pub use location::{Capabilities, Location, LocationKind, LocationSpec};
 pub use order::{Allocation, OrderLine, OrderReceipt, OrderState, OrderView};
 pub use qty::{Qty, QtyProblem};
+pub use routing::{
+    CandidateView, Fulfilment, Plan, PlanLine, RouteOptions, RouteRequest, RouteStrategy, Scorer,
+    Shipment,
+};
 pub use sku::SkuSpec;
 pub use snapshot::Snapshot;
 pub use stock::{Condition, CountReport, Levels};

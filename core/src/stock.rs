@@ -102,6 +102,7 @@ pub(crate) struct ColdLevels {
 /// The cold levels of a SKU: one pointer while it has none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(from = "Vec<ColdLevels>", into = "Vec<ColdLevels>")]
+#[allow(clippy::box_collection)] // one word in the hot record instead of three
 pub(crate) struct Cold(Option<Box<Vec<ColdLevels>>>);
 
 impl From<Vec<ColdLevels>> for Cold {

@@ -46,6 +46,7 @@ from .errors import (
     InvalidArgumentError,
     InvalidQuantityError,
     LedgerTruncatedError,
+    NoRouteError,
     LocationClosedError,
     LocationNotInChannelError,
     TransferNotOpenError,
@@ -97,5 +98,6 @@ __all__ = [
     "LocationNotInChannelError",
     "LocationClosedError",
     "LedgerTruncatedError",
+    "NoRouteError",
     "InternalError",
 ]

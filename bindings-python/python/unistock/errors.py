@@ -25,6 +25,7 @@ __all__ = [
     "LocationNotInChannelError",
     "LocationClosedError",
     "LedgerTruncatedError",
+    "NoRouteError",
     "InternalError",
 ]
 
@@ -163,6 +164,11 @@ class LedgerTruncatedError(UnistockError):
     code = "E_LEDGER_TRUNCATED"
     requested: int
     oldest: int
+
+
+class NoRouteError(UnistockError):
+    code = "E_NO_ROUTE"
+    reason: str
 
 
 class InternalError(UnistockError):

@@ -1,0 +1,982 @@
+//! Routing (sourcing): where an order is fulfilled from.
+//!
+//! [`Engine::route`] is a pure function of the current state: it reads the
+//! stock of the order's SKUs (one consistent cut, taken with their stripes
+//! locked together) and returns a [`Plan`]: which locations ship which
+//! lines, the cost, distance and promised date of each shipment, and an
+//! explanation (every candidate location with its scores, or the reason it
+//! was excluded). It changes nothing.
+//!
+//! # Candidates
+//!
+//! Only the channel's eligible, open locations with the capability the
+//! fulfilment needs take part: `Ship` needs `ships`; `ClickAndCollect`
+//! takes the pickup store itself (it needs `pickup`) or any location that
+//! ships, whose units then travel to the store by transfer; `ClickAndReserve`
+//! and `TillSale` take the named store only. With
+//! [`RouteStrategy::CapacityAware`], a location whose daily order capacity is 0
+//! drops out.
+//!
+//! # Strategies
+//!
+//! Candidates are ranked by the strategies in the order given (the first
+//! that tells two candidates apart decides; the location id breaks ties):
+//! `Priority` (higher first), `Nearest` (great-circle distance to the
+//! destination), `LowestCost` (per shipment, plus per unit for what it can
+//! send, plus per km), `StockBalancing` (most units of the order's SKUs
+//! first), a host's [`Scorer`] (higher first). `FewestShipments`, wherever it appears,
+//! first minimises the number of shipments (exactly, by search, up to
+//! [`EXACT_CANDIDATES`] candidates; greedily by coverage beyond), and the
+//! ranking then chooses among the smallest solutions and orders them.
+//!
+//! # Shortfalls
+//!
+//! Units no candidate has (or the channel may not sell, after its buffers)
+//! are backordered against expected receipts when `allow_backorder` (the
+//! shipment carries the receipt's date), left unfilled when
+//! `allow_partial`, and otherwise make the route fail with
+//! `InsufficientStock` (or `NoRoute` when the constraints, not the stock,
+//! are what fails).
+
+use crate::engine::{Engine, Txn};
+use crate::error::{Error, Result};
+use crate::hold::HoldLine;
+use crate::ids::{LocationId, SkuId};
+use crate::location::Location;
+use crate::qty::Qty;
+use crate::topology::Topology;
+use rust_decimal::Decimal;
+use smallvec::SmallVec;
+use std::sync::Arc;
+
+/// How the customer gets the order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fulfilment {
+    /// Parcel to an address.
+    Ship { lat: f64, lon: f64, country: String },
+    /// Picked up at a store; sourced there or transferred there.
+    ClickAndCollect { store: String },
+    /// Kept aside at a store for `hours`, paid there; that store's stock only.
+    ClickAndReserve { store: String, hours: u32 },
+    /// Rung up at a store's till; that store's stock only.
+    TillSale { store: String },
+}
+
+/// A host's own ranking criterion: higher scores rank first.
+///
+/// Called once per candidate after the stock has been read and every lock
+/// dropped, so it may call back into the engine (what it reads then may be
+/// newer than the cut the plan is made from).
+pub trait Scorer: Send + Sync + std::fmt::Debug {
+    /// The score of shipping `candidate`'s units for this order.
+    fn score(&self, candidate: &CandidateView) -> f64;
+}
+
+/// One ranking criterion or constraint; see the module docs.
+#[derive(Clone, Debug)]
+pub enum RouteStrategy {
+    Priority,
+    Nearest,
+    LowestCost,
+    FewestShipments,
+    StockBalancing,
+    CapacityAware,
+    Custom(Arc<dyn Scorer>),
+    /// The host's scorer number `n`, given to [`Engine::route_with`] (how
+    /// the Python and Node packages pass host callables).
+    Host(u32),
+}
+
+impl PartialEq for RouteStrategy {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (RouteStrategy::Custom(a), RouteStrategy::Custom(b)) => Arc::ptr_eq(a, b),
+            (RouteStrategy::Host(a), RouteStrategy::Host(b)) => a == b,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+impl RouteStrategy {
+    /// The strategy's name as the bindings spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RouteStrategy::Priority => "priority",
+            RouteStrategy::Nearest => "nearest",
+            RouteStrategy::LowestCost => "lowest_cost",
+            RouteStrategy::FewestShipments => "fewest_shipments",
+            RouteStrategy::StockBalancing => "stock_balancing",
+            RouteStrategy::CapacityAware => "capacity_aware",
+            RouteStrategy::Custom(_) | RouteStrategy::Host(_) => "custom",
+        }
+    }
+
+    /// Parses a built-in strategy's name.
+    pub fn parse(name: &str) -> Option<RouteStrategy> {
+        Some(match name {
+            "priority" => RouteStrategy::Priority,
+            "nearest" => RouteStrategy::Nearest,
+            "lowest_cost" => RouteStrategy::LowestCost,
+            "fewest_shipments" => RouteStrategy::FewestShipments,
+            "stock_balancing" => RouteStrategy::StockBalancing,
+            "capacity_aware" => RouteStrategy::CapacityAware,
+            _ => return None,
+        })
+    }
+}
+
+/// Constraints and strategies of one routing request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RouteOptions {
+    /// Ranking, in order (see the module docs).
+    pub strategies: Vec<RouteStrategy>,
+    /// May the order ship from more than one location.
+    pub allow_split: bool,
+    /// At most this many shipments (`None`: no limit).
+    pub max_shipments: Option<usize>,
+    /// May the plan leave units unfilled.
+    pub allow_partial: bool,
+    /// May the plan promise units from expected receipts.
+    pub allow_backorder: bool,
+    /// Added to a shipment's cost per km of great-circle distance.
+    pub cost_per_km: Decimal,
+    /// Days a transfer to a pickup store takes.
+    pub transfer_days: u32,
+}
+
+impl Default for RouteOptions {
+    fn default() -> Self {
+        RouteOptions {
+            strategies: vec![RouteStrategy::Priority, RouteStrategy::Nearest],
+            allow_split: true,
+            max_shipments: None,
+            allow_partial: false,
+            allow_backorder: false,
+            cost_per_km: Decimal::ZERO,
+            transfer_days: 2,
+        }
+    }
+}
+
+/// An order to route.
+#[derive(Clone, Debug)]
+pub struct RouteRequest<'a> {
+    pub channel: &'a str,
+    pub fulfilment: Fulfilment,
+    /// SKUs and quantities (a line's location, if any, is ignored: routing
+    /// chooses). Lines of the same SKU are added up.
+    pub lines: &'a [HoldLine<'a>],
+    pub options: RouteOptions,
+}
+
+/// A SKU and a quantity in a plan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanLine {
+    pub sku: String,
+    pub qty: Qty,
+}
+
+/// What one location sends.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shipment {
+    pub location: String,
+    pub lines: Vec<PlanLine>,
+    /// Great-circle km from the location to the destination.
+    pub distance_km: f64,
+    /// Per shipment + per unit + per km.
+    pub cost: Decimal,
+    /// When the customer can have it: now for stock that ships, plus the
+    /// transfer days for a pickup elsewhere, or an expected receipt's date.
+    pub promised_at_ms: u64,
+    /// Units come from an expected receipt, not from stock.
+    pub backorder: bool,
+    /// Click & collect from another location: a transfer to this store.
+    pub transfer_to: Option<String>,
+    /// Why this location (its rank and the criterion that decided).
+    pub why: String,
+}
+
+/// A candidate location as the explanation shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateView {
+    pub location: String,
+    /// 1 = best; 0 when excluded.
+    pub rank: usize,
+    /// Why it could not take part.
+    pub excluded: Option<String>,
+    pub priority: i32,
+    pub distance_km: f64,
+    /// Of the order's units, how many it has (capped at what is ordered).
+    pub units_available: Qty,
+    /// The cost of sending what it has.
+    pub cost: Decimal,
+    /// The host scorer's score, when one is used.
+    pub custom_score: Option<f64>,
+}
+
+/// The result of routing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub shipments: Vec<Shipment>,
+    /// Units left out (only with `allow_partial`).
+    pub unfilled: Vec<PlanLine>,
+    pub total_cost: Decimal,
+    /// Every location considered, ranked, with the excluded ones and why.
+    pub candidates: Vec<CandidateView>,
+}
+
+impl Plan {
+    /// Shipments that come from stock (not backorders).
+    pub fn split(&self) -> bool {
+        self.shipments.len() > 1
+    }
+}
+
+/// Exact fewest-shipments search up to this many candidates.
+pub const EXACT_CANDIDATES: usize = 16;
+
+const EARTH_KM: f64 = 6371.0088;
+
+/// Great-circle distance in km (haversine).
+pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = (lat2 - lat1).to_radians();
+    let dl = (lon2 - lon1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_KM * a.sqrt().min(1.0).asin()
+}
+
+struct Line {
+    sku: SkuId,
+    scale: u8,
+    name: String,
+    /// Ordered, minor units.
+    want: i64,
+    /// What the channel may sell (after buffers), minor units.
+    sellable: i64,
+}
+
+struct Cand<'t> {
+    location: &'t Location,
+    distance_km: f64,
+    /// Units of each line it has (ATP, at least 0).
+    stock: SmallVec<[i64; 4]>,
+    /// Expected receipts per line: (due, qty), by due date.
+    expected: Vec<Vec<(u64, i64)>>,
+    /// Ships to the pickup store by transfer.
+    transfer: bool,
+    excluded: Option<String>,
+    custom: Vec<f64>,
+}
+
+impl Cand<'_> {
+    fn units(&self, lines: &[Line]) -> Vec<i64> {
+        self.stock
+            .iter()
+            .zip(lines)
+            .map(|(s, l)| (*s).min(l.want))
+            .collect()
+    }
+}
+
+impl Engine {
+    /// Plans where an order would be fulfilled from, with the reasons;
+    /// changes nothing. See the module docs.
+    ///
+    /// Locking: the stripes of the order's SKUs together (ascending), for
+    /// one consistent read; they are dropped before any [`Scorer`] runs.
+    pub fn route(&self, req: &RouteRequest<'_>) -> Result<Plan> {
+        self.route_with(req, &mut |_, _| Ok(0.0))
+    }
+
+    /// [`Engine::route`] with host scorers: each [`RouteStrategy::Host`]`(n)`
+    /// is scored by `host(n, candidate)`, called on the caller's thread
+    /// after every lock is dropped. An error from it ends the route.
+    ///
+    /// Locking: as `route`.
+    pub fn route_with(
+        &self,
+        req: &RouteRequest<'_>,
+        host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
+    ) -> Result<Plan> {
+        let now = self.now_and_sweep();
+        let topo = self.topo.load();
+        let chan = topo
+            .channel_id(req.channel)
+            .ok_or_else(|| Error::UnknownChannel {
+                channel: req.channel.to_string(),
+            })?;
+        let channel = topo.channel(chan).expect("id from this topology");
+        let opts = &req.options;
+        if opts.max_shipments == Some(0) {
+            return Err(Error::arg("max_shipments", "must be at least 1"));
+        }
+        if opts.cost_per_km < Decimal::ZERO {
+            return Err(Error::arg("cost_per_km", "must not be negative"));
+        }
+        if req.lines.is_empty() || req.lines.len() > self.config.max_lines {
+            return Err(Error::arg(
+                "lines",
+                format!("must have 1..={} lines", self.config.max_lines),
+            ));
+        }
+        let (dest, store) = self.destination(&topo, &req.fulfilment)?;
+
+        let mut lines: Vec<Line> = Vec::new();
+        for l in req.lines {
+            let (sku, scale) = self.sku_id(l.sku)?;
+            let want = l
+                .qty
+                .to_positive_minor(scale)
+                .map_err(|p| Error::qty(l.sku, l.qty, p))?;
+            match lines.iter_mut().find(|x| x.sku == sku) {
+                Some(x) => {
+                    x.want = x.want.checked_add(want).ok_or_else(|| {
+                        Error::arg("lines", format!("the quantities of `{}` overflow", l.sku))
+                    })?
+                }
+                None => lines.push(Line {
+                    sku,
+                    scale,
+                    name: l.sku.to_string(),
+                    want,
+                    sellable: 0,
+                }),
+            }
+        }
+        let skus: SmallVec<[SkuId; 4]> = lines.iter().map(|l| l.sku).collect();
+
+        // One consistent read of every line's stock.
+        let txn = Txn::begin(self, &skus, now);
+        for l in &mut lines {
+            l.sellable = channel.available(&topo, txn.stock(l.sku));
+        }
+        let capacity_aware = opts.strategies.contains(&RouteStrategy::CapacityAware);
+        let mut cands: Vec<Cand<'_>> = Vec::new();
+        for &loc in &channel.locations {
+            let location = topo.location(loc);
+            let (transfer, excluded) =
+                eligibility(&req.fulfilment, location, loc, store, capacity_aware);
+            let spec = &location.spec;
+            let distance_km = distance_km(spec.lat, spec.lon, dest.0, dest.1);
+            let stock = lines
+                .iter()
+                .map(|l| txn.stock(l.sku).atp(loc).max(0))
+                .collect();
+            let expected = if !opts.allow_backorder {
+                Vec::new()
+            } else {
+                lines
+                    .iter()
+                    .map(|l| {
+                        let mut e: Vec<(u64, i64)> = txn
+                            .stock(l.sku)
+                            .cold(loc)
+                            .map(|c| c.expected.iter().map(|x| (x.due_ms, x.qty)).collect())
+                            .unwrap_or_default();
+                        e.sort_unstable();
+                        e
+                    })
+                    .collect()
+            };
+            cands.push(Cand {
+                location,
+                distance_km,
+                stock,
+                expected,
+                transfer,
+                excluded,
+                custom: Vec::new(),
+            });
+        }
+        txn.abandon();
+
+        if opts
+            .strategies
+            .iter()
+            .any(|s| matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)))
+        {
+            let views: Vec<CandidateView> = cands
+                .iter()
+                .map(|c| self.view(c, &lines, opts, 0, None))
+                .collect();
+            for s in &opts.strategies {
+                for (c, v) in cands.iter_mut().zip(&views) {
+                    match s {
+                        RouteStrategy::Custom(scorer) => c.custom.push(scorer.score(v)),
+                        RouteStrategy::Host(n) => {
+                            let score = host(*n, v)?;
+                            if score.is_nan() {
+                                return Err(Error::arg("strategies", "a scorer returned NaN"));
+                            }
+                            c.custom.push(score);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let store_name = store.map(|s| topo.location(s).key.to_string());
+        plan(self, now, lines, cands, opts, store_name.as_deref())
+    }
+
+    /// The destination's coordinates, and the named store if any.
+    fn destination(
+        &self,
+        topo: &Topology,
+        f: &Fulfilment,
+    ) -> Result<((f64, f64), Option<LocationId>)> {
+        match f {
+            Fulfilment::Ship { lat, lon, .. } => {
+                if !(-90.0..=90.0).contains(lat) || !(-180.0..=180.0).contains(lon) {
+                    return Err(Error::arg("destination", "lat/lon out of range"));
+                }
+                Ok(((*lat, *lon), None))
+            }
+            Fulfilment::ClickAndCollect { store }
+            | Fulfilment::ClickAndReserve { store, .. }
+            | Fulfilment::TillSale { store } => {
+                let id = topo
+                    .location_id(store)
+                    .ok_or_else(|| Error::UnknownLocation {
+                        location: store.clone(),
+                    })?;
+                let spec = &topo.location(id).spec;
+                if let Fulfilment::ClickAndReserve { hours: 0, .. } = f {
+                    return Err(Error::arg("hours", "must be at least 1"));
+                }
+                Ok(((spec.lat, spec.lon), Some(id)))
+            }
+        }
+    }
+
+    fn view(
+        &self,
+        c: &Cand<'_>,
+        lines: &[Line],
+        opts: &RouteOptions,
+        rank: usize,
+        custom: Option<f64>,
+    ) -> CandidateView {
+        let units = c.units(lines);
+        CandidateView {
+            location: c.location.key.to_string(),
+            rank,
+            excluded: c.excluded.clone(),
+            priority: c.location.spec.priority,
+            distance_km: c.distance_km,
+            units_available: sum_units(&units, lines),
+            cost: shipment_cost(c, &units, lines, opts),
+            custom_score: custom,
+        }
+    }
+}
+
+/// Whether a location can serve this fulfilment: (by transfer, excluded why).
+fn eligibility(
+    f: &Fulfilment,
+    location: &Location,
+    loc: LocationId,
+    store: Option<LocationId>,
+    capacity_aware: bool,
+) -> (bool, Option<String>) {
+    let caps = location.spec.capabilities;
+    let mut transfer = false;
+    let why = if location.closed {
+        Some("closed".to_string())
+    } else if capacity_aware && location.spec.daily_capacity == Some(0) {
+        Some("at its daily order capacity".to_string())
+    } else {
+        match f {
+            Fulfilment::Ship { .. } if !caps.ships => Some("does not ship".to_string()),
+            Fulfilment::Ship { .. } => None,
+            Fulfilment::ClickAndCollect { .. } if Some(loc) == store => {
+                (!caps.pickup).then(|| "the pickup store does not offer pickup".to_string())
+            }
+            Fulfilment::ClickAndCollect { .. } if caps.ships => {
+                transfer = true;
+                None
+            }
+            Fulfilment::ClickAndCollect { .. } => {
+                Some("cannot send units to the pickup store".to_string())
+            }
+            Fulfilment::ClickAndReserve { .. } if Some(loc) != store => {
+                Some("click & reserve uses the named store only".to_string())
+            }
+            Fulfilment::ClickAndReserve { .. } => (!caps.store_reservation)
+                .then(|| "the store does not take reservations".to_string()),
+            Fulfilment::TillSale { .. } => {
+                (Some(loc) != store).then(|| "a till sale uses its own store only".to_string())
+            }
+        }
+    };
+    (transfer, why)
+}
+
+fn sum_units(units: &[i64], lines: &[Line]) -> Qty {
+    // Lines of different scales add up as decimals.
+    let total: Decimal = units
+        .iter()
+        .zip(lines)
+        .map(|(u, l)| Qty::from_minor(*u, l.scale).to_decimal())
+        .sum();
+    Qty::from_decimal(total)
+}
+
+fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOptions) -> Decimal {
+    let spec = &c.location.spec;
+    let n: Decimal = units
+        .iter()
+        .zip(lines)
+        .map(|(u, l)| Qty::from_minor(*u, l.scale).to_decimal())
+        .sum();
+    let km = Decimal::from_f64_retain(c.distance_km)
+        .unwrap_or_default()
+        .round_dp(3);
+    spec.cost_per_shipment + spec.cost_per_unit * n + opts.cost_per_km * km
+}
+
+/// The ranking key of a candidate: one number per ranking strategy, lower
+/// first.
+fn key(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions) -> Vec<f64> {
+    let mut custom = c.custom.iter();
+    let units = c.units(lines);
+    opts.strategies
+        .iter()
+        .filter_map(|s| match s {
+            RouteStrategy::Priority => Some(-(c.location.spec.priority as f64)),
+            RouteStrategy::Nearest => Some(c.distance_km),
+            RouteStrategy::LowestCost => {
+                let cost = shipment_cost(c, &units, lines, opts);
+                Some(cost.try_into().unwrap_or(f64::MAX))
+            }
+            RouteStrategy::StockBalancing => Some(-c.stock.iter().map(|&s| s as f64).sum::<f64>()),
+            RouteStrategy::Custom(_) | RouteStrategy::Host(_) => custom.next().map(|s| -s),
+            RouteStrategy::FewestShipments | RouteStrategy::CapacityAware => None,
+        })
+        .collect()
+}
+
+fn cmp_keys(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.total_cmp(y) {
+            std::cmp::Ordering::Equal => continue,
+            o => return o,
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+/// Which criterion put `a` ahead of `b`, for the explanation.
+fn deciding(a: &[f64], b: &[f64], opts: &RouteOptions) -> String {
+    let names: Vec<&str> = opts
+        .strategies
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s,
+                RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
+            )
+        })
+        .map(RouteStrategy::name)
+        .collect();
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        if x != y {
+            return names.get(i).copied().unwrap_or("order").to_string();
+        }
+    }
+    "location id (a tie on every strategy)".to_string()
+}
+
+fn plan(
+    eng: &Engine,
+    now: u64,
+    lines: Vec<Line>,
+    cands: Vec<Cand<'_>>,
+    opts: &RouteOptions,
+    store: Option<&str>,
+) -> Result<Plan> {
+    // Rank the eligible candidates.
+    let keys: Vec<Vec<f64>> = cands.iter().map(|c| key(c, &lines, opts)).collect();
+    let mut order: Vec<usize> = (0..cands.len())
+        .filter(|&i| cands[i].excluded.is_none())
+        .collect();
+    order.sort_by(|&a, &b| {
+        cmp_keys(&keys[a], &keys[b]).then_with(|| {
+            cands[a]
+                .location
+                .key
+                .as_str()
+                .cmp(cands[b].location.key.as_str())
+        })
+    });
+    let max_ship = opts.max_shipments.unwrap_or(usize::MAX);
+    let fewest = opts.strategies.contains(&RouteStrategy::FewestShipments);
+
+    // What stock can fill: the ordered units, within what the channel sells.
+    let need: Vec<i64> = lines.iter().map(|l| l.want.min(l.sellable)).collect();
+    let chosen: Vec<usize> = if !opts.allow_split {
+        let full = order.iter().copied().find(|&i| covers(&cands[i], &need));
+        match full {
+            Some(i) => vec![i],
+            None if opts.allow_partial || opts.allow_backorder => {
+                // The candidate that has the most of the order, by rank.
+                let best = order.iter().copied().max_by(|&a, &b| {
+                    coverage(&cands[a], &need)
+                        .cmp(&coverage(&cands[b], &need))
+                        .then_with(|| b.cmp(&a))
+                });
+                best.into_iter().collect()
+            }
+            None => Vec::new(),
+        }
+    } else if fewest {
+        fewest_shipments(&cands, &order, &need, max_ship)
+    } else {
+        // In rank order, the locations that still add something, up to
+        // the most shipments allowed.
+        let mut left = need.clone();
+        let mut used = Vec::new();
+        for &i in &order {
+            if used.len() == max_ship || left.iter().all(|&l| l == 0) {
+                break;
+            }
+            let mut adds = false;
+            for (l, s) in left.iter_mut().zip(&cands[i].stock) {
+                let t = (*s).min(*l);
+                adds |= t > 0;
+                *l -= t;
+            }
+            if adds {
+                used.push(i);
+            }
+        }
+        used
+    };
+
+    // Fill from the chosen locations in rank order.
+    let mut left = need.clone();
+    let mut shipments = Vec::new();
+    let mut total_cost = Decimal::ZERO;
+    let ranks: Vec<usize> = {
+        let mut r = vec![0; cands.len()];
+        for (pos, &i) in order.iter().enumerate() {
+            r[i] = pos + 1;
+        }
+        r
+    };
+    let mut chosen_sorted = chosen.clone();
+    chosen_sorted.sort_by_key(|&i| ranks[i]);
+    for &i in &chosen_sorted {
+        let c = &cands[i];
+        let take: Vec<i64> = c
+            .stock
+            .iter()
+            .zip(&left)
+            .map(|(s, l)| (*s).min(*l))
+            .collect();
+        if take.iter().all(|&t| t == 0) {
+            continue;
+        }
+        for (l, t) in left.iter_mut().zip(&take) {
+            *l -= t;
+        }
+        let cost = shipment_cost(c, &take, &lines, opts);
+        total_cost += cost;
+        // Why this location over the next one in the ranking.
+        let runner_up = order.get(ranks[i]).copied();
+        let why = explain(
+            c,
+            ranks[i],
+            runner_up.map(|j| (&cands[j], &keys[i], &keys[j])),
+            opts,
+            fewest,
+            chosen.len(),
+        );
+        shipments.push(shipment(
+            now, c, &take, &lines, cost, why, opts, None, store,
+        ));
+    }
+
+    // Whatever stock could not fill: the channel's buffers, or no location.
+    let mut short: Vec<i64> = lines
+        .iter()
+        .zip(&need)
+        .zip(&left)
+        .map(|((l, n), left)| l.want - n + left)
+        .collect();
+    if short.iter().any(|&s| s > 0) && opts.allow_backorder {
+        for (li, s) in short.iter_mut().enumerate() {
+            if *s == 0 {
+                continue;
+            }
+            // The earliest expected receipt among the ranked candidates
+            // that covers the shortfall.
+            let mut best: Option<(u64, usize)> = None;
+            for &i in &order {
+                let mut got = 0;
+                for &(due, qty) in &cands[i].expected[li] {
+                    got += qty;
+                    if got >= *s {
+                        if best.is_none_or(|(d, _)| due < d) {
+                            best = Some((due, i));
+                        }
+                        break;
+                    }
+                }
+            }
+            if let Some((due, i)) = best {
+                let mut take = vec![0; lines.len()];
+                take[li] = *s;
+                let c = &cands[i];
+                let cost = shipment_cost(c, &take, &lines, opts);
+                total_cost += cost;
+                let why = format!(
+                    "backorder: the earliest expected receipt covering {} of `{}` is here",
+                    Qty::from_minor(*s, lines[li].scale),
+                    lines[li].name
+                );
+                shipments.push(shipment(
+                    now,
+                    c,
+                    &take,
+                    &lines,
+                    cost,
+                    why,
+                    opts,
+                    Some(due),
+                    store,
+                ));
+                *s = 0;
+            }
+        }
+    }
+    if let Some(li) = short.iter().position(|&s| s > 0)
+        && !opts.allow_partial
+    {
+        {
+            let l = &lines[li];
+            if !opts.allow_split && order.iter().any(|&i| cands[i].stock.iter().any(|&s| s > 0)) {
+                return Err(Error::NoRoute {
+                    reason: "no single location has every line and the order may not be split"
+                        .to_string(),
+                });
+            }
+            if opts.allow_split && opts.max_shipments.is_some() && chosen.len() >= max_ship {
+                return Err(Error::NoRoute {
+                    reason: format!(
+                        "the order needs more than {max_ship} shipment(s) and may not have more"
+                    ),
+                });
+            }
+            if order.is_empty() {
+                return Err(Error::NoRoute {
+                    reason: "no eligible location can fulfil this order (see the candidates)"
+                        .to_string(),
+                });
+            }
+            let have: i64 = order
+                .iter()
+                .map(|&i| cands[i].stock[li])
+                .sum::<i64>()
+                .min(l.sellable);
+            return Err(Error::InsufficientStock {
+                sku: l.name.clone(),
+                location: None,
+                channel: None,
+                requested: Qty::from_minor(l.want, l.scale),
+                available: Qty::from_minor(have, l.scale),
+            });
+        }
+    }
+    let unfilled = lines
+        .iter()
+        .zip(&short)
+        .filter(|(_, s)| **s > 0)
+        .map(|(l, s)| PlanLine {
+            sku: l.name.clone(),
+            qty: Qty::from_minor(*s, l.scale),
+        })
+        .collect();
+    let mut candidates: Vec<CandidateView> = cands
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let mut custom = c.custom.first().copied();
+            if opts
+                .strategies
+                .iter()
+                .all(|s| !matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)))
+            {
+                custom = None;
+            }
+            eng.view(c, &lines, opts, ranks[i], custom)
+        })
+        .collect();
+    candidates.sort_by_key(|v| (v.rank == 0, v.rank));
+    Ok(Plan {
+        shipments,
+        unfilled,
+        total_cost,
+        candidates,
+    })
+}
+
+fn covers(c: &Cand<'_>, need: &[i64]) -> bool {
+    c.stock.iter().zip(need).all(|(s, n)| s >= n)
+}
+
+fn coverage(c: &Cand<'_>, need: &[i64]) -> i64 {
+    c.stock.iter().zip(need).map(|(s, n)| (*s).min(*n)).sum()
+}
+
+/// The fewest candidates that together cover `need`, best-ranked among the
+/// smallest: exact search over subsets by size for up to
+/// [`EXACT_CANDIDATES`] candidates, set-cover greedy beyond. When nothing
+/// covers it, the greedy choice (it fills the most).
+fn fewest_shipments(cands: &[Cand<'_>], order: &[usize], need: &[i64], max: usize) -> Vec<usize> {
+    let n = order.len();
+    if n <= EXACT_CANDIDATES {
+        for k in 1..=n.min(max) {
+            // Subsets of size k in lexicographic order of rank: the first
+            // that covers is the best-ranked among the smallest.
+            let mut idx: Vec<usize> = (0..k).collect();
+            loop {
+                let total: Vec<i64> = (0..need.len())
+                    .map(|li| idx.iter().map(|&p| cands[order[p]].stock[li]).sum())
+                    .collect();
+                if total.iter().zip(need).all(|(t, n)| t >= n) {
+                    return idx.iter().map(|&p| order[p]).collect();
+                }
+                if !next_combination(&mut idx, n) {
+                    break;
+                }
+            }
+        }
+    }
+    // Greedy: the candidate covering most of what is left, rank breaking ties.
+    let mut left = need.to_vec();
+    let mut out = Vec::new();
+    while out.len() < max && left.iter().any(|&l| l > 0) {
+        let best = order
+            .iter()
+            .copied()
+            .filter(|i| !out.contains(i))
+            .max_by(|&a, &b| {
+                let ca: i64 = cands[a]
+                    .stock
+                    .iter()
+                    .zip(&left)
+                    .map(|(s, l)| (*s).min(*l))
+                    .sum();
+                let cb: i64 = cands[b]
+                    .stock
+                    .iter()
+                    .zip(&left)
+                    .map(|(s, l)| (*s).min(*l))
+                    .sum();
+                ca.cmp(&cb).then_with(|| {
+                    let (ra, rb) = (
+                        order.iter().position(|&x| x == a),
+                        order.iter().position(|&x| x == b),
+                    );
+                    rb.cmp(&ra)
+                })
+            });
+        let Some(i) = best else { break };
+        let gain: i64 = cands[i]
+            .stock
+            .iter()
+            .zip(&left)
+            .map(|(s, l)| (*s).min(*l))
+            .sum();
+        if gain == 0 {
+            break;
+        }
+        for (l, s) in left.iter_mut().zip(&cands[i].stock) {
+            *l -= (*s).min(*l);
+        }
+        out.push(i);
+    }
+    out
+}
+
+/// Advances `idx` (k ascending positions below `n`) to the next
+/// combination in lexicographic order; false after the last.
+fn next_combination(idx: &mut [usize], n: usize) -> bool {
+    let k = idx.len();
+    for i in (0..k).rev() {
+        if idx[i] < n - k + i {
+            idx[i] += 1;
+            for j in i + 1..k {
+                idx[j] = idx[j - 1] + 1;
+            }
+            return true;
+        }
+    }
+    false
+}
+
+fn explain(
+    c: &Cand<'_>,
+    rank: usize,
+    runner_up: Option<(&Cand<'_>, &Vec<f64>, &Vec<f64>)>,
+    opts: &RouteOptions,
+    fewest: bool,
+    shipments: usize,
+) -> String {
+    let mut why = format!("ranked #{rank}");
+    if fewest {
+        why.push_str(&format!(
+            "; part of the fewest shipments that cover the order ({shipments})"
+        ));
+    }
+    if let Some((r, mine, theirs)) = runner_up {
+        why.push_str(&format!(
+            "; ahead of `{}` on {}",
+            r.location.key,
+            deciding(mine, theirs, opts)
+        ));
+    }
+    if c.transfer {
+        why.push_str("; sent to the pickup store by transfer");
+    }
+    why
+}
+
+#[allow(clippy::too_many_arguments)]
+fn shipment(
+    now: u64,
+    c: &Cand<'_>,
+    take: &[i64],
+    lines: &[Line],
+    cost: Decimal,
+    why: String,
+    opts: &RouteOptions,
+    due: Option<u64>,
+    store: Option<&str>,
+) -> Shipment {
+    let transfer_ms = if c.transfer {
+        opts.transfer_days as u64 * 86_400_000
+    } else {
+        0
+    };
+    Shipment {
+        location: c.location.key.to_string(),
+        lines: lines
+            .iter()
+            .zip(take)
+            .filter(|(_, t)| **t > 0)
+            .map(|(l, t)| PlanLine {
+                sku: l.name.clone(),
+                qty: Qty::from_minor(*t, l.scale),
+            })
+            .collect(),
+        distance_km: c.distance_km,
+        cost,
+        promised_at_ms: due.unwrap_or(now).max(now).saturating_add(transfer_ms),
+        backorder: due.is_some(),
+        transfer_to: c.transfer.then(|| store.unwrap_or_default().to_string()),
+        why,
+    }
+}

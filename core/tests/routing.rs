@@ -1,0 +1,688 @@
+//! Routing: every strategy and constraint, click & collect with and without
+//! a transfer, backorders, explanations, and properties against brute force.
+
+use proptest::prelude::{ProptestConfig, prop, prop_assert, prop_assert_eq, proptest};
+use proptest::strategy::Strategy as _;
+use rust_decimal::Decimal;
+use std::sync::Arc;
+use unistock::*;
+
+const T0: u64 = 1_700_000_000_000;
+const DAY: u64 = 86_400_000;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// Paris customer; a warehouse in Lyon (priority 1), one in Lille
+/// (priority 5), a Paris store that ships, a Paris store that does not, a
+/// closed warehouse. Channel `web` sees all of them.
+fn retailer() -> (Engine, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config::with_clock(clock.clone()));
+    e.upsert_location(
+        LocationSpec::warehouse("lyon")
+            .at(45.76, 4.84)
+            .priority(1)
+            .costs(d("5.00"), d("0.50")),
+    )
+    .unwrap();
+    e.upsert_location(
+        LocationSpec::warehouse("lille")
+            .at(50.63, 3.06)
+            .priority(5)
+            .costs(d("7.00"), d("0.20")),
+    )
+    .unwrap();
+    e.upsert_location(
+        LocationSpec::store("paris-ship")
+            .at(48.86, 2.35)
+            .ships(true)
+            .costs(d("9.00"), d("1.00")),
+    )
+    .unwrap();
+    e.upsert_location(LocationSpec::store("paris-store").at(48.87, 2.33))
+        .unwrap();
+    e.upsert_location(
+        LocationSpec::warehouse("closed-wh")
+            .at(48.9, 2.4)
+            .priority(99),
+    )
+    .unwrap();
+    e.set_location_closed("closed-wh", true).unwrap();
+    e.upsert_channel(ChannelSpec::new(
+        "web",
+        ["lyon", "lille", "paris-ship", "paris-store", "closed-wh"],
+    ))
+    .unwrap();
+    (e, clock)
+}
+
+fn stock(e: &Engine, sku: &str, loc: &str, n: i64) {
+    e.receive(sku, loc, n.into(), Note::default()).unwrap();
+}
+
+const PARIS: (f64, f64) = (48.85, 2.35);
+
+fn ship() -> Fulfilment {
+    Fulfilment::Ship {
+        lat: PARIS.0,
+        lon: PARIS.1,
+        country: "FR".into(),
+    }
+}
+
+fn route(e: &Engine, f: Fulfilment, lines: &[(&str, i64)], opts: RouteOptions) -> Result<Plan> {
+    let lines: Vec<HoldLine<'_>> = lines.iter().map(|(s, q)| HoldLine::new(s, *q)).collect();
+    e.route(&RouteRequest {
+        channel: "web",
+        fulfilment: f,
+        lines: &lines,
+        options: opts,
+    })
+}
+
+fn with(strategies: Vec<RouteStrategy>) -> RouteOptions {
+    RouteOptions {
+        strategies,
+        ..RouteOptions::default()
+    }
+}
+
+fn locations(p: &Plan) -> Vec<&str> {
+    p.shipments.iter().map(|s| s.location.as_str()).collect()
+}
+
+#[test]
+fn priority_picks_the_highest_and_explains_every_candidate() {
+    let (e, _) = retailer();
+    for loc in ["lyon", "lille", "paris-ship", "closed-wh"] {
+        stock(&e, "tee", loc, 10);
+    }
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 2)],
+        with(vec![RouteStrategy::Priority]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lille"]);
+    assert_eq!(
+        p.shipments[0].lines,
+        [PlanLine {
+            sku: "tee".into(),
+            qty: 2.into()
+        }]
+    );
+    assert!(
+        p.shipments[0].why.contains("ranked #1"),
+        "{}",
+        p.shipments[0].why
+    );
+    assert!(
+        p.shipments[0].why.contains("priority"),
+        "{}",
+        p.shipments[0].why
+    );
+    let by_name = |n: &str| {
+        p.candidates
+            .iter()
+            .find(|c| c.location == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("lille").rank, 1);
+    assert_eq!(by_name("lyon").rank, 2);
+    assert_eq!(by_name("closed-wh").excluded.as_deref(), Some("closed"));
+    assert_eq!(
+        by_name("paris-store").excluded.as_deref(),
+        Some("does not ship")
+    );
+    assert_eq!(by_name("lille").units_available, 2.into());
+}
+
+#[test]
+fn nearest_and_ship_from_store_compete_with_warehouses() {
+    let (e, _) = retailer();
+    for loc in ["lyon", "lille", "paris-ship"] {
+        stock(&e, "tee", loc, 10);
+    }
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1)],
+        with(vec![RouteStrategy::Nearest]),
+    )
+    .unwrap();
+    assert_eq!(
+        locations(&p),
+        ["paris-ship"],
+        "the store that ships is nearest"
+    );
+    assert!(p.shipments[0].distance_km < 5.0);
+    let lille = p.candidates.iter().find(|c| c.location == "lille").unwrap();
+    assert!(
+        (lille.distance_km - 204.0).abs() < 5.0,
+        "{}",
+        lille.distance_km
+    );
+}
+
+#[test]
+fn lowest_cost_counts_shipment_unit_and_distance_costs_exactly() {
+    let (e, _) = retailer();
+    for loc in ["lyon", "lille", "paris-ship"] {
+        stock(&e, "tee", loc, 10);
+    }
+    // 4 units: lyon 5 + 2.00 = 7.00, lille 7 + 0.80 = 7.80, paris 9 + 4 = 13.
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 4)],
+        with(vec![RouteStrategy::LowestCost]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+    assert_eq!(p.shipments[0].cost, d("7.00"));
+    assert_eq!(p.total_cost, d("7.00"));
+    // With a per-km cost, distance counts: lyon is ~390 km, lille ~204 km.
+    let opts = RouteOptions {
+        cost_per_km: d("0.01"),
+        ..with(vec![RouteStrategy::LowestCost])
+    };
+    let p = route(&e, ship(), &[("tee", 4)], opts).unwrap();
+    assert_eq!(locations(&p), ["lille"]);
+    let km = Decimal::from_f64_retain(p.shipments[0].distance_km)
+        .unwrap()
+        .round_dp(3);
+    assert_eq!(p.shipments[0].cost, d("7.80") + d("0.01") * km);
+}
+
+#[test]
+fn stock_balancing_takes_from_the_fullest() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 50);
+    stock(&e, "tee", "lille", 8);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 3)],
+        with(vec![RouteStrategy::StockBalancing]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+}
+
+#[test]
+fn capacity_aware_drops_full_locations() {
+    let (e, _) = retailer();
+    e.upsert_location(
+        LocationSpec::warehouse("lille")
+            .at(50.63, 3.06)
+            .priority(5)
+            .daily_capacity(0),
+    )
+    .unwrap();
+    stock(&e, "tee", "lyon", 5);
+    stock(&e, "tee", "lille", 5);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1)],
+        with(vec![RouteStrategy::Priority]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lille"], "capacity ignored unless asked");
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1)],
+        with(vec![RouteStrategy::CapacityAware, RouteStrategy::Priority]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+    let lille = p.candidates.iter().find(|c| c.location == "lille").unwrap();
+    assert_eq!(
+        lille.excluded.as_deref(),
+        Some("at its daily order capacity")
+    );
+}
+
+#[derive(Debug)]
+struct PreferLyon;
+impl Scorer for PreferLyon {
+    fn score(&self, c: &CandidateView) -> f64 {
+        if c.location == "lyon" { 10.0 } else { 0.0 }
+    }
+}
+
+#[test]
+fn a_host_scorer_ranks_within_the_composition() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 5);
+    stock(&e, "tee", "lille", 5);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1)],
+        with(vec![
+            RouteStrategy::Custom(Arc::new(PreferLyon)),
+            RouteStrategy::Priority,
+        ]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+    assert!(
+        p.shipments[0].why.contains("custom"),
+        "{}",
+        p.shipments[0].why
+    );
+    let lyon = p.candidates.iter().find(|c| c.location == "lyon").unwrap();
+    assert_eq!(lyon.custom_score, Some(10.0));
+}
+
+#[test]
+fn split_fills_across_locations_in_rank_order() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lille", 3);
+    stock(&e, "tee", "lyon", 10);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 5)],
+        with(vec![RouteStrategy::Priority]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lille", "lyon"]);
+    assert_eq!(p.shipments[0].lines[0].qty, 3.into());
+    assert_eq!(p.shipments[1].lines[0].qty, 2.into());
+    assert!(p.split());
+
+    let no_split = RouteOptions {
+        allow_split: false,
+        ..with(vec![RouteStrategy::Priority])
+    };
+    let p = route(&e, ship(), &[("tee", 5)], no_split.clone()).unwrap();
+    assert_eq!(locations(&p), ["lyon"], "the one location that has it all");
+    stock(&e, "cap", "lille", 1);
+    let err = route(&e, ship(), &[("tee", 5), ("cap", 1)], no_split).unwrap_err();
+    assert_eq!(err.code(), "E_NO_ROUTE", "{err}");
+
+    let one = RouteOptions {
+        max_shipments: Some(1),
+        ..with(vec![RouteStrategy::Priority])
+    };
+    let err = route(&e, ship(), &[("tee", 5), ("cap", 1)], one).unwrap_err();
+    assert_eq!(err.code(), "E_NO_ROUTE", "{err}");
+}
+
+#[test]
+fn fewest_shipments_beats_rank_order() {
+    let (e, _) = retailer();
+    // Lille (priority 5) has the tee, lyon has both: one shipment suffices.
+    stock(&e, "tee", "lille", 5);
+    stock(&e, "tee", "lyon", 5);
+    stock(&e, "cap", "lyon", 5);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1), ("cap", 1)],
+        with(vec![RouteStrategy::Priority]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lille", "lyon"]);
+    let p = route(
+        &e,
+        ship(),
+        &[("tee", 1), ("cap", 1)],
+        with(vec![
+            RouteStrategy::FewestShipments,
+            RouteStrategy::Priority,
+        ]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+    assert!(p.shipments[0].why.contains("fewest shipments"));
+}
+
+#[test]
+fn shortfalls_fail_or_go_partial_or_backorder() {
+    let (e, clock) = retailer();
+    stock(&e, "tee", "lyon", 2);
+    let err = route(&e, ship(), &[("tee", 5)], RouteOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "E_INSUFFICIENT_STOCK");
+    let partial = RouteOptions {
+        allow_partial: true,
+        ..RouteOptions::default()
+    };
+    let p = route(&e, ship(), &[("tee", 5)], partial.clone()).unwrap();
+    assert_eq!(p.shipments[0].lines[0].qty, 2.into());
+    assert_eq!(
+        p.unfilled,
+        [PlanLine {
+            sku: "tee".into(),
+            qty: 3.into()
+        }]
+    );
+
+    e.expect_receipt("tee", "lille", 10.into(), T0 + 5 * DAY, "PO-1")
+        .unwrap();
+    let backorder = RouteOptions {
+        allow_backorder: true,
+        ..RouteOptions::default()
+    };
+    let p = route(&e, ship(), &[("tee", 5)], backorder).unwrap();
+    assert_eq!(locations(&p), ["lyon", "lille"]);
+    assert!(!p.shipments[0].backorder);
+    assert_eq!(p.shipments[0].promised_at_ms, clock.now_ms());
+    assert!(p.shipments[1].backorder);
+    assert_eq!(p.shipments[1].lines[0].qty, 3.into());
+    assert_eq!(p.shipments[1].promised_at_ms, T0 + 5 * DAY);
+    assert!(p.unfilled.is_empty());
+}
+
+#[test]
+fn channel_buffers_limit_what_routing_may_promise() {
+    let (e, _) = retailer();
+    e.upsert_channel(ChannelSpec::new("web", ["lyon", "lille"]).safety_units(3))
+        .unwrap();
+    stock(&e, "tee", "lyon", 5);
+    let err = route(&e, ship(), &[("tee", 3)], RouteOptions::default()).unwrap_err();
+    assert_eq!(
+        err.code(),
+        "E_INSUFFICIENT_STOCK",
+        "5 on hand - 3 safety = 2"
+    );
+    assert!(route(&e, ship(), &[("tee", 2)], RouteOptions::default()).is_ok());
+}
+
+#[test]
+fn click_and_collect_from_the_store_or_by_transfer() {
+    let (e, clock) = retailer();
+    stock(&e, "tee", "paris-store", 2);
+    stock(&e, "tee", "lyon", 10);
+    let collect = Fulfilment::ClickAndCollect {
+        store: "paris-store".into(),
+    };
+    let p = route(
+        &e,
+        collect.clone(),
+        &[("tee", 2)],
+        with(vec![RouteStrategy::Nearest]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["paris-store"]);
+    assert_eq!(p.shipments[0].transfer_to, None);
+    assert_eq!(p.shipments[0].promised_at_ms, clock.now_ms());
+
+    let p = route(
+        &e,
+        collect,
+        &[("tee", 4)],
+        with(vec![RouteStrategy::Nearest]),
+    )
+    .unwrap();
+    assert_eq!(locations(&p), ["paris-store", "lyon"]);
+    assert_eq!(p.shipments[1].transfer_to.as_deref(), Some("paris-store"));
+    assert_eq!(p.shipments[1].promised_at_ms, clock.now_ms() + 2 * DAY);
+    assert!(p.shipments[1].why.contains("transfer"));
+
+    // A store without pickup cannot be a pickup store.
+    e.upsert_location(LocationSpec::warehouse("depot").at(48.8, 2.3))
+        .unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["lyon", "depot"]))
+        .unwrap();
+    stock(&e, "tee", "depot", 5);
+    let err = route(
+        &e,
+        Fulfilment::ClickAndCollect {
+            store: "depot".into(),
+        },
+        &[("tee", 1)],
+        RouteOptions::default(),
+    );
+    let p = err.unwrap();
+    assert_eq!(locations(&p), ["lyon"], "the depot itself offers no pickup");
+    let depot = p.candidates.iter().find(|c| c.location == "depot").unwrap();
+    assert_eq!(
+        depot.excluded.as_deref(),
+        Some("the pickup store does not offer pickup")
+    );
+}
+
+#[test]
+fn click_and_reserve_and_till_sales_use_the_store_only() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 10);
+    stock(&e, "tee", "paris-store", 1);
+    let reserve = Fulfilment::ClickAndReserve {
+        store: "paris-store".into(),
+        hours: 48,
+    };
+    let p = route(&e, reserve.clone(), &[("tee", 1)], RouteOptions::default()).unwrap();
+    assert_eq!(locations(&p), ["paris-store"]);
+    let err = route(&e, reserve, &[("tee", 2)], RouteOptions::default()).unwrap_err();
+    assert_eq!(err.code(), "E_INSUFFICIENT_STOCK");
+    let till = Fulfilment::TillSale {
+        store: "paris-store".into(),
+    };
+    let p = route(&e, till, &[("tee", 1)], RouteOptions::default()).unwrap();
+    assert_eq!(locations(&p), ["paris-store"]);
+    let err = route(
+        &e,
+        Fulfilment::TillSale {
+            store: "nowhere".into(),
+        },
+        &[("tee", 1)],
+        RouteOptions::default(),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "E_UNKNOWN_LOCATION");
+}
+
+#[test]
+fn routing_changes_nothing_and_rejects_bad_input() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 10);
+    let (seq, levels) = (e.last_seq(), e.levels("tee", "lyon").unwrap());
+    route(&e, ship(), &[("tee", 3)], RouteOptions::default()).unwrap();
+    assert_eq!(e.last_seq(), seq);
+    assert_eq!(e.levels("tee", "lyon").unwrap(), levels);
+    let code = |r: Result<Plan>| r.unwrap_err().code();
+    assert_eq!(
+        code(route(&e, ship(), &[("nope", 1)], RouteOptions::default())),
+        "E_UNKNOWN_SKU"
+    );
+    assert_eq!(
+        code(route(&e, ship(), &[("tee", 0)], RouteOptions::default())),
+        "E_INVALID_QUANTITY"
+    );
+    assert_eq!(
+        code(route(&e, ship(), &[], RouteOptions::default())),
+        "E_INVALID_ARGUMENT"
+    );
+    let far = Fulfilment::Ship {
+        lat: 91.0,
+        lon: 0.0,
+        country: "FR".into(),
+    };
+    assert_eq!(
+        code(route(&e, far, &[("tee", 1)], RouteOptions::default())),
+        "E_INVALID_ARGUMENT"
+    );
+    let zero = RouteOptions {
+        max_shipments: Some(0),
+        ..RouteOptions::default()
+    };
+    assert_eq!(
+        code(route(&e, ship(), &[("tee", 1)], zero)),
+        "E_INVALID_ARGUMENT"
+    );
+    let lines = [HoldLine::new("tee", 1)];
+    let err = e
+        .route(&RouteRequest {
+            channel: "nope",
+            fulfilment: ship(),
+            lines: &lines,
+            options: RouteOptions::default(),
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), "E_UNKNOWN_CHANNEL");
+}
+
+/// (closed, ships, priority, stock per SKU) of one location.
+type Loc = (bool, bool, i32, Vec<i64>);
+
+/// A small random instance: up to 6 warehouses (some closed, some not
+/// shipping) and up to 4 SKUs with random stock.
+fn instance() -> impl proptest::strategy::Strategy<Value = (Vec<Loc>, Vec<i64>)> {
+    (1usize..=4).prop_flat_map(|skus| {
+        (
+            prop::collection::vec(
+                (
+                    prop::bool::weighted(0.15),
+                    prop::bool::weighted(0.85),
+                    0i32..5,
+                    prop::collection::vec(0i64..6, skus),
+                ),
+                1..=6,
+            ),
+            prop::collection::vec(1i64..8, skus),
+        )
+    })
+}
+
+fn build(locs: &[Loc]) -> Engine {
+    let e = Engine::new();
+    let names: Vec<String> = (0..locs.len()).map(|i| format!("l{i}")).collect();
+    for (i, (closed, ships, prio, stock)) in locs.iter().enumerate() {
+        e.upsert_location(
+            LocationSpec::warehouse(&names[i])
+                .ships(*ships)
+                .priority(*prio)
+                .at(i as f64, 0.0),
+        )
+        .unwrap();
+        for (s, n) in stock.iter().enumerate() {
+            if *n > 0 {
+                e.receive(&format!("s{s}"), &names[i], (*n).into(), Note::default())
+                    .unwrap();
+            }
+        }
+        if *closed {
+            e.set_location_closed(&names[i], true).unwrap();
+        }
+    }
+    for s in 0..locs[0].3.len() {
+        e.declare_sku(&format!("s{s}"), SkuSpec::default()).ok();
+    }
+    e.upsert_channel(ChannelSpec::new("web", names.clone()))
+        .unwrap();
+    e
+}
+
+/// The fewest eligible locations whose stock covers `want` (brute force).
+fn brute_min(locs: &[Loc], want: &[i64]) -> Option<usize> {
+    let ok: Vec<&Vec<i64>> = locs.iter().filter(|l| !l.0 && l.1).map(|l| &l.3).collect();
+    (0u32..1 << ok.len())
+        .filter(|m| {
+            want.iter().enumerate().all(|(s, w)| {
+                (0..ok.len())
+                    .filter(|i| m & (1 << i) != 0)
+                    .map(|i| ok[i][s])
+                    .sum::<i64>()
+                    >= *w
+            })
+        })
+        .map(|m| m.count_ones() as usize)
+        .min()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("UNISTOCK_ROUTING_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
+        ..ProptestConfig::default()
+    })]
+
+    /// Fewest shipments is optimal against brute force; every plan uses only
+    /// eligible, capable locations and never takes more than a location has.
+    #[test]
+    fn plans_are_minimal_eligible_and_never_oversell((locs, want) in instance()) {
+        let e = build(&locs);
+        let names: Vec<String> = (0..want.len()).map(|s| format!("s{s}")).collect();
+        let lines: Vec<HoldLine<'_>> = names.iter().zip(&want).map(|(n, w)| HoldLine::new(n, *w)).collect();
+        let ship = Fulfilment::Ship { lat: 0.0, lon: 0.0, country: "FR".into() };
+        for strategies in [
+            vec![RouteStrategy::FewestShipments, RouteStrategy::Priority],
+            vec![RouteStrategy::Priority, RouteStrategy::Nearest],
+        ] {
+            let fewest = strategies[0] == RouteStrategy::FewestShipments;
+            let got = e.route(&RouteRequest {
+                channel: "web",
+                fulfilment: ship.clone(),
+                lines: &lines,
+                options: RouteOptions { strategies, ..RouteOptions::default() },
+            });
+            let best = brute_min(&locs, &want);
+            match (got, best) {
+                (Ok(plan), Some(min)) => {
+                    if fewest {
+                        prop_assert_eq!(plan.shipments.len(), min);
+                    }
+                    let mut sent = vec![0i64; want.len()];
+                    for sh in &plan.shipments {
+                        let i: usize = sh.location[1..].parse().unwrap();
+                        prop_assert!(!locs[i].0 && locs[i].1, "ineligible {}", sh.location);
+                        for l in &sh.lines {
+                            let s: usize = l.sku[1..].parse().unwrap();
+                            let q: i64 = l.qty.to_decimal().try_into().unwrap();
+                            prop_assert!(q <= locs[i].3[s], "oversold {} at {}", l.sku, sh.location);
+                            sent[s] += q;
+                        }
+                    }
+                    prop_assert_eq!(sent, want.clone());
+                }
+                (Err(err), None) => {
+                    let eligible = locs.iter().any(|l| !l.0 && l.1);
+                    let want = if eligible { "E_INSUFFICIENT_STOCK" } else { "E_NO_ROUTE" };
+                    prop_assert_eq!(err.code(), want);
+                }
+                (got, best) => prop_assert!(false, "plan {:?} but brute force {:?}", got, best),
+            }
+        }
+    }
+}
+
+#[test]
+fn host_scorers_run_by_number_and_their_errors_end_the_route() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 5);
+    stock(&e, "tee", "lille", 5);
+    let lines = [HoldLine::new("tee", 1)];
+    let req = RouteRequest {
+        channel: "web",
+        fulfilment: ship(),
+        lines: &lines,
+        options: with(vec![RouteStrategy::Host(7), RouteStrategy::Priority]),
+    };
+    let mut seen = Vec::new();
+    let p = e
+        .route_with(&req, &mut |n, c| {
+            seen.push((n, c.location.clone()));
+            // May call back into the engine: no lock is held.
+            let _ = e.levels("tee", "lyon")?;
+            Ok(if c.location == "lyon" { 1.0 } else { 0.0 })
+        })
+        .unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+    assert!(seen.iter().all(|(n, _)| *n == 7));
+    assert_eq!(seen.len(), 5, "every candidate of the channel is scored");
+    let err = e
+        .route_with(&req, &mut |_, _| {
+            Err(Error::UnknownSku { sku: "boom".into() })
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), "E_UNKNOWN_SKU", "the scorer's own error");
+    let err = e.route_with(&req, &mut |_, _| Ok(f64::NAN)).unwrap_err();
+    assert_eq!(err.code(), "E_INVALID_ARGUMENT");
+}
