@@ -64,13 +64,13 @@ fn kind_in(v: &Bound<'_, PyAny>) -> PyResult<LocationKind> {
     })
 }
 
-fn bool_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<bool> {
+pub(crate) fn bool_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<bool> {
     v.cast::<PyBool>()
         .map(|b| b.is_true())
         .map_err(|_| arg_err(v.py(), field, "must be a bool"))
 }
 
-fn float_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<f64> {
+pub(crate) fn float_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<f64> {
     if v.is_instance_of::<PyBool>()
         || !(v.is_instance_of::<PyFloat>() || v.is_instance_of::<PyInt>())
     {
@@ -80,7 +80,7 @@ fn float_in(v: &Bound<'_, PyAny>, field: &'static str) -> PyResult<f64> {
         .map_err(|_| arg_err(v.py(), field, "must be a float"))
 }
 
-fn int_in<T: for<'a, 'py> FromPyObject<'a, 'py>>(
+pub(crate) fn int_in<T: for<'a, 'py> FromPyObject<'a, 'py>>(
     v: &Bound<'_, PyAny>,
     field: &'static str,
 ) -> PyResult<T> {

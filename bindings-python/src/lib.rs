@@ -1,6 +1,6 @@
 //! The Python package `unistock`: thin bindings over the `unistock` crate.
 //! One Rust module per core module (stock, channel, hold, order, transfer,
-//! ledger, feed); all rules stay in the core. Conversions are in `convert`,
+//! routing, ledger, feed); all rules stay in the core. Conversions are in `convert`,
 //! the one error mapping in `errors`.
 
 mod channel;
@@ -12,6 +12,7 @@ mod hold;
 mod ledger;
 mod order;
 mod records;
+mod routing;
 mod stock;
 mod transfer;
 
@@ -35,6 +36,8 @@ mod _core {
     use crate::ledger::LedgerEntry;
     #[pymodule_export]
     use crate::order::{OrderInfo, OrderLineInfo, OrderReceipt};
+    #[pymodule_export]
+    use crate::routing::{Candidate, Plan, Shipment};
     #[pymodule_export]
     use crate::stock::{CountReport, ExpectedReceipt, Levels};
     #[pymodule_export]

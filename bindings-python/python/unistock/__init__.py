@@ -15,6 +15,7 @@ engine works, so threads run in parallel inside it.
 """
 
 from ._core import (
+    Candidate,
     Change,
     Channel,
     CountReport,
@@ -33,6 +34,8 @@ from ._core import (
     OrderLineInfo,
     OrderReceipt,
     Part,
+    Plan,
+    Shipment,
     Subscription,
     TransferInfo,
     __version__,
@@ -60,6 +63,7 @@ from .errors import (
 )
 
 __all__ = [
+    "Candidate",
     "Change",
     "Channel",
     "CountReport",
@@ -78,6 +82,8 @@ __all__ = [
     "OrderLineInfo",
     "OrderReceipt",
     "Part",
+    "Plan",
+    "Shipment",
     "Subscription",
     "TransferInfo",
     "__version__",

@@ -1,0 +1,256 @@
+//! Routing (mirrors `unistock::routing`): `Engine.route` plans where an
+//! order would ship from, with its reasons, and changes nothing.
+
+use crate::channel::{bool_in, float_in, int_in};
+use crate::convert::{LineItems, Ms, PyDecimal, PyQty, arg_err, decimal_in, id_in, seq_items};
+use crate::engine::Engine;
+use crate::errors::run;
+use crate::records::record;
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use std::sync::Mutex;
+use unistock::{Error, Fulfilment, RouteOptions, RouteRequest, RouteStrategy};
+
+record!(
+    /// What one location sends: `lines` as (sku, qty) pairs, the
+    /// great-circle `distance_km` to the destination, the exact `cost`, the
+    /// `promised_at` date, whether it is a `backorder` against an expected
+    /// receipt, the store a click & collect transfer goes to, and `why`.
+    Shipment {
+        location: String,
+        lines: Vec<(String, PyQty)>,
+        distance_km: f64,
+        cost: PyDecimal,
+        promised_at: Ms,
+        backorder: bool,
+        transfer_to: Option<String>,
+        why: String,
+    }
+);
+
+record!(
+    /// A location routing considered: its `rank` (1 = best, 0 = excluded,
+    /// with the reason in `excluded`) and its scores.
+    Candidate {
+        location: String,
+        rank: usize,
+        excluded: Option<String>,
+        priority: i32,
+        distance_km: f64,
+        units_available: PyQty,
+        cost: PyDecimal,
+        custom_score: Option<f64>,
+    }
+);
+
+record!(
+    /// A routing plan: the shipments, what is left `unfilled` (with
+    /// `allow_partial`), the `total_cost` and every candidate, ranked.
+    Plan {
+        shipments: Vec<Shipment>,
+        unfilled: Vec<(String, PyQty)>,
+        total_cost: PyDecimal,
+        candidates: Vec<Candidate>,
+    }
+);
+
+fn candidate_out(c: unistock::CandidateView) -> Candidate {
+    Candidate {
+        location: c.location,
+        rank: c.rank,
+        excluded: c.excluded,
+        priority: c.priority,
+        distance_km: c.distance_km,
+        units_available: PyQty(c.units_available),
+        cost: PyDecimal(c.cost),
+        custom_score: c.custom_score,
+    }
+}
+
+fn lines_out(lines: Vec<unistock::PlanLine>) -> Vec<(String, PyQty)> {
+    lines.into_iter().map(|l| (l.sku, PyQty(l.qty))).collect()
+}
+
+fn plan_out(p: unistock::Plan) -> Plan {
+    Plan {
+        shipments: p
+            .shipments
+            .into_iter()
+            .map(|s| Shipment {
+                location: s.location,
+                lines: lines_out(s.lines),
+                distance_km: s.distance_km,
+                cost: PyDecimal(s.cost),
+                promised_at: Ms(s.promised_at_ms),
+                backorder: s.backorder,
+                transfer_to: s.transfer_to,
+                why: s.why,
+            })
+            .collect(),
+        unfilled: lines_out(p.unfilled),
+        total_cost: PyDecimal(p.total_cost),
+        candidates: p.candidates.into_iter().map(candidate_out).collect(),
+    }
+}
+
+/// Exactly one of the four ways to fulfil.
+fn fulfilment_in(
+    py: Python<'_>,
+    ship_to: Option<&Bound<'_, PyAny>>,
+    collect_at: Option<&Bound<'_, PyAny>>,
+    reserve_at: Option<&Bound<'_, PyAny>>,
+    reserve_hours: Option<&Bound<'_, PyAny>>,
+    till: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Fulfilment> {
+    let given = [ship_to, collect_at, reserve_at, till]
+        .iter()
+        .filter(|x| x.is_some_and(|v| !v.is_none()))
+        .count();
+    if given != 1 {
+        return Err(arg_err(
+            py,
+            "fulfilment",
+            "give exactly one of ship_to, collect_at, reserve_at, till",
+        ));
+    }
+    if let Some(v) = ship_to.filter(|v| !v.is_none()) {
+        let items = seq_items(v, "ship_to")?;
+        if items.len() != 3 {
+            return Err(arg_err(py, "ship_to", "must be (lat, lon, country)"));
+        }
+        return Ok(Fulfilment::Ship {
+            lat: float_in(&items[0], "ship_to")?,
+            lon: float_in(&items[1], "ship_to")?,
+            country: id_in(&items[2], "ship_to")?,
+        });
+    }
+    if let Some(v) = collect_at.filter(|v| !v.is_none()) {
+        return Ok(Fulfilment::ClickAndCollect {
+            store: id_in(v, "collect_at")?,
+        });
+    }
+    if let Some(v) = reserve_at.filter(|v| !v.is_none()) {
+        let hours = match reserve_hours {
+            Some(h) if !h.is_none() => int_in(h, "reserve_hours")?,
+            _ => 24,
+        };
+        return Ok(Fulfilment::ClickAndReserve {
+            store: id_in(v, "reserve_at")?,
+            hours,
+        });
+    }
+    let store = till.map(|v| id_in(v, "till")).transpose()?;
+    Ok(Fulfilment::TillSale {
+        store: store.expect("one was given"),
+    })
+}
+
+#[pymethods]
+impl Engine {
+    /// Plans where an order would be fulfilled from; changes nothing.
+    ///
+    /// Give exactly one of `ship_to=(lat, lon, country)`, `collect_at=store`
+    /// (from the store, or sent there by transfer), `reserve_at=store` (with
+    /// `reserve_hours`, that store only) or `till=store`. `strategies` rank
+    /// the candidates in order: 'priority', 'nearest', 'lowest_cost',
+    /// 'fewest_shipments', 'stock_balancing', 'capacity_aware', or a
+    /// callable `f(candidate) -> float` (higher ranks first) called with no
+    /// engine lock held. Raises `InsufficientStockError` for a shortfall
+    /// (unless `allow_partial` or `allow_backorder`) and `NoRouteError` when
+    /// the constraints leave no plan.
+    ///
+    /// Locking: the stripes of the order's SKUs together, dropped before
+    /// any scorer runs.
+    #[pyo3(signature = (channel, lines, *, ship_to=None, collect_at=None, reserve_at=None, reserve_hours=None, till=None, strategies=None, allow_split=None, max_shipments=None, allow_partial=None, allow_backorder=None, cost_per_km=None, transfer_days=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn route(
+        &self,
+        py: Python<'_>,
+        channel: &Bound<'_, PyAny>,
+        lines: &Bound<'_, PyAny>,
+        ship_to: Option<&Bound<'_, PyAny>>,
+        collect_at: Option<&Bound<'_, PyAny>>,
+        reserve_at: Option<&Bound<'_, PyAny>>,
+        reserve_hours: Option<&Bound<'_, PyAny>>,
+        till: Option<&Bound<'_, PyAny>>,
+        strategies: Option<&Bound<'_, PyAny>>,
+        allow_split: Option<&Bound<'_, PyAny>>,
+        max_shipments: Option<&Bound<'_, PyAny>>,
+        allow_partial: Option<&Bound<'_, PyAny>>,
+        allow_backorder: Option<&Bound<'_, PyAny>>,
+        cost_per_km: Option<&Bound<'_, PyAny>>,
+        transfer_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Plan> {
+        let channel = id_in(channel, "channel")?;
+        let fulfilment = fulfilment_in(py, ship_to, collect_at, reserve_at, reserve_hours, till)?;
+        let mut options = RouteOptions::default();
+        let mut scorers: Vec<Py<PyAny>> = Vec::new();
+        if let Some(v) = strategies.filter(|v| !v.is_none()) {
+            options.strategies.clear();
+            for item in seq_items(v, "strategies")? {
+                if let Ok(name) = item.cast::<PyString>() {
+                    let name = name.to_cow()?;
+                    let s = RouteStrategy::parse(&name).ok_or_else(|| {
+                        arg_err(py, "strategies", format!("unknown strategy '{name}'"))
+                    })?;
+                    options.strategies.push(s);
+                } else if item.is_callable() {
+                    options
+                        .strategies
+                        .push(RouteStrategy::Host(scorers.len() as u32));
+                    scorers.push(item.unbind());
+                } else {
+                    return Err(arg_err(
+                        py,
+                        "strategies",
+                        "each must be a strategy name or a callable",
+                    ));
+                }
+            }
+        }
+        let flag = |v: Option<&Bound<'_, PyAny>>, f: &'static str, d: bool| {
+            v.filter(|v| !v.is_none()).map_or(Ok(d), |v| bool_in(v, f))
+        };
+        options.allow_split = flag(allow_split, "allow_split", true)?;
+        options.allow_partial = flag(allow_partial, "allow_partial", false)?;
+        options.allow_backorder = flag(allow_backorder, "allow_backorder", false)?;
+        if let Some(v) = max_shipments.filter(|v| !v.is_none()) {
+            options.max_shipments = Some(int_in(v, "max_shipments")?);
+        }
+        if let Some(v) = cost_per_km.filter(|v| !v.is_none()) {
+            options.cost_per_km = decimal_in(v, "cost_per_km")?;
+        }
+        if let Some(v) = transfer_days.filter(|v| !v.is_none()) {
+            options.transfer_days = int_in(v, "transfer_days")?;
+        }
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
+        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+        let e = &self.inner;
+        let req = RouteRequest {
+            channel: &channel,
+            fulfilment,
+            lines: &ls,
+            options,
+        };
+        let result = run(py, || {
+            e.route_with(&req, &mut |n, view| {
+                Python::attach(|py| {
+                    let score = scorers[n as usize]
+                        .call1(py, (candidate_out(view.clone()),))
+                        .and_then(|s| float_in(s.bind(py), "strategies"));
+                    score.map_err(|err| {
+                        *raised.lock().expect("not poisoned") = Some(err);
+                        Error::NoRoute {
+                            reason: "a scorer raised".into(),
+                        }
+                    })
+                })
+            })
+        });
+        match (result, raised.into_inner().expect("not poisoned")) {
+            (_, Some(err)) => Err(err),
+            (r, None) => r.map(plan_out),
+        }
+    }
+}

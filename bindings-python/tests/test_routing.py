@@ -1,0 +1,196 @@
+"""Routing through Python: the same behaviours as core/tests/routing.rs,
+with the explanation, host scorers and typed errors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+import unistock as u
+
+from conftest import T0
+
+PARIS = (48.85, 2.35, "FR")
+
+
+def retailer() -> u.Engine:
+    e = u.Engine(clock=u.ManualClock(T0))
+    e.upsert_location("lyon", lat=45.76, lon=4.84, priority=1,
+                      cost_per_shipment=Decimal("5.00"), cost_per_unit=Decimal("0.50"))
+    e.upsert_location("lille", lat=50.63, lon=3.06, priority=5,
+                      cost_per_shipment=Decimal("7.00"), cost_per_unit=Decimal("0.20"))
+    e.upsert_location("paris-ship", kind="store", ships=True, lat=48.86, lon=2.35,
+                      cost_per_shipment=Decimal("9.00"), cost_per_unit=Decimal("1.00"))
+    e.upsert_location("paris-store", kind="store", ships=False, lat=48.87, lon=2.33)
+    e.upsert_location("closed-wh", lat=48.9, lon=2.4, priority=99)
+    e.set_location_closed("closed-wh", True)
+    e.upsert_channel("web", ["lyon", "lille", "paris-ship", "paris-store", "closed-wh"])
+    return e
+
+
+def where(plan: u.Plan) -> list[str]:
+    return [s.location for s in plan.shipments]
+
+
+def test_priority_wins_and_every_candidate_is_explained():
+    e = retailer()
+    for loc in ("lyon", "lille", "paris-ship", "closed-wh"):
+        e.receive("tee", loc, 10)
+    p = e.route("web", [("tee", 2)], ship_to=PARIS, strategies=["priority"])
+    assert where(p) == ["lille"]
+    assert p.shipments[0].lines == [("tee", 2)]
+    assert "ranked #1" in p.shipments[0].why and "priority" in p.shipments[0].why
+    by = {c.location: c for c in p.candidates}
+    assert by["lille"].rank == 1 and by["lyon"].rank == 2
+    assert by["closed-wh"].excluded == "closed"
+    assert by["paris-store"].excluded == "does not ship"
+    assert p.shipments[0].promised_at == T0
+
+
+def test_nearest_ship_from_store_and_exact_costs():
+    e = retailer()
+    for loc in ("lyon", "lille", "paris-ship"):
+        e.receive("tee", loc, 10)
+    assert where(e.route("web", [("tee", 1)], ship_to=PARIS, strategies=["nearest"])) == ["paris-ship"]
+    p = e.route("web", [("tee", 4)], ship_to=PARIS, strategies=["lowest_cost"])
+    assert where(p) == ["lyon"]
+    assert p.total_cost == Decimal("7.00") and isinstance(p.total_cost, Decimal)
+    p = e.route("web", [("tee", 4)], ship_to=PARIS, strategies=["lowest_cost"],
+                cost_per_km=Decimal("0.01"))
+    assert where(p) == ["lille"]
+
+
+def test_split_fewest_shipments_and_constraints():
+    e = retailer()
+    e.receive("tee", "lille", 3)
+    e.receive("tee", "lyon", 10)
+    p = e.route("web", [("tee", 5)], ship_to=PARIS, strategies=["priority"])
+    assert [(s.location, s.lines) for s in p.shipments] == [("lille", [("tee", 3)]), ("lyon", [("tee", 2)])]
+    p = e.route("web", [("tee", 5)], ship_to=PARIS, strategies=["priority"], allow_split=False)
+    assert where(p) == ["lyon"]
+    e.receive("cap", "paris-ship", 1)
+    with pytest.raises(u.NoRouteError) as ex:
+        e.route("web", [("tee", 5), ("cap", 1)], ship_to=PARIS, allow_split=False)
+    assert ex.value.code == "E_NO_ROUTE" and "split" in ex.value.reason
+    e.receive("cap", "lyon", 1)
+    p = e.route("web", [("tee", 1), ("cap", 1)], ship_to=PARIS,
+                strategies=["fewest_shipments", "priority"])
+    assert where(p) == ["lyon"]
+
+
+def test_shortfalls_partial_and_backorder():
+    e = retailer()
+    e.receive("tee", "lyon", 2)
+    with pytest.raises(u.InsufficientStockError) as ex:
+        e.route("web", [("tee", 5)], ship_to=PARIS)
+    assert (ex.value.requested, ex.value.available) == (5, 2)
+    p = e.route("web", [("tee", 5)], ship_to=PARIS, allow_partial=True)
+    assert p.unfilled == [("tee", 3)]
+    e.expect_receipt("tee", "lille", 10, T0 + timedelta(days=5), "PO-1")
+    p = e.route("web", [("tee", 5)], ship_to=PARIS, allow_backorder=True)
+    assert [(s.location, s.backorder) for s in p.shipments] == [("lyon", False), ("lille", True)]
+    assert p.shipments[1].promised_at == T0 + timedelta(days=5)
+
+
+def test_click_and_collect_reserve_and_till():
+    e = retailer()
+    e.receive("tee", "paris-store", 2)
+    e.receive("tee", "lyon", 10)
+    p = e.route("web", [("tee", 4)], collect_at="paris-store", strategies=["nearest"])
+    assert where(p) == ["paris-store", "lyon"]
+    assert p.shipments[0].transfer_to is None
+    assert p.shipments[1].transfer_to == "paris-store"
+    assert p.shipments[1].promised_at == T0 + timedelta(days=2)
+    p = e.route("web", [("tee", 1)], reserve_at="paris-store", reserve_hours=48)
+    assert where(p) == ["paris-store"]
+    with pytest.raises(u.InsufficientStockError):
+        e.route("web", [("tee", 3)], reserve_at="paris-store")
+    assert where(e.route("web", [("tee", 1)], till="paris-store")) == ["paris-store"]
+
+
+def test_a_callable_scorer_ranks_may_call_back_and_its_exception_propagates():
+    e = retailer()
+    e.receive("tee", "lyon", 5)
+    e.receive("tee", "lille", 5)
+    seen = []
+
+    def prefer_lyon(c: u.Candidate) -> float:
+        seen.append(c.location)
+        e.levels("tee", "lyon")  # re-entrant: no engine lock is held
+        return 10.0 if c.location == "lyon" else 0.0
+
+    p = e.route("web", [("tee", 1)], ship_to=PARIS, strategies=[prefer_lyon, "priority"])
+    assert where(p) == ["lyon"]
+    assert "custom" in p.shipments[0].why
+    assert {c.location: c.custom_score for c in p.candidates}["lyon"] == 10.0
+    assert len(seen) == 5
+
+    class Boom(Exception):
+        pass
+
+    def boom(c: u.Candidate) -> float:
+        raise Boom("scorer failed")
+
+    with pytest.raises(Boom):
+        e.route("web", [("tee", 1)], ship_to=PARIS, strategies=[boom])
+    with pytest.raises(u.InvalidArgumentError):
+        e.route("web", [("tee", 1)], ship_to=PARIS, strategies=[lambda c: "high"])
+    with pytest.raises(u.InvalidArgumentError):
+        e.route("web", [("tee", 1)], ship_to=PARIS, strategies=[lambda c: float("nan")])
+
+
+def test_routing_changes_nothing():
+    e = retailer()
+    e.receive("tee", "lyon", 10)
+    seq, levels = e.last_seq, e.levels("tee", "lyon")
+    e.route("web", [("tee", 3)], ship_to=PARIS)
+    assert (e.last_seq, e.levels("tee", "lyon")) == (seq, levels)
+
+
+BAD = [
+    (dict(), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, till="paris-store"), u.InvalidArgumentError),
+    (dict(ship_to=(91.0, 0.0, "FR")), u.InvalidArgumentError),
+    (dict(ship_to=(48.0, 2.0)), u.InvalidArgumentError),
+    (dict(ship_to=("48", 2.0, "FR")), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, strategies=["fastest"]), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, strategies=[1]), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, strategies="priority"), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, allow_split=1), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, max_shipments=0), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, max_shipments=-1), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, max_shipments=True), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, cost_per_km=Decimal("-1")), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, cost_per_km=0.5), u.InvalidArgumentError),
+    (dict(ship_to=PARIS, transfer_days=2**40), u.InvalidArgumentError),
+    (dict(collect_at="nowhere"), u.UnknownLocationError),
+    (dict(reserve_at="paris-store", reserve_hours=0), u.InvalidArgumentError),
+    (dict(till=None), u.InvalidArgumentError),
+]
+
+
+@pytest.mark.parametrize("kwargs,exc", BAD)
+def test_bad_route_input_gets_a_typed_error(kwargs, exc):
+    e = retailer()
+    e.receive("tee", "lyon", 10)
+    with pytest.raises(exc):
+        e.route("web", [("tee", 1)], **kwargs)
+
+
+@pytest.mark.parametrize("lines,exc", [
+    ([], u.InvalidArgumentError),
+    ([("tee", 0)], u.InvalidQuantityError),
+    ([("tee", -1)], u.InvalidQuantityError),
+    ([("tee", 1.0)], u.InvalidArgumentError),
+    ([("nope", 1)], u.UnknownSkuError),
+    (None, u.InvalidArgumentError),
+])
+def test_bad_route_lines_get_a_typed_error(lines, exc):
+    e = retailer()
+    e.receive("tee", "lyon", 10)
+    with pytest.raises(exc):
+        e.route("web", lines, ship_to=PARIS)
+    with pytest.raises(u.UnknownChannelError):
+        e.route("nope", [("tee", 1)], ship_to=PARIS)
