@@ -24,6 +24,7 @@ export type ErrorCode =
   | 'E_LOCATION_NOT_IN_CHANNEL'
   | 'E_LOCATION_CLOSED'
   | 'E_LEDGER_TRUNCATED'
+  | 'E_NO_ROUTE'
 /** Every error unistock throws (or returns from a batch call): an `Error` with a stable `code` and the error's data. */
 export interface UnistockError extends Error {
   code: ErrorCode
@@ -44,6 +45,30 @@ export interface UnistockError extends Error {
   available?: Quantity
   remaining?: Quantity
   oldest?: bigint
+}
+/** A routing strategy: a built-in name, or a function scoring a candidate (higher ranks first). */
+export type RouteStrategy =
+  | 'priority'
+  | 'nearest'
+  | 'lowest_cost'
+  | 'fewest_shipments'
+  | 'stock_balancing'
+  | 'capacity_aware'
+  | ((candidate: Candidate) => number)
+/** Options of `engine.route`: exactly one of `shipTo`, `collectAt`, `reserveAt`, `till`. */
+export interface RouteOptions {
+  shipTo?: { lat: number; lon: number; country: string }
+  collectAt?: string
+  reserveAt?: string
+  reserveHours?: number
+  till?: string
+  strategies?: RouteStrategy[]
+  allowSplit?: boolean
+  maxShipments?: number
+  allowPartial?: boolean
+  allowBackorder?: boolean
+  costPerKm?: Quantity
+  transferDays?: number
 }
 
 /**
@@ -273,6 +298,23 @@ export declare class Engine {
    */
   orderInfo(order: string): OrderInfo
   /**
+   * Plans where an order would be fulfilled from; changes nothing.
+   *
+   * Give exactly one of `shipTo: { lat, lon, country }`, `collectAt`
+   * (from the store, or sent there by transfer), `reserveAt` (with
+   * `reserveHours`; that store only) or `till`. `strategies` rank the
+   * candidates in order: 'priority', 'nearest', 'lowest_cost',
+   * 'fewest_shipments', 'stock_balancing', 'capacity_aware', or a
+   * function `(candidate) => number` (higher ranks first), called with
+   * no engine lock held; what it throws comes out of `route`. Throws
+   * `E_INSUFFICIENT_STOCK` for a shortfall (unless `allowPartial` or
+   * `allowBackorder`) and `E_NO_ROUTE` when the constraints leave no plan.
+   *
+   * Locking: the stripes of the order's SKUs together, dropped before
+   * any scorer runs.
+   */
+  route(channel: string, lines: Line[], options: RouteOptions): Plan
+  /**
    * Receives units at a location (creates the SKU on first receipt). A
    * `note.reference` equal to an expected receipt's consumes it.
    *
@@ -382,6 +424,21 @@ export declare class ManualClock {
 
 /** A subscription, for `unsubscribe`. */
 export declare class Subscription {}
+
+/**
+ * A location routing considered: `rank` 1 is best, 0 is excluded (see
+ * `excluded` for why).
+ */
+export interface Candidate {
+  location: string
+  rank: number
+  excluded?: string
+  priority: number
+  distanceKm: number
+  unitsAvailable: Quantity
+  cost: string
+  customScore?: number
+}
 
 /**
  * A derived change. `kind`: `'stock_changed'` (sku, location, levels),
@@ -631,6 +688,40 @@ export interface Part {
   sku: string
   location: string
   qty: Quantity
+}
+
+/** A routing plan. */
+export interface Plan {
+  shipments: Array<Shipment>
+  /** Units left out (with `allowPartial`). */
+  unfilled: Array<PlanLine>
+  totalCost: string
+  /** Every location considered, ranked, and the excluded ones with why. */
+  candidates: Array<Candidate>
+}
+
+/** A SKU and a quantity in a plan. */
+export interface PlanLine {
+  sku: string
+  qty: Quantity
+}
+
+/** What one location sends. */
+export interface Shipment {
+  location: string
+  lines: Array<PlanLine>
+  /** Great-circle km to the destination. */
+  distanceKm: number
+  /** Per shipment + per unit + per km, a decimal string. */
+  cost: string
+  /** When the customer can have it. */
+  promisedAt: Date
+  /** Promised from an expected receipt, not from stock. */
+  backorder: boolean
+  /** Click & collect from elsewhere: the store a transfer goes to. */
+  transferTo?: string
+  /** Why this location. */
+  why: string
 }
 
 /** A SKU and its unit scale. */

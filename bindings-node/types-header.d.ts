@@ -46,3 +46,27 @@ export interface UnistockError extends Error {
   remaining?: Quantity
   oldest?: bigint
 }
+/** A routing strategy: a built-in name, or a function scoring a candidate (higher ranks first). */
+export type RouteStrategy =
+  | 'priority'
+  | 'nearest'
+  | 'lowest_cost'
+  | 'fewest_shipments'
+  | 'stock_balancing'
+  | 'capacity_aware'
+  | ((candidate: Candidate) => number)
+/** Options of `engine.route`: exactly one of `shipTo`, `collectAt`, `reserveAt`, `till`. */
+export interface RouteOptions {
+  shipTo?: { lat: number; lon: number; country: string }
+  collectAt?: string
+  reserveAt?: string
+  reserveHours?: number
+  till?: string
+  strategies?: RouteStrategy[]
+  allowSplit?: boolean
+  maxShipments?: number
+  allowPartial?: boolean
+  allowBackorder?: boolean
+  costPerKm?: Quantity
+  transferDays?: number
+}

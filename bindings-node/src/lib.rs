@@ -1,6 +1,6 @@
 //! The npm package `unistock`: thin napi-rs bindings over the `unistock`
 //! crate. One Rust module per core module (stock, channel, hold, order,
-//! transfer, ledger, feed); all rules stay in the core. Conversions (every
+//! transfer, routing, ledger, feed); all rules stay in the core. Conversions (every
 //! input arrives as `unknown` and is checked) are in `convert`, the one
 //! error mapping in `errors`. Every export is marked `catch_unwind`: a panic
 //! becomes a JS `Error`, never an abort.
@@ -13,5 +13,6 @@ mod feed;
 mod hold;
 mod ledger;
 mod order;
+mod routing;
 mod stock;
 mod transfer;

@@ -1,6 +1,6 @@
 // Type-checked with `tsc --strict` in the test command: the generated
 // index.d.ts must describe the API the way a TypeScript storefront uses it.
-import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change } from '../index'
+import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate } from '../index'
 
 const clock = new ManualClock(new Date('2026-01-01T09:00:00Z'))
 const engine = new Engine({ clock, defaultTtlMs: 15 * 60_000, ledgerRetention: null })
@@ -23,4 +23,12 @@ const sub = engine.subscribe((changes: Change[]) => void changes.length)
 engine.unsubscribe(sub)
 const seq: bigint = engine.lastSeq
 const created: bigint = engine.kpis().holdsCreated
-void [onHand, expires, pending, seq, created]
+const plan: Plan = engine.route('web', [['tee', 1]], {
+  shipTo: { lat: 48.85, lon: 2.35, country: 'FR' },
+  strategies: ['fewest_shipments', (c: Candidate) => (c.location === 'wh-1' ? 1 : 0), 'nearest'],
+  allowSplit: true,
+  costPerKm: '0.01',
+})
+const promised: Date | undefined = plan.shipments[0]?.promisedAt
+const ranks: number[] = plan.candidates.map((c) => c.rank)
+void [onHand, expires, pending, seq, created, promised, ranks]

@@ -1,0 +1,163 @@
+// Routing through JS (mirrors core/tests/routing.rs and the Python suite):
+// strategies, constraints, click & collect, explanations, scorers, errors.
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { u, T0, throwsCode } = require('./shop')
+
+const DAY = 86_400_000
+const PARIS = { lat: 48.85, lon: 2.35, country: 'FR' }
+
+function retailer() {
+  const e = new u.Engine({ clock: new u.ManualClock(T0) })
+  e.upsertLocation({ id: 'lyon', lat: 45.76, lon: 4.84, priority: 1, costPerShipment: '5.00', costPerUnit: '0.50' })
+  e.upsertLocation({ id: 'lille', lat: 50.63, lon: 3.06, priority: 5, costPerShipment: '7.00', costPerUnit: '0.20' })
+  e.upsertLocation({ id: 'paris-ship', kind: 'store', ships: true, lat: 48.86, lon: 2.35, costPerShipment: '9.00', costPerUnit: '1.00' })
+  e.upsertLocation({ id: 'paris-store', kind: 'store', ships: false, lat: 48.87, lon: 2.33 })
+  e.upsertLocation({ id: 'closed-wh', lat: 48.9, lon: 2.4, priority: 99 })
+  e.setLocationClosed('closed-wh', true)
+  e.upsertChannel('web', ['lyon', 'lille', 'paris-ship', 'paris-store', 'closed-wh'])
+  return e
+}
+
+const where = (p) => p.shipments.map((s) => s.location)
+
+test('priority wins and every candidate is explained', () => {
+  const e = retailer()
+  for (const loc of ['lyon', 'lille', 'paris-ship', 'closed-wh']) e.receive('tee', loc, 10)
+  const p = e.route('web', [['tee', 2]], { shipTo: PARIS, strategies: ['priority'] })
+  assert.deepEqual(where(p), ['lille'])
+  assert.deepEqual(p.shipments[0].lines, [{ sku: 'tee', qty: 2 }])
+  assert.match(p.shipments[0].why, /ranked #1.*priority/)
+  assert.equal(p.shipments[0].promisedAt.getTime(), T0.getTime())
+  const by = Object.fromEntries(p.candidates.map((c) => [c.location, c]))
+  assert.deepEqual([by.lille.rank, by.lyon.rank], [1, 2])
+  assert.equal(by['closed-wh'].excluded, 'closed')
+  assert.equal(by['paris-store'].excluded, 'does not ship')
+})
+
+test('nearest picks the store that ships; costs are exact decimal strings', () => {
+  const e = retailer()
+  for (const loc of ['lyon', 'lille', 'paris-ship']) e.receive('tee', loc, 10)
+  assert.deepEqual(where(e.route('web', [['tee', 1]], { shipTo: PARIS, strategies: ['nearest'] })), ['paris-ship'])
+  const p = e.route('web', [['tee', 4]], { shipTo: PARIS, strategies: ['lowest_cost'] })
+  assert.deepEqual(where(p), ['lyon'])
+  assert.equal(p.totalCost, '7')
+  const km = e.route('web', [['tee', 4]], { shipTo: PARIS, strategies: ['lowest_cost'], costPerKm: '0.01' })
+  assert.deepEqual(where(km), ['lille'])
+})
+
+test('split, no split, fewest shipments and max shipments', () => {
+  const e = retailer()
+  e.receive('tee', 'lille', 3)
+  e.receive('tee', 'lyon', 10)
+  const p = e.route('web', [['tee', 5]], { shipTo: PARIS, strategies: ['priority'] })
+  assert.deepEqual(p.shipments.map((s) => [s.location, s.lines[0].qty]), [['lille', 3], ['lyon', 2]])
+  assert.deepEqual(where(e.route('web', [['tee', 5]], { shipTo: PARIS, allowSplit: false })), ['lyon'])
+  e.receive('cap', 'paris-ship', 1)
+  const err = throwsCode(assert, () => e.route('web', [['tee', 5], ['cap', 1]], { shipTo: PARIS, allowSplit: false }), 'E_NO_ROUTE')
+  assert.match(err.reason, /split/)
+  throwsCode(assert, () => e.route('web', [['tee', 5], ['cap', 1]], { shipTo: PARIS, maxShipments: 1 }), 'E_NO_ROUTE')
+  e.receive('cap', 'lyon', 1)
+  const few = e.route('web', [['tee', 1], ['cap', 1]], { shipTo: PARIS, strategies: ['fewest_shipments', 'priority'] })
+  assert.deepEqual(where(few), ['lyon'])
+})
+
+test('shortfalls fail, go partial or backorder against expected receipts', () => {
+  const e = retailer()
+  e.receive('tee', 'lyon', 2)
+  const err = throwsCode(assert, () => e.route('web', [['tee', 5]], { shipTo: PARIS }), 'E_INSUFFICIENT_STOCK')
+  assert.deepEqual([err.requested, err.available], [5, 2])
+  assert.deepEqual(e.route('web', [['tee', 5]], { shipTo: PARIS, allowPartial: true }).unfilled, [{ sku: 'tee', qty: 3 }])
+  e.expectReceipt('tee', 'lille', 10, new Date(T0.getTime() + 5 * DAY), 'PO-1')
+  const p = e.route('web', [['tee', 5]], { shipTo: PARIS, allowBackorder: true })
+  assert.deepEqual(p.shipments.map((s) => [s.location, s.backorder]), [['lyon', false], ['lille', true]])
+  assert.equal(p.shipments[1].promisedAt.getTime(), T0.getTime() + 5 * DAY)
+})
+
+test('click & collect from the store or by transfer; reserve and till use the store', () => {
+  const e = retailer()
+  e.receive('tee', 'paris-store', 2)
+  e.receive('tee', 'lyon', 10)
+  const p = e.route('web', [['tee', 4]], { collectAt: 'paris-store', strategies: ['nearest'] })
+  assert.deepEqual(where(p), ['paris-store', 'lyon'])
+  assert.equal(p.shipments[0].transferTo, undefined)
+  assert.equal(p.shipments[1].transferTo, 'paris-store')
+  assert.equal(p.shipments[1].promisedAt.getTime(), T0.getTime() + 2 * DAY)
+  assert.deepEqual(where(e.route('web', [['tee', 1]], { reserveAt: 'paris-store', reserveHours: 48 })), ['paris-store'])
+  throwsCode(assert, () => e.route('web', [['tee', 3]], { reserveAt: 'paris-store' }), 'E_INSUFFICIENT_STOCK')
+  assert.deepEqual(where(e.route('web', [['tee', 1]], { till: 'paris-store' })), ['paris-store'])
+})
+
+test('a scorer function ranks, may call back, and what it throws comes out', () => {
+  const e = retailer()
+  e.receive('tee', 'lyon', 5)
+  e.receive('tee', 'lille', 5)
+  const seen = []
+  const preferLyon = (c) => {
+    seen.push(c.location)
+    e.levels('tee', 'lyon') // re-entrant: no engine lock is held
+    return c.location === 'lyon' ? 10 : 0
+  }
+  const p = e.route('web', [['tee', 1]], { shipTo: PARIS, strategies: [preferLyon, 'priority'] })
+  assert.deepEqual(where(p), ['lyon'])
+  assert.match(p.shipments[0].why, /custom/)
+  assert.equal(p.candidates.find((c) => c.location === 'lyon').customScore, 10)
+  assert.equal(seen.length, 5)
+  class Boom extends Error {}
+  assert.throws(() => e.route('web', [['tee', 1]], { shipTo: PARIS, strategies: [() => { throw new Boom('no') }] }), Boom)
+  throwsCode(assert, () => e.route('web', [['tee', 1]], { shipTo: PARIS, strategies: [() => 'high'] }), 'E_INVALID_ARGUMENT')
+  throwsCode(assert, () => e.route('web', [['tee', 1]], { shipTo: PARIS, strategies: [() => NaN] }), 'E_INVALID_ARGUMENT')
+  // The engine still works after a scorer threw.
+  assert.deepEqual(where(e.route('web', [['tee', 1]], { shipTo: PARIS })), ['lille'])
+})
+
+test('routing changes nothing', () => {
+  const e = retailer()
+  e.receive('tee', 'lyon', 10)
+  const [seq, lv] = [e.lastSeq, e.levels('tee', 'lyon')]
+  e.route('web', [['tee', 3]], { shipTo: PARIS })
+  assert.deepEqual([e.lastSeq, e.levels('tee', 'lyon')], [seq, lv])
+})
+
+const BAD = [
+  [{}, 'E_INVALID_ARGUMENT'],
+  [null, 'E_INVALID_ARGUMENT'],
+  ['ship', 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, till: 'paris-store' }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: { lat: 91, lon: 0, country: 'FR' } }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: { lat: 48 } }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: { lat: '48', lon: 2, country: 'FR' } }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: { lat: NaN, lon: 2, country: 'FR' } }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, strategies: ['fastest'] }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, strategies: [1] }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, strategies: 'priority' }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, allowSplit: 1 }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, maxShipments: 0 }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, maxShipments: -1 }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, maxShipments: 1.5 }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, costPerKm: '-1' }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, costPerKm: Infinity }, 'E_INVALID_ARGUMENT'],
+  [{ shipTo: PARIS, transferDays: 2 ** 53 }, 'E_INVALID_ARGUMENT'],
+  [{ collectAt: 'nowhere' }, 'E_UNKNOWN_LOCATION'],
+  [{ reserveAt: 'paris-store', reserveHours: 0 }, 'E_INVALID_ARGUMENT'],
+]
+
+test('bad route input gets a typed error', () => {
+  const e = retailer()
+  e.receive('tee', 'lyon', 10)
+  for (const [opts, code] of BAD) {
+    throwsCode(assert, () => e.route('web', [['tee', 1]], opts), code)
+  }
+  for (const [lines, code] of [
+    [[], 'E_INVALID_ARGUMENT'],
+    [[['tee', 0]], 'E_INVALID_QUANTITY'],
+    [[['tee', -1]], 'E_INVALID_QUANTITY'],
+    [[['tee', 1.5]], 'E_INVALID_QUANTITY'],
+    [[['nope', 1]], 'E_UNKNOWN_SKU'],
+    [null, 'E_INVALID_ARGUMENT'],
+  ]) {
+    throwsCode(assert, () => e.route('web', lines, { shipTo: PARIS }), code)
+  }
+  throwsCode(assert, () => e.route('nope', [['tee', 1]], { shipTo: PARIS }), 'E_UNKNOWN_CHANNEL')
+})
