@@ -140,4 +140,21 @@ pub struct Location {
     /// A closed location takes no new holds or sales; what it already holds
     /// or has allocated can still be committed, fulfilled or cancelled.
     pub closed: bool,
+    /// The position as a unit vector (routing compares distances as chords).
+    #[serde(skip)]
+    pub(crate) unit: std::sync::OnceLock<[f64; 3]>,
+}
+
+/// A position on the unit sphere.
+pub(crate) fn unit_vector(lat: f64, lon: f64) -> [f64; 3] {
+    let (la, lo) = (lat.to_radians(), lon.to_radians());
+    [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
+}
+
+impl Location {
+    pub(crate) fn unit(&self) -> [f64; 3] {
+        *self
+            .unit
+            .get_or_init(|| unit_vector(self.spec.lat, self.spec.lon))
+    }
 }

@@ -142,6 +142,9 @@ pub struct RouteOptions {
     pub cost_per_km: Decimal,
     /// Days a transfer to a pickup store takes.
     pub transfer_days: u32,
+    /// How many ranked candidates the plan lists (besides the excluded
+    /// ones and every one that ships).
+    pub explain: usize,
 }
 
 impl Default for RouteOptions {
@@ -154,6 +157,7 @@ impl Default for RouteOptions {
             allow_backorder: false,
             cost_per_km: Decimal::ZERO,
             transfer_days: 2,
+            explain: 10,
         }
     }
 }
@@ -221,7 +225,8 @@ pub struct Plan {
     /// Units left out (only with `allow_partial`).
     pub unfilled: Vec<PlanLine>,
     pub total_cost: Decimal,
-    /// Every location considered, ranked, with the excluded ones and why.
+    /// The best-ranked candidates (`RouteOptions::explain` of them, and
+    /// every one that ships), then the excluded ones with why.
     pub candidates: Vec<CandidateView>,
 }
 
@@ -257,10 +262,13 @@ struct Line {
 }
 
 struct Cand<'t> {
+    loc: LocationId,
     location: &'t Location,
-    distance_km: f64,
+    /// Straight-line distance through the earth on the unit sphere: ranks
+    /// like the great-circle distance, for three multiplications.
+    chord: f64,
     /// Units of each line it has (ATP, at least 0).
-    stock: SmallVec<[i64; 4]>,
+    stock: SmallVec<[i64; 8]>,
     /// Expected receipts per line: (due, qty), by due date.
     expected: Vec<Vec<(u64, i64)>>,
     /// Ships to the pickup store by transfer.
@@ -270,7 +278,11 @@ struct Cand<'t> {
 }
 
 impl Cand<'_> {
-    fn units(&self, lines: &[Line]) -> Vec<i64> {
+    fn distance_km(&self) -> f64 {
+        2.0 * EARTH_KM * (self.chord / 2.0).min(1.0).asin()
+    }
+
+    fn units(&self, lines: &[Line]) -> SmallVec<[i64; 8]> {
         self.stock
             .iter()
             .zip(lines)
@@ -348,46 +360,57 @@ impl Engine {
 
         // One consistent read of every line's stock.
         let txn = Txn::begin(self, &skus, now);
-        for l in &mut lines {
-            l.sellable = channel.available(&topo, txn.stock(l.sku));
-        }
         let capacity_aware = opts.strategies.contains(&RouteStrategy::CapacityAware);
-        let mut cands: Vec<Cand<'_>> = Vec::new();
+        let mut cands: Vec<Cand<'_>> = Vec::with_capacity(channel.locations.len());
+        // Candidate index by location id (ids are dense).
+        let mut slot = vec![u32::MAX; topo.locations.len()];
+        let q = crate::location::unit_vector(dest.0, dest.1);
         for &loc in &channel.locations {
             let location = topo.location(loc);
             let (transfer, excluded) =
                 eligibility(&req.fulfilment, location, loc, store, capacity_aware);
-            let spec = &location.spec;
-            let distance_km = distance_km(spec.lat, spec.lon, dest.0, dest.1);
-            let stock = lines
-                .iter()
-                .map(|l| txn.stock(l.sku).atp(loc).max(0))
-                .collect();
-            let expected = if !opts.allow_backorder {
-                Vec::new()
-            } else {
-                lines
-                    .iter()
-                    .map(|l| {
-                        let mut e: Vec<(u64, i64)> = txn
-                            .stock(l.sku)
-                            .cold(loc)
-                            .map(|c| c.expected.iter().map(|x| (x.due_ms, x.qty)).collect())
-                            .unwrap_or_default();
-                        e.sort_unstable();
-                        e
-                    })
-                    .collect()
-            };
+            slot[loc.0 as usize] = cands.len() as u32;
+            let p = location.unit();
+            let chord =
+                ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
             cands.push(Cand {
+                loc,
                 location,
-                distance_km,
-                stock,
-                expected,
+                chord,
+                stock: std::iter::repeat_n(0, lines.len()).collect(),
+                expected: Vec::new(),
                 transfer,
                 excluded,
                 custom: Vec::new(),
             });
+        }
+        // Walk each SKU's stocked locations (a few) rather than every
+        // candidate: the channel's raw availability and each candidate's
+        // units in one pass.
+        for (li, l) in lines.iter_mut().enumerate() {
+            let stock = txn.stock(l.sku);
+            let mut raw: i64 = 0;
+            for ll in stock.locs.iter() {
+                let Some(&i) = slot.get(ll.loc.0 as usize).filter(|&&i| i != u32::MAX) else {
+                    continue;
+                };
+                let atp = ll.atp().max(0);
+                if !topo.is_closed(ll.loc) {
+                    raw = raw.saturating_add(atp);
+                }
+                cands[i as usize].stock[li] = atp;
+            }
+            l.sellable = channel.buffered(raw, l.scale);
+            if opts.allow_backorder {
+                for c in cands.iter_mut() {
+                    let mut e: Vec<(u64, i64)> = stock
+                        .cold(c.loc)
+                        .map(|x| x.expected.iter().map(|x| (x.due_ms, x.qty)).collect())
+                        .unwrap_or_default();
+                    e.sort_unstable();
+                    c.expected.push(e);
+                }
+            }
         }
         txn.abandon();
 
@@ -464,7 +487,7 @@ impl Engine {
             rank,
             excluded: c.excluded.clone(),
             priority: c.location.spec.priority,
-            distance_km: c.distance_km,
+            distance_km: c.distance_km(),
             units_available: sum_units(&units, lines),
             cost: shipment_cost(c, &units, lines, opts),
             custom_score: custom,
@@ -530,22 +553,25 @@ fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOption
         .zip(lines)
         .map(|(u, l)| Qty::from_minor(*u, l.scale).to_decimal())
         .sum();
-    let km = Decimal::from_f64_retain(c.distance_km)
-        .unwrap_or_default()
-        .round_dp(3);
+    let km = if opts.cost_per_km.is_zero() {
+        Decimal::ZERO
+    } else {
+        // Whole metres, exactly.
+        Decimal::new((c.distance_km() * 1000.0).round() as i64, 3)
+    };
     spec.cost_per_shipment + spec.cost_per_unit * n + opts.cost_per_km * km
 }
 
 /// The ranking key of a candidate: one number per ranking strategy, lower
 /// first.
-fn key(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions) -> Vec<f64> {
+fn key(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions) -> SmallVec<[f64; 4]> {
     let mut custom = c.custom.iter();
     let units = c.units(lines);
     opts.strategies
         .iter()
         .filter_map(|s| match s {
             RouteStrategy::Priority => Some(-(c.location.spec.priority as f64)),
-            RouteStrategy::Nearest => Some(c.distance_km),
+            RouteStrategy::Nearest => Some(c.chord),
             RouteStrategy::LowestCost => {
                 let cost = shipment_cost(c, &units, lines, opts);
                 Some(cost.try_into().unwrap_or(f64::MAX))
@@ -597,7 +623,7 @@ fn plan(
     store: Option<&str>,
 ) -> Result<Plan> {
     // Rank the eligible candidates.
-    let keys: Vec<Vec<f64>> = cands.iter().map(|c| key(c, &lines, opts)).collect();
+    let keys: Vec<SmallVec<[f64; 4]>> = cands.iter().map(|c| key(c, &lines, opts)).collect();
     let mut order: Vec<usize> = (0..cands.len())
         .filter(|&i| cands[i].excluded.is_none())
         .collect();
@@ -631,7 +657,13 @@ fn plan(
             None => Vec::new(),
         }
     } else if fewest {
-        fewest_shipments(&cands, &order, &need, max_ship)
+        // A candidate with none of what is needed is in no smallest cover.
+        let useful: Vec<usize> = order
+            .iter()
+            .copied()
+            .filter(|&i| coverage(&cands[i], &need) > 0)
+            .collect();
+        fewest_shipments(&cands, &useful, &need, max_ship)
     } else {
         // In rank order, the locations that still add something, up to
         // the most shipments allowed.
@@ -688,7 +720,7 @@ fn plan(
         let why = explain(
             c,
             ranks[i],
-            runner_up.map(|j| (&cands[j], &keys[i], &keys[j])),
+            runner_up.map(|j| (&cands[j], &keys[i][..], &keys[j][..])),
             opts,
             fewest,
             chosen.len(),
@@ -798,9 +830,17 @@ fn plan(
             qty: Qty::from_minor(*s, l.scale),
         })
         .collect();
+    // The explanation: the best `explain` ranked candidates (every one
+    // that ships is among them) and the excluded ones.
+    let shown = |i: usize| {
+        ranks[i] == 0 && cands[i].excluded.is_some()
+            || (1..=opts.explain.max(chosen.len())).contains(&ranks[i])
+            || chosen.contains(&i)
+    };
     let mut candidates: Vec<CandidateView> = cands
         .iter()
         .enumerate()
+        .filter(|(i, _)| shown(*i))
         .map(|(i, c)| {
             let mut custom = c.custom.first().copied();
             if opts
@@ -920,7 +960,7 @@ fn next_combination(idx: &mut [usize], n: usize) -> bool {
 fn explain(
     c: &Cand<'_>,
     rank: usize,
-    runner_up: Option<(&Cand<'_>, &Vec<f64>, &Vec<f64>)>,
+    runner_up: Option<(&Cand<'_>, &[f64], &[f64])>,
     opts: &RouteOptions,
     fewest: bool,
     shipments: usize,
@@ -972,7 +1012,7 @@ fn shipment(
                 qty: Qty::from_minor(*t, l.scale),
             })
             .collect(),
-        distance_km: c.distance_km,
+        distance_km: c.distance_km(),
         cost,
         promised_at_ms: due.unwrap_or(now).max(now).saturating_add(transfer_ms),
         backorder: due.is_some(),

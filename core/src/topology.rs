@@ -103,7 +103,9 @@ impl Engine {
         self.change_topology(EventKind::LocationChanged, &name, |t| {
             Ok(match t.location_id(&spec.id) {
                 Some(id) => {
-                    t.locations[id.0 as usize].spec = spec;
+                    let l = &mut t.locations[id.0 as usize];
+                    l.spec = spec;
+                    l.unit = Default::default();
                     id
                 }
                 None => {
@@ -113,6 +115,7 @@ impl Engine {
                         key: key.clone(),
                         spec,
                         closed: false,
+                        unit: Default::default(),
                     });
                     t.loc_index.insert(key, id);
                     id

@@ -192,9 +192,8 @@ fn lowest_cost_counts_shipment_unit_and_distance_costs_exactly() {
     };
     let p = route(&e, ship(), &[("tee", 4)], opts).unwrap();
     assert_eq!(locations(&p), ["lille"]);
-    let km = Decimal::from_f64_retain(p.shipments[0].distance_km)
-        .unwrap()
-        .round_dp(3);
+    // Distance counts in whole metres, exactly.
+    let km = Decimal::new((p.shipments[0].distance_km * 1000.0).round() as i64, 3);
     assert_eq!(p.shipments[0].cost, d("7.80") + d("0.01") * km);
 }
 

@@ -1,0 +1,93 @@
+//! Routing benchmarks: 5-line orders across 100 locations.
+//!
+//! Run: `cargo bench -p unistock --bench routing`. 100 warehouses spread
+//! over France, 1,000 SKUs each stocked at 10 random locations; each plan
+//! routes 5 random SKUs to a random address with nearest + fewest
+//! shipments (greedy set cover beyond 16 candidates), and with priority
+//! alone for comparison.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use unistock::*;
+
+const LOCS: usize = 100;
+const SKUS: usize = 1000;
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn rig() -> (Engine, Vec<String>) {
+    let e = Engine::new();
+    let mut r = Lcg(7);
+    let locs: Vec<String> = (0..LOCS).map(|i| format!("wh-{i:03}")).collect();
+    for (i, l) in locs.iter().enumerate() {
+        let lat = 43.0 + (r.below(800) as f64) / 100.0;
+        let lon = -1.0 + (r.below(800) as f64) / 100.0;
+        e.upsert_location(
+            LocationSpec::warehouse(l)
+                .at(lat, lon)
+                .priority(i as i32 % 7),
+        )
+        .unwrap();
+    }
+    e.upsert_channel(ChannelSpec::new("web", locs.clone()))
+        .unwrap();
+    let skus: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:04}")).collect();
+    for s in &skus {
+        for _ in 0..10 {
+            e.receive(s, &locs[r.below(LOCS)], 1000.into(), Note::default())
+                .unwrap();
+        }
+    }
+    (e, skus)
+}
+
+fn routing(c: &mut Criterion) {
+    let (e, skus) = rig();
+    let mut g = c.benchmark_group("route 5 lines / 100 locations");
+    g.throughput(Throughput::Elements(1));
+    for (label, strategies) in [
+        (
+            "nearest + fewest shipments",
+            vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
+        ),
+        ("priority", vec![RouteStrategy::Priority]),
+    ] {
+        let mut r = Lcg(11);
+        g.bench_function(label, |b| {
+            b.iter(|| {
+                let lines: [HoldLine<'_>; 5] =
+                    std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
+                let req = RouteRequest {
+                    channel: "web",
+                    fulfilment: Fulfilment::Ship {
+                        lat: 43.0 + (r.below(800) as f64) / 100.0,
+                        lon: -1.0 + (r.below(800) as f64) / 100.0,
+                        country: String::new(),
+                    },
+                    lines: &lines,
+                    options: RouteOptions {
+                        strategies: strategies.clone(),
+                        ..RouteOptions::default()
+                    },
+                };
+                black_box(e.route(&req).unwrap())
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, routing);
+criterion_main!(benches);
