@@ -165,27 +165,18 @@ pub(crate) type Lines = SmallVec<[ReqLine; 2]>;
 pub(crate) type Parts = SmallVec<[PartRec; 1]>;
 
 /// A stable 64-bit digest of a hold request (channel and resolved lines):
-/// a retry is recognised by it, so the record need not keep the lines. Each
-/// word is mixed in with the splitmix64 finalizer; ids survive snapshot and
-/// restore, so the digest does too.
+/// a retry is recognised by it, so the record need not keep the lines. A
+/// [`StableHasher`](crate::ids::StableHasher) over the ids and quantities;
+/// ids survive snapshot and restore, so the digest does too.
 pub(crate) fn fingerprint(chan: ChannelId, lines: &[ReqLine]) -> u64 {
-    #[inline]
-    fn mix(h: u64, x: u64) -> u64 {
-        let mut z = (h ^ x).wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    let mut h = mix(chan.0 as u64, lines.len() as u64);
+    let mut h = crate::ids::StableHasher::default();
+    h.mix((chan.0 as u64) << 32 | lines.len() as u64);
     for l in lines {
-        h = mix(
-            h,
-            (l.sku.0 as u64) << 32 | l.loc.map_or(u32::MAX, |x| x.0) as u64,
-        );
-        h = mix(h, l.qty as u64);
-        h = mix(h, l.scale as u64);
+        h.mix((l.sku.0 as u64) << 32 | l.loc.map_or(u32::MAX, |x| x.0) as u64);
+        h.mix(l.qty as u64);
+        h.mix(l.scale as u64);
     }
-    h
+    h.0
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

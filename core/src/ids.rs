@@ -51,3 +51,51 @@ pub(crate) fn check_id(field: &'static str, id: &str) -> crate::Result<()> {
 }
 
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A hasher whose output never changes between releases (digests kept in
+/// records and snapshots): each 8-byte word is mixed in with the splitmix64
+/// finalizer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StableHasher(pub u64);
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher(0x756e_6973_746f_636b)
+    }
+}
+
+impl StableHasher {
+    #[inline]
+    pub(crate) fn mix(&mut self, x: u64) {
+        let mut z = (self.0 ^ x).wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        self.0 = z ^ (z >> 31);
+    }
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(w));
+        }
+        self.mix(bytes.len() as u64);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.mix(i as u64);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.mix(i as u64);
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+}

@@ -29,6 +29,8 @@ pub enum EventKind {
     Expired,
     /// Reserved units committed to an order.
     Allocated,
+    /// Available units allocated to an order placed from a routing plan.
+    Placed,
     Fulfilled,
     AllocationCancelled,
     TillSale,
@@ -92,6 +94,7 @@ impl EventKind {
                 d.allocated -= q;
             }
             AllocationCancelled => d.allocated -= q,
+            Placed => d.allocated += q,
             TransferInbound => d.in_transit += q,
             TransferCancelledInbound => d.in_transit -= q,
             Expected => d.incoming += q,
@@ -114,7 +117,7 @@ impl EventKind {
             SafetySet => "safety",
             Reserved | Released | HoldExtended => "hold",
             Expired => "expiry",
-            Allocated | Fulfilled | AllocationCancelled => "order",
+            Allocated | Fulfilled | AllocationCancelled | Placed => "order",
             TillSale => "till_sale",
             TransferDispatched
             | TransferInbound

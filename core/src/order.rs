@@ -69,6 +69,8 @@ pub type OrderLine<'a> = HoldLine<'a>;
 pub(crate) enum Origin {
     Hold(Key),
     TillSale(Lines),
+    /// Placed from a routing plan: the request's digest, and the plan.
+    Routed(u64, Box<crate::routing::PlanRec>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -385,7 +387,7 @@ impl Engine {
             state: rec.state(),
             hold: match &rec.origin {
                 Origin::Hold(h) => Some(h.to_string()),
-                Origin::TillSale(_) => None,
+                Origin::TillSale(_) | Origin::Routed(..) => None,
             },
             created_at_ms: rec.created_ms,
             lines: rec

@@ -46,6 +46,7 @@ use crate::location::Location;
 use crate::qty::Qty;
 use crate::topology::Topology;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::sync::Arc;
 
@@ -174,14 +175,14 @@ pub struct RouteRequest<'a> {
 }
 
 /// A SKU and a quantity in a plan.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanLine {
     pub sku: String,
     pub qty: Qty,
 }
 
 /// What one location sends.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shipment {
     pub location: String,
     pub lines: Vec<PlanLine>,
@@ -201,7 +202,7 @@ pub struct Shipment {
 }
 
 /// A candidate location as the explanation shows it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CandidateView {
     pub location: String,
     /// 1 = best; 0 when excluded.
@@ -219,7 +220,7 @@ pub struct CandidateView {
 }
 
 /// The result of routing.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub shipments: Vec<Shipment>,
     /// Units left out (only with `allow_partial`).
@@ -426,7 +427,13 @@ impl Engine {
             for s in &opts.strategies {
                 for (c, v) in cands.iter_mut().zip(&views) {
                     match s {
-                        RouteStrategy::Custom(scorer) => c.custom.push(scorer.score(v)),
+                        RouteStrategy::Custom(scorer) => {
+                            let score = scorer.score(v);
+                            if score.is_nan() {
+                                return Err(Error::arg("strategies", "a scorer returned NaN"));
+                            }
+                            c.custom.push(score);
+                        }
                         RouteStrategy::Host(n) => {
                             let score = host(*n, v)?;
                             if score.is_nan() {
@@ -1018,5 +1025,235 @@ fn shipment(
         backorder: due.is_some(),
         transfer_to: c.transfer.then(|| store.unwrap_or_default().to_string()),
         why,
+    }
+}
+
+/// A plan kept with the order placed from it (returned again on a retry).
+/// Plans never hold NaN (scores are checked), so equality is total.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PlanRec(pub Plan);
+
+impl Eq for PlanRec {}
+
+/// The result of placing an order from a routing plan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Placed {
+    /// True when this is the original result returned again for a retry.
+    pub replayed: bool,
+    /// What was allocated: the plan's shipments from stock.
+    pub allocations: SmallVec<[crate::hold::Part; 2]>,
+    /// The plan the order was placed from (backorders and unfilled units
+    /// are in it, not in the allocations).
+    pub plan: Plan,
+}
+
+/// A stable digest of a placement request: a retry is recognised by it.
+fn request_digest(req: &RouteRequest<'_>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = crate::ids::StableHasher::default();
+    req.channel.hash(&mut h);
+    match &req.fulfilment {
+        Fulfilment::Ship { lat, lon, country } => {
+            (0u8, lat.to_bits(), lon.to_bits(), country).hash(&mut h)
+        }
+        Fulfilment::ClickAndCollect { store } => (1u8, store).hash(&mut h),
+        Fulfilment::ClickAndReserve { store, hours } => (2u8, store, hours).hash(&mut h),
+        Fulfilment::TillSale { store } => (3u8, store).hash(&mut h),
+    }
+    for l in req.lines {
+        (l.sku, l.qty.to_decimal().normalize().to_string()).hash(&mut h);
+    }
+    let o = &req.options;
+    for s in &o.strategies {
+        match s {
+            RouteStrategy::Host(n) => (s.name(), *n).hash(&mut h),
+            _ => s.name().hash(&mut h),
+        }
+    }
+    (
+        o.allow_split,
+        o.max_shipments,
+        o.allow_partial,
+        o.allow_backorder,
+        o.cost_per_km.normalize().to_string(),
+        o.transfer_days,
+    )
+        .hash(&mut h);
+    h.finish()
+}
+
+impl Engine {
+    /// Places an order: routes it and allocates the plan's shipments from
+    /// stock atomically, re-checking every one under the locks. If stock
+    /// moved since the plan was made, it plans once more; if that plan
+    /// does not hold either, nothing changes and the error says what no
+    /// longer fits. The order id is the idempotency key (shared with
+    /// commits and till sales): the same request returns the original
+    /// result, another one is an `IdConflict`.
+    ///
+    /// Backordered and unfilled units stay in the returned plan and are not
+    /// allocated; a click & collect shipment by transfer is allocated at its
+    /// source (the host dispatches the transfer when it picks). A plan with
+    /// nothing to allocate from stock is refused (`NoRoute`).
+    ///
+    /// Locking: as `route`; then the order's shard, then the stripes of
+    /// the order's SKUs (ascending).
+    pub fn place(&self, order: &str, req: &RouteRequest<'_>) -> Result<Placed> {
+        self.place_with(order, req, &mut |_, _| Ok(0.0))
+    }
+
+    /// [`Engine::place`] with host scorers (see [`Engine::route_with`]).
+    ///
+    /// Locking: as `place`.
+    pub fn place_with(
+        &self,
+        order: &str,
+        req: &RouteRequest<'_>,
+        host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
+    ) -> Result<Placed> {
+        crate::ids::check_id("order", order)?;
+        let digest = request_digest(req);
+        if let Some(found) = self.placed_again(order, digest)? {
+            return Ok(found);
+        }
+        let mut last_err = None;
+        for _attempt in 0..2 {
+            let plan = self.route_with(req, host)?;
+            match self.apply_plan(order, digest, req, plan)? {
+                Ok(placed) => return Ok(placed),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("two attempts failed"))
+    }
+
+    /// The original result when `order` was already placed with this
+    /// request; `IdConflict` when the id was used otherwise.
+    fn placed_again(&self, order: &str, digest: u64) -> Result<Option<Placed>> {
+        let shard = self.orders[self.order_shard(order)].0.lock();
+        let Some(rec) = shard.map.get(order) else {
+            return Ok(None);
+        };
+        match &rec.origin {
+            crate::order::Origin::Routed(d, plan) if *d == digest => Ok(Some(Placed {
+                replayed: true,
+                allocations: rec.allocs.iter().map(|a| a.part.public()).collect(),
+                plan: plan.0.clone(),
+            })),
+            _ => Err(Error::IdConflict {
+                kind: crate::error::IdKind::Order,
+                id: order.to_string(),
+            }),
+        }
+    }
+
+    /// Allocates `plan` if it still holds: `Ok(Ok(placed))`, or
+    /// `Ok(Err(why))` when stock moved (the caller may plan again).
+    fn apply_plan(
+        &self,
+        order: &str,
+        digest: u64,
+        req: &RouteRequest<'_>,
+        plan: Plan,
+    ) -> Result<std::result::Result<Placed, Error>> {
+        let now = self.now_and_sweep();
+        let topo = self.topo.load();
+        let chan = topo
+            .channel_id(req.channel)
+            .ok_or_else(|| Error::UnknownChannel {
+                channel: req.channel.to_string(),
+            })?;
+        // Resolve the plan's stock shipments to ids.
+        let mut parts: SmallVec<[crate::hold::PartRec; 2]> = SmallVec::new();
+        for s in plan.shipments.iter().filter(|s| !s.backorder) {
+            let loc = topo
+                .location_id(&s.location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: s.location.clone(),
+                })?;
+            for l in &s.lines {
+                let (sku, scale) = self.sku_id(&l.sku)?;
+                let qty = l
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+                parts.push(crate::hold::PartRec {
+                    sku,
+                    loc,
+                    qty,
+                    scale,
+                });
+            }
+        }
+        if parts.is_empty() {
+            return Err(Error::NoRoute {
+                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
+                    .to_string(),
+            });
+        }
+        let mut shard = self.orders[self.order_shard(order)].0.lock();
+        if shard.map.contains_key(order) {
+            drop(shard);
+            return match self.placed_again(order, digest)? {
+                Some(p) => Ok(Ok(p)),
+                None => Err(Error::UnknownOrder {
+                    order: order.to_string(),
+                }),
+            };
+        }
+        let skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let channel = topo.channel(chan).expect("resolved above");
+        // Re-check under the locks: each part fits its location, and each
+        // SKU's total fits what the channel may sell.
+        for p in &parts {
+            let lines_of_sku: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
+            let stock = txn.stock(p.sku);
+            let at = stock.atp(p.loc);
+            let sellable = channel.available(&topo, stock);
+            if p.qty > at || lines_of_sku > sellable || topo.is_closed(p.loc) {
+                let err = self.insufficient(
+                    p.sku,
+                    Some(p.loc),
+                    Some(chan),
+                    p.qty,
+                    at.min(sellable),
+                    p.scale,
+                );
+                txn.abandon();
+                return Ok(Err(err));
+            }
+        }
+        let note = crate::Note {
+            reason: "",
+            reference: Some(order),
+        };
+        for p in &parts {
+            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
+            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
+        }
+        let changes = txn.commit();
+        let rec = crate::order::OrderRec {
+            channel: chan,
+            origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone()))),
+            created_ms: now,
+            allocs: parts
+                .iter()
+                .map(|&part| crate::order::AllocRec {
+                    part,
+                    fulfilled: 0,
+                    cancelled: 0,
+                })
+                .collect(),
+        };
+        let allocations = parts.iter().map(|p| p.public()).collect();
+        shard.map.insert(crate::ids::Key::new(order), rec);
+        drop(shard);
+        self.publish(changes);
+        Ok(Ok(Placed {
+            replayed: false,
+            allocations,
+            plan,
+        }))
     }
 }

@@ -685,3 +685,149 @@ fn host_scorers_run_by_number_and_their_errors_end_the_route() {
     let err = e.route_with(&req, &mut |_, _| Ok(f64::NAN)).unwrap_err();
     assert_eq!(err.code(), "E_INVALID_ARGUMENT");
 }
+
+fn place(e: &Engine, order: &str, lines: &[(&str, i64)], opts: RouteOptions) -> Result<Placed> {
+    let lines: Vec<HoldLine<'_>> = lines.iter().map(|(s, q)| HoldLine::new(s, *q)).collect();
+    e.place(
+        order,
+        &RouteRequest {
+            channel: "web",
+            fulfilment: ship(),
+            lines: &lines,
+            options: opts,
+        },
+    )
+}
+
+#[test]
+fn placing_allocates_the_plan_and_retries_return_the_original() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock)
+    });
+    let (r, _) = retailer();
+    for l in r.locations() {
+        e.upsert_location(l.spec.clone()).unwrap();
+        e.set_location_closed(&l.spec.id, l.closed).unwrap();
+    }
+    for c in r.channels() {
+        e.upsert_channel(c).unwrap();
+    }
+    stock(&e, "tee", "lille", 3);
+    stock(&e, "tee", "lyon", 10);
+    let placed = place(&e, "o1", &[("tee", 5)], with(vec![RouteStrategy::Priority])).unwrap();
+    assert!(!placed.replayed);
+    assert_eq!(locations(&placed.plan), ["lille", "lyon"]);
+    let parts: Vec<(String, i64)> = placed
+        .allocations
+        .iter()
+        .map(|p| (e.location_name(p.location), p.qty.as_units().unwrap()))
+        .collect();
+    assert_eq!(parts, [("lille".to_string(), 3), ("lyon".to_string(), 2)]);
+    assert_eq!(e.levels("tee", "lille").unwrap().allocated, 3.into());
+    assert_eq!(e.levels("tee", "lyon").unwrap().available, 8.into());
+    assert!(e.verify_ledger().unwrap(), "the ledger folds to the levels");
+
+    // A retry returns the original result even though stock moved since.
+    stock(&e, "tee", "lille", 100);
+    let again = place(&e, "o1", &[("tee", 5)], with(vec![RouteStrategy::Priority])).unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.allocations, again.plan),
+        (placed.allocations.clone(), placed.plan.clone())
+    );
+    let err = place(&e, "o1", &[("tee", 6)], with(vec![RouteStrategy::Priority])).unwrap_err();
+    assert_eq!(err.code(), "E_ID_CONFLICT");
+
+    // The order is an order like any other: fulfil and cancel work on it.
+    let v = e
+        .fulfil("o1", &[HoldLine::new("tee", 3).at("lille")])
+        .unwrap();
+    assert_eq!(v.state, OrderState::Open);
+    let v = e.cancel_order("o1").unwrap();
+    assert_eq!(v.state, OrderState::Completed);
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 0.into());
+    assert!(e.verify_ledger().unwrap());
+}
+
+#[test]
+fn placing_after_a_concurrent_change_plans_once_more_then_fails_cleanly() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lille", 5);
+    stock(&e, "tee", "lyon", 5);
+    let lines = [HoldLine::new("tee", 2)];
+    let req = RouteRequest {
+        channel: "web",
+        fulfilment: ship(),
+        lines: &lines,
+        options: with(vec![RouteStrategy::Host(0), RouteStrategy::Priority]),
+    };
+    // The scorer runs between planning and placing (no lock held): on its
+    // first call it sells lille's stock at the till, so the first plan
+    // (lille, by priority) no longer holds and the second goes to lyon.
+    let mut calls = 0;
+    let placed = e
+        .place_with("o1", &req, &mut |_, c| {
+            calls += 1;
+            if calls == 1 {
+                e.write_off(
+                    "tee",
+                    "lille",
+                    5.into(),
+                    None,
+                    Note::reason("sold elsewhere"),
+                )?;
+            }
+            let _ = c;
+            Ok(0.0)
+        })
+        .unwrap();
+    assert_eq!(locations(&placed.plan), ["lyon"]);
+    assert!(calls > 5, "planned twice");
+
+    // When every plan is overtaken, nothing changes and the error says so.
+    stock(&e, "cap", "lyon", 4);
+    let lines = [HoldLine::new("cap", 4)];
+    let req = RouteRequest {
+        lines: &lines,
+        ..req
+    };
+    let (seq, before) = (e.last_seq(), e.levels("cap", "lyon").unwrap());
+    let mut sold = 0;
+    let err = e
+        .place_with("o2", &req, &mut |_, c| {
+            if c.location == "lyon" && sold < 2 {
+                sold += 1;
+                e.write_off("cap", "lyon", 1.into(), None, Note::reason("gone"))?;
+            }
+            Ok(0.0)
+        })
+        .unwrap_err();
+    assert_eq!(err.code(), "E_INSUFFICIENT_STOCK", "{err}");
+    assert_eq!(e.levels("cap", "lyon").unwrap().allocated, before.allocated);
+    assert_eq!(e.last_seq(), seq + 2, "only the two write-offs happened");
+    assert_eq!(e.order_info("o2").unwrap_err().code(), "E_UNKNOWN_ORDER");
+}
+
+#[test]
+fn placing_keeps_backorders_in_the_plan_only() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 2);
+    e.expect_receipt("tee", "lille", 10.into(), T0 + 5 * DAY, "PO-1")
+        .unwrap();
+    let opts = RouteOptions {
+        allow_backorder: true,
+        ..RouteOptions::default()
+    };
+    let placed = place(&e, "o1", &[("tee", 5)], opts.clone()).unwrap();
+    assert_eq!(placed.allocations.len(), 1);
+    assert_eq!(placed.allocations[0].qty, 2.into());
+    assert!(placed.plan.shipments[1].backorder);
+    let err = place(&e, "o2", &[("tee", 3)], opts).unwrap_err();
+    assert_eq!(
+        err.code(),
+        "E_NO_ROUTE",
+        "nothing left in stock to allocate"
+    );
+}
