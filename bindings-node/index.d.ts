@@ -315,6 +315,19 @@ export declare class Engine {
    */
   route(channel: string, lines: Line[], options: RouteOptions): Plan
   /**
+   * Places `order`: routes it (same arguments as `route`) and allocates
+   * the plan's shipments from stock atomically, re-checked under the
+   * locks; if stock moved since the plan, it plans once more, and
+   * otherwise throws with nothing changed. The order id is the
+   * idempotency key (the same request returns the original placement,
+   * `replayed: true`; another one throws `E_ID_CONFLICT`). Backordered
+   * and unfilled units stay in the plan, not in the allocations; the
+   * order is then fulfilled or cancelled like any other.
+   *
+   * Locking: as `route`; then the order's shard and the SKUs' stripes.
+   */
+  place(order: string, channel: string, lines: Line[], options: RouteOptions): Placement
+  /**
    * Receives units at a location (creates the SKU on first receipt). A
    * `note.reference` equal to an expected receipt's consumes it.
    *
@@ -688,6 +701,17 @@ export interface Part {
   sku: string
   location: string
   qty: Quantity
+}
+
+/**
+ * An order placed from a routing plan: what was allocated (the plan's
+ * shipments from stock) and the plan itself.
+ */
+export interface Placement {
+  order: string
+  replayed: boolean
+  allocations: Array<Part>
+  plan: Plan
 }
 
 /** A routing plan. */

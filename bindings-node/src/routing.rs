@@ -7,6 +7,7 @@ use crate::convert::{
 };
 use crate::engine::Engine;
 use crate::errors::{Core, arg, wrap};
+use crate::hold::{Part, parts_out};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use unistock::{Error as CoreError, Fulfilment, RouteOptions, RouteRequest, RouteStrategy};
@@ -53,6 +54,16 @@ pub struct Candidate {
     pub units_available: JsQty,
     pub cost: String,
     pub custom_score: Option<f64>,
+}
+
+/// An order placed from a routing plan: what was allocated (the plan's
+/// shipments from stock) and the plan itself.
+#[napi(object, object_from_js = false)]
+pub struct Placement {
+    pub order: String,
+    pub replayed: bool,
+    pub allocations: Vec<Part>,
+    pub plan: Plan,
 }
 
 /// A routing plan.
@@ -248,20 +259,81 @@ impl Engine {
             lines: &hold,
             options: opts,
         };
-        // A scorer's own exception stays pending and is what JS sees.
-        let mut thrown: Option<Error> = None;
-        let result = self.inner.route_with(&req, &mut |n, view| {
-            let out = scorers[n as usize].call(candidate_out(view)).map_err(|e| {
-                thrown = Some(e);
-                CoreError::NoRoute {
-                    reason: "a scorer threw".into(),
-                }
-            })?;
-            float_in(&out, "strategies")
-        });
-        if let Some(e) = thrown {
-            return Err(e);
-        }
+        let result = with_scorers(&scorers, |host| self.inner.route_with(&req, host))?;
         wrap(&env, || Ok(plan_out(result?)))
+    }
+
+    /// Places `order`: routes it (same arguments as `route`) and allocates
+    /// the plan's shipments from stock atomically, re-checked under the
+    /// locks; if stock moved since the plan, it plans once more, and
+    /// otherwise throws with nothing changed. The order id is the
+    /// idempotency key (the same request returns the original placement,
+    /// `replayed: true`; another one throws `E_ID_CONFLICT`). Backordered
+    /// and unfilled units stay in the plan, not in the allocations; the
+    /// order is then fulfilled or cancelled like any other.
+    ///
+    /// Locking: as `route`; then the order's shard and the SKUs' stripes.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "order: string, channel: string, lines: Line[], options: RouteOptions"
+    )]
+    pub fn place(
+        &self,
+        env: Env,
+        order: Unknown<'_>,
+        channel: Unknown<'_>,
+        lines: Unknown<'_>,
+        options: Unknown<'_>,
+    ) -> Result<Placement> {
+        let (order, channel, lines, (fulfilment, opts, scorers)) = wrap(&env, || {
+            Ok((
+                str_in(&order, "order")?,
+                str_in(&channel, "channel")?,
+                lines_in(&lines)?,
+                options_in(&options)?,
+            ))
+        })?;
+        let hold = hold_lines(&lines);
+        let req = RouteRequest {
+            channel: &channel,
+            fulfilment,
+            lines: &hold,
+            options: opts,
+        };
+        let result = with_scorers(&scorers, |host| self.inner.place_with(&order, &req, host))?;
+        wrap(&env, || {
+            let placed = result?;
+            Ok(Placement {
+                allocations: parts_out(&self.inner, &placed.allocations),
+                order: order.clone(),
+                replayed: placed.replayed,
+                plan: plan_out(placed.plan),
+            })
+        })
+    }
+}
+
+/// Runs `f`, scoring with the host's functions on this thread (no engine
+/// lock is held while they run). What a function throws stays pending and
+/// is what JS sees; otherwise the core result comes back for `wrap`.
+fn with_scorers<T>(
+    scorers: &[Scorer<'_>],
+    f: impl FnOnce(
+        &mut dyn FnMut(u32, &unistock::CandidateView) -> unistock::Result<f64>,
+    ) -> unistock::Result<T>,
+) -> Result<unistock::Result<T>> {
+    let mut thrown: Option<Error> = None;
+    let result = f(&mut |n, view| {
+        let out = scorers[n as usize].call(candidate_out(view)).map_err(|e| {
+            thrown = Some(e);
+            CoreError::NoRoute {
+                reason: "a scorer threw".into(),
+            }
+        })?;
+        float_in(&out, "strategies")
+    });
+    match thrown {
+        Some(e) => Err(e),
+        None => Ok(result),
     }
 }

@@ -161,3 +161,50 @@ test('bad route input gets a typed error', () => {
   }
   throwsCode(assert, () => e.route('nope', [['tee', 1]], { shipTo: PARIS }), 'E_UNKNOWN_CHANNEL')
 })
+
+test('place allocates the plan, replays, conflicts, and the order fulfils', () => {
+  const e = new u.Engine({ clock: new u.ManualClock(T0), ledgerRetention: null })
+  e.upsertLocation({ id: 'lyon', lat: 45.76, lon: 4.84, priority: 1 })
+  e.upsertLocation({ id: 'lille', lat: 50.63, lon: 3.06, priority: 5 })
+  e.upsertChannel('web', ['lyon', 'lille'])
+  e.receive('tee', 'lille', 3)
+  e.receive('tee', 'lyon', 10)
+  const opts = { shipTo: PARIS, strategies: ['priority'] }
+  const p = e.place('o1', 'web', [['tee', 5]], opts)
+  assert.deepEqual([p.order, p.replayed], ['o1', false])
+  assert.deepEqual(p.allocations.map((a) => [a.location, a.qty]), [['lille', 3], ['lyon', 2]])
+  assert.deepEqual(where(p.plan), ['lille', 'lyon'])
+  assert.equal(e.levels('tee', 'lyon').allocated, 2)
+  const again = e.place('o1', 'web', [['tee', 5]], opts)
+  assert.equal(again.replayed, true)
+  assert.deepEqual([again.allocations, again.plan], [p.allocations, p.plan])
+  throwsCode(assert, () => e.place('o1', 'web', [['tee', 6]], opts), 'E_ID_CONFLICT')
+  assert.equal(e.fulfil('o1', [['tee', 3, 'lille']]).state, 'open')
+  assert.equal(e.verifyLedger(), true)
+})
+
+test('place plans again when stock moves, and otherwise changes nothing', () => {
+  const e = retailer()
+  e.receive('tee', 'lille', 5)
+  e.receive('tee', 'lyon', 5)
+  let calls = 0
+  const sellLilleOnce = () => {
+    calls += 1
+    if (calls === 1) e.writeOff('tee', 'lille', 5)
+    return 0
+  }
+  const p = e.place('o1', 'web', [['tee', 2]], { shipTo: PARIS, strategies: [sellLilleOnce, 'priority'] })
+  assert.deepEqual(where(p.plan), ['lyon'])
+  assert.equal(calls, 10)
+  const before = e.lastSeq
+  const sellEverything = () => {
+    const left = e.levels('tee', 'lyon').available
+    if (left > 0) e.writeOff('tee', 'lyon', left)
+    return 0
+  }
+  throwsCode(assert, () => e.place('o2', 'web', [['tee', 1]], { shipTo: PARIS, strategies: [sellEverything] }), 'E_INSUFFICIENT_STOCK')
+  throwsCode(assert, () => e.orderInfo('o2'), 'E_UNKNOWN_ORDER')
+  assert.equal(e.lastSeq, before + 1n, 'only the write-off happened')
+  throwsCode(assert, () => e.place('', 'web', [['tee', 1]], { shipTo: PARIS }), 'E_INVALID_ARGUMENT')
+  throwsCode(assert, () => e.place(7, 'web', [['tee', 1]], { shipTo: PARIS }), 'E_INVALID_ARGUMENT')
+})

@@ -1,6 +1,6 @@
 // Type-checked with `tsc --strict` in the test command: the generated
 // index.d.ts must describe the API the way a TypeScript storefront uses it.
-import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate } from '../index'
+import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate, type Placement } from '../index'
 
 const clock = new ManualClock(new Date('2026-01-01T09:00:00Z'))
 const engine = new Engine({ clock, defaultTtlMs: 15 * 60_000, ledgerRetention: null })
@@ -29,6 +29,9 @@ const plan: Plan = engine.route('web', [['tee', 1]], {
   allowSplit: true,
   costPerKm: '0.01',
 })
+const placed: Placement = engine.place('order-1', 'web', [['tee', 1]], { collectAt: 'store-1' })
+const allocated: Quantity[] = placed.allocations.map((a) => a.qty)
+void [placed.replayed, allocated]
 const promised: Date | undefined = plan.shipments[0]?.promisedAt
 const ranks: number[] = plan.candidates.map((c) => c.rank)
 void [onHand, expires, pending, seq, created, promised, ranks]

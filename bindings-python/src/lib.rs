@@ -37,7 +37,7 @@ mod _core {
     #[pymodule_export]
     use crate::order::{OrderInfo, OrderLineInfo, OrderReceipt};
     #[pymodule_export]
-    use crate::routing::{Candidate, Plan, Shipment};
+    use crate::routing::{Candidate, Placement, Plan, Shipment};
     #[pymodule_export]
     use crate::stock::{CountReport, ExpectedReceipt, Levels};
     #[pymodule_export]

@@ -5,6 +5,7 @@ use crate::channel::{bool_in, float_in, int_in};
 use crate::convert::{LineItems, Ms, PyDecimal, PyQty, arg_err, decimal_in, id_in, seq_items};
 use crate::engine::Engine;
 use crate::errors::run;
+use crate::hold::{Part, parts_out};
 use crate::records::record;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
@@ -40,6 +41,17 @@ record!(
         units_available: PyQty,
         cost: PyDecimal,
         custom_score: Option<f64>,
+    }
+);
+
+record!(
+    /// An order placed from a routing plan: what was `allocations` (the
+    /// plan's shipments from stock) and the `plan` itself.
+    Placement {
+        order: String,
+        replayed: bool,
+        allocations: Vec<Part>,
+        plan: Plan,
     }
 );
 
@@ -145,6 +157,114 @@ fn fulfilment_in(
     })
 }
 
+/// The routing arguments both `route` and `place` take, checked.
+struct RouteArgs {
+    channel: String,
+    fulfilment: Fulfilment,
+    options: RouteOptions,
+    scorers: Vec<Py<PyAny>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn route_args(
+    py: Python<'_>,
+    channel: &Bound<'_, PyAny>,
+    ship_to: Option<&Bound<'_, PyAny>>,
+    collect_at: Option<&Bound<'_, PyAny>>,
+    reserve_at: Option<&Bound<'_, PyAny>>,
+    reserve_hours: Option<&Bound<'_, PyAny>>,
+    till: Option<&Bound<'_, PyAny>>,
+    strategies: Option<&Bound<'_, PyAny>>,
+    allow_split: Option<&Bound<'_, PyAny>>,
+    max_shipments: Option<&Bound<'_, PyAny>>,
+    allow_partial: Option<&Bound<'_, PyAny>>,
+    allow_backorder: Option<&Bound<'_, PyAny>>,
+    cost_per_km: Option<&Bound<'_, PyAny>>,
+    transfer_days: Option<&Bound<'_, PyAny>>,
+) -> PyResult<RouteArgs> {
+    let channel = id_in(channel, "channel")?;
+    let fulfilment = fulfilment_in(py, ship_to, collect_at, reserve_at, reserve_hours, till)?;
+    let mut options = RouteOptions::default();
+    let mut scorers: Vec<Py<PyAny>> = Vec::new();
+    if let Some(v) = strategies.filter(|v| !v.is_none()) {
+        options.strategies.clear();
+        for item in seq_items(v, "strategies")? {
+            if let Ok(name) = item.cast::<PyString>() {
+                let name = name.to_cow()?;
+                let s = RouteStrategy::parse(&name).ok_or_else(|| {
+                    arg_err(py, "strategies", format!("unknown strategy '{name}'"))
+                })?;
+                options.strategies.push(s);
+            } else if item.is_callable() {
+                options
+                    .strategies
+                    .push(RouteStrategy::Host(scorers.len() as u32));
+                scorers.push(item.unbind());
+            } else {
+                return Err(arg_err(
+                    py,
+                    "strategies",
+                    "each must be a strategy name or a callable",
+                ));
+            }
+        }
+    }
+    let flag = |v: Option<&Bound<'_, PyAny>>, f: &'static str, d: bool| {
+        v.filter(|v| !v.is_none()).map_or(Ok(d), |v| bool_in(v, f))
+    };
+    options.allow_split = flag(allow_split, "allow_split", true)?;
+    options.allow_partial = flag(allow_partial, "allow_partial", false)?;
+    options.allow_backorder = flag(allow_backorder, "allow_backorder", false)?;
+    if let Some(v) = max_shipments.filter(|v| !v.is_none()) {
+        options.max_shipments = Some(int_in(v, "max_shipments")?);
+    }
+    if let Some(v) = cost_per_km.filter(|v| !v.is_none()) {
+        options.cost_per_km = decimal_in(v, "cost_per_km")?;
+    }
+    if let Some(v) = transfer_days.filter(|v| !v.is_none()) {
+        options.transfer_days = int_in(v, "transfer_days")?;
+    }
+    Ok(RouteArgs {
+        channel,
+        fulfilment,
+        options,
+        scorers,
+    })
+}
+
+/// Runs `f` with the GIL released, scoring with the host's callables (each
+/// call takes the GIL back; no engine lock is held). A callable's own
+/// exception is what Python sees.
+fn with_scorers<T: Send>(
+    py: Python<'_>,
+    scorers: &[Py<PyAny>],
+    f: impl FnOnce(
+        &mut dyn FnMut(u32, &unistock::CandidateView) -> unistock::Result<f64>,
+    ) -> unistock::Result<T>
+    + Send,
+) -> PyResult<T> {
+    let raised: Mutex<Option<PyErr>> = Mutex::new(None);
+    let result = run(py, || {
+        f(&mut |n, view| {
+            Python::attach(|py| {
+                let score = scorers[n as usize]
+                    .call1(py, (candidate_out(view.clone()),))
+                    .and_then(|s| float_in(s.bind(py), "strategies"));
+                score.map_err(|err| {
+                    *raised.lock().expect("not poisoned") = Some(err);
+                    Error::NoRoute {
+                        reason: "a scorer raised".into(),
+                    }
+                })
+            })
+        })
+    });
+    match (result, raised.into_inner().expect("not poisoned")) {
+        (_, Some(err)) => Err(err),
+        (r, None) => r,
+    }
+}
+
 #[pymethods]
 impl Engine {
     /// Plans where an order would be fulfilled from; changes nothing.
@@ -181,76 +301,97 @@ impl Engine {
         cost_per_km: Option<&Bound<'_, PyAny>>,
         transfer_days: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Plan> {
-        let channel = id_in(channel, "channel")?;
-        let fulfilment = fulfilment_in(py, ship_to, collect_at, reserve_at, reserve_hours, till)?;
-        let mut options = RouteOptions::default();
-        let mut scorers: Vec<Py<PyAny>> = Vec::new();
-        if let Some(v) = strategies.filter(|v| !v.is_none()) {
-            options.strategies.clear();
-            for item in seq_items(v, "strategies")? {
-                if let Ok(name) = item.cast::<PyString>() {
-                    let name = name.to_cow()?;
-                    let s = RouteStrategy::parse(&name).ok_or_else(|| {
-                        arg_err(py, "strategies", format!("unknown strategy '{name}'"))
-                    })?;
-                    options.strategies.push(s);
-                } else if item.is_callable() {
-                    options
-                        .strategies
-                        .push(RouteStrategy::Host(scorers.len() as u32));
-                    scorers.push(item.unbind());
-                } else {
-                    return Err(arg_err(
-                        py,
-                        "strategies",
-                        "each must be a strategy name or a callable",
-                    ));
-                }
-            }
-        }
-        let flag = |v: Option<&Bound<'_, PyAny>>, f: &'static str, d: bool| {
-            v.filter(|v| !v.is_none()).map_or(Ok(d), |v| bool_in(v, f))
-        };
-        options.allow_split = flag(allow_split, "allow_split", true)?;
-        options.allow_partial = flag(allow_partial, "allow_partial", false)?;
-        options.allow_backorder = flag(allow_backorder, "allow_backorder", false)?;
-        if let Some(v) = max_shipments.filter(|v| !v.is_none()) {
-            options.max_shipments = Some(int_in(v, "max_shipments")?);
-        }
-        if let Some(v) = cost_per_km.filter(|v| !v.is_none()) {
-            options.cost_per_km = decimal_in(v, "cost_per_km")?;
-        }
-        if let Some(v) = transfer_days.filter(|v| !v.is_none()) {
-            options.transfer_days = int_in(v, "transfer_days")?;
-        }
+        let a = route_args(
+            py,
+            channel,
+            ship_to,
+            collect_at,
+            reserve_at,
+            reserve_hours,
+            till,
+            strategies,
+            allow_split,
+            max_shipments,
+            allow_partial,
+            allow_backorder,
+            cost_per_km,
+            transfer_days,
+        )?;
         let items = LineItems::new(lines)?;
         let ls = items.lines()?;
-        let raised: Mutex<Option<PyErr>> = Mutex::new(None);
-        let e = &self.inner;
         let req = RouteRequest {
-            channel: &channel,
-            fulfilment,
+            channel: &a.channel,
+            fulfilment: a.fulfilment,
             lines: &ls,
-            options,
+            options: a.options,
         };
-        let result = run(py, || {
-            e.route_with(&req, &mut |n, view| {
-                Python::attach(|py| {
-                    let score = scorers[n as usize]
-                        .call1(py, (candidate_out(view.clone()),))
-                        .and_then(|s| float_in(s.bind(py), "strategies"));
-                    score.map_err(|err| {
-                        *raised.lock().expect("not poisoned") = Some(err);
-                        Error::NoRoute {
-                            reason: "a scorer raised".into(),
-                        }
-                    })
-                })
-            })
-        });
-        match (result, raised.into_inner().expect("not poisoned")) {
-            (_, Some(err)) => Err(err),
-            (r, None) => r.map(plan_out),
-        }
+        let e = &self.inner;
+        with_scorers(py, &a.scorers, |host| e.route_with(&req, host)).map(plan_out)
+    }
+
+    /// Places `order`: routes it (same arguments as `route`) and allocates
+    /// the plan's shipments from stock atomically, re-checked under the
+    /// locks; if stock moved since the plan, it plans once more, and
+    /// otherwise raises with nothing changed. The order id is the
+    /// idempotency key (the same request returns the original placement,
+    /// `replayed=True`; another one raises `IdConflictError`). Backordered
+    /// and unfilled units stay in the plan, not in the allocations; the
+    /// order is then fulfilled or cancelled like any other.
+    ///
+    /// Locking: as `route`; then the order's shard and the SKUs' stripes.
+    #[pyo3(signature = (order, channel, lines, *, ship_to=None, collect_at=None, reserve_at=None, reserve_hours=None, till=None, strategies=None, allow_split=None, max_shipments=None, allow_partial=None, allow_backorder=None, cost_per_km=None, transfer_days=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn place(
+        &self,
+        py: Python<'_>,
+        order: &Bound<'_, PyAny>,
+        channel: &Bound<'_, PyAny>,
+        lines: &Bound<'_, PyAny>,
+        ship_to: Option<&Bound<'_, PyAny>>,
+        collect_at: Option<&Bound<'_, PyAny>>,
+        reserve_at: Option<&Bound<'_, PyAny>>,
+        reserve_hours: Option<&Bound<'_, PyAny>>,
+        till: Option<&Bound<'_, PyAny>>,
+        strategies: Option<&Bound<'_, PyAny>>,
+        allow_split: Option<&Bound<'_, PyAny>>,
+        max_shipments: Option<&Bound<'_, PyAny>>,
+        allow_partial: Option<&Bound<'_, PyAny>>,
+        allow_backorder: Option<&Bound<'_, PyAny>>,
+        cost_per_km: Option<&Bound<'_, PyAny>>,
+        transfer_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Placement> {
+        let order = id_in(order, "order")?;
+        let a = route_args(
+            py,
+            channel,
+            ship_to,
+            collect_at,
+            reserve_at,
+            reserve_hours,
+            till,
+            strategies,
+            allow_split,
+            max_shipments,
+            allow_partial,
+            allow_backorder,
+            cost_per_km,
+            transfer_days,
+        )?;
+        let items = LineItems::new(lines)?;
+        let ls = items.lines()?;
+        let req = RouteRequest {
+            channel: &a.channel,
+            fulfilment: a.fulfilment,
+            lines: &ls,
+            options: a.options,
+        };
+        let e = &self.inner;
+        let placed = with_scorers(py, &a.scorers, |host| e.place_with(&order, &req, host))?;
+        Ok(Placement {
+            allocations: parts_out(e, &placed.allocations),
+            order,
+            replayed: placed.replayed,
+            plan: plan_out(placed.plan),
+        })
     }
 }

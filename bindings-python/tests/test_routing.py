@@ -194,3 +194,52 @@ def test_bad_route_lines_get_a_typed_error(lines, exc):
         e.route("web", lines, ship_to=PARIS)
     with pytest.raises(u.UnknownChannelError):
         e.route("nope", [("tee", 1)], ship_to=PARIS)
+
+
+def test_place_allocates_the_plan_replays_and_fulfils():
+    e = u.Engine(clock=u.ManualClock(T0), ledger_retention=None)
+    e.upsert_location("lyon", lat=45.76, lon=4.84, priority=1)
+    e.upsert_location("lille", lat=50.63, lon=3.06, priority=5)
+    e.upsert_channel("web", ["lyon", "lille"])
+    e.receive("tee", "lille", 3)
+    e.receive("tee", "lyon", 10)
+    p = e.place("o1", "web", [("tee", 5)], ship_to=PARIS, strategies=["priority"])
+    assert (p.order, p.replayed) == ("o1", False)
+    assert [(a.location, a.qty) for a in p.allocations] == [("lille", 3), ("lyon", 2)]
+    assert where(p.plan) == ["lille", "lyon"]
+    assert e.levels("tee", "lyon").allocated == 2
+    again = e.place("o1", "web", [("tee", 5)], ship_to=PARIS, strategies=["priority"])
+    assert again.replayed and again.allocations == p.allocations and again.plan == p.plan
+    with pytest.raises(u.IdConflictError):
+        e.place("o1", "web", [("tee", 6)], ship_to=PARIS, strategies=["priority"])
+    assert e.fulfil("o1", [("tee", 3, "lille")]).state == "open"
+    assert e.verify_ledger()
+
+
+def test_place_plans_again_when_stock_moves_and_otherwise_changes_nothing():
+    e = retailer()
+    e.receive("tee", "lille", 5)
+    e.receive("tee", "lyon", 5)
+    calls = []
+
+    def sell_lille_once(c: u.Candidate) -> float:
+        calls.append(c.location)
+        if len(calls) == 1:
+            e.write_off("tee", "lille", 5)
+        return 0.0
+
+    p = e.place("o1", "web", [("tee", 2)], ship_to=PARIS, strategies=[sell_lille_once, "priority"])
+    assert where(p.plan) == ["lyon"] and len(calls) == 10
+    before = e.last_seq
+
+    def sell_everything(c: u.Candidate) -> float:
+        for loc in ("lyon",):
+            if e.levels("tee", loc).available > 0:
+                e.write_off("tee", loc, e.levels("tee", loc).available)
+        return 0.0
+
+    with pytest.raises(u.InsufficientStockError):
+        e.place("o2", "web", [("tee", 1)], ship_to=PARIS, strategies=[sell_everything])
+    with pytest.raises(u.UnknownOrderError):
+        e.order_info("o2")
+    assert e.last_seq == before + 1, "only the write-off happened"

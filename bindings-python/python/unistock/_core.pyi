@@ -7,6 +7,7 @@ from .errors import UnistockError
 
 __all__ = [
     "Candidate",
+    "Placement",
     "Plan",
     "Shipment",
     "Change",
@@ -224,6 +225,17 @@ class Plan:
     def total_cost(self) -> Decimal: ...
     @property
     def candidates(self) -> list[Candidate]: ...
+
+@final
+class Placement:
+    @property
+    def order(self) -> str: ...
+    @property
+    def replayed(self) -> bool: ...
+    @property
+    def allocations(self) -> list[Part]: ...
+    @property
+    def plan(self) -> Plan: ...
 
 @final
 class TransferInfo:
@@ -519,6 +531,25 @@ class Engine:
         cost_per_km: Optional[Union[int, Decimal]] = None,
         transfer_days: Optional[int] = None,
     ) -> Plan: ...
+    def place(
+        self,
+        order: str,
+        channel: str,
+        lines: Sequence[_LineLike],
+        *,
+        ship_to: Optional[tuple[float, float, str]] = None,
+        collect_at: Optional[str] = None,
+        reserve_at: Optional[str] = None,
+        reserve_hours: Optional[int] = None,
+        till: Optional[str] = None,
+        strategies: Optional[Sequence[Union[str, Callable[[Candidate], float]]]] = None,
+        allow_split: Optional[bool] = None,
+        max_shipments: Optional[int] = None,
+        allow_partial: Optional[bool] = None,
+        allow_backorder: Optional[bool] = None,
+        cost_per_km: Optional[Union[int, Decimal]] = None,
+        transfer_days: Optional[int] = None,
+    ) -> Placement: ...
     # ledger and feed
     def events_since(self, after: int = 0, limit: int = 1000) -> list[LedgerEntry]: ...
     def verify_ledger(self) -> bool: ...
