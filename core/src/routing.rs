@@ -312,6 +312,17 @@ impl Engine {
         req: &RouteRequest<'_>,
         host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
     ) -> Result<Plan> {
+        self.route_inner(req, host, &[])
+    }
+
+    /// Routing where `credit` units (an order's own allocations, about to be
+    /// released by a re-route) count as available at their locations.
+    fn route_inner(
+        &self,
+        req: &RouteRequest<'_>,
+        host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
+        credit: &[(SkuId, LocationId, i64)],
+    ) -> Result<Plan> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
         let chan = topo
@@ -395,7 +406,12 @@ impl Engine {
                 let Some(&i) = slot.get(ll.loc.0 as usize).filter(|&&i| i != u32::MAX) else {
                     continue;
                 };
-                let atp = ll.atp().max(0);
+                let own: i64 = credit
+                    .iter()
+                    .filter(|c| c.0 == l.sku && c.1 == ll.loc)
+                    .map(|c| c.2)
+                    .sum();
+                let atp = (ll.atp() + own).max(0);
                 if !topo.is_closed(ll.loc) {
                     raw = raw.saturating_add(atp);
                 }
@@ -1248,6 +1264,235 @@ impl Engine {
         };
         let allocations = parts.iter().map(|p| p.public()).collect();
         shard.map.insert(crate::ids::Key::new(order), rec);
+        drop(shard);
+        self.publish(changes);
+        Ok(Ok(Placed {
+            replayed: false,
+            allocations,
+            plan,
+        }))
+    }
+}
+
+impl Engine {
+    /// Re-routes an open order (the customer changed the address or the
+    /// method, or a store cannot pick): its open units are planned again
+    /// with `fulfilment` and `options`, counting its own allocations as
+    /// available, and the new allocation is swapped in atomically (the old
+    /// one released, the new one taken, in one transaction). If no plan is
+    /// possible, the old allocation stays and the error says why. What was
+    /// already fulfilled or cancelled stays on the order as it was.
+    ///
+    /// Locking: as `route`; then the order's shard and the stripes of its
+    /// SKUs.
+    pub fn reroute(
+        &self,
+        order: &str,
+        fulfilment: Fulfilment,
+        options: RouteOptions,
+    ) -> Result<Placed> {
+        self.reroute_with(order, fulfilment, options, &mut |_, _| Ok(0.0))
+    }
+
+    /// [`Engine::reroute`] with host scorers (see [`Engine::route_with`]).
+    ///
+    /// Locking: as `reroute`.
+    pub fn reroute_with(
+        &self,
+        order: &str,
+        fulfilment: Fulfilment,
+        options: RouteOptions,
+        host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
+    ) -> Result<Placed> {
+        crate::ids::check_id("order", order)?;
+        let mut last_err = None;
+        for _attempt in 0..2 {
+            let (channel, open) = self.open_allocations(order)?;
+            if open.is_empty() {
+                return Err(Error::NoRoute {
+                    reason: format!("order `{order}` has nothing open to re-route"),
+                });
+            }
+            // The open units, per SKU, are what to route.
+            let mut per_sku: Vec<(String, i64, u8)> = Vec::new();
+            for p in &open {
+                match per_sku
+                    .iter_mut()
+                    .find(|x| x.0 == self.skus.name(p.sku).as_str())
+                {
+                    Some(x) => x.1 += p.qty,
+                    None => per_sku.push((self.skus.name(p.sku).to_string(), p.qty, p.scale)),
+                }
+            }
+            let lines: Vec<HoldLine<'_>> = per_sku
+                .iter()
+                .map(|(s, q, scale)| HoldLine::new(s, Qty::from_minor(*q, *scale)))
+                .collect();
+            let req = RouteRequest {
+                channel: &channel,
+                fulfilment: fulfilment.clone(),
+                lines: &lines,
+                options: options.clone(),
+            };
+            let credit: Vec<(SkuId, LocationId, i64)> =
+                open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
+            let plan = self.route_inner(&req, host, &credit)?;
+            match self.swap_plan(order, &open, &credit, plan)? {
+                Ok(placed) => return Ok(placed),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        Err(last_err.expect("two attempts failed"))
+    }
+
+    /// The order's channel and its open allocations (quantity = open).
+    fn open_allocations(
+        &self,
+        order: &str,
+    ) -> Result<(String, SmallVec<[crate::hold::PartRec; 2]>)> {
+        let shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard.map.get(order).ok_or_else(|| Error::UnknownOrder {
+            order: order.to_string(),
+        })?;
+        let channel = self.channel_label(rec.channel);
+        let open = rec
+            .allocs
+            .iter()
+            .filter(|a| a.part.qty - a.fulfilled - a.cancelled > 0)
+            .map(|a| crate::hold::PartRec {
+                qty: a.part.qty - a.fulfilled - a.cancelled,
+                ..a.part
+            })
+            .collect();
+        Ok((channel, open))
+    }
+
+    /// Swaps `open` for `plan`'s stock shipments if the order is unchanged
+    /// and the plan still holds: `Ok(Err(why))` when stock moved.
+    fn swap_plan(
+        &self,
+        order: &str,
+        open: &[crate::hold::PartRec],
+        credit: &[(SkuId, LocationId, i64)],
+        plan: Plan,
+    ) -> Result<std::result::Result<Placed, Error>> {
+        let now = self.now_and_sweep();
+        let topo = self.topo.load();
+        let mut parts: SmallVec<[crate::hold::PartRec; 2]> = SmallVec::new();
+        for s in plan.shipments.iter().filter(|s| !s.backorder) {
+            let loc = topo
+                .location_id(&s.location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: s.location.clone(),
+                })?;
+            for l in &s.lines {
+                let (sku, scale) = self.sku_id(&l.sku)?;
+                let qty = l
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+                parts.push(crate::hold::PartRec {
+                    sku,
+                    loc,
+                    qty,
+                    scale,
+                });
+            }
+        }
+        if parts.is_empty() {
+            return Err(Error::NoRoute {
+                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
+                    .to_string(),
+            });
+        }
+        let mut shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard
+            .map
+            .get_mut(order)
+            .ok_or_else(|| Error::UnknownOrder {
+                order: order.to_string(),
+            })?;
+        let still: SmallVec<[crate::hold::PartRec; 2]> = rec
+            .allocs
+            .iter()
+            .filter(|a| a.part.qty - a.fulfilled - a.cancelled > 0)
+            .map(|a| crate::hold::PartRec {
+                qty: a.part.qty - a.fulfilled - a.cancelled,
+                ..a.part
+            })
+            .collect();
+        if still.as_slice() != open {
+            return Ok(Err(Error::NoRoute {
+                reason: format!("order `{order}` changed while it was being re-routed"),
+            }));
+        }
+        let chan = rec.channel;
+        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
+            channel: self.channel_label(chan),
+        })?;
+        let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
+        skus.extend(open.iter().map(|p| p.sku));
+        let mut txn = Txn::begin(self, &skus, now);
+        let own = |sku: SkuId, loc: Option<LocationId>| -> i64 {
+            credit
+                .iter()
+                .filter(|c| c.0 == sku && loc.is_none_or(|l| l == c.1))
+                .map(|c| c.2)
+                .sum()
+        };
+        for p in &parts {
+            let total: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
+            let stock = txn.stock(p.sku);
+            let at = stock.atp(p.loc) + own(p.sku, Some(p.loc));
+            let raw = channel.raw_available(&topo, stock) + own(p.sku, None);
+            let sellable = channel.buffered(raw, stock.scale);
+            if p.qty > at || total > sellable || topo.is_closed(p.loc) {
+                let err = self.insufficient(
+                    p.sku,
+                    Some(p.loc),
+                    Some(chan),
+                    p.qty,
+                    at.min(sellable),
+                    p.scale,
+                );
+                txn.abandon();
+                return Ok(Err(err));
+            }
+        }
+        let note = crate::Note {
+            reason: "reroute",
+            reference: Some(order),
+        };
+        for p in open {
+            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, -p.qty);
+            txn.event(
+                crate::EventKind::AllocationCancelled,
+                p.sku,
+                p.loc,
+                p.qty,
+                note,
+            );
+        }
+        for p in &parts {
+            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
+            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
+        }
+        let changes = txn.commit();
+        // What was fulfilled or cancelled stays; the open part is replaced.
+        for a in rec.allocs.iter_mut() {
+            a.part.qty = a.fulfilled + a.cancelled;
+        }
+        rec.allocs.retain(|a| a.part.qty > 0);
+        rec.allocs
+            .extend(parts.iter().map(|&part| crate::order::AllocRec {
+                part,
+                fulfilled: 0,
+                cancelled: 0,
+            }));
+        if let crate::order::Origin::Routed(_, kept) = &mut rec.origin {
+            **kept = PlanRec(plan.clone());
+        }
+        let allocations = parts.iter().map(|p| p.public()).collect();
         drop(shard);
         self.publish(changes);
         Ok(Ok(Placed {

@@ -831,3 +831,104 @@ fn placing_keeps_backorders_in_the_plan_only() {
         "nothing left in stock to allocate"
     );
 }
+
+#[test]
+fn reroute_swaps_the_allocation_atomically_or_keeps_the_old_one() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock)
+    });
+    let (r, _) = retailer();
+    for l in r.locations() {
+        e.upsert_location(l.spec.clone()).unwrap();
+        e.set_location_closed(&l.spec.id, l.closed).unwrap();
+    }
+    for c in r.channels() {
+        e.upsert_channel(c).unwrap();
+    }
+    stock(&e, "tee", "lyon", 4);
+    stock(&e, "tee", "paris-store", 2);
+    let placed = place(&e, "o1", &[("tee", 4)], with(vec![RouteStrategy::Priority])).unwrap();
+    assert_eq!(locations(&placed.plan), ["lyon"]);
+    // Ship 1 now; the customer then wants the other 3 somewhere else.
+    e.fulfil("o1", &[HoldLine::new("tee", 1)]).unwrap();
+
+    // The order's own units count as available: shipping elsewhere can
+    // still use lyon (it holds all of lyon's stock).
+    let far = Fulfilment::Ship {
+        lat: 43.3,
+        lon: 5.4,
+        country: "FR".into(),
+    };
+    let moved = e
+        .reroute("o1", far, with(vec![RouteStrategy::Nearest]))
+        .unwrap();
+    assert_eq!(locations(&moved.plan), ["lyon"]);
+    assert_eq!(moved.allocations[0].qty, 3.into());
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 3.into());
+
+    // Click & collect at the Paris store: 2 there, 1 by transfer from lyon.
+    let collect = Fulfilment::ClickAndCollect {
+        store: "paris-store".into(),
+    };
+    let moved = e
+        .reroute("o1", collect, with(vec![RouteStrategy::Nearest]))
+        .unwrap();
+    assert_eq!(locations(&moved.plan), ["paris-store", "lyon"]);
+    assert_eq!(e.levels("tee", "paris-store").unwrap().allocated, 2.into());
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 1.into());
+    let view = e.order_info("o1").unwrap();
+    let open: Vec<(String, Qty)> = view
+        .lines
+        .iter()
+        .map(|(_, loc, alloc, done, cancelled)| {
+            (
+                loc.clone(),
+                Qty::from_decimal(alloc.to_decimal() - done.to_decimal() - cancelled.to_decimal()),
+            )
+        })
+        .filter(|x| x.1 != 0.into())
+        .collect();
+    assert_eq!(
+        open,
+        [
+            ("paris-store".to_string(), 2.into()),
+            ("lyon".to_string(), 1.into())
+        ]
+    );
+    assert!(
+        view.lines.iter().any(|l| l.1 == "lyon" && l.3 == 1.into()),
+        "the shipped unit stays"
+    );
+
+    // No plan possible: click & reserve needs all 3 at the store; the old
+    // allocation stays and the error says why.
+    let seq = e.last_seq();
+    let reserve = Fulfilment::ClickAndReserve {
+        store: "paris-store".into(),
+        hours: 24,
+    };
+    let err = e
+        .reroute("o1", reserve, RouteOptions::default())
+        .unwrap_err();
+    assert_eq!(err.code(), "E_INSUFFICIENT_STOCK", "{err}");
+    assert_eq!(e.last_seq(), seq);
+    assert_eq!(e.levels("tee", "paris-store").unwrap().allocated, 2.into());
+    assert!(e.verify_ledger().unwrap(), "the ledger folds to the levels");
+
+    assert_eq!(
+        e.reroute("nope", ship(), RouteOptions::default())
+            .unwrap_err()
+            .code(),
+        "E_UNKNOWN_ORDER"
+    );
+    e.cancel_order("o1").unwrap();
+    assert_eq!(
+        e.reroute("o1", ship(), RouteOptions::default())
+            .unwrap_err()
+            .code(),
+        "E_NO_ROUTE",
+        "nothing open"
+    );
+}
