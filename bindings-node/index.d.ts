@@ -328,6 +328,17 @@ export declare class Engine {
    */
   place(order: string, channel: string, lines: Line[], options: RouteOptions): Placement
   /**
+   * Re-routes an open order (a new address or method, or a store that
+   * cannot pick): its open units are planned again with `options` (as for
+   * `route`; channel and lines are the order's), its own allocations
+   * counting as available, and the new allocation is swapped in
+   * atomically. If no plan is possible the old allocation stays and the
+   * error says why.
+   *
+   * Locking: as `route`; then the order's shard and the SKUs' stripes.
+   */
+  reroute(order: string, options: RouteOptions): Placement
+  /**
    * Receives units at a location (creates the SKU on first receipt). A
    * `note.reference` equal to an expected receipt's consumes it.
    *

@@ -311,6 +311,33 @@ impl Engine {
             })
         })
     }
+
+    /// Re-routes an open order (a new address or method, or a store that
+    /// cannot pick): its open units are planned again with `options` (as for
+    /// `route`; channel and lines are the order's), its own allocations
+    /// counting as available, and the new allocation is swapped in
+    /// atomically. If no plan is possible the old allocation stays and the
+    /// error says why.
+    ///
+    /// Locking: as `route`; then the order's shard and the SKUs' stripes.
+    #[napi(catch_unwind, ts_args_type = "order: string, options: RouteOptions")]
+    pub fn reroute(&self, env: Env, order: Unknown<'_>, options: Unknown<'_>) -> Result<Placement> {
+        let (order, (fulfilment, opts, scorers)) = wrap(&env, || {
+            Ok((str_in(&order, "order")?, options_in(&options)?))
+        })?;
+        let result = with_scorers(&scorers, |host| {
+            self.inner.reroute_with(&order, fulfilment, opts, host)
+        })?;
+        wrap(&env, || {
+            let placed = result?;
+            Ok(Placement {
+                allocations: parts_out(&self.inner, &placed.allocations),
+                order: order.clone(),
+                replayed: placed.replayed,
+                plan: plan_out(placed.plan),
+            })
+        })
+    }
 }
 
 /// Runs `f`, scoring with the host's functions on this thread (no engine

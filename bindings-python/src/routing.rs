@@ -157,9 +157,8 @@ fn fulfilment_in(
     })
 }
 
-/// The routing arguments both `route` and `place` take, checked.
+/// The routing arguments `route`, `place` and `reroute` take, checked.
 struct RouteArgs {
-    channel: String,
     fulfilment: Fulfilment,
     options: RouteOptions,
     scorers: Vec<Py<PyAny>>,
@@ -168,7 +167,6 @@ struct RouteArgs {
 #[allow(clippy::too_many_arguments)]
 fn route_args(
     py: Python<'_>,
-    channel: &Bound<'_, PyAny>,
     ship_to: Option<&Bound<'_, PyAny>>,
     collect_at: Option<&Bound<'_, PyAny>>,
     reserve_at: Option<&Bound<'_, PyAny>>,
@@ -182,7 +180,6 @@ fn route_args(
     cost_per_km: Option<&Bound<'_, PyAny>>,
     transfer_days: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<RouteArgs> {
-    let channel = id_in(channel, "channel")?;
     let fulfilment = fulfilment_in(py, ship_to, collect_at, reserve_at, reserve_hours, till)?;
     let mut options = RouteOptions::default();
     let mut scorers: Vec<Py<PyAny>> = Vec::new();
@@ -225,7 +222,6 @@ fn route_args(
         options.transfer_days = int_in(v, "transfer_days")?;
     }
     Ok(RouteArgs {
-        channel,
         fulfilment,
         options,
         scorers,
@@ -301,9 +297,9 @@ impl Engine {
         cost_per_km: Option<&Bound<'_, PyAny>>,
         transfer_days: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Plan> {
+        let channel = id_in(channel, "channel")?;
         let a = route_args(
             py,
-            channel,
             ship_to,
             collect_at,
             reserve_at,
@@ -320,7 +316,7 @@ impl Engine {
         let items = LineItems::new(lines)?;
         let ls = items.lines()?;
         let req = RouteRequest {
-            channel: &a.channel,
+            channel: &channel,
             fulfilment: a.fulfilment,
             lines: &ls,
             options: a.options,
@@ -361,9 +357,9 @@ impl Engine {
         transfer_days: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Placement> {
         let order = id_in(order, "order")?;
+        let channel = id_in(channel, "channel")?;
         let a = route_args(
             py,
-            channel,
             ship_to,
             collect_at,
             reserve_at,
@@ -380,13 +376,67 @@ impl Engine {
         let items = LineItems::new(lines)?;
         let ls = items.lines()?;
         let req = RouteRequest {
-            channel: &a.channel,
+            channel: &channel,
             fulfilment: a.fulfilment,
             lines: &ls,
             options: a.options,
         };
         let e = &self.inner;
         let placed = with_scorers(py, &a.scorers, |host| e.place_with(&order, &req, host))?;
+        Ok(Placement {
+            allocations: parts_out(e, &placed.allocations),
+            order,
+            replayed: placed.replayed,
+            plan: plan_out(placed.plan),
+        })
+    }
+
+    /// Re-routes an open order (a new address or method, or a store that
+    /// cannot pick): its open units are planned again with these arguments
+    /// (as for `route`, without channel and lines: they are the order's),
+    /// its own allocations counting as available, and the new allocation is
+    /// swapped in atomically. If no plan is possible the old allocation
+    /// stays and the error says why.
+    ///
+    /// Locking: as `route`; then the order's shard and the SKUs' stripes.
+    #[pyo3(signature = (order, *, ship_to=None, collect_at=None, reserve_at=None, reserve_hours=None, till=None, strategies=None, allow_split=None, max_shipments=None, allow_partial=None, allow_backorder=None, cost_per_km=None, transfer_days=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn reroute(
+        &self,
+        py: Python<'_>,
+        order: &Bound<'_, PyAny>,
+        ship_to: Option<&Bound<'_, PyAny>>,
+        collect_at: Option<&Bound<'_, PyAny>>,
+        reserve_at: Option<&Bound<'_, PyAny>>,
+        reserve_hours: Option<&Bound<'_, PyAny>>,
+        till: Option<&Bound<'_, PyAny>>,
+        strategies: Option<&Bound<'_, PyAny>>,
+        allow_split: Option<&Bound<'_, PyAny>>,
+        max_shipments: Option<&Bound<'_, PyAny>>,
+        allow_partial: Option<&Bound<'_, PyAny>>,
+        allow_backorder: Option<&Bound<'_, PyAny>>,
+        cost_per_km: Option<&Bound<'_, PyAny>>,
+        transfer_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Placement> {
+        let order = id_in(order, "order")?;
+        let a = route_args(
+            py,
+            ship_to,
+            collect_at,
+            reserve_at,
+            reserve_hours,
+            till,
+            strategies,
+            allow_split,
+            max_shipments,
+            allow_partial,
+            allow_backorder,
+            cost_per_km,
+            transfer_days,
+        )?;
+        let e = &self.inner;
+        let (f, o) = (a.fulfilment, a.options);
+        let placed = with_scorers(py, &a.scorers, |host| e.reroute_with(&order, f, o, host))?;
         Ok(Placement {
             allocations: parts_out(e, &placed.allocations),
             order,

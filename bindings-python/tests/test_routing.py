@@ -243,3 +243,27 @@ def test_place_plans_again_when_stock_moves_and_otherwise_changes_nothing():
     with pytest.raises(u.UnknownOrderError):
         e.order_info("o2")
     assert e.last_seq == before + 1, "only the write-off happened"
+
+
+def test_reroute_swaps_the_allocation_or_keeps_the_old_one():
+    e = u.Engine(clock=u.ManualClock(T0), ledger_retention=None)
+    e.upsert_location("lyon", lat=45.76, lon=4.84, priority=1)
+    e.upsert_location("paris-store", kind="store", ships=False, lat=48.87, lon=2.33)
+    e.upsert_channel("web", ["lyon", "paris-store"])
+    e.receive("tee", "lyon", 4)
+    e.receive("tee", "paris-store", 2)
+    e.place("o1", "web", [("tee", 4)], ship_to=PARIS)
+    e.fulfil("o1", [("tee", 1)])
+    moved = e.reroute("o1", collect_at="paris-store", strategies=["nearest"])
+    assert (moved.order, where(moved.plan)) == ("o1", ["paris-store", "lyon"])
+    assert [(a.location, a.qty) for a in moved.allocations] == [("paris-store", 2), ("lyon", 1)]
+    assert moved.plan.shipments[1].transfer_to == "paris-store"
+    seq = e.last_seq
+    with pytest.raises(u.InsufficientStockError):
+        e.reroute("o1", reserve_at="paris-store")
+    assert e.last_seq == seq and e.levels("tee", "paris-store").allocated == 2
+    assert e.verify_ledger()
+    with pytest.raises(u.UnknownOrderError):
+        e.reroute("nope", ship_to=PARIS)
+    with pytest.raises(u.InvalidArgumentError):
+        e.reroute("o1")

@@ -550,6 +550,23 @@ class Engine:
         cost_per_km: Optional[Union[int, Decimal]] = None,
         transfer_days: Optional[int] = None,
     ) -> Placement: ...
+    def reroute(
+        self,
+        order: str,
+        *,
+        ship_to: Optional[tuple[float, float, str]] = None,
+        collect_at: Optional[str] = None,
+        reserve_at: Optional[str] = None,
+        reserve_hours: Optional[int] = None,
+        till: Optional[str] = None,
+        strategies: Optional[Sequence[Union[str, Callable[[Candidate], float]]]] = None,
+        allow_split: Optional[bool] = None,
+        max_shipments: Optional[int] = None,
+        allow_partial: Optional[bool] = None,
+        allow_backorder: Optional[bool] = None,
+        cost_per_km: Optional[Union[int, Decimal]] = None,
+        transfer_days: Optional[int] = None,
+    ) -> Placement: ...
     # ledger and feed
     def events_since(self, after: int = 0, limit: int = 1000) -> list[LedgerEntry]: ...
     def verify_ledger(self) -> bool: ...
