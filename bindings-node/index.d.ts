@@ -594,8 +594,23 @@ export interface Kpis {
   shortageUnits: string
   transfersDispatched: bigint
   transfersReceived: bigint
+  ordersPlaced: bigint
+  ordersRefused: bigint
+  ordersSplit: bigint
+  shipments: bigint
+  /** Great-circle km of placed shipments, summed (a decimal string). */
+  shippingKm: string
+  unitsOrdered: string
+  unitsPlaced: string
+  unitsBackordered: string
+  reroutes: bigint
   oversellsPrevented: bigint
   holdConversion?: number
+  /** Units placed from stock over units ordered. */
+  fillRate?: number
+  /** Split orders over placed orders. */
+  splitRate?: number
+  averageShippingKm?: number
 }
 
 /**

@@ -77,8 +77,23 @@ pub struct Kpis {
     pub shortage_units: String,
     pub transfers_dispatched: BigInt,
     pub transfers_received: BigInt,
+    pub orders_placed: BigInt,
+    pub orders_refused: BigInt,
+    pub orders_split: BigInt,
+    pub shipments: BigInt,
+    /// Great-circle km of placed shipments, summed (a decimal string).
+    pub shipping_km: String,
+    pub units_ordered: String,
+    pub units_placed: String,
+    pub units_backordered: String,
+    pub reroutes: BigInt,
     pub oversells_prevented: BigInt,
     pub hold_conversion: Option<f64>,
+    /// Units placed from stock over units ordered.
+    pub fill_rate: Option<f64>,
+    /// Split orders over placed orders.
+    pub split_rate: Option<f64>,
+    pub average_shipping_km: Option<f64>,
 }
 
 impl From<unistock::Kpis> for Kpis {
@@ -100,6 +115,18 @@ impl From<unistock::Kpis> for Kpis {
             shortage_units: crate::convert::decimal_out(k.shortage_units),
             transfers_dispatched: b(k.transfers_dispatched),
             transfers_received: b(k.transfers_received),
+            fill_rate: k.fill_rate(),
+            split_rate: k.split_rate(),
+            average_shipping_km: k.average_shipping_km(),
+            orders_placed: b(k.orders_placed),
+            orders_refused: b(k.orders_refused),
+            orders_split: b(k.orders_split),
+            shipments: b(k.shipments),
+            shipping_km: crate::convert::decimal_out(k.shipping_km),
+            units_ordered: crate::convert::decimal_out(k.units_ordered),
+            units_placed: crate::convert::decimal_out(k.units_placed),
+            units_backordered: crate::convert::decimal_out(k.units_backordered),
+            reroutes: b(k.reroutes),
         }
     }
 }

@@ -181,6 +181,10 @@ test('place allocates the plan, replays, conflicts, and the order fulfils', () =
   throwsCode(assert, () => e.place('o1', 'web', [['tee', 6]], opts), 'E_ID_CONFLICT')
   assert.equal(e.fulfil('o1', [['tee', 3, 'lille']]).state, 'open')
   assert.equal(e.verifyLedger(), true)
+  const k = e.kpis()
+  assert.deepEqual([k.ordersPlaced, k.ordersSplit, k.shipments], [1n, 1n, 2n])
+  assert.deepEqual([k.unitsOrdered, k.unitsPlaced, k.fillRate, k.splitRate], ['5', '5', 1, 1])
+  assert.ok(k.averageShippingKm > 250 && k.averageShippingKm < 350)
 })
 
 test('place plans again when stock moves, and otherwise changes nothing', () => {
@@ -227,6 +231,7 @@ test('reroute swaps the allocation atomically or keeps the old one', () => {
   assert.equal(e.lastSeq, seq)
   assert.equal(e.levels('tee', 'paris-store').allocated, 2)
   assert.equal(e.verifyLedger(), true)
+  assert.equal(e.kpis().reroutes, 1n)
   throwsCode(assert, () => e.reroute('nope', { shipTo: PARIS }), 'E_UNKNOWN_ORDER')
   throwsCode(assert, () => e.reroute('o1', {}), 'E_INVALID_ARGUMENT')
 })

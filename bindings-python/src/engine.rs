@@ -125,8 +125,20 @@ record!(
         shortage_units: PyDecimal,
         transfers_dispatched: u64,
         transfers_received: u64,
+        orders_placed: u64,
+        orders_refused: u64,
+        orders_split: u64,
+        shipments: u64,
+        shipping_km: PyDecimal,
+        units_ordered: PyDecimal,
+        units_placed: PyDecimal,
+        units_backordered: PyDecimal,
+        reroutes: u64,
         oversells_prevented: u64,
         hold_conversion: Option<f64>,
+        fill_rate: Option<f64>,
+        split_rate: Option<f64>,
+        average_shipping_km: Option<f64>,
     }
 );
 
@@ -148,6 +160,18 @@ impl From<unistock::Kpis> for Kpis {
             shortage_units: PyDecimal(k.shortage_units),
             transfers_dispatched: k.transfers_dispatched,
             transfers_received: k.transfers_received,
+            fill_rate: k.fill_rate(),
+            split_rate: k.split_rate(),
+            average_shipping_km: k.average_shipping_km(),
+            orders_placed: k.orders_placed,
+            orders_refused: k.orders_refused,
+            orders_split: k.orders_split,
+            shipments: k.shipments,
+            shipping_km: PyDecimal(k.shipping_km),
+            units_ordered: PyDecimal(k.units_ordered),
+            units_placed: PyDecimal(k.units_placed),
+            units_backordered: PyDecimal(k.units_backordered),
+            reroutes: k.reroutes,
         }
     }
 }

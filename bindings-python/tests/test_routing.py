@@ -214,6 +214,10 @@ def test_place_allocates_the_plan_replays_and_fulfils():
         e.place("o1", "web", [("tee", 6)], ship_to=PARIS, strategies=["priority"])
     assert e.fulfil("o1", [("tee", 3, "lille")]).state == "open"
     assert e.verify_ledger()
+    k = e.kpis()
+    assert (k.orders_placed, k.orders_split, k.shipments) == (1, 1, 2)
+    assert (k.units_ordered, k.units_placed, k.fill_rate, k.split_rate) == (5, 5, 1.0, 1.0)
+    assert 250 < k.average_shipping_km < 350
 
 
 def test_place_plans_again_when_stock_moves_and_otherwise_changes_nothing():
@@ -263,6 +267,7 @@ def test_reroute_swaps_the_allocation_or_keeps_the_old_one():
         e.reroute("o1", reserve_at="paris-store")
     assert e.last_seq == seq and e.levels("tee", "paris-store").allocated == 2
     assert e.verify_ledger()
+    assert e.kpis().reroutes == 1
     with pytest.raises(u.UnknownOrderError):
         e.reroute("nope", ship_to=PARIS)
     with pytest.raises(u.InvalidArgumentError):

@@ -27,6 +27,23 @@ pub struct Kpis {
     pub shortage_units: Decimal,
     pub transfers_dispatched: u64,
     pub transfers_received: u64,
+    /// Orders placed from a routing plan.
+    pub orders_placed: u64,
+    /// Orders refused by routing or placing (no stock, no route).
+    pub orders_refused: u64,
+    /// Placed orders that ship from more than one location.
+    pub orders_split: u64,
+    /// Shipments from stock of placed orders.
+    pub shipments: u64,
+    /// Great-circle km of those shipments, summed (metre precision).
+    pub shipping_km: Decimal,
+    /// Units ordered in placed orders, and of them allocated from stock
+    /// and backordered against expected receipts.
+    pub units_ordered: Decimal,
+    pub units_placed: Decimal,
+    pub units_backordered: Decimal,
+    /// Orders re-routed.
+    pub reroutes: u64,
 }
 
 impl Kpis {
@@ -52,8 +69,23 @@ impl Kpis {
             counts,
             shortages,
             transfers_dispatched,
-            transfers_received
+            transfers_received,
+            orders_placed,
+            orders_refused,
+            orders_split,
+            shipments,
+            reroutes
         );
+        for (mine, theirs) in [
+            (&mut self.shipping_km, &o.shipping_km),
+            (&mut self.units_ordered, &o.units_ordered),
+            (&mut self.units_placed, &o.units_placed),
+            (&mut self.units_backordered, &o.units_backordered),
+        ] {
+            if !theirs.is_zero() {
+                *mine += *theirs;
+            }
+        }
         if !o.count_variance_units.is_zero() {
             self.count_variance_units += o.count_variance_units;
         }
@@ -65,6 +97,24 @@ impl Kpis {
     /// Requests refused because they would have oversold.
     pub fn oversells_prevented(&self) -> u64 {
         self.holds_refused + self.till_sales_refused
+    }
+
+    /// Units placed from stock over units ordered (`None` before the first
+    /// placed order).
+    pub fn fill_rate(&self) -> Option<f64> {
+        (!self.units_ordered.is_zero())
+            .then(|| f64::try_from(self.units_placed / self.units_ordered).unwrap_or(0.0))
+    }
+
+    /// Split orders over placed orders.
+    pub fn split_rate(&self) -> Option<f64> {
+        (self.orders_placed > 0).then(|| self.orders_split as f64 / self.orders_placed as f64)
+    }
+
+    /// Average km per shipment.
+    pub fn average_shipping_km(&self) -> Option<f64> {
+        (self.shipments > 0)
+            .then(|| f64::try_from(self.shipping_km).unwrap_or(0.0) / self.shipments as f64)
     }
 
     /// Committed holds over created holds (`None` before the first hold).

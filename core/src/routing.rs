@@ -1134,13 +1134,29 @@ impl Engine {
         }
         let mut last_err = None;
         for _attempt in 0..2 {
-            let plan = self.route_with(req, host)?;
-            match self.apply_plan(order, digest, req, plan)? {
-                Ok(placed) => return Ok(placed),
-                Err(e) => last_err = Some(e),
+            let attempt = self
+                .route_with(req, host)
+                .and_then(|plan| self.apply_plan(order, digest, req, plan));
+            match attempt {
+                Ok(Ok(placed)) => return Ok(placed),
+                Ok(Err(e)) => last_err = Some(e),
+                Err(e) => {
+                    if matches!(e, Error::InsufficientStock { .. } | Error::NoRoute { .. }) {
+                        self.count_refused();
+                    }
+                    return Err(e);
+                }
             }
         }
+        self.count_refused();
         Err(last_err.expect("two attempts failed"))
+    }
+
+    /// Counts an order refused for lack of stock or of a route.
+    ///
+    /// Locking: the first stripe (its KPI counters), briefly.
+    fn count_refused(&self) {
+        self.stripes[0].0.lock().kpi.orders_refused += 1;
     }
 
     /// The original result when `order` was already placed with this
@@ -1248,6 +1264,7 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
+        count_placed(&mut txn.kpi, &plan, req);
         let changes = txn.commit();
         let rec = crate::order::OrderRec {
             channel: chan,
@@ -1477,6 +1494,7 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
+        txn.kpi.reroutes += 1;
         let changes = txn.commit();
         // What was fulfilled or cancelled stays; the open part is replaced.
         for a in rec.allocs.iter_mut() {
@@ -1500,5 +1518,27 @@ impl Engine {
             allocations,
             plan,
         }))
+    }
+}
+
+/// The routing KPIs of one placed order.
+fn count_placed(k: &mut crate::Kpis, plan: &Plan, req: &RouteRequest<'_>) {
+    let stock: Vec<&Shipment> = plan.shipments.iter().filter(|s| !s.backorder).collect();
+    k.orders_placed += 1;
+    k.orders_split += (stock.len() > 1) as u64;
+    k.shipments += stock.len() as u64;
+    for s in &stock {
+        k.shipping_km += Decimal::new((s.distance_km * 1000.0).round() as i64, 3);
+        for l in &s.lines {
+            k.units_placed += l.qty.to_decimal();
+        }
+    }
+    for s in plan.shipments.iter().filter(|s| s.backorder) {
+        for l in &s.lines {
+            k.units_backordered += l.qty.to_decimal();
+        }
+    }
+    for l in req.lines {
+        k.units_ordered += l.qty.to_decimal();
     }
 }

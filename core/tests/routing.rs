@@ -728,6 +728,15 @@ fn placing_allocates_the_plan_and_retries_return_the_original() {
     assert_eq!(e.levels("tee", "lille").unwrap().allocated, 3.into());
     assert_eq!(e.levels("tee", "lyon").unwrap().available, 8.into());
     assert!(e.verify_ledger().unwrap(), "the ledger folds to the levels");
+    let k = e.kpis();
+    assert_eq!((k.orders_placed, k.orders_split, k.shipments), (1, 1, 2));
+    assert_eq!((k.units_ordered, k.units_placed), (d("5"), d("5")));
+    assert_eq!((k.fill_rate(), k.split_rate()), (Some(1.0), Some(1.0)));
+    let avg = k.average_shipping_km().unwrap();
+    assert!(
+        avg > 250.0 && avg < 350.0,
+        "lille ~204 km, lyon ~391 km: {avg}"
+    );
 
     // A retry returns the original result even though stock moved since.
     stock(&e, "tee", "lille", 100);
@@ -808,6 +817,7 @@ fn placing_after_a_concurrent_change_plans_once_more_then_fails_cleanly() {
     assert_eq!(e.levels("cap", "lyon").unwrap().allocated, before.allocated);
     assert_eq!(e.last_seq(), seq + 2, "only the two write-offs happened");
     assert_eq!(e.order_info("o2").unwrap_err().code(), "E_UNKNOWN_ORDER");
+    assert_eq!((e.kpis().orders_placed, e.kpis().orders_refused), (1, 1));
 }
 
 #[test]
@@ -824,12 +834,19 @@ fn placing_keeps_backorders_in_the_plan_only() {
     assert_eq!(placed.allocations.len(), 1);
     assert_eq!(placed.allocations[0].qty, 2.into());
     assert!(placed.plan.shipments[1].backorder);
+    let k = e.kpis();
+    assert_eq!(
+        (k.units_ordered, k.units_placed, k.units_backordered),
+        (d("5"), d("2"), d("3"))
+    );
+    assert_eq!(k.fill_rate(), Some(0.4));
     let err = place(&e, "o2", &[("tee", 3)], opts).unwrap_err();
     assert_eq!(
         err.code(),
         "E_NO_ROUTE",
         "nothing left in stock to allocate"
     );
+    assert_eq!(e.kpis().orders_refused, 1);
 }
 
 #[test]
@@ -916,6 +933,7 @@ fn reroute_swaps_the_allocation_atomically_or_keeps_the_old_one() {
     assert_eq!(e.last_seq(), seq);
     assert_eq!(e.levels("tee", "paris-store").unwrap().allocated, 2.into());
     assert!(e.verify_ledger().unwrap(), "the ledger folds to the levels");
+    assert_eq!(e.kpis().reroutes, 2);
 
     assert_eq!(
         e.reroute("nope", ship(), RouteOptions::default())
