@@ -4,8 +4,10 @@
 // A retailer with 2 warehouses and 3 stores sells on web, app, each store's
 // till and a capped marketplace; thousands of customers on all channels at
 // once (concurrent async lanes on the event loop): carts that commit, are
-// abandoned or expire; click & reserve; till sales; replenishment transfers;
-// evening fulfilment. The day ends with the invariants checked.
+// abandoned or expire; click & reserve; till sales; orders routed and placed
+// (ship-from-store, split shipments, click & collect), some re-routed to a
+// store pickup; replenishment transfers; evening fulfilment. The day ends
+// with the invariants checked.
 //
 //   node examples/js/omnichannel_day.js [customers] [lanes]
 'use strict'
@@ -35,7 +37,8 @@ function openShop(clock, skus) {
   const e = new u.Engine({ clock, ledgerRetention: null })
   e.upsertLocation({ id: 'wh-east', lat: 52.52, lon: 13.4, priority: 2 })
   e.upsertLocation({ id: 'wh-west', lat: 51.22, lon: 6.78, priority: 1 })
-  STORES.forEach((s, i) => e.upsertLocation({ id: s, kind: 'store', lat: 50 + i, lon: 8 + i }))
+  // The centre store ships parcels too (ship-from-store).
+  STORES.forEach((s, i) => e.upsertLocation({ id: s, kind: 'store', lat: 50 + i, lon: 8 + i, ships: i === 1 }))
   const web = ['wh-east', 'wh-west', ...STORES]
   e.upsertChannel('web', web)
   e.upsertChannel('app', web, { safetyUnits: 1 })
@@ -112,6 +115,27 @@ async function runDay(customers, lanes, skuCount = 200) {
           e.fulfil(order, [[s, 1]])
           left += 1
         }
+      } else if (roll < 85) {
+        // Routed orders, one in four re-routed to a pickup at a store.
+        const lines = Array.from({ length: 1 + rng.below(3) }, () => [sku(), 1 + rng.below(3)])
+        const shipTo = { lat: 48 + rng.below(600) / 100, lon: 6 + rng.below(800) / 100, country: 'DE' }
+        const order = `routed-${c}`
+        try {
+          e.place(order, 'web', lines, { shipTo, strategies: ['fewest_shipments', 'nearest'] })
+        } catch (err) {
+          if (err.code !== 'E_INSUFFICIENT_STOCK' && err.code !== 'E_NO_ROUTE') throw err
+          continue
+        }
+        if (rng.below(4) === 0) {
+          const store = STORES[rng.below(3)]
+          try {
+            e.reroute(order, { collectAt: store })
+          } catch (err) {
+            // Refused: the order keeps its first allocation.
+            if (err.code !== 'E_INSUFFICIENT_STOCK' && err.code !== 'E_NO_ROUTE') throw err
+          }
+        }
+        toFulfil.push(order)
       } else if (roll < 95) {
         const store = STORES[rng.below(3)]
         try {
@@ -140,9 +164,14 @@ async function runDay(customers, lanes, skuCount = 200) {
   // Evening: the warehouse ships every committed order, open carts expire.
   let shipped = 0
   for (const order of toFulfil) {
-    const info = e.orderInfo(order)
-    e.fulfil(order, info.lines.map((l) => [l.sku, l.allocated, l.location]))
-    shipped += info.lines.reduce((a, l) => a + l.allocated, 0)
+    // What is still open of each line (a re-routed order keeps the lines it
+    // no longer ships from, with nothing open).
+    const open = e
+      .orderInfo(order)
+      .lines.map((l) => [l.sku, l.allocated - l.fulfilled - l.cancelled, l.location])
+      .filter((l) => l[1] > 0)
+    e.fulfil(order, open)
+    shipped += open.reduce((a, l) => a + l[1], 0)
   }
   clock.advance(180 * MINUTE)
   e.expireDue()
@@ -189,6 +218,10 @@ async function main() {
   console.log(`  oversells prevented (refused for lack of stock): ${k.oversellsPrevented}`)
   console.log(`  till sales: ${k.tillSales}`)
   console.log(`  transfers dispatched / received: ${k.transfersDispatched} / ${k.transfersReceived}`)
+  console.log(`  orders routed and placed / refused / split / re-routed: ${k.ordersPlaced} / ${k.ordersRefused} / ${k.ordersSplit} / ${k.reroutes}`)
+  console.log(
+    `  fill rate: ${(100 * (k.fillRate ?? 0)).toFixed(1)}%, split-shipment rate: ${(100 * (k.splitRate ?? 0)).toFixed(1)}%, average shipping distance: ${(k.averageShippingKm ?? 0).toFixed(0)} km`,
+  )
   console.log(`  orders fulfilled in the evening: ${day.ordersFulfilled}`)
   console.log('\ninvariants')
   for (const [name, ok] of day.invariants) console.log(`  [${ok ? 'ok' : 'FAILED'}] ${name}`)

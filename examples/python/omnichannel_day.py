@@ -4,8 +4,10 @@ examples/rust/omnichannel_day.rs.
 A retailer with 2 warehouses and 3 stores sells on web, app, each store's
 till and a capped marketplace; thousands of customers on all channels at
 once (threads): carts that commit, are abandoned or expire; click & reserve;
-till sales; replenishment transfers; evening fulfilment. The day ends with
-the invariants checked against the ledger.
+till sales; orders routed and placed (ship-from-store, split shipments,
+click & collect), some re-routed to a store pickup; replenishment transfers;
+evening fulfilment. The day ends with the invariants checked against the
+ledger.
 
     python examples/python/omnichannel_day.py [customers] [threads]
 """
@@ -44,7 +46,8 @@ def open_shop(clock: u.ManualClock, skus: list[str]) -> u.Engine:
     e.upsert_location("wh-east", lat=52.52, lon=13.40, priority=2)
     e.upsert_location("wh-west", lat=51.22, lon=6.78, priority=1)
     for i, s in enumerate(STORES):
-        e.upsert_location(s, kind="store", lat=50.0 + i, lon=8.0 + i)
+        # The centre store ships parcels too (ship-from-store).
+        e.upsert_location(s, kind="store", lat=50.0 + i, lon=8.0 + i, ships=(i == 1))
     web = ["wh-east", "wh-west", *STORES]
     e.upsert_channel("web", web)
     e.upsert_channel("app", web, safety_units=1)
@@ -128,6 +131,23 @@ def run_day(customers: int, threads: int, sku_count: int = 200) -> dict:
                         e.fulfil(order, [(s, 1)])
                         with lock:
                             counters["left"] += 1
+                elif roll < 85:  # routed orders, one in four re-routed to a pickup
+                    lines = [(sku(), 1 + rng.below(3)) for _ in range(1 + rng.below(3))]
+                    address = (48.0 + rng.below(600) / 100.0, 6.0 + rng.below(800) / 100.0, "DE")
+                    order = f"routed-{c}"
+                    try:
+                        e.place(order, "web", lines, ship_to=address,
+                                strategies=["fewest_shipments", "nearest"])
+                    except (u.InsufficientStockError, u.NoRouteError):
+                        continue
+                    if rng.below(4) == 0:
+                        store = STORES[rng.below(3)]
+                        try:  # refused: the order keeps its first allocation
+                            e.reroute(order, collect_at=store)
+                        except (u.InsufficientStockError, u.NoRouteError):
+                            pass
+                    with lock:
+                        to_fulfil.append(order)
                 elif roll < 95:  # till sales
                     store = STORES[rng.below(3)]
                     try:
@@ -162,9 +182,13 @@ def run_day(customers: int, threads: int, sku_count: int = 200) -> dict:
     # Evening: the warehouse ships every committed order, open carts expire.
     shipped = 0
     for order in to_fulfil:
+        # What is still open of each line (a re-routed order keeps the lines
+        # it no longer ships from, with nothing open).
         info = e.order_info(order)
-        e.fulfil(order, [(l.sku, l.allocated, l.location) for l in info.lines])
-        shipped += sum(l.allocated for l in info.lines)  # type: ignore[misc]
+        open_lines = [(l.sku, l.allocated - l.fulfilled - l.cancelled, l.location) for l in info.lines]  # type: ignore[operator]
+        open_lines = [x for x in open_lines if x[1] > 0]
+        e.fulfil(order, open_lines)
+        shipped += sum(x[1] for x in open_lines)
     clock.advance(180 * MINUTE)
     e.expire_due()
 
@@ -216,6 +240,15 @@ def main() -> int:
     print(f"  oversells prevented (refused for lack of stock): {k.oversells_prevented}")
     print(f"  till sales: {k.till_sales}")
     print(f"  transfers dispatched / received: {k.transfers_dispatched} / {k.transfers_received}")
+    print(
+        f"  orders routed and placed / refused / split / re-routed: "
+        f"{k.orders_placed} / {k.orders_refused} / {k.orders_split} / {k.reroutes}"
+    )
+    print(
+        f"  fill rate: {100.0 * (k.fill_rate or 0.0):.1f}%, "
+        f"split-shipment rate: {100.0 * (k.split_rate or 0.0):.1f}%, "
+        f"average shipping distance: {k.average_shipping_km or 0.0:.0f} km"
+    )
     print(f"  orders fulfilled in the evening: {day['orders_fulfilled']}")
     print("\ninvariants")
     for name, ok in day["invariants"]:

@@ -44,6 +44,16 @@ fn main() {
         k.transfers_dispatched, k.transfers_received
     );
     println!(
+        "  orders routed and placed / refused / split / re-routed: {} / {} / {} / {}",
+        k.orders_placed, k.orders_refused, k.orders_split, k.reroutes
+    );
+    println!(
+        "  fill rate: {:.1}%, split-shipment rate: {:.1}%, average shipping distance: {:.0} km",
+        100.0 * k.fill_rate().unwrap_or(0.0),
+        100.0 * k.split_rate().unwrap_or(0.0),
+        k.average_shipping_km().unwrap_or(0.0)
+    );
+    println!(
         "  orders fulfilled in the evening: {}",
         day.orders_fulfilled
     );

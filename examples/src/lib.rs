@@ -2,7 +2,9 @@
 //! on web, app, each store's till and a capped marketplace, with thousands
 //! of simulated customers on all channels at once (threads): carts that
 //! commit, are abandoned or expire; click & reserve in stores; till sales;
-//! replenishment transfers; fulfilment. The day ends with the invariants
+//! orders routed and placed (ship-from-store, split shipments, click &
+//! collect), some re-routed to a store pickup; replenishment transfers;
+//! fulfilment. The day ends with the invariants
 //! checked against the ledger.
 
 use std::collections::BTreeMap;
@@ -67,7 +69,12 @@ pub fn open_shop(clock: Arc<ManualClock>, skus: &[String]) -> Result<Engine> {
             .priority(1),
     )?;
     for (i, s) in STORES.iter().enumerate() {
-        e.upsert_location(LocationSpec::store(*s).at(50.0 + i as f64, 8.0 + i as f64))?;
+        // The centre store ships parcels too (ship-from-store).
+        e.upsert_location(
+            LocationSpec::store(*s)
+                .at(50.0 + i as f64, 8.0 + i as f64)
+                .ships(i == 1),
+        )?;
     }
     let mut web_locs = vec!["wh-east", "wh-west"];
     web_locs.extend(STORES);
@@ -192,8 +199,48 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
                                 left.fetch_add(1, Ordering::Relaxed);
                             }
                         }
+                        // Routed orders: shipped to an address from the
+                        // nearest locations with the fewest shipments (a
+                        // store that ships competes), one in four then
+                        // switched to a pickup at a store (re-routed).
+                        75..=84 => {
+                            let lines: Vec<HoldLine<'_>> = (0..1 + rng.below(3))
+                                .map(|_| HoldLine::new(sku(&mut rng), 1 + rng.below(3) as i64))
+                                .collect();
+                            let address = Fulfilment::Ship {
+                                lat: 48.0 + rng.below(600) as f64 / 100.0,
+                                lon: 6.0 + rng.below(800) as f64 / 100.0,
+                                country: "DE".into(),
+                            };
+                            let order = format!("routed-{c}");
+                            let req = RouteRequest {
+                                channel: "web",
+                                fulfilment: address,
+                                lines: &lines,
+                                options: RouteOptions {
+                                    strategies: vec![
+                                        RouteStrategy::FewestShipments,
+                                        RouteStrategy::Nearest,
+                                    ],
+                                    ..RouteOptions::default()
+                                },
+                            };
+                            if refused(e.place(&order, &req))?.is_none() {
+                                continue;
+                            }
+                            if rng.below(4) == 0 {
+                                let store = STORES[rng.below(3) as usize];
+                                let pickup = Fulfilment::ClickAndCollect {
+                                    store: store.into(),
+                                };
+                                // Refused when the stock is not there: the
+                                // order keeps its first allocation.
+                                refused(e.reroute(&order, pickup, RouteOptions::default()))?;
+                            }
+                            to_fulfil.lock().unwrap().push(order);
+                        }
                         // Till sales.
-                        75..=94 => {
+                        85..=94 => {
                             let store = STORES[rng.below(3) as usize];
                             let lines = [HoldLine::new(sku(&mut rng), 1)];
                             if e.till_sale(&format!("till-{c}"), &format!("store:{store}"), &lines)
@@ -230,17 +277,25 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
     let orders = std::mem::take(&mut *to_fulfil.lock().unwrap());
     for order in &orders {
         let view = e.order_info(order)?;
-        let lines: Vec<OrderLine<'_>> = view
+        // What is still open of each line (a re-routed order keeps the
+        // lines it no longer ships from, with nothing open).
+        let open: Vec<(&str, &str, i64)> = view
             .lines
             .iter()
-            .map(|(s, l, q, ..)| OrderLine::new(s, *q).at(l))
+            .map(|(s, l, q, done, cancelled)| {
+                let open = q.as_units().unwrap()
+                    - done.as_units().unwrap()
+                    - cancelled.as_units().unwrap();
+                (s.as_str(), l.as_str(), open)
+            })
+            .filter(|x| x.2 > 0)
+            .collect();
+        let lines: Vec<OrderLine<'_>> = open
+            .iter()
+            .map(|(s, l, q)| OrderLine::new(s, *q).at(l))
             .collect();
         e.fulfil(order, &lines)?;
-        shipped += view
-            .lines
-            .iter()
-            .map(|l| l.2.as_units().unwrap())
-            .sum::<i64>();
+        shipped += open.iter().map(|x| x.2).sum::<i64>();
     }
     clock.advance(180 * MINUTE);
     e.expire_due(clock.now_ms());
@@ -297,6 +352,15 @@ fn late<T>(r: Result<T>) -> Result<Option<T>> {
             state: HoldState::Expired,
             ..
         }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A routing refusal (no stock, no route) as `None`; other errors stay.
+fn refused<T>(r: Result<T>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(Error::InsufficientStock { .. } | Error::NoRoute { .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }
