@@ -100,6 +100,15 @@ fn lines_out(lines: Vec<unistock::PlanLine>) -> Vec<PlanLine> {
         .collect()
 }
 
+fn placement_out(e: &unistock::Engine, order: &str, placed: unistock::Placed) -> Placement {
+    Placement {
+        allocations: parts_out(e, &placed.allocations),
+        order: order.to_string(),
+        replayed: placed.replayed,
+        plan: plan_out(placed.plan),
+    }
+}
+
 fn plan_out(p: unistock::Plan) -> Plan {
     Plan {
         shipments: p
@@ -301,15 +310,7 @@ impl Engine {
             options: opts,
         };
         let result = with_scorers(&scorers, |host| self.inner.place_with(&order, &req, host))?;
-        wrap(&env, || {
-            let placed = result?;
-            Ok(Placement {
-                allocations: parts_out(&self.inner, &placed.allocations),
-                order: order.clone(),
-                replayed: placed.replayed,
-                plan: plan_out(placed.plan),
-            })
-        })
+        wrap(&env, || Ok(placement_out(&self.inner, &order, result?)))
     }
 
     /// Re-routes an open order (a new address or method, or a store that
@@ -328,15 +329,7 @@ impl Engine {
         let result = with_scorers(&scorers, |host| {
             self.inner.reroute_with(&order, fulfilment, opts, host)
         })?;
-        wrap(&env, || {
-            let placed = result?;
-            Ok(Placement {
-                allocations: parts_out(&self.inner, &placed.allocations),
-                order: order.clone(),
-                replayed: placed.replayed,
-                plan: plan_out(placed.plan),
-            })
-        })
+        wrap(&env, || Ok(placement_out(&self.inner, &order, result?)))
     }
 }
 

@@ -83,6 +83,15 @@ fn lines_out(lines: Vec<unistock::PlanLine>) -> Vec<(String, PyQty)> {
     lines.into_iter().map(|l| (l.sku, PyQty(l.qty))).collect()
 }
 
+fn placement_out(e: &unistock::Engine, order: String, placed: unistock::Placed) -> Placement {
+    Placement {
+        allocations: parts_out(e, &placed.allocations),
+        order,
+        replayed: placed.replayed,
+        plan: plan_out(placed.plan),
+    }
+}
+
 fn plan_out(p: unistock::Plan) -> Plan {
     Plan {
         shipments: p
@@ -383,12 +392,7 @@ impl Engine {
         };
         let e = &self.inner;
         let placed = with_scorers(py, &a.scorers, |host| e.place_with(&order, &req, host))?;
-        Ok(Placement {
-            allocations: parts_out(e, &placed.allocations),
-            order,
-            replayed: placed.replayed,
-            plan: plan_out(placed.plan),
-        })
+        Ok(placement_out(e, order, placed))
     }
 
     /// Re-routes an open order (a new address or method, or a store that
@@ -437,11 +441,6 @@ impl Engine {
         let e = &self.inner;
         let (f, o) = (a.fulfilment, a.options);
         let placed = with_scorers(py, &a.scorers, |host| e.reroute_with(&order, f, o, host))?;
-        Ok(Placement {
-            allocations: parts_out(e, &placed.allocations),
-            order,
-            replayed: placed.replayed,
-            plan: plan_out(placed.plan),
-        })
+        Ok(placement_out(e, order, placed))
     }
 }

@@ -1195,34 +1195,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownChannel {
                 channel: req.channel.to_string(),
             })?;
-        // Resolve the plan's stock shipments to ids.
-        let mut parts: SmallVec<[crate::hold::PartRec; 2]> = SmallVec::new();
-        for s in plan.shipments.iter().filter(|s| !s.backorder) {
-            let loc = topo
-                .location_id(&s.location)
-                .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.clone(),
-                })?;
-            for l in &s.lines {
-                let (sku, scale) = self.sku_id(&l.sku)?;
-                let qty = l
-                    .qty
-                    .to_positive_minor(scale)
-                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
-                parts.push(crate::hold::PartRec {
-                    sku,
-                    loc,
-                    qty,
-                    scale,
-                });
-            }
-        }
-        if parts.is_empty() {
-            return Err(Error::NoRoute {
-                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
-                    .to_string(),
-            });
-        }
+        let parts = self.plan_parts(&topo, &plan)?;
         let mut shard = self.orders[self.order_shard(order)].0.lock();
         if shard.map.contains_key(order) {
             drop(shard);
@@ -1235,26 +1208,11 @@ impl Engine {
         }
         let skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let channel = topo.channel(chan).expect("resolved above");
         // Re-check under the locks: each part fits its location, and each
         // SKU's total fits what the channel may sell.
-        for p in &parts {
-            let lines_of_sku: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
-            let stock = txn.stock(p.sku);
-            let at = stock.atp(p.loc);
-            let sellable = channel.available(&topo, stock);
-            if p.qty > at || lines_of_sku > sellable || topo.is_closed(p.loc) {
-                let err = self.insufficient(
-                    p.sku,
-                    Some(p.loc),
-                    Some(chan),
-                    p.qty,
-                    at.min(sellable),
-                    p.scale,
-                );
-                txn.abandon();
-                return Ok(Err(err));
-            }
+        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &[]) {
+            txn.abandon();
+            return Ok(Err(err));
         }
         let note = crate::Note {
             reason: "",
@@ -1395,33 +1353,7 @@ impl Engine {
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
-        let mut parts: SmallVec<[crate::hold::PartRec; 2]> = SmallVec::new();
-        for s in plan.shipments.iter().filter(|s| !s.backorder) {
-            let loc = topo
-                .location_id(&s.location)
-                .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.clone(),
-                })?;
-            for l in &s.lines {
-                let (sku, scale) = self.sku_id(&l.sku)?;
-                let qty = l
-                    .qty
-                    .to_positive_minor(scale)
-                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
-                parts.push(crate::hold::PartRec {
-                    sku,
-                    loc,
-                    qty,
-                    scale,
-                });
-            }
-        }
-        if parts.is_empty() {
-            return Err(Error::NoRoute {
-                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
-                    .to_string(),
-            });
-        }
+        let parts = self.plan_parts(&topo, &plan)?;
         let mut shard = self.orders[self.order_shard(order)].0.lock();
         let rec = shard
             .map
@@ -1444,37 +1376,12 @@ impl Engine {
             }));
         }
         let chan = rec.channel;
-        let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
-            channel: self.channel_label(chan),
-        })?;
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(open.iter().map(|p| p.sku));
         let mut txn = Txn::begin(self, &skus, now);
-        let own = |sku: SkuId, loc: Option<LocationId>| -> i64 {
-            credit
-                .iter()
-                .filter(|c| c.0 == sku && loc.is_none_or(|l| l == c.1))
-                .map(|c| c.2)
-                .sum()
-        };
-        for p in &parts {
-            let total: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
-            let stock = txn.stock(p.sku);
-            let at = stock.atp(p.loc) + own(p.sku, Some(p.loc));
-            let raw = channel.raw_available(&topo, stock) + own(p.sku, None);
-            let sellable = channel.buffered(raw, stock.scale);
-            if p.qty > at || total > sellable || topo.is_closed(p.loc) {
-                let err = self.insufficient(
-                    p.sku,
-                    Some(p.loc),
-                    Some(chan),
-                    p.qty,
-                    at.min(sellable),
-                    p.scale,
-                );
-                txn.abandon();
-                return Ok(Err(err));
-            }
+        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, credit) {
+            txn.abandon();
+            return Ok(Err(err));
         }
         let note = crate::Note {
             reason: "reroute",
@@ -1540,5 +1447,88 @@ fn count_placed(k: &mut crate::Kpis, plan: &Plan, req: &RouteRequest<'_>) {
     }
     for l in req.lines {
         k.units_ordered += l.qty.to_decimal();
+    }
+}
+
+impl Engine {
+    /// The plan's shipments from stock as parts (ids, minor units); a plan
+    /// with none is refused.
+    fn plan_parts(
+        &self,
+        topo: &Topology,
+        plan: &Plan,
+    ) -> Result<SmallVec<[crate::hold::PartRec; 2]>> {
+        let mut parts = SmallVec::new();
+        for s in plan.shipments.iter().filter(|s| !s.backorder) {
+            let loc = topo
+                .location_id(&s.location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: s.location.clone(),
+                })?;
+            for l in &s.lines {
+                let (sku, scale) = self.sku_id(&l.sku)?;
+                let qty = l
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+                parts.push(crate::hold::PartRec {
+                    sku,
+                    loc,
+                    qty,
+                    scale,
+                });
+            }
+        }
+        if parts.is_empty() {
+            return Err(Error::NoRoute {
+                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
+                    .to_string(),
+            });
+        }
+        Ok(parts)
+    }
+
+    /// Under the transaction's locks: does every part still fit its open
+    /// location, and every SKU's total what the channel may sell? `credit`
+    /// (an order's own allocations, released in the same transaction)
+    /// counts as available. The first misfit, as an error.
+    fn recheck(
+        &self,
+        txn: &Txn<'_>,
+        topo: &Topology,
+        chan: crate::ids::ChannelId,
+        parts: &[crate::hold::PartRec],
+        credit: &[(SkuId, LocationId, i64)],
+    ) -> Option<Error> {
+        let Some(channel) = topo.channel(chan) else {
+            return Some(Error::UnknownChannel {
+                channel: self.channel_label(chan),
+            });
+        };
+        let own = |sku: SkuId, loc: Option<LocationId>| -> i64 {
+            credit
+                .iter()
+                .filter(|c| c.0 == sku && loc.is_none_or(|l| l == c.1))
+                .map(|c| c.2)
+                .sum()
+        };
+        for p in parts {
+            let total: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
+            let stock = txn.stock(p.sku);
+            let at = stock.atp(p.loc) + own(p.sku, Some(p.loc));
+            let raw = channel.raw_available(topo, stock) + own(p.sku, None);
+            let sellable = channel.buffered(raw, stock.scale);
+            if p.qty > at || total > sellable || topo.is_closed(p.loc) {
+                return Some(self.insufficient(
+                    p.sku,
+                    Some(p.loc),
+                    Some(chan),
+                    p.qty,
+                    at.min(sellable),
+                    p.scale,
+                ));
+            }
+        }
+        None
     }
 }
