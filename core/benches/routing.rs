@@ -3,8 +3,8 @@
 //! Run: `cargo bench -p unistock --bench routing`. 100 warehouses spread
 //! over France, 1,000 SKUs each stocked at 10 random locations; each plan
 //! routes 5 random SKUs to a random address with nearest + fewest
-//! shipments (greedy set cover beyond 16 candidates), and with priority
-//! alone for comparison.
+//! shipments (greedy set cover beyond 16 candidates), with priority alone
+//! for comparison, and routed then placed (allocated).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -46,7 +46,7 @@ fn rig() -> (Engine, Vec<String>) {
     let skus: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:04}")).collect();
     for s in &skus {
         for _ in 0..10 {
-            e.receive(s, &locs[r.below(LOCS)], 1000.into(), Note::default())
+            e.receive(s, &locs[r.below(LOCS)], 10_000.into(), Note::default())
                 .unwrap();
         }
     }
@@ -86,6 +86,32 @@ fn routing(c: &mut Criterion) {
             })
         });
     }
+    // Route + place: every order is allocated (stock is ample: 10,000 units
+    // of each SKU at each of its 10 locations).
+    let mut r = Lcg(13);
+    let mut n = 0u64;
+    g.bench_function("route + place, nearest + fewest shipments", |b| {
+        b.iter(|| {
+            n += 1;
+            let order = format!("o{n}");
+            let lines: [HoldLine<'_>; 5] =
+                std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
+            let req = RouteRequest {
+                channel: "web",
+                fulfilment: Fulfilment::Ship {
+                    lat: 43.0 + (r.below(800) as f64) / 100.0,
+                    lon: -1.0 + (r.below(800) as f64) / 100.0,
+                    country: String::new(),
+                },
+                lines: &lines,
+                options: RouteOptions {
+                    strategies: vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
+                    ..RouteOptions::default()
+                },
+            };
+            black_box(e.place(&order, &req).unwrap())
+        })
+    });
     g.finish();
 }
 
