@@ -19,7 +19,11 @@ fn d(s: &str) -> Decimal {
 /// closed warehouse. Channel `web` sees all of them.
 fn retailer() -> (Engine, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    let e = Engine::with_config(Config::with_clock(clock.clone()));
+    // The whole ledger, so tests can check that it folds to the levels.
+    let e = Engine::with_config(Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    });
     e.upsert_location(
         LocationSpec::warehouse("lyon")
             .at(45.76, 4.84)
@@ -701,19 +705,7 @@ fn place(e: &Engine, order: &str, lines: &[(&str, i64)], opts: RouteOptions) -> 
 
 #[test]
 fn placing_allocates_the_plan_and_retries_return_the_original() {
-    let clock = Arc::new(ManualClock::new(T0));
-    let e = Engine::with_config(Config {
-        ledger_retention: None,
-        ..Config::with_clock(clock)
-    });
-    let (r, _) = retailer();
-    for l in r.locations() {
-        e.upsert_location(l.spec.clone()).unwrap();
-        e.set_location_closed(&l.spec.id, l.closed).unwrap();
-    }
-    for c in r.channels() {
-        e.upsert_channel(c).unwrap();
-    }
+    let (e, _) = retailer();
     stock(&e, "tee", "lille", 3);
     stock(&e, "tee", "lyon", 10);
     let placed = place(&e, "o1", &[("tee", 5)], with(vec![RouteStrategy::Priority])).unwrap();
@@ -851,19 +843,7 @@ fn placing_keeps_backorders_in_the_plan_only() {
 
 #[test]
 fn reroute_swaps_the_allocation_atomically_or_keeps_the_old_one() {
-    let clock = Arc::new(ManualClock::new(T0));
-    let e = Engine::with_config(Config {
-        ledger_retention: None,
-        ..Config::with_clock(clock)
-    });
-    let (r, _) = retailer();
-    for l in r.locations() {
-        e.upsert_location(l.spec.clone()).unwrap();
-        e.set_location_closed(&l.spec.id, l.closed).unwrap();
-    }
-    for c in r.channels() {
-        e.upsert_channel(c).unwrap();
-    }
+    let (e, _) = retailer();
     stock(&e, "tee", "lyon", 4);
     stock(&e, "tee", "paris-store", 2);
     let placed = place(&e, "o1", &[("tee", 4)], with(vec![RouteStrategy::Priority])).unwrap();
