@@ -1,4 +1,4 @@
-.PHONY: help demo test bench benchpy benchjs stress lint
+.PHONY: help demo test bench benchpy benchjs peer stress lint
 .DEFAULT_GOAL := help
 
 help: ## list the commands
@@ -10,14 +10,17 @@ demo: ## run the omnichannel day demo (the main demo)
 test: ## run every test in every language (what CI runs)
 	bash scripts/test-all.sh
 
-bench: ## criterion benchmarks, with the naive Mutex<HashMap> baseline in the same run
-	cargo bench -p unistock --bench holds
+bench: ## criterion benchmarks (holds with the naive Mutex<HashMap> baseline, routing)
+	cargo bench -p unistock
 
 benchpy: ## Python benchmark against plain-Python hold logic (after make test built the venv)
 	.venv/bin/python benches/python/bench_holds.py
 
 benchjs: ## Node benchmark (after make test built the addon)
 	node benches/node/bench_holds.js
+
+peer: ## unistock vs Redis, PostgreSQL and a naive lock: make peer ARGS=--quick
+	bash benches/peer/run.sh $(ARGS)
 
 stress: ## long randomized runs: make stress SIZE=100
 	bash scripts/stress.sh $(or $(SIZE),10)
