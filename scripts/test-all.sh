@@ -16,6 +16,9 @@ step "benchmarks compile"
 cargo bench --workspace --no-run
 step "the demo keeps its invariants"
 cargo run --release -q -p unistock-examples --bin omnichannel_day -- 5000 4
+step "the peer benchmark's correctness check, unistock side (10,000 units, 20,000 attempts, 32 threads)"
+granted=$(cargo run --release -q -p unistock --example peer_local -- unistock check 32 0 | sed 's/.*"granted": \([0-9]*\).*/\1/')
+[ "$granted" = 10000 ] || { echo "granted $granted of 10,000 units" >&2; exit 1; }
 
 # Python: the package is built from source and installed the way a user
 # does it (`pip install ./bindings-python`), into a venv this script makes.
