@@ -29,6 +29,9 @@ pub(crate) struct SkuRegistry {
     delta: Mutex<Delta>,
     names: RwLock<Vec<(Key, u8)>>,
     create: Mutex<()>,
+    /// How many times the table was rebuilt (tests check it stays
+    /// logarithmic in the number of SKUs).
+    rebuilds: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -113,6 +116,7 @@ impl SkuRegistry {
             delta: Mutex::new(Delta::default()),
             names: RwLock::new(Vec::new()),
             create: Mutex::new(()),
+            rebuilds: Default::default(),
         }
     }
 
@@ -138,7 +142,10 @@ impl SkuRegistry {
         }
         let found = delta.map.get(sku).copied()?;
         delta.hits += 1;
-        if delta.hits > 64 + delta.map.len() {
+        // A rebuild copies the whole table: it waits until slow lookups
+        // have paid for half of it, so a bulk load (each new SKU looked up
+        // again at once) stays linear.
+        if delta.hits > 64 + self.table.load().len / 2 + delta.map.len() {
             self.rebuild(&mut delta);
         }
         Some(found)
@@ -146,6 +153,8 @@ impl SkuRegistry {
 
     /// Moves the delta into a new table. Called with the delta locked.
     fn rebuild(&self, delta: &mut Delta) {
+        self.rebuilds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let old = self.table.load();
         let mut table = Table::with_capacity(old.len + delta.map.len());
         for e in old.entries.iter().filter(|e| e.id != EMPTY) {
@@ -250,5 +259,26 @@ mod tests {
         }
         assert_eq!(reg.get("sku-missing"), None);
         assert_eq!(reg.get(""), None);
+    }
+
+    /// A bulk load looks each new SKU up again at once (one receipt per
+    /// location): rebuilds must stay logarithmic, not one per few SKUs.
+    #[test]
+    fn a_bulk_load_rebuilds_the_table_a_logarithmic_number_of_times() {
+        let reg = SkuRegistry::new();
+        let n = 100_000;
+        for i in 0..n {
+            let name = format!("sku-{i}");
+            reg.get_or_create(&name, SkuSpec::default(), |_, _| {})
+                .unwrap();
+            for _ in 0..9 {
+                assert!(reg.get(&name).is_some());
+            }
+        }
+        let rebuilds = reg.rebuilds.load(Ordering::Relaxed);
+        assert!(rebuilds < 200, "{rebuilds} rebuilds for {n} SKUs");
+        for i in (0..n).step_by(997) {
+            assert_eq!(reg.get(&format!("sku-{i}")).map(|x| x.0.0), Some(i as u32));
+        }
     }
 }

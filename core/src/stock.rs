@@ -175,6 +175,12 @@ impl SkuStock {
         let i = match self.locs.binary_search_by_key(&loc, |l| l.loc) {
             Ok(i) => i,
             Err(i) => {
+                // Grow by exactly one once spilled: a SKU at 10 locations
+                // then holds 10 levels, not 16 (doubling wastes a third of
+                // the memory of a large catalogue).
+                if self.locs.spilled() || self.locs.len() == self.locs.inline_size() {
+                    self.locs.reserve_exact(1);
+                }
                 self.locs.insert(i, LocLevels::new(loc));
                 i
             }
