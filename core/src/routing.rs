@@ -232,7 +232,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Shipments that come from stock (not backorders).
+    /// More than one shipment.
     pub fn split(&self) -> bool {
         self.shipments.len() > 1
     }
@@ -242,15 +242,6 @@ impl Plan {
 pub const EXACT_CANDIDATES: usize = 16;
 
 const EARTH_KM: f64 = 6371.0088;
-
-/// Great-circle distance in km (haversine).
-pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = (lat2 - lat1).to_radians();
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * EARTH_KM * a.sqrt().min(1.0).asin()
-}
 
 struct Line {
     sku: SkuId,
@@ -279,6 +270,7 @@ struct Cand<'t> {
 }
 
 impl Cand<'_> {
+    /// Great-circle km to the destination, from the chord.
     fn distance_km(&self) -> f64 {
         2.0 * EARTH_KM * (self.chord / 2.0).min(1.0).asin()
     }
@@ -442,23 +434,15 @@ impl Engine {
                 .collect();
             for s in &opts.strategies {
                 for (c, v) in cands.iter_mut().zip(&views) {
-                    match s {
-                        RouteStrategy::Custom(scorer) => {
-                            let score = scorer.score(v);
-                            if score.is_nan() {
-                                return Err(Error::arg("strategies", "a scorer returned NaN"));
-                            }
-                            c.custom.push(score);
-                        }
-                        RouteStrategy::Host(n) => {
-                            let score = host(*n, v)?;
-                            if score.is_nan() {
-                                return Err(Error::arg("strategies", "a scorer returned NaN"));
-                            }
-                            c.custom.push(score);
-                        }
-                        _ => {}
+                    let score = match s {
+                        RouteStrategy::Custom(scorer) => scorer.score(v),
+                        RouteStrategy::Host(n) => host(*n, v)?,
+                        _ => continue,
+                    };
+                    if score.is_nan() {
+                        return Err(Error::arg("strategies", "a scorer returned NaN"));
                     }
+                    c.custom.push(score);
                 }
             }
         }
