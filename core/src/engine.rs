@@ -24,6 +24,8 @@
 //!    subscriber list (leaf locks).
 
 use crate::clock::{Clock, SystemClock};
+use crate::durable::rec::Rec;
+use crate::durable::{DurableOptions, Journal, Recovery, Storage};
 use crate::error::{Error, Result};
 use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
@@ -174,6 +176,25 @@ pub struct Engine {
     pub(crate) next_due_ms: AtomicU64,
     pub(crate) sweep_lock: Mutex<()>,
     pub(crate) feed: Feed,
+    /// The journal of a durable engine (`Engine::open`).
+    pub(crate) journal: Option<Arc<Journal>>,
+    pub(crate) storage: Option<Arc<dyn Storage>>,
+    pub(crate) durable_options: DurableOptions,
+    pub(crate) recovery: Option<Recovery>,
+    /// Recovery is replaying the journal: sweeps purge but do not expire
+    /// (expiries are records of their own).
+    pub(crate) replaying: bool,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Some(j) = &self.journal {
+            j.close();
+        }
+        if let Some(s) = &self.storage {
+            s.unlock();
+        }
+    }
 }
 
 impl std::fmt::Debug for Engine {
@@ -228,6 +249,11 @@ impl Engine {
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
             feed: Feed::default(),
+            journal: None,
+            storage: None,
+            durable_options: DurableOptions::default(),
+            recovery: None,
+            replaying: false,
         }
     }
 
@@ -293,19 +319,19 @@ impl Engine {
     }
 
     pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
-        let created = self.skus.get_or_create(sku, spec, |id, scale| {
+        // The declaration is numbered under the creation mutex, so that
+        // SKU ids follow sequence order (recovery gives the same ids).
+        self.skus.get_or_create(sku, spec, |id, scale| {
             self.place_stock(id, SkuStock::new(scale));
-        })?;
-        if created.1 {
             self.meta_event(
                 EventKind::SkuDeclared,
-                Some(created.0.0.0),
+                Some(id.0),
                 None,
-                created.0.1 as i64,
+                scale as i64,
                 sku,
+                &Rec::DeclareSku { sku, scale },
             );
-        }
-        Ok(created)
+        })
     }
 
     /// Stores a new SKU's stock record (creation and restore).
@@ -349,8 +375,8 @@ impl Engine {
     }
 
     /// Commits a transaction and delivers its changes to subscribers.
-    pub(crate) fn finish(&self, txn: Txn<'_>) {
-        let changes = txn.commit();
+    pub(crate) fn finish(&self, txn: Txn<'_>, rec: &Rec<'_>) {
+        let changes = txn.commit(rec);
         self.publish(changes);
     }
 
@@ -383,9 +409,11 @@ impl Engine {
         loc: Option<LocationId>,
         qty: i64,
         reference: &str,
+        rec: &Rec<'_>,
     ) {
+        let now = self.config.clock.now_ms();
         let event = Pending::new(
-            self.config.clock.now_ms(),
+            now,
             kind,
             sku.map(SkuId),
             loc,
@@ -400,6 +428,9 @@ impl Engine {
             std::slice::from_ref(&event),
             self.config.ledger_retention,
         );
+        if let Some(j) = &self.journal {
+            j.append(seq, seq, now, rec);
+        }
     }
 }
 
@@ -567,6 +598,14 @@ impl<'e> Txn<'e> {
             self.stock_mut(sku).adjust(loc, field, -delta);
         }
         self.drop_pending();
+        let k = &self.kpi;
+        if k.holds_refused + k.till_sales_refused + k.orders_refused > 0 {
+            self.eng.journal_unordered(&Rec::Refused {
+                holds: k.holds_refused,
+                till_sales: k.till_sales_refused,
+                orders: k.orders_refused,
+            });
+        }
         self.flush_kpi();
     }
 
@@ -585,7 +624,7 @@ impl<'e> Txn<'e> {
 
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
-    pub(crate) fn commit(mut self) -> Vec<Change> {
+    pub(crate) fn commit(mut self, rec: &Rec<'_>) -> Vec<Change> {
         let eng = self.eng;
         let first = if self.pending.is_empty() {
             eng.seq.load(Ordering::Acquire)
@@ -597,6 +636,9 @@ impl<'e> Txn<'e> {
                 .log
                 .append(first, &self.pending, eng.config.ledger_retention);
             self.pending.clear();
+            if let Some(j) = &eng.journal {
+                j.append(first, first + n - 1, self.now, rec);
+            }
             first
         };
         self.flush_kpi();

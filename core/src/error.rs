@@ -104,6 +104,21 @@ pub enum Error {
     /// says which); stock shortfalls are `InsufficientStock`.
     #[error("no route: {reason}")]
     NoRoute { reason: String },
+    /// A journal or snapshot file is damaged (not merely cut short at its
+    /// end): recovery stops rather than drop acknowledged changes.
+    #[error("corrupt file {file} at offset {offset}: {detail}")]
+    Corrupt {
+        file: String,
+        offset: u64,
+        detail: String,
+    },
+    /// Another engine (in this process or another) has the directory open.
+    #[error("{path} is locked by another engine")]
+    Locked { path: String },
+    /// Writing or syncing the journal failed; the engine acknowledges no
+    /// more mutations (reopen it to recover from what reached the disk).
+    #[error("storage failed: {detail}")]
+    Storage { detail: String },
     /// Events before `oldest` are no longer kept in memory.
     #[error("ledger events before {oldest} are no longer retained (asked from {requested})")]
     LedgerTruncated { requested: u64, oldest: u64 },
@@ -129,6 +144,9 @@ impl Error {
             Error::TransferNotOpen { .. } => "E_TRANSFER_NOT_OPEN",
             Error::LocationNotInChannel { .. } => "E_LOCATION_NOT_IN_CHANNEL",
             Error::LocationClosed { .. } => "E_LOCATION_CLOSED",
+            Error::Corrupt { .. } => "E_CORRUPT",
+            Error::Locked { .. } => "E_LOCKED",
+            Error::Storage { .. } => "E_STORAGE",
             Error::LedgerTruncated { .. } => "E_LEDGER_TRUNCATED",
         }
     }

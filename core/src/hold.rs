@@ -19,6 +19,7 @@
 //! 7. `LocationNotInChannel`, `LocationClosed` (pinned lines);
 //! 8. `InsufficientStock` (the first line that does not fit).
 
+use crate::durable::rec::Rec;
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::feed::Change;
@@ -29,6 +30,7 @@ use crate::topology::Topology;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
@@ -441,7 +443,7 @@ impl Engine {
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
     pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
-        self.hold_at(req, now)
+        self.durable(self.hold_at(req, now))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -450,7 +452,7 @@ impl Engine {
     /// Locking: per item, as `hold`.
     pub fn hold_batch(&self, reqs: &[HoldRequest<'_>]) -> Vec<Result<HoldReceipt>> {
         let now = self.now_and_sweep();
-        reqs.iter().map(|r| self.hold_at(r, now)).collect()
+        self.durable_batch(reqs.iter().map(|r| self.hold_at(r, now)).collect())
     }
 
     /// Releases an active hold; its units become available again. Releasing
@@ -459,7 +461,7 @@ impl Engine {
     /// Locking: the hold's shard, then the stripes of its SKUs.
     pub fn release(&self, hold: &str) -> Result<()> {
         let now = self.now_and_sweep();
-        self.release_at(hold, now)
+        self.durable(self.release_at(hold, now))
     }
 
     /// Many releases, one result per id.
@@ -467,7 +469,7 @@ impl Engine {
     /// Locking: per item, as `release`.
     pub fn release_batch(&self, holds: &[&str]) -> Vec<Result<()>> {
         let now = self.now_and_sweep();
-        holds.iter().map(|h| self.release_at(h, now)).collect()
+        self.durable_batch(holds.iter().map(|h| self.release_at(h, now)).collect())
     }
 
     /// Sets an active hold to expire `ttl_ms` from now; returns the new expiry.
@@ -496,10 +498,17 @@ impl Engine {
         }
         let expires = now.saturating_add(ttl_ms);
         shard.set_expiry(slot, expires);
-        self.meta_event(EventKind::HoldExtended, None, None, ttl_ms as i64, hold);
+        self.meta_event(
+            EventKind::HoldExtended,
+            None,
+            None,
+            ttl_ms as i64,
+            hold,
+            &Rec::Extend { hold, ttl_ms },
+        );
         drop(shard);
         self.note_due(expires);
-        Ok(expires)
+        self.durable(Ok(expires))
     }
 
     /// A hold's state and parts.
@@ -548,7 +557,33 @@ impl Engine {
     /// Locking: the sweep lock, then each hold shard in turn with the
     /// stripes of the holds it ends.
     pub fn expire_due(&self, now_ms: u64) -> usize {
-        self.sweep(now_ms)
+        let n = self.sweep(now_ms);
+        // The expiries are not the caller's to acknowledge; a storage
+        // failure surfaces on the next mutation.
+        let _ = self.durable(Ok(()));
+        n
+    }
+
+    /// Expires one active hold now (recovery replays expiries this way).
+    ///
+    /// Locking: the hold's shard, then the stripes of its SKUs.
+    pub(crate) fn expire_hold(&self, hold: &str) -> Result<()> {
+        let now = self.now_ms();
+        let h = IdHash::new(hold);
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
+        if shard.rec(slot).state != HoldState::Active {
+            return Err(Error::HoldNotActive {
+                hold: hold.to_string(),
+                state: shard.rec(slot).state,
+            });
+        }
+        let changes = self.end_hold(&mut shard, slot, HoldState::Expired, now);
+        drop(shard);
+        self.publish(changes);
+        Ok(())
     }
 
     pub(crate) fn sweep(&self, now: u64) -> usize {
@@ -557,13 +592,16 @@ impl Engine {
         let (mut min_due, mut expired, mut changes) = (u64::MAX, 0, Vec::new());
         for shard in self.holds.iter() {
             let mut sh = shard.0.lock();
-            while let Some((due, slot)) = sh.first_expiry() {
+            // While recovery replays, expiries come from the journal.
+            while let Some((due, slot)) = sh.first_expiry().filter(|_| !self.replaying) {
                 if due > now {
                     min_due = min_due.min(due);
                     break;
                 }
                 sh.expiries.pop();
-                changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, now));
+                // Ended at its expiry time, whenever the sweep runs (after
+                // a restart, holds due while the engine was down).
+                changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, due));
                 expired += 1;
             }
             while let Some(&(due, slot)) = sh.purges.front() {
@@ -688,7 +726,12 @@ impl Engine {
             }
         };
         txn.kpi.holds_created += 1;
-        let changes = txn.commit();
+        let changes = txn.commit(&Rec::Hold {
+            id: req.id,
+            channel: req.channel,
+            ttl_ms: req.ttl_ms,
+            lines: Cow::Borrowed(req.lines),
+        });
         let expires = now.saturating_add(req.ttl_ms);
         let rec = HoldRec {
             channel: chan,
@@ -920,7 +963,10 @@ impl Engine {
             HoldState::Expired => txn.kpi.holds_expired += 1,
             _ => txn.kpi.holds_released += 1,
         }
-        let changes = txn.commit();
+        let changes = txn.commit(&match state {
+            HoldState::Expired => Rec::Expire { hold: key.as_str() },
+            _ => Rec::Release { hold: key.as_str() },
+        });
         self.finish_record(shard, slot, state, now);
         changes
     }

@@ -39,6 +39,7 @@
 
 pub mod channel;
 pub mod clock;
+pub mod durable;
 pub mod engine;
 pub mod error;
 pub mod feed;
@@ -58,6 +59,7 @@ pub mod transfer;
 
 pub use channel::{Cap, ChannelSpec, LocationAvailability};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use durable::{Durability, DurableOptions, Recovery};
 pub use engine::{Config, Engine, Note};
 pub use error::{Error, IdKind, Result};
 pub use feed::{Change, SubscriptionId};

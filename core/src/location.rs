@@ -133,7 +133,7 @@ impl LocationSpec {
 }
 
 /// A location as the engine keeps it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Location {
     pub(crate) key: Key,
     pub spec: LocationSpec,
@@ -143,6 +143,23 @@ pub struct Location {
     /// The position as a unit vector (routing compares distances as chords).
     #[serde(skip)]
     pub(crate) unit: std::sync::OnceLock<[f64; 3]>,
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Location")
+            .field("key", &self.key)
+            .field("spec", &self.spec)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// Equal when id, spec and closed flag are (the position cache is not state).
+impl PartialEq for Location {
+    fn eq(&self, o: &Location) -> bool {
+        self.key == o.key && self.spec == o.spec && self.closed == o.closed
+    }
 }
 
 /// A position on the unit sphere.

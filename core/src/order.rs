@@ -1,6 +1,8 @@
 //! Orders: allocations committed from holds, till sales, and their
 //! fulfilment (ship, pick-up) and cancellation.
 
+use crate::durable::rec::Rec;
+use std::borrow::Cow;
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::hold::{HoldLine, HoldState, Lines, Part, PartRec, shard_index};
@@ -132,7 +134,7 @@ impl Engine {
     /// Locking: the hold's shard, the order's shard, then the SKU stripes.
     pub fn commit(&self, hold: &str, order: &str) -> Result<OrderReceipt> {
         let now = self.now_and_sweep();
-        self.commit_at(hold, order, now)
+        self.durable(self.commit_at(hold, order, now))
     }
 
     /// Many commits, one result per (hold, order) pair.
@@ -140,10 +142,12 @@ impl Engine {
     /// Locking: per item, as `commit`.
     pub fn commit_batch(&self, pairs: &[(&str, &str)]) -> Vec<Result<OrderReceipt>> {
         let now = self.now_and_sweep();
-        pairs
-            .iter()
-            .map(|(h, o)| self.commit_at(h, o, now))
-            .collect()
+        self.durable_batch(
+            pairs
+                .iter()
+                .map(|(h, o)| self.commit_at(h, o, now))
+                .collect(),
+        )
     }
 
     fn commit_at(&self, hold: &str, order: &str, now: u64) -> Result<OrderReceipt> {
@@ -200,7 +204,7 @@ impl Engine {
             txn.event(EventKind::Allocated, p.sku, p.loc, p.qty, note);
         }
         txn.kpi.holds_committed += 1;
-        let changes = txn.commit();
+        let changes = txn.commit(&Rec::Commit { hold, order });
         let order_rec = OrderRec {
             channel: rec.channel,
             origin: Origin::Hold(Key::new(hold)),
@@ -245,6 +249,7 @@ impl Engine {
             .ok_or_else(|| Error::UnknownChannel {
                 channel: channel.to_string(),
             })?;
+        let host_lines = lines;
         let lines = self.resolve_lines(&topo, lines)?;
         drop(topo);
         let mut oshard = self.orders[self.order_shard(sale)].0.lock();
@@ -313,7 +318,11 @@ impl Engine {
             });
         }
         txn.kpi.till_sales += 1;
-        let changes = txn.commit();
+        let changes = txn.commit(&Rec::TillSale {
+            sale,
+            channel,
+            lines: Cow::Borrowed(host_lines),
+        });
         let rec = OrderRec {
             channel: chan,
             origin: Origin::TillSale(lines),
@@ -324,7 +333,7 @@ impl Engine {
         oshard.map.insert(Key::new(sale), rec);
         drop(oshard);
         self.publish(changes);
-        Ok(receipt)
+        self.durable(Ok(receipt))
     }
 
     /// Ships or hands over allocated units: on_hand and allocated go down.
@@ -488,7 +497,11 @@ impl Engine {
             };
             txn.event(kind, p.sku, p.loc, take, note);
         }
-        let changes = txn.commit();
+        let changes = txn.commit(&Rec::Settle {
+            fulfil: how == Settle::Fulfil,
+            order,
+            lines: Cow::Borrowed(lines),
+        });
         for &(i, take) in &plan {
             match how {
                 Settle::Fulfil => rec.allocs[i].fulfilled += take,
@@ -498,6 +511,6 @@ impl Engine {
         let view = self.order_view(order, rec);
         drop(shard);
         self.publish(changes);
-        Ok(view)
+        self.durable(Ok(view))
     }
 }

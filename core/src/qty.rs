@@ -119,6 +119,11 @@ impl Qty {
         (self.mantissa % p == 0).then_some(self.mantissa / p)
     }
 
+    /// The integer the value is written with (`value = mantissa / 10^scale`).
+    pub(crate) fn mantissa(self) -> i64 {
+        self.mantissa
+    }
+
     /// Decimals this quantity is written with (a SKU's unit scale for
     /// quantities the engine returns).
     pub fn scale(self) -> u8 {

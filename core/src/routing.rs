@@ -1122,7 +1122,7 @@ impl Engine {
                 .route_with(req, host)
                 .and_then(|plan| self.apply_plan(order, digest, req, plan));
             match attempt {
-                Ok(Ok(placed)) => return Ok(placed),
+                Ok(Ok(placed)) => return self.durable(Ok(placed)),
                 Ok(Err(e)) => last_err = Some(e),
                 Err(e) => {
                     if matches!(e, Error::InsufficientStock { .. } | Error::NoRoute { .. }) {
@@ -1140,7 +1140,13 @@ impl Engine {
     ///
     /// Locking: the first stripe (its KPI counters), briefly.
     fn count_refused(&self) {
-        self.stripes[0].0.lock().kpi.orders_refused += 1;
+        let mut s = self.stripes[0].0.lock();
+        s.kpi.orders_refused += 1;
+        self.journal_unordered(&crate::durable::rec::Rec::Refused {
+            holds: 0,
+            till_sales: 0,
+            orders: 1,
+        });
     }
 
     /// The original result when `order` was already placed with this
@@ -1165,7 +1171,7 @@ impl Engine {
 
     /// Allocates `plan` if it still holds: `Ok(Ok(placed))`, or
     /// `Ok(Err(why))` when stock moved (the caller may plan again).
-    fn apply_plan(
+    pub(crate) fn apply_plan(
         &self,
         order: &str,
         digest: u64,
@@ -1207,7 +1213,13 @@ impl Engine {
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
         count_placed(&mut txn.kpi, &plan, req);
-        let changes = txn.commit();
+        let changes = txn.commit(&crate::durable::rec::Rec::Place {
+            order,
+            digest,
+            channel: req.channel,
+            lines: std::borrow::Cow::Borrowed(req.lines),
+            plan: std::borrow::Cow::Borrowed(&plan),
+        });
         let rec = crate::order::OrderRec {
             channel: chan,
             origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone()))),
@@ -1297,11 +1309,24 @@ impl Engine {
                 open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
             let plan = self.route_inner(&req, host, &credit)?;
             match self.swap_plan(order, &open, &credit, plan)? {
-                Ok(placed) => return Ok(placed),
+                Ok(placed) => return self.durable(Ok(placed)),
                 Err(e) => last_err = Some(e),
             }
         }
         Err(last_err.expect("two attempts failed"))
+    }
+
+    /// Swaps an order's open allocations for `plan` (recovery replays
+    /// re-routes this way).
+    pub(crate) fn reroute_to(
+        &self,
+        order: &str,
+        plan: Plan,
+    ) -> Result<std::result::Result<Placed, Error>> {
+        let (_, open) = self.open_allocations(order)?;
+        let credit: Vec<(SkuId, LocationId, i64)> =
+            open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
+        self.swap_plan(order, &open, &credit, plan)
     }
 
     /// The order's channel and its open allocations (quantity = open).
@@ -1386,7 +1411,10 @@ impl Engine {
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
         txn.kpi.reroutes += 1;
-        let changes = txn.commit();
+        let changes = txn.commit(&crate::durable::rec::Rec::Reroute {
+            order,
+            plan: std::borrow::Cow::Borrowed(&plan),
+        });
         // What was fulfilled or cancelled stays; the open part is replaced.
         for a in rec.allocs.iter_mut() {
             a.part.qty = a.fulfilled + a.cancelled;

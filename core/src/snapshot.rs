@@ -52,6 +52,12 @@ impl Engine {
     /// Locking: the transfer table, every hold shard, every order shard,
     /// every stripe (in that order): writers pause for the copy.
     pub fn snapshot(&self) -> Snapshot {
+        self.snapshot_cut(|| ()).0
+    }
+
+    /// A snapshot, and `at_cut` run while every lock is still held (the
+    /// journal starts a new segment there).
+    pub(crate) fn snapshot_cut<R>(&self, at_cut: impl FnOnce() -> R) -> (Snapshot, R) {
         let transfers = self.transfers.lock();
         let holds: Vec<_> = self.holds.iter().map(|s| s.0.lock()).collect();
         let orders: Vec<_> = self.orders.iter().map(|s| s.0.lock()).collect();
@@ -82,11 +88,12 @@ impl Engine {
         // Every stripe is locked and meta-events are numbered under the
         // meta-log lock: nothing is numbered but not yet appended.
         let seq = self.seq.load(Ordering::Acquire);
+        let cut = at_cut();
         drop(meta);
         ledger.sort_unstable_by_key(|e| e.seq);
         // Slices trim independently: keep only what is above every floor.
         ledger.retain(|e| e.seq > ledger_floor);
-        Snapshot {
+        let snap = Snapshot {
             format: FORMAT,
             seq,
             ledger_floor,
@@ -114,7 +121,8 @@ impl Engine {
             ),
             kpis,
             ledger,
-        }
+        };
+        (snap, cut)
     }
 
     /// An engine holding exactly the state of `snapshot`.

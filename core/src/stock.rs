@@ -1,5 +1,6 @@
 //! Stock levels per (SKU, location) and the movements that change them.
 
+use crate::durable::rec::{Rec, StockOp};
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, Result};
 use crate::ids::{Key, LocationId, SkuId};
@@ -277,7 +278,7 @@ impl Engine {
                 id: sku.to_string(),
             });
         }
-        Ok(id)
+        self.durable(Ok(id))
     }
 
     /// Adds received units to on_hand. Creates an unknown SKU (whole units).
@@ -322,7 +323,15 @@ impl Engine {
                 txn.event(EventKind::ExpectedArrived, id, loc, done, note);
             }
         }
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::Stock {
+            op: StockOp::Receive,
+            sku,
+            loc: location,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Sets on_hand to a counted quantity (all physical units, sellable or
@@ -362,8 +371,16 @@ impl Engine {
             shortage: Qty::from_minor(shortage, scale),
             levels: txn.stock(id).levels(loc),
         };
-        self.finish(txn);
-        Ok(report)
+        let rec = Rec::Stock {
+            op: StockOp::Count,
+            sku,
+            loc: location,
+            qty: counted,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.finish(txn, &rec);
+        self.durable(Ok(report))
     }
 
     /// Removes units from on_hand: sellable ones (`from: None`) or units
@@ -402,7 +419,15 @@ impl Engine {
             }
         }
         txn.report_shortage(id, loc, note);
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::Stock {
+            op: StockOp::WriteOff(from),
+            sku,
+            loc: location,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Moves sellable units into an unsellable condition (damaged, QC).
@@ -436,7 +461,15 @@ impl Engine {
         txn.adjust(id, loc, condition.field(), q);
         txn.event(EventKind::MarkedUnsellable(condition), id, loc, q, note);
         txn.report_shortage(id, loc, note);
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::Stock {
+            op: StockOp::MarkUnsellable(condition),
+            sku,
+            loc: location,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Moves units from an unsellable condition back to sellable.
@@ -462,7 +495,15 @@ impl Engine {
         }
         txn.adjust(id, loc, condition.field(), -q);
         txn.event(EventKind::RestoredSellable(condition), id, loc, q, note);
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::Stock {
+            op: StockOp::RestoreSellable(condition),
+            sku,
+            loc: location,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Sets the safety stock of a SKU at a location (absolute).
@@ -484,7 +525,15 @@ impl Engine {
         let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
         txn.adjust(id, loc, Field::Safety, delta);
         txn.event(EventKind::SafetySet, id, loc, delta, note);
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::Stock {
+            op: StockOp::SetSafety,
+            sku,
+            loc: location,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Records an expected receipt (purchase order, ASN) due at `due_ms`.
@@ -530,7 +579,14 @@ impl Engine {
             q - old,
             Note::new("expected", reference),
         );
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::ExpectReceipt {
+            sku,
+            loc: location,
+            qty,
+            due_ms,
+            reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Drops an expected receipt.
@@ -556,7 +612,12 @@ impl Engine {
             q,
             Note::new("expected_cancelled", reference),
         );
-        Ok(self.finish_levels(txn, id, loc))
+        let rec = Rec::CancelExpected {
+            sku,
+            loc: location,
+            reference,
+        };
+        self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
     /// Expected receipts of a SKU at a location, soonest first.
@@ -607,9 +668,9 @@ impl Engine {
         Ok((id, scale, self.location_id(location)?))
     }
 
-    fn finish_levels(&self, txn: Txn<'_>, id: SkuId, loc: LocationId) -> Levels {
+    fn finish_levels(&self, txn: Txn<'_>, id: SkuId, loc: LocationId, rec: &Rec<'_>) -> Levels {
         let levels = txn.stock(id).levels(loc);
-        self.finish(txn);
+        self.finish(txn, rec);
         levels
     }
 }

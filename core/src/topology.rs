@@ -6,7 +6,9 @@
 //! no hold, order or sale is granted there.
 
 use crate::channel::{Channel, ChannelSpec};
+use crate::durable::rec::Rec;
 use crate::engine::{Engine, Txn};
+use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, FastMap, Key, LocationId};
 use crate::ledger::EventKind;
@@ -100,7 +102,8 @@ impl Engine {
     pub fn upsert_location(&self, spec: LocationSpec) -> Result<LocationId> {
         spec.validate()?;
         let name = spec.id.clone();
-        self.change_topology(EventKind::LocationChanged, &name, |t| {
+        let rec = Rec::UpsertLocation(Cow::Owned(spec.clone()));
+        self.change_topology(EventKind::LocationChanged, &name, &rec, |t| {
             Ok(match t.location_id(&spec.id) {
                 Some(id) => {
                     let l = &mut t.locations[id.0 as usize];
@@ -127,7 +130,11 @@ impl Engine {
     /// Closes (`true`) or reopens a location. A closed location takes no new
     /// holds or sales; existing holds and allocations there stay valid.
     pub fn set_location_closed(&self, location: &str, closed: bool) -> Result<()> {
-        self.change_topology(EventKind::LocationChanged, location, |t| {
+        let rec = Rec::SetClosed {
+            loc: location,
+            closed,
+        };
+        self.change_topology(EventKind::LocationChanged, location, &rec, |t| {
             let id = t
                 .location_id(location)
                 .ok_or_else(|| Error::UnknownLocation {
@@ -141,7 +148,8 @@ impl Engine {
     /// Adds a channel or replaces one with the same id.
     pub fn upsert_channel(&self, spec: ChannelSpec) -> Result<ChannelId> {
         let name = spec.id.clone();
-        self.change_topology(EventKind::ChannelChanged, &name, |t| {
+        let rec = Rec::UpsertChannel(Cow::Owned(spec.clone()));
+        self.change_topology(EventKind::ChannelChanged, &name, &rec, |t| {
             let locs = t.resolve_locations(&spec.locations)?;
             let channel = Channel::compile(spec, locs)?;
             Ok(match t.channel_id(&channel.spec.id) {
@@ -161,7 +169,11 @@ impl Engine {
 
     /// Takes a location out of a channel's eligible list.
     pub fn remove_location_from_channel(&self, channel: &str, location: &str) -> Result<()> {
-        self.change_topology(EventKind::ChannelChanged, channel, |t| {
+        let rec = Rec::RemoveFromChannel {
+            channel,
+            loc: location,
+        };
+        self.change_topology(EventKind::ChannelChanged, channel, &rec, |t| {
             let cid = t.channel_id(channel).ok_or_else(|| Error::UnknownChannel {
                 channel: channel.to_string(),
             })?;
@@ -205,6 +217,7 @@ impl Engine {
         &self,
         kind: EventKind,
         reference: &str,
+        rec: &Rec<'_>,
         f: impl FnOnce(&mut Topology) -> Result<T>,
     ) -> Result<T> {
         let _writer = self.topo_write.lock();
@@ -214,8 +227,9 @@ impl Engine {
         self.topo.store(Arc::new(next));
         self.topo_gen
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        self.meta_event(kind, None, None, 0, reference);
+        self.meta_event(kind, None, None, 0, reference, rec);
         txn.abandon();
-        Ok(out)
+        drop(_writer);
+        self.durable(Ok(out))
     }
 }

@@ -2,6 +2,7 @@
 //! on_hand into the destination's in_transit; receipt lands them in the
 //! destination's on_hand; cancellation returns what is still in transit.
 
+use crate::durable::rec::Rec;
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::ids::{FastMap, Key, LocationId, SkuId, check_id};
@@ -120,8 +121,14 @@ impl Engine {
         let view = self.transfer_view(id, &rec);
         table.map.insert(Key::new(id), rec);
         drop(table);
-        self.finish(txn);
-        Ok(view)
+        self.finish(txn, &Rec::Dispatch {
+            id,
+            sku,
+            from,
+            to,
+            qty,
+        });
+        self.durable(Ok(view))
     }
 
     /// Receives a transfer at its destination: all that is still in
@@ -169,8 +176,8 @@ impl Engine {
         }
         let view = self.transfer_view(id, rec);
         drop(table);
-        self.finish(txn);
-        Ok(view)
+        self.finish(txn, &Rec::ReceiveTransfer { id, qty });
+        self.durable(Ok(view))
     }
 
     /// Cancels a transfer: what is still in transit returns to the source.
@@ -197,8 +204,8 @@ impl Engine {
         rec.state = TransferState::Cancelled;
         let view = self.transfer_view(id, rec);
         drop(table);
-        self.finish(txn);
-        Ok(view)
+        self.finish(txn, &Rec::CancelTransfer { id });
+        self.durable(Ok(view))
     }
 
     /// A transfer's state.

@@ -1,0 +1,689 @@
+//! Durability: an engine opened on a directory keeps every acknowledged
+//! mutation in an append-only journal, takes snapshots that let it drop
+//! the journal before them, and recovers on open.
+//!
+//! # Files
+//!
+//! * `journal-<n>.log`: segments of the journal. A segment starts with
+//!   `UNSTJ001`; each record is `len: u32, crc32c: u32` followed by `len`
+//!   bytes: `first_seq: u64, last_seq: u64, at_ms: u64` and the mutation
+//!   (see `rec`). Records without sequence numbers (counters of refused
+//!   requests) have `first_seq = 0`.
+//! * `snapshot-<n>.bin`: the whole state at the moment segment `n` was
+//!   started (`UNSTS001`, `crc32c: u32`, `len: u64`, then bincode). It
+//!   replaces every segment below `n`, which are then deleted.
+//! * `LOCK`: held (advisory lock) while an engine has the directory open.
+//!
+//! # Modes
+//!
+//! * [`Durability::Sync`]: a mutation returns once its record is fsynced.
+//!   Concurrent callers, and the items of a batch call, share one fsync
+//!   (group commit).
+//! * [`Durability::Interval`]: records are written and fsynced every `ms`;
+//!   a machine crash loses at most that window (a killed process loses at
+//!   most what was not yet written, also at most that window).
+//! * [`Durability::None`]: records are written to the OS every millisecond
+//!   and never fsynced: a killed process loses at most a millisecond, a
+//!   machine crash loses what the OS had not written.
+//!
+//! # Recovery
+//!
+//! The newest snapshot is loaded and the journal records after it are
+//! replayed in sequence order through the same code that made them, with
+//! the clock set to each record's time; each must yield exactly the
+//! sequence numbers it had (else `Corrupt`). An incomplete or damaged last
+//! record of the last segment is a torn tail: it is dropped and reported.
+//! Damage anywhere else is `Corrupt` with the file and offset. Records after
+//! a gap in the sequence were never acknowledged (acknowledgement waits for
+//! the gap-free prefix) and are dropped and reported. After replay a fresh
+//! snapshot replaces the old files when anything was replayed, and holds
+//! that expired while the engine was down are expired with their expiry
+//! time.
+
+mod journal;
+pub(crate) mod rec;
+pub mod storage;
+
+use crate::clock::Clock;
+use crate::engine::{Config, Engine, Note};
+use crate::error::{Error, Result};
+use crate::hold::HoldRequest;
+use crate::routing::{Fulfilment, RouteOptions, RouteRequest};
+use crate::sku::SkuSpec;
+use crate::snapshot::Snapshot;
+pub(crate) use journal::Journal;
+use rec::{Reader, Rec, StockOp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+pub use storage::{DirStorage, MemStorage, Segment, Storage};
+
+/// When a mutation counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Returned after fsync (group commit).
+    Sync,
+    /// Fsynced every this many milliseconds.
+    Interval(u64),
+    /// Written to the OS, never fsynced.
+    None,
+}
+
+impl Durability {
+    /// Parses `sync`, `none`, `interval` (100 ms) or `interval:<ms>`.
+    pub fn parse(s: &str) -> Option<Durability> {
+        match s {
+            "sync" => Some(Durability::Sync),
+            "none" => Some(Durability::None),
+            "interval" => Some(Durability::Interval(100)),
+            _ => s
+                .strip_prefix("interval:")
+                .and_then(|ms| ms.parse().ok())
+                .filter(|ms| *ms > 0)
+                .map(Durability::Interval),
+        }
+    }
+}
+
+/// Settings of a durable engine.
+#[derive(Clone, Debug)]
+pub struct DurableOptions {
+    pub mode: Durability,
+    /// A snapshot is taken once the journal has grown by this many bytes
+    /// since the last one (0: only on demand).
+    pub snapshot_bytes: u64,
+}
+
+impl Default for DurableOptions {
+    fn default() -> Self {
+        DurableOptions {
+            mode: Durability::Sync,
+            snapshot_bytes: 256 << 20,
+        }
+    }
+}
+
+impl DurableOptions {
+    /// Default settings with this mode.
+    pub fn mode(mode: Durability) -> Self {
+        DurableOptions {
+            mode,
+            ..DurableOptions::default()
+        }
+    }
+}
+
+/// What recovery found and did when the engine was opened.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// The sequence number of the snapshot loaded (0: none).
+    pub snapshot_seq: u64,
+    /// Journal records replayed.
+    pub records_replayed: u64,
+    /// Ledger events those records produced.
+    pub events_replayed: u64,
+    /// A torn last record that was dropped: file and offset.
+    pub torn_tail: Option<(String, u64)>,
+    /// Records after a gap in the sequence (never acknowledged), dropped.
+    pub records_dropped: u64,
+    /// Holds that expired while the engine was down.
+    pub expired_on_open: usize,
+    /// Time spent loading the snapshot and replaying, in microseconds.
+    pub micros: u64,
+}
+
+pub(crate) fn segment_name(n: u64) -> String {
+    format!("journal-{n:020}.log")
+}
+
+fn snapshot_name(n: u64) -> String {
+    format!("snapshot-{n:020}.bin")
+}
+
+fn parse_name(name: &str) -> Option<(bool, u64)> {
+    if let Some(n) = name
+        .strip_prefix("journal-")
+        .and_then(|r| r.strip_suffix(".log"))
+    {
+        return n.parse().ok().map(|n| (false, n));
+    }
+    name.strip_prefix("snapshot-")
+        .and_then(|r| r.strip_suffix(".bin"))
+        .and_then(|n| n.parse().ok())
+        .map(|n| (true, n))
+}
+
+const SNAPSHOT_MAGIC: &[u8; 8] = b"UNSTS001";
+
+/// A snapshot in its file form.
+pub fn encode_snapshot(snap: &Snapshot) -> Vec<u8> {
+    let body = bincode::serialize(snap).expect("snapshots serialize");
+    let mut out = Vec::with_capacity(body.len() + 20);
+    out.extend_from_slice(SNAPSHOT_MAGIC);
+    out.extend_from_slice(&crc32c::crc32c(&body).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Reads a snapshot file; `Corrupt` (naming `file`) when it is damaged.
+pub fn decode_snapshot(bytes: &[u8], file: &str) -> Result<Snapshot> {
+    let corrupt = |offset: u64, detail: &str| Error::Corrupt {
+        file: file.to_string(),
+        offset,
+        detail: detail.to_string(),
+    };
+    if bytes.len() < 20 || &bytes[..8] != SNAPSHOT_MAGIC {
+        return Err(corrupt(0, "not a unistock snapshot"));
+    }
+    let crc = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let body = &bytes[20..];
+    if body.len() as u64 != len {
+        return Err(corrupt(12, "length does not match the file"));
+    }
+    if crc32c::crc32c(body) != crc {
+        return Err(corrupt(20, "checksum mismatch"));
+    }
+    bincode::deserialize(body).map_err(|e| corrupt(20, &format!("cannot decode: {e}")))
+}
+
+/// A clock that recovery can pin to a record's time.
+pub(crate) struct ReplayClock {
+    inner: Arc<dyn Clock>,
+    pinned: AtomicU64,
+}
+
+impl Clock for ReplayClock {
+    #[inline]
+    fn now_ms(&self) -> u64 {
+        match self.pinned.load(Ordering::Relaxed) {
+            u64::MAX => self.inner.now_ms(),
+            t => t,
+        }
+    }
+}
+
+/// A record read back from a segment.
+struct Raw {
+    file: usize,
+    offset: u64,
+    first: u64,
+    last: u64,
+    at_ms: u64,
+    body: std::ops::Range<usize>,
+}
+
+/// Splits a segment into records. `last`: the newest segment, whose final
+/// record may be torn.
+fn parse_segment(
+    bytes: &[u8],
+    file: usize,
+    name: &str,
+    last: bool,
+    out: &mut Vec<Raw>,
+) -> Result<Option<u64>> {
+    let corrupt = |offset: usize, detail: &str| Error::Corrupt {
+        file: name.to_string(),
+        offset: offset as u64,
+        detail: detail.to_string(),
+    };
+    if bytes.len() < journal::SEGMENT_MAGIC.len() {
+        return if last {
+            Ok(Some(0))
+        } else {
+            Err(corrupt(0, "segment shorter than its header"))
+        };
+    }
+    if &bytes[..8] != journal::SEGMENT_MAGIC {
+        return Err(corrupt(0, "not a unistock journal segment"));
+    }
+    let mut pos = 8;
+    while pos < bytes.len() {
+        let rest = bytes.len() - pos;
+        if rest < journal::HEADER {
+            return if last {
+                Ok(Some(pos as u64))
+            } else {
+                Err(corrupt(pos, "record header cut short"))
+            };
+        }
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().expect("4")) as usize;
+        let crc = u32::from_le_bytes(bytes[pos + 4..pos + 8].try_into().expect("4"));
+        let end = pos + journal::HEADER + len;
+        if end > bytes.len() {
+            return if last && len <= journal::MAX_RECORD {
+                Ok(Some(pos as u64))
+            } else {
+                Err(corrupt(pos, "record runs past the end of the segment"))
+            };
+        }
+        let payload = &bytes[pos + journal::HEADER..end];
+        if crc32c::crc32c(payload) != crc {
+            return if last && end == bytes.len() {
+                Ok(Some(pos as u64))
+            } else {
+                Err(corrupt(pos, "record checksum mismatch"))
+            };
+        }
+        if len < 24 {
+            return Err(corrupt(pos, "record too short"));
+        }
+        let mut r = Reader::new(payload);
+        let (first, last_seq, at_ms) = (
+            r.u64().expect("24 bytes"),
+            r.u64().expect("24 bytes"),
+            r.u64().expect("24 bytes"),
+        );
+        if first > last_seq || (first == 0) != (last_seq == 0) {
+            return Err(corrupt(pos, "record has a bad sequence range"));
+        }
+        out.push(Raw {
+            file,
+            offset: pos as u64,
+            first,
+            last: last_seq,
+            at_ms,
+            body: pos + journal::HEADER + 24..end,
+        });
+        pos = end;
+    }
+    Ok(None)
+}
+
+impl Engine {
+    /// Opens (or creates) a durable engine on a directory: recovers its
+    /// state and keeps the journal there from now on. A second engine on
+    /// the same directory, in this process or another, gets `Locked`.
+    pub fn open(
+        dir: impl AsRef<std::path::Path>,
+        config: Config,
+        options: DurableOptions,
+    ) -> Result<Engine> {
+        let path = dir.as_ref().display().to_string();
+        let storage = DirStorage::new(dir).map_err(|e| Error::Storage {
+            detail: format!("cannot use {path}: {e}"),
+        })?;
+        Engine::open_storage(Arc::new(storage), config, options)
+    }
+
+    /// [`Engine::open`] on any storage (a [`MemStorage`] in tests).
+    pub fn open_storage(
+        storage: Arc<dyn Storage>,
+        mut config: Config,
+        options: DurableOptions,
+    ) -> Result<Engine> {
+        let started = Instant::now();
+        let io = |what: &str, e: std::io::Error| Error::Storage {
+            detail: format!("{what}: {e}"),
+        };
+        storage.lock().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                Error::Locked {
+                    path: storage.describe(storage::LOCK_FILE),
+                }
+            } else {
+                io("cannot lock", e)
+            }
+        })?;
+        let mut snapshots = Vec::new();
+        let mut segments = Vec::new();
+        for name in storage.list().map_err(|e| io("cannot list", e))? {
+            match parse_name(&name) {
+                Some((true, n)) => snapshots.push(n),
+                Some((false, n)) => segments.push(n),
+                None => {}
+            }
+        }
+        snapshots.sort_unstable();
+        segments.sort_unstable();
+        let clock = Arc::new(ReplayClock {
+            inner: config.clock.clone(),
+            pinned: AtomicU64::new(u64::MAX),
+        });
+        config.clock = clock.clone();
+        let base = snapshots.last().copied().unwrap_or(0);
+        let mut eng = match snapshots.last() {
+            Some(&n) => {
+                let name = snapshot_name(n);
+                let bytes = storage.read(&name).map_err(|e| io("cannot read", e))?;
+                Engine::restore(decode_snapshot(&bytes, &storage.describe(&name))?, config)?
+            }
+            None => Engine::with_config(config),
+        };
+        let mut report = Recovery {
+            snapshot_seq: eng.last_seq(),
+            ..Recovery::default()
+        };
+        segments.retain(|&n| n >= base);
+        let mut files = Vec::new();
+        let mut raws = Vec::new();
+        for (i, &n) in segments.iter().enumerate() {
+            let name = segment_name(n);
+            let bytes = storage.read(&name).map_err(|e| io("cannot read", e))?;
+            let described = storage.describe(&name);
+            let last = i + 1 == segments.len();
+            if let Some(at) = parse_segment(&bytes, files.len(), &described, last, &mut raws)? {
+                report.torn_tail = Some((described.clone(), at));
+            }
+            files.push((described, bytes));
+        }
+        eng.replaying = true;
+        let mut ordered: Vec<&Raw> = raws.iter().filter(|r| r.first != 0).collect();
+        ordered.sort_unstable_by_key(|r| r.first);
+        let mut i = 0;
+        while i < ordered.len() {
+            let r = ordered[i];
+            let seq = eng.last_seq();
+            if r.last <= seq {
+                i += 1;
+                continue;
+            }
+            if r.first != seq + 1 {
+                break;
+            }
+            clock.pinned.store(r.at_ms, Ordering::Relaxed);
+            let (file, bytes) = &files[r.file];
+            let diverged = |detail: String| Error::Corrupt {
+                file: file.clone(),
+                offset: r.offset,
+                detail,
+            };
+            let rec = Reader::new(&bytes[r.body.clone()])
+                .rec()
+                .map_err(|e| diverged(format!("bad record: {e}")))?;
+            eng.replay(&rec)
+                .map_err(|e| diverged(format!("replay failed: {e}")))?;
+            if eng.last_seq() != r.last {
+                return Err(diverged(format!(
+                    "replay gave sequence numbers up to {} where the journal has {}..={}",
+                    eng.last_seq(),
+                    r.first,
+                    r.last
+                )));
+            }
+            report.records_replayed += 1;
+            i += 1;
+        }
+        report.records_dropped = (ordered.len() - i) as u64;
+        for r in raws.iter().filter(|r| r.first == 0) {
+            let (file, bytes) = &files[r.file];
+            let rec = Reader::new(&bytes[r.body.clone()])
+                .rec()
+                .map_err(|detail| Error::Corrupt {
+                    file: file.clone(),
+                    offset: r.offset,
+                    detail,
+                })?;
+            eng.replay(&rec)?;
+            report.records_replayed += 1;
+        }
+        report.events_replayed = eng.last_seq() - report.snapshot_seq;
+        clock.pinned.store(u64::MAX, Ordering::Relaxed);
+        eng.replaying = false;
+        let next_segment = segments.last().map_or(base, |n| n + 1).max(base);
+        eng.journal = Some(Journal::start(
+            storage.clone(),
+            options.mode,
+            next_segment,
+            eng.last_seq(),
+        ));
+        eng.storage = Some(storage);
+        eng.durable_options = options;
+        if report.records_replayed > 0 || report.torn_tail.is_some() || report.records_dropped > 0
+        {
+            eng.checkpoint()?;
+        }
+        report.micros = started.elapsed().as_micros() as u64;
+        // Everything due while the engine was down, at its own time.
+        eng.next_due_ms.store(0, Ordering::Release);
+        report.expired_on_open = eng.sweep(eng.now_ms());
+        eng.recovery = Some(report);
+        Ok(eng)
+    }
+
+    /// What recovery did when this engine was opened (`None`: in-memory).
+    pub fn recovery(&self) -> Option<&Recovery> {
+        self.recovery.as_ref()
+    }
+
+    /// The durability mode (`None`: an in-memory engine).
+    pub fn durability(&self) -> Option<Durability> {
+        self.journal.as_ref().map(|j| j.mode())
+    }
+
+    /// Writes a snapshot and deletes the journal before it. Writers pause
+    /// while the state is copied (as for `snapshot`), not while it is
+    /// written. Returns the snapshot's sequence number.
+    ///
+    /// Locking: the checkpoint mutex; then as `snapshot`, with the journal
+    /// buffer's mutex inside.
+    pub fn checkpoint(&self) -> Result<u64> {
+        let (Some(j), Some(storage)) = (&self.journal, &self.storage) else {
+            return Err(Error::arg("engine", "not durable: open it on a directory"));
+        };
+        let _one = j.checkpoint_lock.lock();
+        let (snap, segment) = self.snapshot_cut(|| j.rotate());
+        // The older segments must be fully written before they go.
+        j.wait(snap.seq())?;
+        let name = snapshot_name(segment);
+        storage
+            .write_atomic(&name, &encode_snapshot(&snap))
+            .map_err(|e| Error::Storage {
+                detail: format!("cannot write {}: {e}", storage.describe(&name)),
+            })?;
+        for old in storage.list().map_err(|e| Error::Storage {
+            detail: format!("cannot list: {e}"),
+        })? {
+            if let Some((_, n)) = parse_name(&old)
+                && n < segment
+            {
+                storage.remove(&old).map_err(|e| Error::Storage {
+                    detail: format!("cannot remove {}: {e}", storage.describe(&old)),
+                })?;
+            }
+        }
+        Ok(snap.seq())
+    }
+
+    /// Waits until everything done so far is durable (written and fsynced;
+    /// in `none` mode, written). A no-op in memory.
+    pub fn flush(&self) -> Result<()> {
+        match &self.journal {
+            Some(j) => j.wait(self.last_seq()),
+            None => Ok(()),
+        }
+    }
+
+    /// Acknowledges a mutation: in `sync` mode, waits for its record (and
+    /// everything before it) to be durable. Takes a snapshot when the
+    /// journal has grown past the threshold.
+    #[inline]
+    pub(crate) fn durable<T>(&self, r: Result<T>) -> Result<T> {
+        match &self.journal {
+            None => r,
+            Some(j) => {
+                let v = r?;
+                j.ack(self.last_seq())?;
+                self.maybe_checkpoint(j)?;
+                Ok(v)
+            }
+        }
+    }
+
+    /// `durable` for a batch: one wait for all items.
+    pub(crate) fn durable_batch<T>(&self, mut rs: Vec<Result<T>>) -> Vec<Result<T>> {
+        if let Some(j) = &self.journal
+            && let Err(e) = j
+                .ack(self.last_seq())
+                .and_then(|()| self.maybe_checkpoint(j))
+        {
+            for r in rs.iter_mut() {
+                if r.is_ok() {
+                    *r = Err(e.clone());
+                }
+            }
+        }
+        rs
+    }
+
+    fn maybe_checkpoint(&self, j: &Journal) -> Result<()> {
+        let limit = self.durable_options.snapshot_bytes;
+        if limit == 0 || j.since_snapshot.load(Ordering::Relaxed) < limit {
+            return Ok(());
+        }
+        if j.snapshotting.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let r = self.checkpoint().map(|_| ());
+        j.snapshotting.store(false, Ordering::Release);
+        r
+    }
+
+    /// Journals a record without sequence numbers (refusal counters).
+    pub(crate) fn journal_unordered(&self, rec: &Rec<'_>) {
+        if let Some(j) = &self.journal {
+            j.append(0, 0, 0, rec);
+        }
+    }
+
+    /// Does a journal record again (recovery).
+    fn replay(&self, rec: &Rec<'_>) -> Result<()> {
+        match rec {
+            Rec::DeclareSku { sku, scale } => {
+                self.declare_sku(sku, SkuSpec { unit_scale: *scale })?;
+            }
+            Rec::Stock {
+                op,
+                sku,
+                loc,
+                qty,
+                reason,
+                reference,
+            } => {
+                let note = Note {
+                    reason,
+                    reference: *reference,
+                };
+                match *op {
+                    StockOp::Receive => self.receive(sku, loc, *qty, note).map(drop)?,
+                    StockOp::Count => self.count(sku, loc, *qty, note).map(drop)?,
+                    StockOp::WriteOff(c) => self.write_off(sku, loc, *qty, c, note).map(drop)?,
+                    StockOp::MarkUnsellable(c) => {
+                        self.mark_unsellable(sku, loc, *qty, c, note).map(drop)?
+                    }
+                    StockOp::RestoreSellable(c) => {
+                        self.restore_sellable(sku, loc, *qty, c, note).map(drop)?
+                    }
+                    StockOp::SetSafety => self.set_safety(sku, loc, *qty, note).map(drop)?,
+                }
+            }
+            Rec::ExpectReceipt {
+                sku,
+                loc,
+                qty,
+                due_ms,
+                reference,
+            } => {
+                self.expect_receipt(sku, loc, *qty, *due_ms, reference)?;
+            }
+            Rec::CancelExpected {
+                sku,
+                loc,
+                reference,
+            } => {
+                self.cancel_expected(sku, loc, reference)?;
+            }
+            Rec::Hold {
+                id,
+                channel,
+                ttl_ms,
+                lines,
+            } => {
+                self.hold(&HoldRequest::new(id, channel, lines, *ttl_ms))?;
+            }
+            Rec::Release { hold } => self.release(hold)?,
+            Rec::Expire { hold } => self.expire_hold(hold)?,
+            Rec::Extend { hold, ttl_ms } => {
+                self.extend_hold(hold, *ttl_ms)?;
+            }
+            Rec::Commit { hold, order } => {
+                self.commit(hold, order)?;
+            }
+            Rec::TillSale {
+                sale,
+                channel,
+                lines,
+            } => {
+                self.till_sale(sale, channel, lines)?;
+            }
+            Rec::Settle {
+                fulfil,
+                order,
+                lines,
+            } => {
+                if *fulfil {
+                    self.fulfil(order, lines)?;
+                } else {
+                    self.cancel(order, lines)?;
+                }
+            }
+            Rec::Dispatch {
+                id,
+                sku,
+                from,
+                to,
+                qty,
+            } => {
+                self.dispatch_transfer(id, sku, from, to, *qty)?;
+            }
+            Rec::ReceiveTransfer { id, qty } => {
+                self.receive_transfer(id, *qty)?;
+            }
+            Rec::CancelTransfer { id } => {
+                self.cancel_transfer(id)?;
+            }
+            Rec::UpsertLocation(spec) => {
+                self.upsert_location(spec.as_ref().clone())?;
+            }
+            Rec::SetClosed { loc, closed } => self.set_location_closed(loc, *closed)?,
+            Rec::UpsertChannel(spec) => {
+                self.upsert_channel(spec.as_ref().clone())?;
+            }
+            Rec::RemoveFromChannel { channel, loc } => {
+                self.remove_location_from_channel(channel, loc)?
+            }
+            Rec::Place {
+                order,
+                digest,
+                channel,
+                lines,
+                plan,
+            } => {
+                let req = RouteRequest {
+                    channel,
+                    fulfilment: Fulfilment::ClickAndCollect {
+                        store: String::new(),
+                    },
+                    lines,
+                    options: RouteOptions::default(),
+                };
+                self.apply_plan(order, *digest, &req, plan.as_ref().clone())??;
+            }
+            Rec::Reroute { order, plan } => {
+                self.reroute_to(order, plan.as_ref().clone())??;
+            }
+            Rec::Refused {
+                holds,
+                till_sales,
+                orders,
+            } => {
+                let mut s = self.stripes[0].0.lock();
+                s.kpi.holds_refused += holds;
+                s.kpi.till_sales_refused += till_sales;
+                s.kpi.orders_refused += orders;
+            }
+        }
+        Ok(())
+    }
+}

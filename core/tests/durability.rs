@@ -1,0 +1,405 @@
+//! Durability: recovery gives exactly the acknowledged state, whatever
+//! happens to the storage (the journal crash-point harness), and the
+//! directory behaves as a host expects (lock, snapshots, expiry while down).
+
+use std::sync::Arc;
+use unistock::durable::{MemStorage, Storage};
+use unistock::*;
+
+const WEB: &str = "web";
+
+fn config(clock: &Arc<ManualClock>) -> Config {
+    Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    }
+}
+
+fn open_mem(storage: &MemStorage, clock: &Arc<ManualClock>, mode: Durability) -> Result<Engine> {
+    Engine::open_storage(
+        Arc::new(storage.clone()) as Arc<dyn Storage>,
+        config(clock),
+        DurableOptions {
+            mode,
+            snapshot_bytes: 0,
+        },
+    )
+}
+
+/// One step of the scripted day; every step succeeds on a fresh engine.
+fn step(e: &Engine, i: usize) -> Result<()> {
+    let h = format!("h{i}");
+    let o = format!("o{i}");
+    match i {
+        0 => {
+            e.upsert_location(LocationSpec::warehouse("wh").at(52.0, 13.0))?;
+            Ok(())
+        }
+        1 => {
+            e.upsert_location(LocationSpec::store("st").at(52.5, 13.4))?;
+            Ok(())
+        }
+        2 => e.upsert_channel(ChannelSpec::new(WEB, ["wh", "st"])).map(drop),
+        3 => e
+            .receive("tee", "wh", 50.into(), Note::new("po", "PO-1"))
+            .map(drop),
+        4 => e.receive("tee", "st", 5.into(), Note::reason("po")).map(drop),
+        5 => e
+            .declare_sku("rope", SkuSpec { unit_scale: 2 })
+            .map(drop),
+        6 => e
+            .receive(
+                "rope",
+                "wh",
+                Qty::from_decimal("12.50".parse().unwrap()),
+                Note::reason("po"),
+            )
+            .map(drop),
+        7 => e.expect_receipt("tee", "wh", 20.into(), 99_000, "PO-2").map(drop),
+        8 => e
+            .dispatch_transfer("t1", "tee", "wh", "st", 3.into())
+            .map(drop),
+        9 => e.receive_transfer("t1", Some(2.into())).map(drop),
+        10 => e.set_safety("tee", "st", 1.into(), Note::default()).map(drop),
+        11 => e.count("tee", "wh", 46.into(), Note::new("count", "C-1")).map(drop),
+        12 => e
+            .mark_unsellable("tee", "wh", 1.into(), Condition::Damaged, Note::default())
+            .map(drop),
+        13 => e.set_location_closed("st", true),
+        14 => e.set_location_closed("st", false),
+        15 => {
+            let lines = [HoldLine::new("tee", 1), HoldLine::new("tee", 1).at("st")];
+            e.till_sale("sale-1", WEB, &lines).map(drop)
+        }
+        16 => {
+            let req = RouteRequest {
+                channel: WEB,
+                fulfilment: Fulfilment::Ship {
+                    lat: 52.4,
+                    lon: 13.3,
+                    country: "DE".into(),
+                },
+                lines: &[HoldLine::new("tee", 2)],
+                options: RouteOptions::default(),
+            };
+            e.place("placed-1", &req).map(drop)
+        }
+        17 => e
+            .reroute(
+                "placed-1",
+                Fulfilment::ClickAndCollect { store: "st".into() },
+                RouteOptions::default(),
+            )
+            .map(drop),
+        _ => match (i - 18) % 5 {
+            0 => {
+                let lines = [HoldLine::new("tee", 1)];
+                e.hold(&HoldRequest::new(&h, WEB, &lines, 60_000)).map(drop)
+            }
+            1 => {
+                let lines = [HoldLine::new("rope", Qty::from_decimal("0.25".parse().unwrap()))];
+                e.hold(&HoldRequest::new(&h, WEB, &lines, 60_000))
+                    .map(drop)
+            }
+            2 => e.commit(&format!("h{}", i - 2), &o).map(drop),
+            3 => e.release(&format!("h{}", i - 2)),
+            _ => e
+                .fulfil(&format!("o{}", i - 2), &[OrderLine::new("tee", 1)])
+                .map(drop),
+        },
+    }
+}
+
+const STEPS: usize = 40;
+
+/// The SKU a step creates by receiving it (a change of its own, numbered
+/// before the receipt: it may survive a crash that the receipt does not).
+fn creates_sku(i: usize) -> Option<&'static str> {
+    (i == 3).then_some("tee")
+}
+
+/// The reference: an in-memory engine's snapshot after each step, and for
+/// steps that create a SKU, the state with just that SKU declared.
+fn model() -> (Vec<Snapshot>, Vec<Option<Snapshot>>) {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = Engine::with_config(config(&clock));
+    let mut out = vec![e.snapshot()];
+    let mut mids = Vec::new();
+    for i in 0..STEPS {
+        clock.set(1_000 + i as u64 * 10);
+        mids.push(creates_sku(i).map(|sku| {
+            e.declare_sku(sku, SkuSpec::default()).unwrap();
+            e.snapshot()
+        }));
+        step(&e, i).unwrap_or_else(|err| panic!("step {i}: {err}"));
+        out.push(e.snapshot());
+    }
+    (out, mids)
+}
+
+fn model_states() -> Vec<Snapshot> {
+    model().0
+}
+
+/// Runs the day on a durable engine until a step fails; returns how many
+/// steps were acknowledged.
+fn run_durable(e: &Engine, clock: &ManualClock) -> usize {
+    for i in 0..STEPS {
+        clock.set(1_000 + i as u64 * 10);
+        if step(e, i).is_err() {
+            return i;
+        }
+    }
+    STEPS
+}
+
+fn reopened(storage: &MemStorage) -> Result<Snapshot> {
+    let clock = Arc::new(ManualClock::new(1_000 + STEPS as u64 * 10));
+    let e = open_mem(storage, &clock, Durability::Sync)?;
+    let s = e.snapshot();
+    Ok(s)
+}
+
+#[test]
+fn a_reopened_engine_has_exactly_the_state_it_had() {
+    let model = model_states();
+    for mode in [Durability::Sync, Durability::Interval(5), Durability::None] {
+        let storage = MemStorage::new();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let e = open_mem(&storage, &clock, mode).unwrap();
+        assert_eq!(run_durable(&e, &clock), STEPS);
+        assert_eq!(e.snapshot(), model[STEPS]);
+        drop(e);
+        let again = reopened(&storage).unwrap();
+        assert_eq!(again, model[STEPS], "{mode:?}");
+    }
+}
+
+#[test]
+fn a_directory_is_locked_and_survives_snapshots_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let opts = DurableOptions::mode(Durability::Sync);
+    let e = Engine::open(dir.path(), config(&clock), opts.clone()).unwrap();
+    match Engine::open(dir.path(), config(&clock), opts.clone()) {
+        Err(err) => {
+            assert!(matches!(err, Error::Locked { .. }), "{err}");
+            assert_eq!(err.code(), "E_LOCKED");
+        }
+        Ok(_) => panic!("a second engine opened a locked directory"),
+    }
+    for i in 0..20 {
+        clock.set(1_000 + i as u64 * 10);
+        step(&e, i).unwrap();
+    }
+    let seq = e.checkpoint().unwrap();
+    assert_eq!(seq, e.last_seq());
+    for i in 20..STEPS {
+        clock.set(1_000 + i as u64 * 10);
+        step(&e, i).unwrap();
+    }
+    let before = e.snapshot();
+    drop(e);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|d| d.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("snapshot-")).count(),
+        1,
+        "{names:?}"
+    );
+    let e = Engine::open(dir.path(), config(&clock), opts).unwrap();
+    assert_eq!(e.snapshot(), before);
+    let r = e.recovery().unwrap();
+    assert_eq!(r.snapshot_seq, seq);
+    assert!(r.records_replayed > 0);
+    assert_eq!(r.events_replayed, before.seq() - seq);
+    assert_eq!(r.torn_tail, None);
+    // Idempotency survives the restart: retries return the originals.
+    let lines = [HoldLine::new("tee", 1)];
+    let again = e
+        .hold(&HoldRequest::new("h18", WEB, &lines, 60_000))
+        .unwrap();
+    assert!(again.replayed);
+    assert!(e.commit("h18", "o20").unwrap().replayed);
+    assert!(matches!(
+        e.hold(&HoldRequest::new("h18", WEB, &[HoldLine::new("tee", 2)], 60_000)),
+        Err(Error::IdConflict { .. })
+    ));
+}
+
+#[test]
+fn holds_due_while_the_engine_was_down_expire_at_their_own_time() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    for i in 0..5 {
+        step(&e, i).unwrap();
+    }
+    let lines = [HoldLine::new("tee", 2)];
+    e.hold(&HoldRequest::new("cart", WEB, &lines, 5_000)).unwrap();
+    drop(e);
+    clock.set(60_000);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.recovery().unwrap().expired_on_open, 1);
+    let v = e.hold_info("cart").unwrap();
+    assert_eq!(v.state, HoldState::Expired);
+    assert_eq!(v.ended_at_ms, Some(6_000));
+    assert_eq!(e.availability(WEB, "tee").unwrap(), 55.into());
+    // The expiry itself is durable.
+    drop(e);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.recovery().unwrap().expired_on_open, 0);
+    assert_eq!(e.hold_info("cart").unwrap().state, HoldState::Expired);
+}
+
+/// The last segment's records: (offset, length including the header).
+fn records(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut pos = 8;
+    while pos + 8 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[pos..pos + 4].try_into().unwrap()) as usize;
+        out.push((pos, 8 + len));
+        pos += 8 + len;
+    }
+    out
+}
+
+fn last_segment(storage: &MemStorage) -> String {
+    storage
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("journal-"))
+        .max()
+        .unwrap()
+}
+
+#[test]
+fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
+    let model = model_states();
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(run_durable(&e, &clock), STEPS);
+    drop(e);
+    let seg = last_segment(&storage);
+    let full = storage.bytes(&seg);
+    let &(start, len) = records(&full).last().unwrap();
+    assert_eq!(start + len, full.len());
+    for cut in start..=full.len() {
+        let s = storage.killed();
+        s.set_bytes(&seg, full[..cut].to_vec());
+        let clock = Arc::new(ManualClock::new(1_000 + STEPS as u64 * 10));
+        let e = open_mem(&s, &clock, Durability::Sync).unwrap();
+        let r = e.recovery().unwrap().clone();
+        let want = if cut == full.len() { STEPS } else { STEPS - 1 };
+        assert_eq!(e.snapshot(), model[want], "cut at {cut}");
+        assert_eq!(r.torn_tail.is_some(), cut != start && cut != full.len(), "cut at {cut}: {r:?}");
+        // The cut is repaired: the next open finds a clean directory.
+        drop(e);
+        let e = open_mem(&s, &clock, Durability::Sync).unwrap();
+        assert_eq!(e.recovery().unwrap().torn_tail, None);
+        assert_eq!(e.snapshot(), model[want]);
+    }
+}
+
+#[test]
+fn damage_in_the_middle_is_a_typed_error_naming_file_and_offset() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(run_durable(&e, &clock), STEPS);
+    drop(e);
+    let seg = last_segment(&storage);
+    let full = storage.bytes(&seg);
+    let recs = records(&full);
+    for &(start, len) in &recs[..recs.len() - 1] {
+        for byte in [start, start + 5, start + 8, start + len / 2, start + len - 1] {
+            let s = storage.killed();
+            let mut bad = full.clone();
+            bad[byte] ^= 0x10;
+            s.set_bytes(&seg, bad);
+            let clock = Arc::new(ManualClock::new(1_000));
+            match open_mem(&s, &clock, Durability::Sync) {
+                Err(Error::Corrupt { file, offset, .. }) => {
+                    assert!(file.contains(&seg), "{file}");
+                    assert_eq!(offset, start as u64, "flip at {byte}");
+                }
+                Err(other) => panic!("flip at {byte}: {other}"),
+                Ok(_) => panic!("flip at {byte} went unnoticed"),
+            }
+        }
+    }
+    // A damaged snapshot is an error too, not an empty engine.
+    let s = storage.killed();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&s, &clock, Durability::Sync).unwrap();
+    e.checkpoint().unwrap();
+    drop(e);
+    let snap = s
+        .names()
+        .into_iter()
+        .find(|n| n.starts_with("snapshot-"))
+        .unwrap();
+    let mut bytes = s.bytes(&snap);
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    s.set_bytes(&snap, bytes);
+    assert!(matches!(
+        open_mem(&s.killed(), &clock, Durability::Sync),
+        Err(Error::Corrupt { .. })
+    ));
+}
+
+/// Fails the Nth write or fsync for every N the day needs: after a power
+/// loss (only fsynced bytes kept) or a kill (written bytes kept), recovery
+/// equals the model at the last acknowledged step, or one step later (the
+/// step in flight when the storage failed).
+#[test]
+fn storage_faults_never_lose_an_acknowledged_step() {
+    let (model, mids) = model();
+    let mut checked = 0;
+    for fail_sync in [true, false] {
+        for n in 1..=(STEPS as u64 + 2) {
+            let storage = MemStorage::new();
+            if fail_sync {
+                storage.fail_sync_after(n);
+            } else {
+                storage.fail_write_after(n);
+            }
+            let clock = Arc::new(ManualClock::new(1_000));
+            let acked = match open_mem(&storage, &clock, Durability::Sync) {
+                Ok(e) => {
+                    let acked = run_durable(&e, &clock);
+                    if acked < STEPS {
+                        // Once storage failed, nothing more is acknowledged.
+                        let err = e
+                            .receive("tee", "wh", 1.into(), Note::default())
+                            .unwrap_err();
+                        assert_eq!(err.code(), "E_STORAGE", "{err}");
+                    }
+                    acked
+                }
+                Err(err) => {
+                    assert_eq!(err.code(), "E_STORAGE", "{err}");
+                    0
+                }
+            };
+            for after in [storage.crashed(), storage.killed()] {
+                let got = reopened(&after).unwrap();
+                let ok = got == model[acked]
+                    || (acked < STEPS
+                        && (got == model[acked + 1] || mids[acked].as_ref() == Some(&got)));
+                if !ok && std::env::var("DEBUG_DIFF").is_ok() {
+                    let (a, b) = (format!("{got:?}"), format!("{:?}", model[acked + 1]));
+                    let i = a.bytes().zip(b.bytes()).position(|(x, y)| x != y).unwrap_or(0);
+                    eprintln!("got  {}\nwant {}", &a[i.saturating_sub(300)..(i + 200).min(a.len())], &b[i.saturating_sub(300)..(i + 200).min(b.len())]);
+                }
+                assert!(ok, "fail {} #{n}: acked {acked}, recovered seq {}", if fail_sync { "fsync" } else { "write" }, got.seq());
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100);
+}
