@@ -2,7 +2,6 @@
 //! fulfilment (ship, pick-up) and cancellation.
 
 use crate::durable::rec::Rec;
-use std::borrow::Cow;
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::hold::{HoldLine, HoldState, Lines, Part, PartRec, shard_index};
@@ -11,6 +10,7 @@ use crate::ledger::EventKind;
 use crate::qty::Qty;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 
 /// Where an order is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

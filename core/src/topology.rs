@@ -8,12 +8,12 @@
 use crate::channel::{Channel, ChannelSpec};
 use crate::durable::rec::Rec;
 use crate::engine::{Engine, Txn};
-use std::borrow::Cow;
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, FastMap, Key, LocationId};
 use crate::ledger::EventKind;
 use crate::location::{Location, LocationSpec};
 use crate::stock::SkuStock;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 #[derive(Clone, Default, Debug)]

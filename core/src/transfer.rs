@@ -121,13 +121,16 @@ impl Engine {
         let view = self.transfer_view(id, &rec);
         table.map.insert(Key::new(id), rec);
         drop(table);
-        self.finish(txn, &Rec::Dispatch {
-            id,
-            sku,
-            from,
-            to,
-            qty,
-        });
+        self.finish(
+            txn,
+            &Rec::Dispatch {
+                id,
+                sku,
+                from,
+                to,
+                qty,
+            },
+        );
         self.durable(Ok(view))
     }
 

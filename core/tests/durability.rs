@@ -39,14 +39,16 @@ fn step(e: &Engine, i: usize) -> Result<()> {
             e.upsert_location(LocationSpec::store("st").at(52.5, 13.4))?;
             Ok(())
         }
-        2 => e.upsert_channel(ChannelSpec::new(WEB, ["wh", "st"])).map(drop),
+        2 => e
+            .upsert_channel(ChannelSpec::new(WEB, ["wh", "st"]))
+            .map(drop),
         3 => e
             .receive("tee", "wh", 50.into(), Note::new("po", "PO-1"))
             .map(drop),
-        4 => e.receive("tee", "st", 5.into(), Note::reason("po")).map(drop),
-        5 => e
-            .declare_sku("rope", SkuSpec { unit_scale: 2 })
+        4 => e
+            .receive("tee", "st", 5.into(), Note::reason("po"))
             .map(drop),
+        5 => e.declare_sku("rope", SkuSpec { unit_scale: 2 }).map(drop),
         6 => e
             .receive(
                 "rope",
@@ -55,13 +57,19 @@ fn step(e: &Engine, i: usize) -> Result<()> {
                 Note::reason("po"),
             )
             .map(drop),
-        7 => e.expect_receipt("tee", "wh", 20.into(), 99_000, "PO-2").map(drop),
+        7 => e
+            .expect_receipt("tee", "wh", 20.into(), 99_000, "PO-2")
+            .map(drop),
         8 => e
             .dispatch_transfer("t1", "tee", "wh", "st", 3.into())
             .map(drop),
         9 => e.receive_transfer("t1", Some(2.into())).map(drop),
-        10 => e.set_safety("tee", "st", 1.into(), Note::default()).map(drop),
-        11 => e.count("tee", "wh", 46.into(), Note::new("count", "C-1")).map(drop),
+        10 => e
+            .set_safety("tee", "st", 1.into(), Note::default())
+            .map(drop),
+        11 => e
+            .count("tee", "wh", 46.into(), Note::new("count", "C-1"))
+            .map(drop),
         12 => e
             .mark_unsellable("tee", "wh", 1.into(), Condition::Damaged, Note::default())
             .map(drop),
@@ -97,9 +105,11 @@ fn step(e: &Engine, i: usize) -> Result<()> {
                 e.hold(&HoldRequest::new(&h, WEB, &lines, 60_000)).map(drop)
             }
             1 => {
-                let lines = [HoldLine::new("rope", Qty::from_decimal("0.25".parse().unwrap()))];
-                e.hold(&HoldRequest::new(&h, WEB, &lines, 60_000))
-                    .map(drop)
+                let lines = [HoldLine::new(
+                    "rope",
+                    Qty::from_decimal("0.25".parse().unwrap()),
+                )];
+                e.hold(&HoldRequest::new(&h, WEB, &lines, 60_000)).map(drop)
             }
             2 => e.commit(&format!("h{}", i - 2), &o).map(drop),
             3 => e.release(&format!("h{}", i - 2)),
@@ -224,7 +234,12 @@ fn a_directory_is_locked_and_survives_snapshots_and_restarts() {
     assert!(again.replayed);
     assert!(e.commit("h18", "o20").unwrap().replayed);
     assert!(matches!(
-        e.hold(&HoldRequest::new("h18", WEB, &[HoldLine::new("tee", 2)], 60_000)),
+        e.hold(&HoldRequest::new(
+            "h18",
+            WEB,
+            &[HoldLine::new("tee", 2)],
+            60_000
+        )),
         Err(Error::IdConflict { .. })
     ));
 }
@@ -238,7 +253,8 @@ fn holds_due_while_the_engine_was_down_expire_at_their_own_time() {
         step(&e, i).unwrap();
     }
     let lines = [HoldLine::new("tee", 2)];
-    e.hold(&HoldRequest::new("cart", WEB, &lines, 5_000)).unwrap();
+    e.hold(&HoldRequest::new("cart", WEB, &lines, 5_000))
+        .unwrap();
     drop(e);
     clock.set(60_000);
     let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
@@ -295,7 +311,11 @@ fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
         let r = e.recovery().unwrap().clone();
         let want = if cut == full.len() { STEPS } else { STEPS - 1 };
         assert_eq!(e.snapshot(), model[want], "cut at {cut}");
-        assert_eq!(r.torn_tail.is_some(), cut != start && cut != full.len(), "cut at {cut}: {r:?}");
+        assert_eq!(
+            r.torn_tail.is_some(),
+            cut != start && cut != full.len(),
+            "cut at {cut}: {r:?}"
+        );
         // The cut is repaired: the next open finds a clean directory.
         drop(e);
         let e = open_mem(&s, &clock, Durability::Sync).unwrap();
@@ -315,7 +335,13 @@ fn damage_in_the_middle_is_a_typed_error_naming_file_and_offset() {
     let full = storage.bytes(&seg);
     let recs = records(&full);
     for &(start, len) in &recs[..recs.len() - 1] {
-        for byte in [start, start + 5, start + 8, start + len / 2, start + len - 1] {
+        for byte in [
+            start,
+            start + 5,
+            start + 8,
+            start + len / 2,
+            start + len - 1,
+        ] {
             let s = storage.killed();
             let mut bad = full.clone();
             bad[byte] ^= 0x10;
@@ -393,10 +419,23 @@ fn storage_faults_never_lose_an_acknowledged_step() {
                         && (got == model[acked + 1] || mids[acked].as_ref() == Some(&got)));
                 if !ok && std::env::var("DEBUG_DIFF").is_ok() {
                     let (a, b) = (format!("{got:?}"), format!("{:?}", model[acked + 1]));
-                    let i = a.bytes().zip(b.bytes()).position(|(x, y)| x != y).unwrap_or(0);
-                    eprintln!("got  {}\nwant {}", &a[i.saturating_sub(300)..(i + 200).min(a.len())], &b[i.saturating_sub(300)..(i + 200).min(b.len())]);
+                    let i = a
+                        .bytes()
+                        .zip(b.bytes())
+                        .position(|(x, y)| x != y)
+                        .unwrap_or(0);
+                    eprintln!(
+                        "got  {}\nwant {}",
+                        &a[i.saturating_sub(300)..(i + 200).min(a.len())],
+                        &b[i.saturating_sub(300)..(i + 200).min(b.len())]
+                    );
                 }
-                assert!(ok, "fail {} #{n}: acked {acked}, recovered seq {}", if fail_sync { "fsync" } else { "write" }, got.seq());
+                assert!(
+                    ok,
+                    "fail {} #{n}: acked {acked}, recovered seq {}",
+                    if fail_sync { "fsync" } else { "write" },
+                    got.seq()
+                );
                 checked += 1;
             }
         }
@@ -420,7 +459,8 @@ fn concurrent_mutations_replay_to_the_same_state() {
         let e = Arc::new(Engine::open(dir.path(), cfg(), DurableOptions::mode(mode)).unwrap());
         e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
         e.upsert_location(LocationSpec::store("st")).unwrap();
-        e.upsert_channel(ChannelSpec::new(WEB, ["wh", "st"])).unwrap();
+        e.upsert_channel(ChannelSpec::new(WEB, ["wh", "st"]))
+            .unwrap();
         for s in 0..6 {
             e.receive(&format!("s{s}"), "wh", 40.into(), Note::default())
                 .unwrap();

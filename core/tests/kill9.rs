@@ -32,10 +32,11 @@ fn kill9_child() {
     let Ok(dir) = std::env::var("UNISTOCK_KILL9_DIR") else {
         return;
     };
-    let round: u64 = std::env::var("UNISTOCK_KILL9_ROUND").unwrap().parse().unwrap();
-    let e = Arc::new(
-        Engine::open(&dir, config(), DurableOptions::mode(Durability::Sync)).unwrap(),
-    );
+    let round: u64 = std::env::var("UNISTOCK_KILL9_ROUND")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let e = Arc::new(Engine::open(&dir, config(), DurableOptions::mode(Durability::Sync)).unwrap());
     e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
     e.upsert_channel(ChannelSpec::new(WEB, ["wh"])).unwrap();
     for s in 0..SKUS {
@@ -134,18 +135,25 @@ fn acknowledged_changes_survive_kill_9() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let acks = reader.join().unwrap();
-        assert!(!acks.is_empty(), "round {round}: the child acknowledged nothing");
+        assert!(
+            !acks.is_empty(),
+            "round {round}: the child acknowledged nothing"
+        );
         total_acks += acks.len();
 
-        let e = Engine::open(dir.path(), config(), DurableOptions::mode(Durability::Sync))
-            .unwrap();
-        assert!(e.verify_ledger().unwrap(), "round {round}: the ledger does not fold to the levels");
+        let e = Engine::open(dir.path(), config(), DurableOptions::mode(Durability::Sync)).unwrap();
+        assert!(
+            e.verify_ledger().unwrap(),
+            "round {round}: the ledger does not fold to the levels"
+        );
         for line in &acks {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts[1] {
                 "hold" => {
                     let (id, sku, qty) = (parts[2], parts[3], parts[4].parse::<u64>().unwrap());
-                    let info = e.hold_info(id).unwrap_or_else(|err| panic!("round {round}: {line}: {err}"));
+                    let info = e
+                        .hold_info(id)
+                        .unwrap_or_else(|err| panic!("round {round}: {line}: {err}"));
                     assert_ne!(info.state, HoldState::Expired, "{line}");
                     // A retry returns the original receipt.
                     let lines = [HoldLine::new(sku, qty)];
@@ -156,11 +164,19 @@ fn acknowledged_changes_survive_kill_9() {
                 }
                 "commit" => {
                     let (hold, order) = (parts[2], parts[3]);
-                    assert_eq!(e.hold_info(hold).unwrap().state, HoldState::Committed, "{line}");
+                    assert_eq!(
+                        e.hold_info(hold).unwrap().state,
+                        HoldState::Committed,
+                        "{line}"
+                    );
                     assert!(e.commit(hold, order).unwrap().replayed, "{line}");
                 }
                 "release" => {
-                    assert_eq!(e.hold_info(parts[2]).unwrap().state, HoldState::Released, "{line}");
+                    assert_eq!(
+                        e.hold_info(parts[2]).unwrap().state,
+                        HoldState::Released,
+                        "{line}"
+                    );
                 }
                 "sale" => {
                     let (sale, sku, qty) = (parts[2], parts[3], parts[4].parse::<u64>().unwrap());

@@ -277,7 +277,11 @@ impl Journal {
     ) -> std::io::Result<()> {
         let fsync = self.mode != Durability::None;
         let mut wrote = false;
-        for (s, bytes) in sealed.iter().map(|(s, b)| (*s, b.as_slice())).chain([(seg, buf)]) {
+        for (s, bytes) in sealed
+            .iter()
+            .map(|(s, b)| (*s, b.as_slice()))
+            .chain([(seg, buf)])
+        {
             if bytes.is_empty() && file.as_ref().is_some_and(|(f, _)| *f == s) {
                 continue;
             }

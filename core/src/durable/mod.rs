@@ -128,7 +128,8 @@ pub struct Recovery {
     pub records_dropped: u64,
     /// Holds that expired while the engine was down.
     pub expired_on_open: usize,
-    /// Time spent loading the snapshot and replaying, in microseconds.
+    /// Time spent reading the files, loading the snapshot and replaying, in
+    /// microseconds (not the snapshot written after).
     pub micros: u64,
 }
 
@@ -419,6 +420,7 @@ impl Engine {
             report.records_replayed += 1;
         }
         report.events_replayed = eng.last_seq() - report.snapshot_seq;
+        report.micros = started.elapsed().as_micros() as u64;
         clock.pinned.store(u64::MAX, Ordering::Relaxed);
         eng.replaying = false;
         let next_segment = segments.last().map_or(base, |n| n + 1).max(base);
@@ -430,11 +432,9 @@ impl Engine {
         ));
         eng.storage = Some(storage);
         eng.durable_options = options;
-        if report.records_replayed > 0 || report.torn_tail.is_some() || report.records_dropped > 0
-        {
+        if report.records_replayed > 0 || report.torn_tail.is_some() || report.records_dropped > 0 {
             eng.checkpoint()?;
         }
-        report.micros = started.elapsed().as_micros() as u64;
         // Everything due while the engine was down, at its own time.
         eng.next_due_ms.store(0, Ordering::Release);
         report.expired_on_open = eng.sweep(eng.now_ms());

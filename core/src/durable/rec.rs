@@ -403,7 +403,9 @@ impl<'a> Reader<'a> {
         Ok(self.take(1)?[0])
     }
     pub(crate) fn u64(&mut self) -> R<u64> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn str(&mut self) -> R<&'a str> {
         let n = self.u64()?;
@@ -426,7 +428,11 @@ impl<'a> Reader<'a> {
         Ok(Qty::from_minor(m, s))
     }
     fn opt_str(&mut self) -> R<Option<&'a str>> {
-        Ok(if self.bool()? { Some(self.str()?) } else { None })
+        Ok(if self.bool()? {
+            Some(self.str()?)
+        } else {
+            None
+        })
     }
     fn lines(&mut self) -> R<Cow<'a, [HoldLine<'a>]>> {
         let n = self.u64()?;
@@ -524,7 +530,11 @@ impl<'a> Reader<'a> {
             },
             18 => Rec::ReceiveTransfer {
                 id: self.str()?,
-                qty: if self.bool()? { Some(self.qty()?) } else { None },
+                qty: if self.bool()? {
+                    Some(self.qty()?)
+                } else {
+                    None
+                },
             },
             19 => Rec::CancelTransfer { id: self.str()? },
             20 => Rec::UpsertLocation(self.json()?),

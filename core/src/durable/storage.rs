@@ -336,11 +336,7 @@ impl Storage for MemStorage {
     }
 
     fn append(&self, name: &str) -> io::Result<Box<dyn Segment>> {
-        self.state
-            .lock()
-            .files
-            .entry(name.to_string())
-            .or_default();
+        self.state.lock().files.entry(name.to_string()).or_default();
         Ok(Box::new(MemSegment {
             name: name.to_string(),
             state: self.state.clone(),

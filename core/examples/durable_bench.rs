@@ -1,0 +1,185 @@
+//! Durable modes against the in-memory engine, in one run (compare the
+//! ratios: this machine is shared and noisy).
+//!
+//! `cargo run --release -p unistock --example durable_bench -- [N] [DIR]`
+//! N single-line hold+release pairs per mode (default 1,000,000); DIR is
+//! where the journals go (default: a temporary directory beside the
+//! target directory, on the same disk as the repository).
+//!
+//! Prints: the machine's fsync latency; single-line hold+release pairs/s in
+//! memory and in `none`, `interval` and `sync` mode; durable holds/s through
+//! `hold_batch` in `sync` mode (group commit, 4,096 per batch); recovery
+//! speed (journal events replayed per second).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use unistock::*;
+
+const SKUS: usize = 10_000;
+const BATCH: usize = 4_096;
+
+fn setup(e: &Engine) -> Vec<String> {
+    e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
+    e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
+        .unwrap();
+    let names: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:06}")).collect();
+    for s in &names {
+        e.receive(s, "wh-1", 1_000_000_000.into(), Note::default())
+            .unwrap();
+    }
+    names
+}
+
+fn config() -> Config {
+    Config {
+        ledger_retention: Some(1 << 16),
+        ..Config::default()
+    }
+}
+
+/// Single-line hold+release pairs per second.
+fn pairs(e: &Engine, names: &[String], ids: &[String], n: usize) -> f64 {
+    let t = Instant::now();
+    for i in 0..n {
+        let id = &ids[i % ids.len()];
+        let lines = [HoldLine::new(&names[(i * 7919) % SKUS], 1)];
+        e.hold(&HoldRequest::new(id, "web", &lines, 900_000))
+            .unwrap();
+        e.release(id).unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn fsync_latency_us(dir: &Path) -> (f64, f64) {
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = [7u8; 4096];
+    let mut lat = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        f.write_all(&block).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    std::fs::remove_file(&path).unwrap();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (lat[lat.len() / 2], lat[lat.len() * 99 / 100])
+}
+
+fn open(dir: &Path, mode: Durability) -> Engine {
+    let _ = std::fs::remove_dir_all(dir);
+    Engine::open(
+        dir,
+        config(),
+        DurableOptions {
+            mode,
+            snapshot_bytes: 0,
+        },
+    )
+    .unwrap()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
+    let root: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target")
+            .join(format!("durable-bench-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&root).unwrap();
+    // Unique ids, so retried ids never short-cut (a hold id is kept for its
+    // retention window after it ends).
+    let ids: Vec<String> = (0..n.max(BATCH * 64)).map(|i| format!("h{i:x}")).collect();
+
+    let (p50, p99) = fsync_latency_us(&root);
+    println!("fsync (4 KiB write + fdatasync): p50 {p50:.0} us, p99 {p99:.0} us");
+
+    let mem = Engine::with_config(config());
+    let names = setup(&mem);
+    let base = pairs(&mem, &names, &ids, n);
+    println!("in memory:        {base:>10.0} hold+release pairs/s");
+    drop(mem);
+
+    let mut report = |label: &str, mode: Durability, n: usize| {
+        let dir = root.join(label);
+        let e = open(&dir, mode);
+        let names = setup(&e);
+        let r = pairs(&e, &names, &ids, n);
+        e.flush().unwrap();
+        println!(
+            "{label:<17} {r:>10.0} hold+release pairs/s ({:.2}x in memory)",
+            r / base
+        );
+        (dir, e.last_seq())
+    };
+    report("none:", Durability::None, n);
+    let (interval_dir, events) = report("interval 100 ms:", Durability::Interval(100), n);
+    report("sync:", Durability::Sync, (n / 200).max(500));
+
+    // Sync mode through the batch call (one fsync per batch), against the
+    // same batches in memory.
+    let batches = (n / BATCH).max(8);
+    let mem = Engine::with_config(config());
+    let names = setup(&mem);
+    let in_memory = batch_holds(&mem, &names, &ids, batches);
+    println!("in memory, hold_batch of {BATCH}: {in_memory:>10.0} holds/s");
+    drop(mem);
+    let dir = root.join("sync-batch");
+    let e = open(&dir, Durability::Sync);
+    let names = setup(&e);
+    let durable = batch_holds(&e, &names, &ids, batches);
+    println!(
+        "sync, hold_batch of {BATCH}:      {durable:>10.0} durable holds/s ({:.2}x in memory)",
+        durable / in_memory
+    );
+    drop(e);
+
+    // Recovery: reopen the interval run's directory (no snapshot: every
+    // record is replayed).
+    let t = Instant::now();
+    let e = Engine::open(
+        &interval_dir,
+        config(),
+        DurableOptions::mode(Durability::None),
+    )
+    .unwrap();
+    let dt = t.elapsed().as_secs_f64();
+    let r = e.recovery().unwrap();
+    println!(
+        "recovery: {} events ({} records) replayed in {:.0} ms ({:.0} ms to open, with the snapshot written after): {:.0} events/s ({events} expected)",
+        r.events_replayed,
+        r.records_replayed,
+        r.micros as f64 / 1e3,
+        dt * 1e3,
+        r.events_replayed as f64 / (r.micros as f64 / 1e6)
+    );
+    drop(e);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Holds per second through `hold_batch` (each batch released after, untimed).
+fn batch_holds(e: &Engine, names: &[String], ids: &[String], batches: usize) -> f64 {
+    let mut held = 0usize;
+    let mut hold_time = 0.0;
+    for b in 0..batches {
+        let lines: Vec<[HoldLine<'_>; 1]> = (0..BATCH)
+            .map(|k| [HoldLine::new(&names[((b * BATCH + k) * 7919) % SKUS], 1)])
+            .collect();
+        let reqs: Vec<HoldRequest<'_>> = (0..BATCH)
+            .map(|k| HoldRequest::new(&ids[(b * BATCH + k) % ids.len()], "web", &lines[k], 900_000))
+            .collect();
+        let t = Instant::now();
+        let rs = e.hold_batch(&reqs);
+        hold_time += t.elapsed().as_secs_f64();
+        held += rs.iter().filter(|r| r.is_ok()).count();
+        let rel: Vec<&str> = reqs.iter().map(|r| r.id).collect();
+        e.release_batch(&rel);
+    }
+    held as f64 / hold_time
+}
