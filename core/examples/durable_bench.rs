@@ -106,7 +106,7 @@ fn main() {
     println!("in memory:        {base:>10.0} hold+release pairs/s");
     drop(mem);
 
-    let mut report = |label: &str, mode: Durability, n: usize| {
+    let report = |label: &str, mode: Durability, n: usize| {
         let dir = root.join(label);
         let e = open(&dir, mode);
         let names = setup(&e);

@@ -529,6 +529,12 @@ impl<'e> Txn<'e> {
         &self.guards[self.guard_index(stripe)].1.skus[slot]
     }
 
+    /// The ledger slice of a SKU's stripe (locked by this transaction).
+    pub(crate) fn log_of(&self, sku: SkuId) -> &Log {
+        let (stripe, _) = self.eng.stripe_slot(sku);
+        &self.guards[self.guard_index(stripe)].1.log
+    }
+
     #[inline]
     pub(crate) fn stock_mut(&mut self, sku: SkuId) -> &mut SkuStock {
         let (stripe, slot) = self.eng.stripe_slot(sku);

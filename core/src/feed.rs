@@ -7,9 +7,10 @@
 //! `seq` of its change, and `Engine::events_since` gives the ordered ledger.
 
 use crate::engine::Engine;
+use crate::ledger::LedgerEntry;
 use crate::qty::Qty;
 use crate::stock::Levels;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -110,6 +111,17 @@ impl Change {
 /// A subscriber callback.
 pub type Subscriber = Arc<dyn Fn(&[Change]) + Send + Sync>;
 
+/// A ledger subscriber callback (see [`Engine::subscribe_from`]).
+pub type LedgerSubscriber = Arc<dyn Fn(&[LedgerEntry]) + Send + Sync>;
+
+struct LedgerSub {
+    id: u64,
+    f: LedgerSubscriber,
+    /// The last sequence number delivered; held while delivering, so one
+    /// thread at a time delivers to this subscriber, in order.
+    cursor: Mutex<u64>,
+}
+
 /// Subscription handle, for `unsubscribe`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SubscriptionId(u64);
@@ -119,12 +131,18 @@ pub(crate) struct Feed {
     subs: RwLock<Vec<(u64, Subscriber)>>,
     active: AtomicBool,
     next: AtomicU64,
+    ledger: RwLock<Vec<Arc<LedgerSub>>>,
+    ledger_active: AtomicBool,
 }
 
 impl Feed {
     #[inline]
     pub(crate) fn is_active(&self) -> bool {
         self.active.load(Ordering::Acquire)
+    }
+    #[inline]
+    pub(crate) fn ledger_active(&self) -> bool {
+        self.ledger_active.load(Ordering::Acquire)
     }
 }
 
@@ -141,13 +159,97 @@ impl Engine {
         SubscriptionId(id)
     }
 
+    /// A resumable feed of the ledger: calls `f` with every ledger entry
+    /// after sequence number `after` (the last one the subscriber
+    /// processed; 0 for all), oldest first and without gaps, first the
+    /// ones already in the ledger (on the calling thread, before this
+    /// returns), then each later mutation's, once it is acknowledged (in
+    /// `sync` mode: durable). After a restart, entries come back from the
+    /// snapshot and the replayed journal, so a subscriber that stores the
+    /// last `seq` it processed resumes exactly where it stopped, as long as
+    /// the ledger still holds it (`Config::ledger_retention`), else
+    /// `LedgerTruncated`. Entries are delivered with no engine lock held,
+    /// on a thread that made a change; `f` may call back into the engine.
+    ///
+    /// Cost while a ledger subscriber exists: each mutation reads the new
+    /// entries back (every stripe's newest ledger chunk).
+    ///
+    /// Locking: as `events_since`, per delivery; the subscriber list (write), briefly.
+    pub fn subscribe_from(
+        &self,
+        after: u64,
+        f: impl Fn(&[LedgerEntry]) + Send + Sync + 'static,
+    ) -> crate::Result<SubscriptionId> {
+        if after > self.last_seq() {
+            return Err(crate::Error::arg(
+                "after",
+                format!("beyond the last sequence number {}", self.last_seq()),
+            ));
+        }
+        self.events_since(after, 1)?;
+        let id = self.feed.next.fetch_add(1, Ordering::Relaxed);
+        let sub = Arc::new(LedgerSub {
+            id,
+            f: Arc::new(f),
+            cursor: Mutex::new(after),
+        });
+        self.feed.ledger.write().push(sub.clone());
+        self.feed.ledger_active.store(true, Ordering::Release);
+        self.deliver_ledger(&sub);
+        Ok(SubscriptionId(id))
+    }
+
     /// Stops a subscription; returns whether it existed.
     pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
         let mut subs = self.feed.subs.write();
         let before = subs.len();
         subs.retain(|(i, _)| *i != id.0);
         self.feed.active.store(!subs.is_empty(), Ordering::Release);
-        subs.len() != before
+        let mut found = subs.len() != before;
+        drop(subs);
+        let mut ledger = self.feed.ledger.write();
+        let before = ledger.len();
+        ledger.retain(|s| s.id != id.0);
+        self.feed
+            .ledger_active
+            .store(!ledger.is_empty(), Ordering::Release);
+        found |= ledger.len() != before;
+        found
+    }
+
+    /// Delivers new ledger entries to every ledger subscriber. Called after
+    /// each acknowledged mutation, with no engine lock held.
+    pub(crate) fn publish_ledger(&self) {
+        let subs: Vec<Arc<LedgerSub>> = self.feed.ledger.read().clone();
+        for s in subs {
+            self.deliver_ledger(&s);
+        }
+    }
+
+    fn deliver_ledger(&self, sub: &LedgerSub) {
+        loop {
+            // Another thread (or this one, re-entered from the callback) is
+            // delivering: it picks these entries up before it stops.
+            let Some(mut cursor) = sub.cursor.try_lock() else {
+                return;
+            };
+            loop {
+                let batch = match self.events_since(*cursor, 4096) {
+                    Ok(b) if !b.is_empty() => b,
+                    _ => break,
+                };
+                *cursor = batch.last().expect("not empty").seq;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (sub.f)(&batch)));
+            }
+            let delivered = *cursor;
+            drop(cursor);
+            // Entries numbered while we were finishing wait for no one else:
+            // their thread found the cursor taken.
+            if self.last_seq() <= delivered {
+                return;
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Delivers changes. Must be called with no engine lock held. A

@@ -52,6 +52,15 @@ pub struct CountReport {
     pub levels: Levels,
 }
 
+/// The outcome of [`Engine::reconcile`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reconciliation {
+    /// On_hand changes in the ledger after the count's time, replayed on top.
+    pub changes_after: Qty,
+    /// The count applied (`counted + changes_after`) and its variance.
+    pub report: CountReport,
+}
+
 /// An expected receipt (purchase order, ASN) at a location.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expected {
@@ -350,7 +359,80 @@ impl Engine {
             .to_nonneg_minor(scale)
             .map_err(|p| Error::qty(sku, counted, p))?;
         let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let txn = Txn::begin(self, &[id], now);
+        self.count_in(txn, (sku, location, id, scale, loc), c, note)
+    }
+
+    /// Applies an outside count (an ERP's or a store's) taken "as of"
+    /// `as_of_ms`: on_hand is set to `counted` as of that time, and the
+    /// ledger's on_hand changes at this SKU and location after it (sales,
+    /// receipts, fulfilments that the count could not have seen) are
+    /// replayed on top. The variance against what the engine had is
+    /// reported like a count's (a `counted` ledger event, the count KPIs).
+    /// This is how a shop whose ERP owns the counts keeps holds on.
+    ///
+    /// The ledger must still hold everything after `as_of_ms` at this SKU's
+    /// stripe (`Config::ledger_retention`), else `InvalidArgument`.
+    ///
+    /// Locking: the SKU's stripe (its slice of the ledger is read under it).
+    pub fn reconcile(
+        &self,
+        sku: &str,
+        location: &str,
+        counted: Qty,
+        as_of_ms: u64,
+        note: Note<'_>,
+    ) -> Result<Reconciliation> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let c = counted
+            .to_nonneg_minor(scale)
+            .map_err(|p| Error::qty(sku, counted, p))?;
+        let now = self.now_and_sweep();
+        let txn = Txn::begin(self, &[id], now);
+        let mut events = Vec::new();
+        let log = txn.log_of(id);
+        log.read_into(0, &self.reasons, &mut events);
+        if log.floor() > 0 && events.first().is_none_or(|e| e.at_ms > as_of_ms) {
+            return Err(txn.fail(Error::arg(
+                "as_of_ms",
+                "older than the ledger this engine still holds for this SKU",
+            )));
+        }
+        let after: i64 = events
+            .iter()
+            .filter(|e| e.at_ms > as_of_ms && e.sku == Some(id) && e.location == Some(loc))
+            .map(|e| e.kind.deltas(e.qty).on_hand)
+            .sum();
+        let target = c + after;
+        if target < 0 {
+            return Err(txn.fail(Error::arg(
+                "counted",
+                "fewer units than left since `as_of_ms`: the count cannot be right",
+            )));
+        }
+        let note = Note {
+            reason: if note.reason.is_empty() {
+                "reconcile"
+            } else {
+                note.reason
+            },
+            ..note
+        };
+        let report = self.count_in(txn, (sku, location, id, scale, loc), target, note)?;
+        Ok(Reconciliation {
+            changes_after: Qty::from_minor(after, scale),
+            report,
+        })
+    }
+
+    /// The body of a count to `c` minor units.
+    fn count_in(
+        &self,
+        mut txn: Txn<'_>,
+        (sku, location, id, scale, loc): (&str, &str, SkuId, u8, LocationId),
+        c: i64,
+        note: Note<'_>,
+    ) -> Result<CountReport> {
         let before = txn.stock(id).get(loc).copied().unwrap_or_default();
         if c < before.unsellable {
             return Err(txn.fail(Error::arg(
@@ -375,7 +457,7 @@ impl Engine {
             op: StockOp::Count,
             sku,
             loc: location,
-            qty: counted,
+            qty: Qty::from_minor(c, scale),
             reason: note.reason,
             reference: note.reference,
         };

@@ -520,3 +520,90 @@ fn concurrent_mutations_replay_to_the_same_state() {
         assert_eq!(e.snapshot(), before, "{mode:?}");
     }
 }
+
+#[test]
+fn an_outside_count_as_of_a_time_keeps_the_changes_after_it() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = Engine::with_config(config(&clock));
+    for i in 0..3 {
+        step(&e, i).unwrap();
+    }
+    e.receive("tee", "wh", 10.into(), Note::default()).unwrap();
+    let lines = [HoldLine::new("tee", 2)];
+    e.hold(&HoldRequest::new("cart", WEB, &lines, 600_000))
+        .unwrap();
+    clock.set(1_500); // the ERP counts here: 8
+    clock.set(2_000);
+    e.till_sale("s1", WEB, &[HoldLine::new("tee", 1).at("wh")])
+        .unwrap();
+    clock.set(2_500);
+    e.receive("tee", "wh", 5.into(), Note::default()).unwrap();
+    clock.set(3_000);
+    let r = e
+        .reconcile("tee", "wh", 8.into(), 1_500, Note::new("", "ERP-77"))
+        .unwrap();
+    assert_eq!(r.changes_after, 4.into());
+    assert_eq!(r.report.variance, Qty::from(-2));
+    assert_eq!(r.report.levels.on_hand, 12.into());
+    // The hold was not touched.
+    assert_eq!(r.report.levels.reserved, 2.into());
+    assert_eq!(e.hold_info("cart").unwrap().state, HoldState::Active);
+    let last = e.events_since(e.last_seq() - 1, 10).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind, last.reason.as_str(), last.reference.as_str()),
+        (EventKind::Counted, "reconcile", "ERP-77")
+    );
+    assert_eq!(e.kpis().counts, 1);
+    assert!(matches!(
+        e.reconcile("tee", "wh", 0.into(), 2_600, Note::default()),
+        Err(Error::InvalidArgument {
+            field: "counted",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_ledger_subscriber_resumes_after_a_restart_without_gaps_or_repeats() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<u64>::new()));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    for i in 0..10 {
+        step(&e, i).unwrap();
+    }
+    let s = seen.clone();
+    e.subscribe_from(0, move |batch| s.lock().extend(batch.iter().map(|x| x.seq)))
+        .unwrap();
+    for i in 10..20 {
+        step(&e, i).unwrap();
+    }
+    let upto = e.last_seq();
+    assert_eq!(*seen.lock(), (1..=upto).collect::<Vec<_>>());
+    // The subscriber processed up to `processed` when the engine went down.
+    let processed = upto - 3;
+    for i in 20..25 {
+        step(&e, i).unwrap();
+    }
+    let total = e.last_seq();
+    drop(e);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    let again = Arc::new(parking_lot::Mutex::new(Vec::<u64>::new()));
+    let a = again.clone();
+    e.subscribe_from(processed, move |batch| {
+        a.lock().extend(batch.iter().map(|x| x.seq))
+    })
+    .unwrap();
+    assert_eq!(*again.lock(), ((processed + 1)..=total).collect::<Vec<_>>());
+    for i in 25..30 {
+        step(&e, i).unwrap();
+    }
+    assert_eq!(
+        *again.lock(),
+        ((processed + 1)..=e.last_seq()).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        e.subscribe_from(e.last_seq() + 5, |_| {}),
+        Err(Error::InvalidArgument { .. })
+    ));
+}

@@ -497,18 +497,23 @@ impl Engine {
 
     /// Acknowledges a mutation: in `sync` mode, waits for its record (and
     /// everything before it) to be durable. Takes a snapshot when the
-    /// journal has grown past the threshold.
+    /// journal has grown past the threshold. Then feeds ledger subscribers.
+    /// Every public mutation ends here, with no engine lock held.
     #[inline]
     pub(crate) fn durable<T>(&self, r: Result<T>) -> Result<T> {
-        match &self.journal {
-            None => r,
+        let v = match &self.journal {
+            None => r?,
             Some(j) => {
                 let v = r?;
                 j.ack(self.last_seq())?;
                 self.maybe_checkpoint(j)?;
-                Ok(v)
+                v
             }
+        };
+        if self.feed.ledger_active() {
+            self.publish_ledger();
         }
+        Ok(v)
     }
 
     /// `durable` for a batch: one wait for all items.
@@ -523,6 +528,10 @@ impl Engine {
                     *r = Err(e.clone());
                 }
             }
+            return rs;
+        }
+        if self.feed.ledger_active() {
+            self.publish_ledger();
         }
         rs
     }
