@@ -41,6 +41,9 @@ pub(crate) fn class_name(e: &Error) -> &'static str {
         Error::LocationClosed { .. } => "LocationClosedError",
         Error::LedgerTruncated { .. } => "LedgerTruncatedError",
         Error::NoRoute { .. } => "NoRouteError",
+        Error::Corrupt { .. } => "CorruptError",
+        Error::Locked { .. } => "LockedError",
+        Error::Storage { .. } => "StorageError",
         _ => "UnistockError",
     }
 }
@@ -112,6 +115,17 @@ pub(crate) fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, 
             data.set_item("oldest", oldest)?;
         }
         Error::NoRoute { reason } => data.set_item("reason", reason)?,
+        Error::Corrupt {
+            file,
+            offset,
+            detail,
+        } => {
+            data.set_item("file", file)?;
+            data.set_item("offset", offset)?;
+            data.set_item("detail", detail)?;
+        }
+        Error::Locked { path } => data.set_item("path", path)?,
+        Error::Storage { detail } => data.set_item("detail", detail)?,
         _ => {}
     }
     let cls = errors_module(py)?.getattr(class_name(e))?;

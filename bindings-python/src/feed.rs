@@ -4,7 +4,8 @@
 
 use crate::convert::PyQty;
 use crate::engine::Engine;
-use crate::errors::run_infallible;
+use crate::errors::{run, run_infallible};
+use crate::ledger::{LedgerEntry, entry_out};
 use crate::records::record;
 use crate::stock::Levels;
 use pyo3::prelude::*;
@@ -69,6 +70,39 @@ impl Engine {
             e.subscribe(move |changes: &[CoreChange]| {
                 Python::attach(|py| {
                     let list: Vec<Change> = changes.iter().map(change_out).collect();
+                    if let Err(err) = callback.call1(py, (list,)) {
+                        err.write_unraisable(py, Some(callback.bind(py)));
+                    }
+                })
+            })
+        })?;
+        Ok(Subscription { id })
+    }
+
+    /// A resumable feed of the ledger: calls `callback(entries)` with every
+    /// ledger entry after sequence number `after` (the last one the host
+    /// processed; 0 for all), oldest first and without gaps: first those
+    /// already in the ledger (before this returns), then each later
+    /// mutation's once it is acknowledged (in 'sync' mode: durable). After
+    /// a restart the entries come back from the snapshot and the replayed
+    /// journal, so storing the last `seq` processed resumes exactly there.
+    /// Raises `LedgerTruncatedError` when the ledger no longer holds `after`.
+    ///
+    /// Locking: as `events_since`, per delivery; the subscriber list, briefly.
+    fn subscribe_from(
+        &self,
+        py: Python<'_>,
+        after: u64,
+        callback: Py<PyAny>,
+    ) -> PyResult<Subscription> {
+        if !callback.bind(py).is_callable() {
+            return Err(crate::convert::arg_err(py, "callback", "must be callable"));
+        }
+        let e = &self.inner;
+        let id = run(py, || {
+            e.subscribe_from(after, move |entries: &[unistock::LedgerEntry]| {
+                Python::attach(|py| {
+                    let list: Vec<LedgerEntry> = entries.iter().cloned().map(entry_out).collect();
                     if let Err(err) = callback.call1(py, (list,)) {
                         err.write_unraisable(py, Some(callback.bind(py)));
                     }

@@ -23,6 +23,19 @@ record!(
     }
 );
 
+pub(crate) fn entry_out(v: unistock::LedgerEntry) -> LedgerEntry {
+    LedgerEntry {
+        seq: v.seq,
+        at: Ms(v.at_ms),
+        kind: kind_name(v.kind),
+        sku: v.sku,
+        location: v.location,
+        qty: PyQty(v.qty),
+        reason: v.reason,
+        reference: v.reference,
+    }
+}
+
 pub(crate) fn kind_name(k: EventKind) -> String {
     match k {
         EventKind::WrittenOffUnsellable(c) => format!("written_off_unsellable:{}", snake(&c)),
@@ -45,16 +58,7 @@ impl Engine {
         let e = &self.inner;
         Ok(run(py, || e.events_since(after, limit))?
             .into_iter()
-            .map(|v| LedgerEntry {
-                seq: v.seq,
-                at: Ms(v.at_ms),
-                kind: kind_name(v.kind),
-                sku: v.sku,
-                location: v.location,
-                qty: PyQty(v.qty),
-                reason: v.reason,
-                reference: v.reference,
-            })
+            .map(entry_out)
             .collect())
     }
 

@@ -1,10 +1,11 @@
 //! The Python package `unistock`: thin bindings over the `unistock` crate.
 //! One Rust module per core module (stock, channel, hold, order, transfer,
-//! routing, ledger, feed); all rules stay in the core. Conversions are in `convert`,
+//! routing, ledger, feed, durable); all rules stay in the core. Conversions are in `convert`,
 //! the one error mapping in `errors`.
 
 mod channel;
 mod convert;
+mod durable;
 mod engine;
 mod errors;
 mod feed;
@@ -27,6 +28,8 @@ mod _core {
     #[pymodule_export]
     use crate::channel::{Channel, Location, LocationAvailability};
     #[pymodule_export]
+    use crate::durable::Recovery;
+    #[pymodule_export]
     use crate::engine::{Engine, Kpis, ManualClock};
     #[pymodule_export]
     use crate::feed::{Change, Subscription};
@@ -39,7 +42,7 @@ mod _core {
     #[pymodule_export]
     use crate::routing::{Candidate, Placement, Plan, Shipment};
     #[pymodule_export]
-    use crate::stock::{CountReport, ExpectedReceipt, Levels};
+    use crate::stock::{CountReport, ExpectedReceipt, Levels, Reconciliation};
     #[pymodule_export]
     use crate::transfer::TransferInfo;
 

@@ -50,6 +50,23 @@ record!(
 );
 
 record!(
+    /// The outcome of `Engine.reconcile`: the on_hand changes after the
+    /// count's time that were replayed on top, and the count applied.
+    Reconciliation {
+        changes_after: PyQty,
+        report: CountReport,
+    }
+);
+
+fn report_out(r: unistock::CountReport) -> CountReport {
+    CountReport {
+        variance: PyQty(r.variance),
+        shortage: PyQty(r.shortage),
+        levels: r.levels.into(),
+    }
+}
+
+record!(
     /// An expected receipt (purchase order, ASN) not yet received.
     ExpectedReceipt {
         reference: String,
@@ -169,11 +186,36 @@ impl Engine {
         let counted = qty_in(counted, &sku)?;
         let note = OwnedNote::new(reason, reference)?;
         let e = &self.inner;
-        let r = run(py, || e.count(&sku, &loc, counted, note.note()))?;
-        Ok(CountReport {
-            variance: PyQty(r.variance),
-            shortage: PyQty(r.shortage),
-            levels: r.levels.into(),
+        run(py, || e.count(&sku, &loc, counted, note.note())).map(report_out)
+    }
+
+    /// Applies an outside count (an ERP's, a store's) taken at `as_of`:
+    /// on_hand is set to `counted` as of that time and the ledger's on_hand
+    /// changes after it are replayed on top; the variance is reported as a
+    /// count's. Holds stay on. The reason defaults to 'reconcile'.
+    ///
+    /// Locking: the SKU's stripe (its ledger slice is read under it).
+    #[pyo3(signature = (sku, location, counted, *, as_of, reason=None, reference=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn reconcile(
+        &self,
+        py: Python<'_>,
+        sku: &Bound<'_, PyAny>,
+        location: &Bound<'_, PyAny>,
+        counted: &Bound<'_, PyAny>,
+        as_of: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Reconciliation> {
+        let (sku, loc) = (id_in(sku, "sku")?, id_in(location, "location")?);
+        let counted = qty_in(counted, &sku)?;
+        let as_of = time_in(as_of, "as_of")?;
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        let r = run(py, || e.reconcile(&sku, &loc, counted, as_of, note.note()))?;
+        Ok(Reconciliation {
+            changes_after: PyQty(r.changes_after),
+            report: report_out(r.report),
         })
     }
 

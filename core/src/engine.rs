@@ -188,12 +188,7 @@ pub struct Engine {
 
 impl Drop for Engine {
     fn drop(&mut self) {
-        if let Some(j) = &self.journal {
-            j.close();
-        }
-        if let Some(s) = &self.storage {
-            s.unlock();
-        }
+        let _ = self.close();
     }
 }
 

@@ -1,4 +1,5 @@
 # Type stub of the compiled module, checked by `python -m mypy.stubtest unistock._core`.
+import os
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Callable, Optional, Sequence, Tuple, Union, final
@@ -6,6 +7,8 @@ from typing import Callable, Optional, Sequence, Tuple, Union, final
 from .errors import UnistockError
 
 __all__ = [
+    "Reconciliation",
+    "Recovery",
     "Candidate",
     "Placement",
     "Plan",
@@ -91,6 +94,30 @@ class CountReport:
     def shortage(self) -> _Quantity: ...
     @property
     def levels(self) -> Levels: ...
+
+@final
+class Reconciliation:
+    @property
+    def changes_after(self) -> _Quantity: ...
+    @property
+    def report(self) -> CountReport: ...
+
+@final
+class Recovery:
+    @property
+    def snapshot_seq(self) -> int: ...
+    @property
+    def records_replayed(self) -> int: ...
+    @property
+    def events_replayed(self) -> int: ...
+    @property
+    def torn_tail(self) -> Optional[Tuple[str, int]]: ...
+    @property
+    def records_dropped(self) -> int: ...
+    @property
+    def expired_on_open(self) -> int: ...
+    @property
+    def micros(self) -> int: ...
 
 @final
 class ExpectedReceipt:
@@ -429,6 +456,30 @@ class Engine:
         max_lines: int = 1000,
     ) -> Engine: ...
     def snapshot(self) -> bytes: ...
+    # durability
+    @staticmethod
+    def open(
+        path: Union[str, "os.PathLike[str]"],
+        *,
+        durability: str = "sync",
+        snapshot_bytes: int = 268435456,
+        clock: Optional[ManualClock] = None,
+        default_ttl: Optional[timedelta] = None,
+        hold_retention: Optional[timedelta] = None,
+        max_ttl: Optional[timedelta] = None,
+        ledger_retention: Optional[int] = None,
+        stripes: int = 256,
+        max_lines: int = 1000,
+    ) -> Engine: ...
+    @property
+    def durability(self) -> Optional[str]: ...
+    @property
+    def recovery(self) -> Optional[Recovery]: ...
+    def checkpoint(self) -> int: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Engine: ...
+    def __exit__(self, *_args: object) -> bool: ...
     def now(self) -> datetime: ...
     @property
     def default_ttl_ms(self) -> int: ...
@@ -477,6 +528,16 @@ class Engine:
     def count(
         self, sku: str, location: str, counted: _Quantity, *, reason: Optional[str] = None, reference: Optional[str] = None
     ) -> CountReport: ...
+    def reconcile(
+        self,
+        sku: str,
+        location: str,
+        counted: _Quantity,
+        *,
+        as_of: datetime,
+        reason: Optional[str] = None,
+        reference: Optional[str] = None,
+    ) -> Reconciliation: ...
     def write_off(
         self,
         sku: str,
@@ -595,6 +656,9 @@ class Engine:
     def events_since(self, after: int = 0, limit: int = 1000) -> list[LedgerEntry]: ...
     def verify_ledger(self) -> bool: ...
     def subscribe(self, callback: Callable[[list[Change]], object]) -> Subscription: ...
+    def subscribe_from(
+        self, after: int, callback: Callable[[list[LedgerEntry]], object]
+    ) -> Subscription: ...
     def unsubscribe(self, subscription: Subscription) -> bool: ...
 
 def _debug_panic() -> None: ...

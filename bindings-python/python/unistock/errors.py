@@ -26,6 +26,9 @@ __all__ = [
     "LocationClosedError",
     "LedgerTruncatedError",
     "NoRouteError",
+    "CorruptError",
+    "LockedError",
+    "StorageError",
     "InternalError",
 ]
 
@@ -169,6 +172,31 @@ class LedgerTruncatedError(UnistockError):
 class NoRouteError(UnistockError):
     code = "E_NO_ROUTE"
     reason: str
+
+
+class CorruptError(UnistockError):
+    """A journal or snapshot file is damaged (not merely cut short at its
+    end): recovery stops rather than drop acknowledged changes."""
+
+    code = "E_CORRUPT"
+    file: str
+    offset: int
+    detail: str
+
+
+class LockedError(UnistockError):
+    """Another engine, in this process or another, has the directory open."""
+
+    code = "E_LOCKED"
+    path: str
+
+
+class StorageError(UnistockError):
+    """Writing or syncing the journal failed (or the engine was closed):
+    no more mutations are acknowledged; reopen the directory."""
+
+    code = "E_STORAGE"
+    detail: str
 
 
 class InternalError(UnistockError):

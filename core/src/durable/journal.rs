@@ -151,12 +151,16 @@ impl Journal {
             .fetch_add((len + HEADER) as u64, Ordering::Relaxed);
     }
 
-    /// The error every mutation returns once a write or fsync failed.
+    /// The error every mutation returns once a write or fsync failed, or
+    /// once the engine was closed.
     pub(crate) fn check(&self) -> Result<()> {
         if self.failed.load(Ordering::Acquire) {
             let st = self.st.lock();
             return Err(Error::Storage {
-                detail: st.error.clone().unwrap_or_default(),
+                detail: st
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the engine is closed".into()),
             });
         }
         Ok(())
@@ -220,6 +224,7 @@ impl Journal {
         if let Some(h) = self.thread.lock().take() {
             let _ = h.join();
         }
+        self.failed.store(true, Ordering::Release);
     }
 
     fn period(&self) -> Duration {

@@ -486,6 +486,26 @@ impl Engine {
         Ok(snap.seq())
     }
 
+    /// Flushes the journal, stops its thread and releases the directory's
+    /// lock (dropping the engine does the same). Later mutations still
+    /// change the in-memory state but fail with `Storage`: reopen instead.
+    /// A no-op in memory.
+    pub fn close(&self) -> Result<()> {
+        let Some(j) = &self.journal else {
+            return Ok(());
+        };
+        let flushed = if j.check().is_ok() {
+            j.wait(self.last_seq())
+        } else {
+            Ok(())
+        };
+        j.close();
+        if let Some(s) = &self.storage {
+            s.unlock();
+        }
+        flushed
+    }
+
     /// Waits until everything done so far is durable (written and fsynced;
     /// in `none` mode, written). A no-op in memory.
     pub fn flush(&self) -> Result<()> {
