@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'E_LOCATION_CLOSED'
   | 'E_LEDGER_TRUNCATED'
   | 'E_NO_ROUTE'
+  | 'E_CORRUPT'
+  | 'E_LOCKED'
+  | 'E_STORAGE'
 /** Every error unistock throws (or returns from a batch call): an `Error` with a stable `code` and the error's data. */
 export interface UnistockError extends Error {
   code: ErrorCode
@@ -45,6 +48,12 @@ export interface UnistockError extends Error {
   available?: Quantity
   remaining?: Quantity
   oldest?: bigint
+  /** E_CORRUPT: the damaged file and the offset of the bad record. */
+  file?: string
+  offset?: number
+  detail?: string
+  /** E_LOCKED: the lock file another engine holds. */
+  path?: string
 }
 /** A routing strategy: a built-in name, or a function scoring a candidate (higher ranks first). */
 export type RouteStrategy =
@@ -166,6 +175,34 @@ export declare class Engine {
    */
   kpis(): Kpis
   /**
+   * Opens (or creates) a durable engine on a directory: recovers its
+   * state, then journals every mutation there. Throws `E_LOCKED` when
+   * another engine (in this process or another) has the directory open,
+   * `E_CORRUPT` for damage recovery must not paper over.
+   *
+   * Locking: none of the engine's (it is new); holds the directory's lock file.
+   */
+  static open(path: string, options?: OpenOptions | undefined | null): Engine
+  /** `'sync'`, `'interval:<ms>'` or `'none'`; `null` in memory. */
+  get durability(): string | null
+  /** What recovery did when this engine was opened (`null` in memory). */
+  get recovery(): Recovery | null
+  /**
+   * Writes a snapshot and deletes the journal before it; returns its
+   * sequence number. Writers pause while the state is copied, not while
+   * it is written.
+   *
+   * Locking: every table and stripe while the state is copied.
+   */
+  checkpoint(): bigint
+  /** Waits until everything done so far is durable. */
+  flush(): void
+  /**
+   * Flushes, stops the journal and releases the directory. Later
+   * mutations throw `E_STORAGE`. A no-op in memory.
+   */
+  close(): void
+  /**
    * Calls `callback(changes)` on the event loop with the derived changes
    * of every later mutation (derived only while someone is subscribed).
    * Like a listening socket, a subscription keeps the process alive until
@@ -174,6 +211,20 @@ export declare class Engine {
    * Locking: the subscriber list (write), briefly.
    */
   subscribe(callback: (changes: Change[]) => void): Subscription
+  /**
+   * A resumable feed of the ledger: calls `callback(entries)` on the
+   * event loop with every ledger entry after sequence number `after`
+   * (the last one the host processed; 0 for all), oldest first and
+   * without gaps: first those already in the ledger, then each later
+   * mutation's once it is acknowledged (in `'sync'` mode: durable).
+   * After a restart the entries come back from the snapshot and the
+   * replayed journal, so storing the last `seq` processed resumes
+   * exactly there. Throws `E_LEDGER_TRUNCATED` when the ledger no longer
+   * holds `after`. Keeps the process alive until `unsubscribe`.
+   *
+   * Locking: as `eventsSince`, per delivery; the subscriber list, briefly.
+   */
+  subscribeFrom(after: bigint | number, callback: (entries: LedgerEntry[]) => void): Subscription
   /**
    * Stops a subscription; false when it was already stopped.
    *
@@ -352,6 +403,15 @@ export declare class Engine {
    * Locking: the SKU's stripe.
    */
   count(sku: string, location: string, counted: Quantity, note?: Note | undefined | null): CountReport
+  /**
+   * Applies an outside count (an ERP's, a store's) taken at `asOf`:
+   * on_hand is set to `counted` as of that time and the ledger's on_hand
+   * changes after it are replayed on top; the variance is reported as a
+   * count's. Holds stay on. The reason defaults to `'reconcile'`.
+   *
+   * Locking: the SKU's stripe (its ledger slice is read under it).
+   */
+  reconcile(sku: string, location: string, counted: Quantity, asOf: Date, note?: Note | undefined | null): Reconciliation
   /**
    * Writes units off: sellable ones, or with `fromCondition` units
    * already damaged or in quality control.
@@ -696,6 +756,29 @@ export interface Note {
   reference?: string
 }
 
+/** `Engine.open` settings: the engine settings plus durability. */
+export interface OpenOptions {
+  /**
+   * `'sync'` (default: return after fsync; concurrent callers and batch
+   * calls share one), `'interval'` or `'interval:<ms>'` (fsync every 100
+   * or <ms> ms: a crash loses at most that window), `'none'` (written to
+   * the OS, never fsynced).
+   */
+  durability?: string
+  /**
+   * Take a snapshot once the journal grew this many bytes (0: only on
+   * `checkpoint()`; default 256 MiB).
+   */
+  snapshotBytes?: number
+  clock?: ManualClock
+  defaultTtlMs?: number
+  holdRetentionMs?: number
+  maxTtlMs?: number
+  ledgerRetention?: number | null
+  stripes?: number
+  maxLines?: number
+}
+
 /** An order's state and lines. */
 export interface OrderInfo {
   id: string
@@ -754,6 +837,28 @@ export interface Plan {
 export interface PlanLine {
   sku: string
   qty: Quantity
+}
+
+/**
+ * The outcome of `reconcile`: the on_hand changes after the count's time
+ * that were replayed on top, and the count applied.
+ */
+export interface Reconciliation {
+  changesAfter: Quantity
+  report: CountReport
+}
+
+/** What recovery found and did when the engine was opened. */
+export interface Recovery {
+  snapshotSeq: bigint
+  recordsReplayed: bigint
+  eventsReplayed: bigint
+  /** File of a torn last record that was dropped (and `tornTailOffset`). */
+  tornTailFile?: string
+  tornTailOffset?: number
+  recordsDropped: bigint
+  expiredOnOpen: number
+  micros: number
 }
 
 /** What one location sends. */

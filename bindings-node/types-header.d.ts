@@ -25,6 +25,9 @@ export type ErrorCode =
   | 'E_LOCATION_CLOSED'
   | 'E_LEDGER_TRUNCATED'
   | 'E_NO_ROUTE'
+  | 'E_CORRUPT'
+  | 'E_LOCKED'
+  | 'E_STORAGE'
 /** Every error unistock throws (or returns from a batch call): an `Error` with a stable `code` and the error's data. */
 export interface UnistockError extends Error {
   code: ErrorCode
@@ -45,6 +48,12 @@ export interface UnistockError extends Error {
   available?: Quantity
   remaining?: Quantity
   oldest?: bigint
+  /** E_CORRUPT: the damaged file and the offset of the bad record. */
+  file?: string
+  offset?: number
+  detail?: string
+  /** E_LOCKED: the lock file another engine holds. */
+  path?: string
 }
 /** A routing strategy: a built-in name, or a function scoring a candidate (higher ranks first). */
 export type RouteStrategy =

@@ -372,3 +372,17 @@ impl OwnedNote {
         }
     }
 }
+
+/// A ledger sequence number: a `bigint`, or a safe integer `number`.
+pub(crate) fn seq_in(v: &Unknown<'_>, field: &'static str) -> Core<u64> {
+    if v.get_type().ok() == Some(ValueType::BigInt) {
+        // SAFETY: checked to be a bigint.
+        let b = unsafe { v.cast::<BigInt>() }.map_err(|e| arg(field, e.reason.clone()))?;
+        let (negative, n, lossless) = b.get_u64();
+        if negative || !lossless {
+            return Err(arg(field, "must be a sequence number (0 or more)"));
+        }
+        return Ok(n);
+    }
+    Ok(int_in(v, field, 0.0, 9_007_199_254_740_991.0)? as u64)
+}

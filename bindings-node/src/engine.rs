@@ -138,7 +138,7 @@ pub struct SkuInfo {
     pub unit_scale: u32,
 }
 
-fn settings(options: Option<&Unknown<'_>>) -> Core<(Config, u64)> {
+pub(crate) fn settings(options: Option<&Unknown<'_>>) -> Core<(Config, u64)> {
     let mut config = Config::default();
     let mut default_ttl_ms = 15 * 60 * 1000;
     let Some(o) = options.filter(|o| !is_nullish(o)) else {

@@ -100,6 +100,17 @@ pub(crate) fn error_object(env: &Env, e: &CoreError) -> Result<Object<'static>> 
             o.set("oldest", BigInt::from(*oldest))?;
         }
         CoreError::NoRoute { reason } => s(&mut o, "reason", reason)?,
+        CoreError::Corrupt {
+            file,
+            offset,
+            detail,
+        } => {
+            s(&mut o, "file", file)?;
+            o.set("offset", *offset as f64)?;
+            s(&mut o, "detail", detail)?;
+        }
+        CoreError::Locked { path } => s(&mut o, "path", path)?,
+        CoreError::Storage { detail } => s(&mut o, "detail", detail)?,
         _ => {}
     }
     Ok(o)

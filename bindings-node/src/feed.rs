@@ -4,6 +4,7 @@
 use crate::convert::JsQty;
 use crate::engine::Engine;
 use crate::errors::{arg, wrap};
+use crate::ledger::{LedgerEntry, entry_out};
 use crate::stock::Levels;
 use napi::bindgen_prelude::*;
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
@@ -77,6 +78,52 @@ impl Engine {
                     ThreadsafeFunctionCallMode::NonBlocking,
                 );
             });
+            Ok(Subscription { id })
+        })
+    }
+
+    /// A resumable feed of the ledger: calls `callback(entries)` on the
+    /// event loop with every ledger entry after sequence number `after`
+    /// (the last one the host processed; 0 for all), oldest first and
+    /// without gaps: first those already in the ledger, then each later
+    /// mutation's once it is acknowledged (in `'sync'` mode: durable).
+    /// After a restart the entries come back from the snapshot and the
+    /// replayed journal, so storing the last `seq` processed resumes
+    /// exactly there. Throws `E_LEDGER_TRUNCATED` when the ledger no longer
+    /// holds `after`. Keeps the process alive until `unsubscribe`.
+    ///
+    /// Locking: as `eventsSince`, per delivery; the subscriber list, briefly.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "after: bigint | number, callback: (entries: LedgerEntry[]) => void"
+    )]
+    pub fn subscribe_from(
+        &self,
+        env: Env,
+        after: Unknown<'_>,
+        callback: Unknown<'_>,
+    ) -> Result<Subscription> {
+        wrap(&env, || {
+            let after = crate::convert::seq_in(&after, "after")?;
+            if callback.get_type().ok() != Some(ValueType::Function) {
+                return Err(arg("callback", "must be a function"));
+            }
+            // SAFETY: checked to be a function.
+            let f = unsafe { callback.cast::<Function<'_, Vec<LedgerEntry>, ()>>() }
+                .map_err(|e| arg("callback", e.reason.clone()))?;
+            let tsfn = f
+                .build_threadsafe_function::<Vec<LedgerEntry>>()
+                .callee_handled::<false>()
+                .build()
+                .map_err(|e| arg("callback", e.reason.clone()))?;
+            let id =
+                self.inner
+                    .subscribe_from(after, move |entries: &[unistock::LedgerEntry]| {
+                        tsfn.call(
+                            entries.iter().cloned().map(entry_out).collect(),
+                            ThreadsafeFunctionCallMode::NonBlocking,
+                        );
+                    })?;
             Ok(Subscription { id })
         })
     }

@@ -2,7 +2,7 @@
 
 use crate::convert::{JsQty, JsTime, int_in, is_nullish};
 use crate::engine::Engine;
-use crate::errors::{arg, enum_name, wrap};
+use crate::errors::{enum_name, wrap};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use unistock::EventKind;
@@ -22,6 +22,19 @@ pub struct LedgerEntry {
     pub qty: JsQty,
     pub reason: String,
     pub reference: String,
+}
+
+pub(crate) fn entry_out(v: unistock::LedgerEntry) -> LedgerEntry {
+    LedgerEntry {
+        seq: BigInt::from(v.seq),
+        at: JsTime(v.at_ms),
+        kind: kind_name(v.kind),
+        sku: v.sku,
+        location: v.location,
+        qty: JsQty(v.qty),
+        reason: v.reason,
+        reference: v.reference,
+    }
 }
 
 pub(crate) fn kind_name(k: EventKind) -> String {
@@ -54,17 +67,7 @@ impl Engine {
         wrap(&env, || {
             let after = match after.filter(|v| !is_nullish(v)) {
                 None => 0,
-                Some(v) if v.get_type().ok() == Some(ValueType::BigInt) => {
-                    // SAFETY: checked to be a bigint.
-                    let b = unsafe { v.cast::<BigInt>() }
-                        .map_err(|e| arg("after", e.reason.clone()))?;
-                    let (negative, n, lossless) = b.get_u64();
-                    if negative || !lossless {
-                        return Err(arg("after", "must be a sequence number (0 or more)"));
-                    }
-                    n
-                }
-                Some(v) => int_in(&v, "after", 0.0, 9_007_199_254_740_991.0)? as u64,
+                Some(v) => crate::convert::seq_in(&v, "after")?,
             };
             let limit = match limit.filter(|v| !is_nullish(v)) {
                 None => 1000,
@@ -74,16 +77,7 @@ impl Engine {
                 .inner
                 .events_since(after, limit)?
                 .into_iter()
-                .map(|v| LedgerEntry {
-                    seq: BigInt::from(v.seq),
-                    at: JsTime(v.at_ms),
-                    kind: kind_name(v.kind),
-                    sku: v.sku,
-                    location: v.location,
-                    qty: JsQty(v.qty),
-                    reason: v.reason,
-                    reference: v.reference,
-                })
+                .map(entry_out)
                 .collect())
         })
     }

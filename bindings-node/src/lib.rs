@@ -1,6 +1,6 @@
 //! The npm package `unistock`: thin napi-rs bindings over the `unistock`
 //! crate. One Rust module per core module (stock, channel, hold, order,
-//! transfer, routing, ledger, feed); all rules stay in the core. Conversions (every
+//! transfer, routing, ledger, feed, durable); all rules stay in the core. Conversions (every
 //! input arrives as `unknown` and is checked) are in `convert`, the one
 //! error mapping in `errors`. Every export is marked `catch_unwind`: a panic
 //! becomes a JS `Error`, never an abort.
@@ -8,6 +8,8 @@
 mod channel;
 mod convert;
 mod engine;
+// After `engine`: napi-rs must see `Engine` before an `impl Engine`.
+mod durable;
 mod errors;
 mod feed;
 mod hold;

@@ -59,6 +59,23 @@ pub struct CountReport {
     pub levels: Levels,
 }
 
+fn report_out(r: unistock::CountReport) -> CountReport {
+    CountReport {
+        variance: JsQty(r.variance),
+        shortage: JsQty(r.shortage),
+        levels: r.levels.into(),
+    }
+}
+
+/// The outcome of `reconcile`: the on_hand changes after the count's time
+/// that were replayed on top, and the count applied.
+#[napi(object, object_from_js = false)]
+pub struct Reconciliation {
+    #[napi(ts_type = "Quantity")]
+    pub changes_after: JsQty,
+    pub report: CountReport,
+}
+
 /// An expected receipt not yet received.
 #[napi(object, object_from_js = false)]
 pub struct ExpectedReceipt {
@@ -162,10 +179,40 @@ impl Engine {
             let counted = qty_in(&counted, &sku)?;
             let note = OwnedNote::new(note.as_ref())?;
             let r = self.inner.count(&sku, &loc, counted, note.note())?;
-            Ok(CountReport {
-                variance: JsQty(r.variance),
-                shortage: JsQty(r.shortage),
-                levels: r.levels.into(),
+            Ok(report_out(r))
+        })
+    }
+
+    /// Applies an outside count (an ERP's, a store's) taken at `asOf`:
+    /// on_hand is set to `counted` as of that time and the ledger's on_hand
+    /// changes after it are replayed on top; the variance is reported as a
+    /// count's. Holds stay on. The reason defaults to `'reconcile'`.
+    ///
+    /// Locking: the SKU's stripe (its ledger slice is read under it).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "sku: string, location: string, counted: Quantity, asOf: Date, note?: Note | undefined | null"
+    )]
+    pub fn reconcile(
+        &self,
+        env: Env,
+        sku: Unknown<'_>,
+        location: Unknown<'_>,
+        counted: Unknown<'_>,
+        as_of: Unknown<'_>,
+        note: Option<Unknown<'_>>,
+    ) -> Result<Reconciliation> {
+        wrap(&env, || {
+            let (sku, loc) = (str_in(&sku, "sku")?, str_in(&location, "location")?);
+            let counted = qty_in(&counted, &sku)?;
+            let as_of = crate::convert::date_in(&as_of, "asOf")?;
+            let note = OwnedNote::new(note.as_ref())?;
+            let r = self
+                .inner
+                .reconcile(&sku, &loc, counted, as_of, note.note())?;
+            Ok(Reconciliation {
+                changes_after: JsQty(r.changes_after),
+                report: report_out(r.report),
             })
         })
     }

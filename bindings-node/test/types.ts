@@ -1,6 +1,6 @@
 // Type-checked with `tsc --strict` in the test command: the generated
 // index.d.ts must describe the API the way a TypeScript storefront uses it.
-import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate, type Placement } from '../index'
+import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate, type Placement, type LedgerEntry, type Reconciliation } from '../index'
 
 const clock = new ManualClock(new Date('2026-01-01T09:00:00Z'))
 const engine = new Engine({ clock, defaultTtlMs: 15 * 60_000, ledgerRetention: null })
@@ -35,3 +35,14 @@ void [placed.replayed, allocated]
 const promised: Date | undefined = plan.shipments[0]?.promisedAt
 const ranks: number[] = plan.candidates.map((c) => c.rank)
 void [onHand, expires, pending, seq, created, promised, ranks]
+// durability
+const durable: Engine = Engine.open('/tmp/unistock-types-check', { durability: 'interval:50', snapshotBytes: 1 << 20 })
+const mode: string | null = durable.durability
+const replayed: bigint | undefined = durable.recovery?.recordsReplayed
+const feed = durable.subscribeFrom(0n, (entries: LedgerEntry[]) => void entries.map((x) => x.seq))
+durable.unsubscribe(feed)
+const rec: Reconciliation = durable.reconcile('tee', 'wh-1', 8, new Date(), { reference: 'ERP-1' })
+const checkpointed: bigint = durable.checkpoint()
+durable.flush()
+durable.close()
+void [mode, replayed, rec.changesAfter, rec.report.variance, checkpointed]
