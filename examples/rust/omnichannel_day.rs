@@ -57,6 +57,11 @@ fn main() {
         "  orders fulfilled in the evening: {}",
         day.orders_fulfilled
     );
+    println!(
+        "\nrestart at noon (durable, interval mode): {} journal records replayed in {:.1} ms",
+        day.restart.records_replayed,
+        day.restart.micros as f64 / 1e3
+    );
     println!("\ninvariants");
     for (name, ok) in &day.invariants {
         println!("  [{}] {name}", if *ok { "ok" } else { "FAILED" });

@@ -8,6 +8,7 @@
 //! checked against the ledger.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -25,6 +26,8 @@ pub struct DayReport {
     pub availability_after: BTreeMap<String, i64>,
     pub kpis: Kpis,
     pub orders_fulfilled: u64,
+    /// The restart at noon: journal records replayed and how long that took.
+    pub restart: Recovery,
     pub invariants: Vec<(String, bool)>,
 }
 
@@ -52,12 +55,30 @@ pub fn sku_names(n: usize) -> Vec<String> {
     (0..n).map(|i| format!("sku-{i:04}")).collect()
 }
 
-/// Builds the shop: locations, channels and opening stock.
-pub fn open_shop(clock: Arc<ManualClock>, skus: &[String]) -> Result<Engine> {
-    let e = Engine::with_config(Config {
+fn shop_config(clock: Arc<ManualClock>) -> Config {
+    Config {
         ledger_retention: None,
         ..Config::with_clock(clock)
-    });
+    }
+}
+
+/// The durable engine of the day: a journal in `dir`, fsynced every 100 ms
+/// (a machine crash would lose at most that; the restart below is clean).
+fn open_durable(clock: Arc<ManualClock>, dir: &Path) -> Result<Engine> {
+    Engine::open(
+        dir,
+        shop_config(clock),
+        DurableOptions::mode(Durability::Interval(100)),
+    )
+}
+
+/// Builds the shop: locations, channels and opening stock, on a durable
+/// engine in `dir` (in memory without one).
+pub fn open_shop(clock: Arc<ManualClock>, skus: &[String], dir: Option<&Path>) -> Result<Engine> {
+    let e = match dir {
+        Some(dir) => open_durable(clock, dir)?,
+        None => Engine::with_config(shop_config(clock)),
+    };
     e.upsert_location(
         LocationSpec::warehouse("wh-east")
             .at(52.52, 13.40)
@@ -132,7 +153,9 @@ fn channel_totals(e: &Engine, skus: &[String]) -> BTreeMap<String, i64> {
 pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayReport> {
     let clock = Arc::new(ManualClock::new(T0 + 9 * 60 * MINUTE));
     let skus = Arc::new(sku_names(sku_count));
-    let e = Arc::new(open_shop(clock.clone(), &skus)?);
+    let dir = std::env::temp_dir().join(format!("unistock-day-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let e = Arc::new(open_shop(clock.clone(), &skus, Some(&dir))?);
     let received = Arc::new(AtomicI64::new(on_hand_total(&e, &skus)));
     let left_building = Arc::new(AtomicI64::new(0));
     let to_fulfil: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -272,6 +295,17 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
         w.join().expect("customer thread panicked")?;
     }
 
+    // Noon: the process restarts. Carts already due expire first, so the
+    // state before and after is directly comparable.
+    e.expire_due(clock.now_ms());
+    let before = e.snapshot();
+    let e = Arc::into_inner(e).expect("the customer threads are done");
+    e.close()?;
+    drop(e);
+    let e = open_durable(clock.clone(), &dir)?;
+    let restart = e.recovery().cloned().unwrap_or_default();
+    let same_after_restart = e.snapshot() == before;
+
     // Evening: the warehouse ships every committed order, open carts expire.
     let mut shipped = 0i64;
     let orders = std::mem::take(&mut *to_fulfil.lock().unwrap());
@@ -305,6 +339,10 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
     let left = left_building.load(Ordering::Relaxed) + shipped;
     let mut invariants = vec![
         (
+            "a restart at noon changes nothing (journal replayed)".to_string(),
+            same_after_restart,
+        ),
+        (
             "the ledger folds to the live state".to_string(),
             e.fold_ledger()? == e.levels_as_folded(),
         ),
@@ -333,12 +371,15 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
         "nothing left reserved or allocated".to_string(),
         promised == 0,
     ));
+    drop(e);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(DayReport {
         customers,
         availability_before,
         availability_after,
         kpis,
         orders_fulfilled: orders.len() as u64,
+        restart,
         invariants,
     })
 }
