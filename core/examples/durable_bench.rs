@@ -1,10 +1,10 @@
 //! Durable modes against the in-memory engine, in one run (compare the
 //! ratios: this machine is shared and noisy).
 //!
-//! `cargo run --release -p unistock --example durable_bench -- [N] [DIR]`
-//! N single-line hold+release pairs per mode (default 1,000,000); DIR is
-//! where the journals go (default: a temporary directory beside the
-//! target directory, on the same disk as the repository).
+//! `cargo run --release -p unistock --example durable_bench -- [N] [SKUS] [DIR]`
+//! N single-line hold+release pairs per mode (default 1,000,000) over SKUS
+//! SKUs (default 10,000); DIR is where the journals go (default: a
+//! temporary directory in the target directory, on the repository's disk).
 //!
 //! Prints: the machine's fsync latency; single-line hold+release pairs/s in
 //! memory and in `none`, `interval` and `sync` mode; durable holds/s through
@@ -14,17 +14,26 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use unistock::*;
 
-const SKUS: usize = 10_000;
-const BATCH: usize = 4_096;
+static BATCH_SIZE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(4_096);
+
+fn batch() -> usize {
+    BATCH_SIZE.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static SKUS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(10_000);
+
+fn skus() -> usize {
+    SKUS.load(std::sync::atomic::Ordering::Relaxed)
+}
+use unistock::*;
 
 fn setup(e: &Engine) -> Vec<String> {
     e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
     e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
     e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
         .unwrap();
-    let names: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:06}")).collect();
+    let names: Vec<String> = (0..skus()).map(|i| format!("sku-{i:06}")).collect();
     for s in &names {
         e.receive(s, "wh-1", 1_000_000_000.into(), Note::default())
             .unwrap();
@@ -44,7 +53,7 @@ fn pairs(e: &Engine, names: &[String], ids: &[String], n: usize) -> f64 {
     let t = Instant::now();
     for i in 0..n {
         let id = &ids[i % ids.len()];
-        let lines = [HoldLine::new(&names[(i * 7919) % SKUS], 1)];
+        let lines = [HoldLine::new(&names[(i * 7919) % skus()], 1)];
         e.hold(&HoldRequest::new(id, "web", &lines, 900_000))
             .unwrap();
         e.release(id).unwrap();
@@ -87,6 +96,11 @@ fn main() {
         .next()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    let skus: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    SKUS.store(skus, std::sync::atomic::Ordering::Relaxed);
+    if let Some(b) = std::env::var("BATCH").ok().and_then(|b| b.parse().ok()) {
+        BATCH_SIZE.store(b, std::sync::atomic::Ordering::Relaxed);
+    }
     let root: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(|| {
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target")
@@ -95,7 +109,9 @@ fn main() {
     std::fs::create_dir_all(&root).unwrap();
     // Unique ids, so retried ids never short-cut (a hold id is kept for its
     // retention window after it ends).
-    let ids: Vec<String> = (0..n.max(BATCH * 64)).map(|i| format!("h{i:x}")).collect();
+    let ids: Vec<String> = (0..n.max(batch() * 64))
+        .map(|i| format!("h{i:x}"))
+        .collect();
 
     let (p50, p99) = fsync_latency_us(&root);
     println!("fsync (4 KiB write + fdatasync): p50 {p50:.0} us, p99 {p99:.0} us");
@@ -124,18 +140,39 @@ fn main() {
 
     // Sync mode through the batch call (one fsync per batch), against the
     // same batches in memory.
-    let batches = (n / BATCH).max(8);
+    let batches = (n / batch()).max(8);
     let mem = Engine::with_config(config());
     let names = setup(&mem);
     let in_memory = batch_holds(&mem, &names, &ids, batches);
-    println!("in memory, hold_batch of {BATCH}: {in_memory:>10.0} holds/s");
+    println!(
+        "in memory, hold_batch of {}: {in_memory:>10.0} holds/s",
+        batch()
+    );
     drop(mem);
     let dir = root.join("sync-batch");
     let e = open(&dir, Durability::Sync);
     let names = setup(&e);
     let durable = batch_holds(&e, &names, &ids, batches);
     println!(
-        "sync, hold_batch of {BATCH}:      {durable:>10.0} durable holds/s ({:.2}x in memory)",
+        "sync, hold_batch of {}:      {durable:>10.0} durable holds/s ({:.2}x in memory)",
+        batch(),
+        durable / in_memory
+    );
+    drop(e);
+
+    // Two threads, each holding and releasing in batches: while one waits
+    // for its fsync the other works (group commit across callers).
+    let mem = Engine::with_config(config());
+    let names = setup(&mem);
+    let in_memory = batch_ops_2_threads(&mem, &names, &ids, batches);
+    println!("in memory, 2 threads, hold_batch + release_batch: {in_memory:>10.0} ops/s");
+    drop(mem);
+    let dir = root.join("sync-batch-2");
+    let e = open(&dir, Durability::Sync);
+    let names = setup(&e);
+    let durable = batch_ops_2_threads(&e, &names, &ids, batches);
+    println!(
+        "sync, 2 threads, hold_batch + release_batch:      {durable:>10.0} durable ops/s ({:.2}x in memory)",
         durable / in_memory
     );
     drop(e);
@@ -168,11 +205,23 @@ fn batch_holds(e: &Engine, names: &[String], ids: &[String], batches: usize) -> 
     let mut held = 0usize;
     let mut hold_time = 0.0;
     for b in 0..batches {
-        let lines: Vec<[HoldLine<'_>; 1]> = (0..BATCH)
-            .map(|k| [HoldLine::new(&names[((b * BATCH + k) * 7919) % SKUS], 1)])
+        let lines: Vec<[HoldLine<'_>; 1]> = (0..batch())
+            .map(|k| {
+                [HoldLine::new(
+                    &names[((b * batch() + k) * 7919) % skus()],
+                    1,
+                )]
+            })
             .collect();
-        let reqs: Vec<HoldRequest<'_>> = (0..BATCH)
-            .map(|k| HoldRequest::new(&ids[(b * BATCH + k) % ids.len()], "web", &lines[k], 900_000))
+        let reqs: Vec<HoldRequest<'_>> = (0..batch())
+            .map(|k| {
+                HoldRequest::new(
+                    &ids[(b * batch() + k) % ids.len()],
+                    "web",
+                    &lines[k],
+                    900_000,
+                )
+            })
             .collect();
         let t = Instant::now();
         let rs = e.hold_batch(&reqs);
@@ -182,4 +231,42 @@ fn batch_holds(e: &Engine, names: &[String], ids: &[String], batches: usize) -> 
         e.release_batch(&rel);
     }
     held as f64 / hold_time
+}
+
+/// Holds and releases per second (wall clock) from two threads, each
+/// alternating `hold_batch` and `release_batch` on its own ids.
+fn batch_ops_2_threads(e: &Engine, names: &[String], ids: &[String], batches: usize) -> f64 {
+    let t = Instant::now();
+    let ops: usize = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                s.spawn(move || {
+                    let mut ops = 0;
+                    let half = ids.len() / 2;
+                    for b in (w..batches).step_by(2) {
+                        let lines: Vec<[HoldLine<'_>; 1]> = (0..batch())
+                            .map(|k| {
+                                [HoldLine::new(
+                                    &names[((b * batch() + k) * 7919) % skus()],
+                                    1,
+                                )]
+                            })
+                            .collect();
+                        let reqs: Vec<HoldRequest<'_>> = (0..batch())
+                            .map(|k| {
+                                let id = &ids[w * half + (b * batch() + k) % half];
+                                HoldRequest::new(id, "web", &lines[k], 900_000)
+                            })
+                            .collect();
+                        ops += e.hold_batch(&reqs).iter().filter(|r| r.is_ok()).count();
+                        let rel: Vec<&str> = reqs.iter().map(|r| r.id).collect();
+                        ops += e.release_batch(&rel).iter().filter(|r| r.is_ok()).count();
+                    }
+                    ops
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    ops as f64 / t.elapsed().as_secs_f64()
 }

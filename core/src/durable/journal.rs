@@ -24,6 +24,9 @@ use std::time::Duration;
 pub(crate) const SEGMENT_MAGIC: &[u8; 8] = b"UNSTJ001";
 /// Record header: payload length (u32) and its crc32c (u32).
 pub(crate) const HEADER: usize = 8;
+/// A buffer this full wakes the flusher to write it (not fsync it) while
+/// the writers go on.
+const EAGER_WRITE: usize = 64 << 10;
 /// Longest record payload accepted when reading.
 pub(crate) const MAX_RECORD: usize = 64 << 20;
 
@@ -146,7 +149,11 @@ impl Journal {
                 st.early.push(Reverse((first, last)));
             }
         }
+        let eager = st.buf.len() >= EAGER_WRITE && st.buf.len() - len - HEADER < EAGER_WRITE;
         drop(st);
+        if eager {
+            self.work.notify_one();
+        }
         self.since_snapshot
             .fetch_add((len + HEADER) as u64, Ordering::Relaxed);
     }
@@ -238,28 +245,50 @@ impl Journal {
     fn run(self: Arc<Self>) {
         let mut file: Option<(u64, Box<dyn Segment>)> = None;
         let period = self.period();
+        let fsync_mode = self.mode != Durability::None;
+        // Written but not yet fsynced: the sequence number it reaches.
+        let mut unsynced: Option<u64> = None;
+        let mut last_sync = std::time::Instant::now();
         loop {
             let mut st = self.st.lock();
-            if !st.waiting && !st.stop {
+            if !st.waiting && !st.stop && st.buf.len() < EAGER_WRITE {
                 let _ = self.work.wait_for(&mut st, period);
             }
             let stop = st.stop;
+            // fsync when someone waits, when closing, and every period;
+            // a full buffer is only written (on this core, while the
+            // writers go on), and fsynced with the next.
+            let sync = st.waiting || stop || last_sync.elapsed() >= period || !fsync_mode;
             let sealed = std::mem::take(&mut st.sealed);
             let spare = std::mem::take(&mut st.spare);
             let buf = std::mem::replace(&mut st.buf, spare);
             let seg = st.segment;
             let prefix = st.next - 1;
-            st.waiting = false;
+            if sync {
+                st.waiting = false;
+            }
             drop(st);
-            let result = self.write(&mut file, sealed, seg, &buf);
+            let mut result = self.write(&mut file, sealed, seg, &buf);
+            if result.is_ok() {
+                unsynced = Some(prefix);
+                if sync {
+                    if fsync_mode && let Some((_, f)) = file.as_mut() {
+                        result = f.sync();
+                    }
+                    last_sync = std::time::Instant::now();
+                }
+            }
             let mut st = self.st.lock();
             let mut buf = buf;
             buf.clear();
             st.spare = buf;
             match result {
-                Ok(()) => {
-                    self.durable.store(prefix, Ordering::Release);
+                Ok(()) if sync => {
+                    if let Some(p) = unsynced.take() {
+                        self.durable.store(p, Ordering::Release);
+                    }
                 }
+                Ok(()) => {}
                 Err(e) => {
                     st.error = Some(format!("journal write failed: {e}"));
                     self.failed.store(true, Ordering::Release);
@@ -281,7 +310,6 @@ impl Journal {
         buf: &[u8],
     ) -> std::io::Result<()> {
         let fsync = self.mode != Durability::None;
-        let mut wrote = false;
         for (s, bytes) in sealed
             .iter()
             .map(|(s, b)| (*s, b.as_slice()))
@@ -299,18 +327,10 @@ impl Journal {
                 let mut f = self.storage.append(&segment_name(s))?;
                 f.write(SEGMENT_MAGIC)?;
                 *file = Some((s, f));
-                wrote = true;
             }
             if !bytes.is_empty() {
                 file.as_mut().expect("opened above").1.write(bytes)?;
-                wrote = true;
             }
-        }
-        if fsync
-            && wrote
-            && let Some((_, f)) = file.as_mut()
-        {
-            f.sync()?;
         }
         Ok(())
     }
