@@ -59,8 +59,8 @@ impl Engine {
     /// journal starts a new segment there).
     pub(crate) fn snapshot_cut<R>(&self, at_cut: impl FnOnce() -> R) -> (Snapshot, R) {
         let transfers = self.transfers.lock();
-        let holds: Vec<_> = self.holds.iter().map(|s| s.0.lock()).collect();
-        let orders: Vec<_> = self.orders.iter().map(|s| s.0.lock()).collect();
+        let hold_guards: Vec<_> = self.holds.iter().map(|s| s.0.lock()).collect();
+        let order_guards: Vec<_> = self.orders.iter().map(|s| s.0.lock()).collect();
         let stripes = self.lock_all_stripes();
         let topo = self.topo.load();
         let names = self.skus.all();
@@ -90,6 +90,25 @@ impl Engine {
         let seq = self.seq.load(Ordering::Acquire);
         let cut = at_cut();
         drop(meta);
+        // Copy under the locks; sort after releasing them (writers wait
+        // only for the copy).
+        let holds: Vec<(Key, HoldRec)> = hold_guards
+            .iter()
+            .flat_map(|h| h.records().map(|(k, v)| (k.clone(), v.clone())))
+            .collect();
+        let orders: Vec<(Key, OrderRec)> = order_guards
+            .iter()
+            .flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone())))
+            .collect();
+        let transfers_copy: Vec<(Key, TransferRec)> = transfers
+            .map
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        drop(stripes);
+        drop(order_guards);
+        drop(hold_guards);
+        drop(transfers);
         ledger.sort_unstable_by_key(|e| e.seq);
         // Slices trim independently: keep only what is above every floor.
         ledger.retain(|e| e.seq > ledger_floor);
@@ -100,25 +119,9 @@ impl Engine {
             skus,
             locations: topo.locations.clone(),
             channels: topo.channels.clone(),
-            holds: by_key(
-                holds
-                    .iter()
-                    .flat_map(|h| h.records().map(|(k, v)| (k.clone(), v.clone())))
-                    .collect(),
-            ),
-            orders: by_key(
-                orders
-                    .iter()
-                    .flat_map(|o| o.map.iter().map(|(k, v)| (k.clone(), v.clone())))
-                    .collect(),
-            ),
-            transfers: by_key(
-                transfers
-                    .map
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+            holds: by_key(holds),
+            orders: by_key(orders),
+            transfers: by_key(transfers_copy),
             kpis,
             ledger,
         };
