@@ -14,7 +14,10 @@ Workloads (each client makes OPS attempts):
   W2 uniform:  100,000 SKUs, a random one per attempt;
   W3 order:    5 random SKUs held all or nothing.
 Systems:
-  unistock (in memory) and a naive global Mutex<HashMap>, both in Rust with
+  unistock in memory, unistock durable (`interval`: fsync every 100 ms;
+  `sync`: each hold fsynced before it returns, concurrent clients sharing
+  fsyncs; `sync-batch`: each client sends `hold_batch` calls of 512 holds,
+  one fsync each) and a naive global Mutex<HashMap>, all in Rust with
   CLIENTS threads (`core/examples/peer_local.rs`);
   Redis: one cached Lua script per hold (check available, add to reserved);
   PostgreSQL: `UPDATE ... WHERE on_hand - reserved >= qty` (W3: one
@@ -218,6 +221,10 @@ def run_clients(target, make_args, clients: int) -> dict:
     }
 
 
+# The in-process systems (core/examples/peer_local.rs).
+LOCAL = ("unistock", "unistock-interval", "unistock-sync", "unistock-sync-batch", "naive")
+
+
 def local(system: str, workload: str, clients: int, ops: int) -> dict:
     exe = ROOT / "target" / "release" / "examples" / "peer_local"
     out = subprocess.run([str(exe), system, workload, str(clients), str(ops)],
@@ -253,7 +260,7 @@ def main() -> int:
         started.append(pg)
         print("== correctness: 10,000 units, 20,000 attempts from 32 clients ==")
         checks = {}
-        for s in ("unistock", "naive"):
+        for s in LOCAL:
             checks[s] = local(s, "check", 32, 0)["granted"]
         for r in redises:
             r.load(["sku-0"], 10_000)
@@ -273,8 +280,10 @@ def main() -> int:
                 r.load(data, PLENTY)
             pg.load(data, PLENTY)
             for c in clients:
-                for s in ("unistock", "naive"):
-                    add(s, workload, c, local(s, workload, c, local_ops))
+                for s in LOCAL:
+                    # A durable hold per call waits for an fsync: as many
+                    # attempts as the Redis and PostgreSQL clients make.
+                    add(s, workload, c, local(s, workload, c, ops if s == "unistock-sync" else local_ops))
                 for r in redises:
                     add(r.name, workload, c,
                         run_clients(redis_client, lambda i, q: (r.port, workload, data, ops, i, q), c))
@@ -301,7 +310,7 @@ def write_results(rows: list[dict], checks: dict, clients: list[int]) -> None:
         "python": platform.python_version(),
     }
     by = {(r["system"], r["workload"], r["clients"]): r for r in rows}
-    systems = ["unistock", "naive", "redis", "redis+aof", "postgres", "postgres-async"]
+    systems = [*LOCAL, "redis", "redis+aof", "postgres", "postgres-async"]
     lines = [f"# Peer comparison, {today}", "",
              f"Machine: {cpu}, {versions['cores']} cores. {versions['redis']}. {versions['postgres']}.",
              "Command: `" + " ".join(["python", "benches/peer/peer.py", *sys.argv[1:]]) + "`. "
@@ -331,12 +340,12 @@ def write_results(rows: list[dict], checks: dict, clients: list[int]) -> None:
 
         c = max(x for x in clients if x <= 8)
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        width = 0.13
+        width = 0.8 / len(systems)
         for i, s in enumerate(systems):
             ys = [by[(s, w, c)]["ops_per_s"] for w in ("w1", "w2", "w3")]
             ax.bar([j + i * width for j in range(3)], ys, width, label=s)
         ax.set_yscale("log")
-        ax.set_xticks([j + 2.5 * width for j in range(3)], ["W1 hot SKU", "W2 uniform", "W3 5-line order"])
+        ax.set_xticks([j + (len(systems) - 1) / 2 * width for j in range(3)], ["W1 hot SKU", "W2 uniform", "W3 5-line order"])
         ax.set_ylabel("holds per second (log)")
         ax.set_title(f"Holds per second at {c} clients, {today}")
         ax.legend(fontsize=8)

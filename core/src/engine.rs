@@ -314,19 +314,35 @@ impl Engine {
     }
 
     pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
+        self.create_sku_with(sku, spec, true)
+    }
+
+    /// `create_sku`; `rebuild: false` leaves the lock-free SKU table to a
+    /// later `settle` (bulk loads).
+    pub(crate) fn create_sku_with(
+        &self,
+        sku: &str,
+        spec: SkuSpec,
+        rebuild: bool,
+    ) -> Result<((SkuId, u8), bool)> {
         // The declaration is numbered under the creation mutex, so that
         // SKU ids follow sequence order (recovery gives the same ids).
-        self.skus.get_or_create(sku, spec, |id, scale| {
-            self.place_stock(id, SkuStock::new(scale));
-            self.meta_event(
-                EventKind::SkuDeclared,
-                Some(id.0),
-                None,
-                scale as i64,
-                sku,
-                &Rec::DeclareSku { sku, scale },
-            );
-        })
+        self.skus.get_or_create_with(
+            sku,
+            spec,
+            |id, scale| {
+                self.place_stock(id, SkuStock::new(scale));
+                self.meta_event(
+                    EventKind::SkuDeclared,
+                    Some(id.0),
+                    None,
+                    scale as i64,
+                    sku,
+                    &Rec::DeclareSku { sku, scale },
+                );
+            },
+            rebuild,
+        )
     }
 
     /// Stores a new SKU's stock record (creation and restore).

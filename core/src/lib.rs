@@ -76,7 +76,7 @@ pub use routing::{
 };
 pub use sku::SkuSpec;
 pub use snapshot::Snapshot;
-pub use stock::{Condition, CountReport, Levels, Reconciliation};
+pub use stock::{Condition, CountReport, Levels, LoadRecord, LoadReport, Reconciliation};
 pub use transfer::{TransferState, TransferView};
 
 /// The README's Rust blocks run as doctests.

@@ -164,8 +164,24 @@ impl SkuRegistry {
             table.insert(name.clone(), hash(name), id, scale);
         }
         self.table.store(Arc::new(table));
-        delta.map.clear();
+        // A large delta (a bulk load) gives its memory back.
+        if delta.map.capacity() > 1024 {
+            delta.map = Default::default();
+        } else {
+            delta.map.clear();
+        }
         delta.hits = 0;
+    }
+
+    /// Moves SKUs created since the last rebuild into the lock-free table
+    /// (after a bulk load created many).
+    ///
+    /// Locking: the delta mutex.
+    pub(crate) fn settle(&self) {
+        let mut delta = self.delta.lock();
+        if !delta.map.is_empty() {
+            self.rebuild(&mut delta);
+        }
     }
 
     pub(crate) fn name(&self, id: SkuId) -> Key {
@@ -187,6 +203,19 @@ impl SkuRegistry {
         sku: &str,
         spec: SkuSpec,
         init: impl FnOnce(SkuId, u8),
+    ) -> crate::Result<((SkuId, u8), bool)> {
+        self.get_or_create_with(sku, spec, init, true)
+    }
+
+    /// `get_or_create`; with `rebuild` false the lock-free table is not
+    /// rebuilt however large the delta grows (a bulk load creating many
+    /// SKUs calls `settle` once at the end).
+    pub(crate) fn get_or_create_with(
+        &self,
+        sku: &str,
+        spec: SkuSpec,
+        init: impl FnOnce(SkuId, u8),
+        rebuild: bool,
     ) -> crate::Result<((SkuId, u8), bool)> {
         if let Some(found) = self.get(sku) {
             return Ok((found, false));
@@ -211,7 +240,7 @@ impl SkuRegistry {
         self.names.write().push((Key::new(sku), spec.unit_scale));
         let mut delta = self.delta.lock();
         delta.map.insert(Key::new(sku), (id, spec.unit_scale));
-        if delta.map.len() > 64 + self.table.load().len / 8 {
+        if rebuild && delta.map.len() > 64 + self.table.load().len / 8 {
             self.rebuild(&mut delta);
         }
         Ok(((id, spec.unit_scale), true))

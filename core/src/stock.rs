@@ -8,6 +8,7 @@ use crate::ledger::EventKind;
 use crate::qty::{MAX_MINOR, Qty};
 use crate::sku::SkuSpec;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Why units are not sellable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -754,5 +755,210 @@ impl Engine {
         let levels = txn.stock(id).levels(loc);
         self.finish(txn, rec);
         levels
+    }
+}
+
+/// One record of a bulk load: `qty` units of `sku` received at `location`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadRecord<'a> {
+    pub sku: &'a str,
+    pub location: &'a str,
+    pub qty: Qty,
+}
+
+/// What a bulk load did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Records applied.
+    pub records: u64,
+    /// SKUs the load created (whole units).
+    pub skus_created: u64,
+}
+
+/// Records applied per step of a bulk load (progress is reported after each).
+const LOAD_CHUNK: usize = 1 << 16;
+
+/// A resolved record: SKU, location, minor units.
+type LoadItem = (SkuId, LocationId, i64);
+
+impl Engine {
+    /// Receives many records at once (an initial load, a nightly feed):
+    /// each adds `qty` to on_hand at its (SKU, location) and is a
+    /// `received` ledger event with `note`, like `receive`. Unknown SKUs are
+    /// created (whole units). Every record is checked first (known
+    /// locations, quantities the SKU can take): a bad one fails the call
+    /// with nothing changed. Records are then applied in steps of 65,536,
+    /// each SKU's records under its stripe's lock; `progress(done, total)`
+    /// is called after each step with no lock held. Only a sum beyond the
+    /// engine's quantity limit can fail a step once started: the steps
+    /// before it stay applied (`progress` said how many). Change-feed
+    /// subscribers are not called for a bulk load; ledger subscribers
+    /// (`subscribe_from`) get its entries.
+    ///
+    /// Locking: the SKU-creation mutex per new SKU; then per step, each
+    /// stripe it touches in turn (one at a time).
+    pub fn bulk_load(
+        &self,
+        records: &[LoadRecord<'_>],
+        note: Note<'_>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<LoadReport> {
+        let topo = self.topo.load();
+        let mut locs: crate::ids::FastMap<&str, LocationId> = Default::default();
+        let mut new_skus: Vec<&str> = Vec::new();
+        let mut seen_new: crate::ids::FastMap<&str, ()> = Default::default();
+        // Records come grouped by SKU as a rule: look each run up once.
+        let mut last: Option<(&str, u8)> = None;
+        for r in records {
+            if !locs.contains_key(r.location) {
+                let id = topo
+                    .location_id(r.location)
+                    .ok_or_else(|| Error::UnknownLocation {
+                        location: r.location.to_string(),
+                    })?;
+                locs.insert(r.location, id);
+            }
+            let scale = match last {
+                Some((sku, scale)) if sku == r.sku => scale,
+                _ => {
+                    let scale = match self.skus.get(r.sku) {
+                        Some((_, scale)) => scale,
+                        None => {
+                            crate::ids::check_id("sku", r.sku)?;
+                            if seen_new.insert(r.sku, ()).is_none() {
+                                new_skus.push(r.sku);
+                            }
+                            0
+                        }
+                    };
+                    last = Some((r.sku, scale));
+                    scale
+                }
+            };
+            r.qty
+                .to_positive_minor(scale)
+                .map_err(|p| Error::qty(r.sku, r.qty, p))?;
+        }
+        drop(topo);
+        let mut created = 0;
+        for sku in new_skus {
+            created += self.create_sku_with(sku, SkuSpec::default(), false)?.1 as u64;
+        }
+        self.skus.settle();
+        let total = records.len() as u64;
+        let mut done = 0u64;
+        let now = self.now_and_sweep();
+        let mut items: Vec<(usize, LoadItem, u32)> =
+            Vec::with_capacity(LOAD_CHUNK.min(records.len()));
+        for chunk in records.chunks(LOAD_CHUNK) {
+            items.clear();
+            let mut last: Option<(&str, SkuId, u8)> = None;
+            for (i, r) in chunk.iter().enumerate() {
+                let (sku, scale) = match last {
+                    Some((name, id, scale)) if name == r.sku => (id, scale),
+                    _ => {
+                        let (id, scale) = self.sku_id(r.sku)?;
+                        last = Some((r.sku, id, scale));
+                        (id, scale)
+                    }
+                };
+                let q = r
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(r.sku, r.qty, p))?;
+                let stripe = self.stripe_slot(sku).0;
+                items.push((stripe, (sku, locs[r.location], q), i as u32));
+            }
+            // Each stripe once per step; records keep their order within it.
+            items.sort_by_key(|x| x.0);
+            let mut start = 0;
+            while start < items.len() {
+                let stripe = items[start].0;
+                let end = start + items[start..].partition_point(|x| x.0 == stripe);
+                let group: Vec<LoadItem> = items[start..end].iter().map(|x| x.1).collect();
+                let journal: Vec<(&str, &str, Qty)> = if self.journal.is_some() {
+                    items[start..end]
+                        .iter()
+                        .map(|x| {
+                            let r = &chunk[x.2 as usize];
+                            (r.sku, r.location, r.qty)
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                self.load_group(
+                    stripe,
+                    &group,
+                    note,
+                    now,
+                    &Rec::BulkLoad {
+                        reason: note.reason,
+                        reference: note.reference,
+                        items: Cow::Owned(journal),
+                    },
+                )?;
+                start = end;
+            }
+            done += chunk.len() as u64;
+            self.durable(Ok(()))?;
+            progress(done, total);
+        }
+        Ok(LoadReport {
+            records: done,
+            skus_created: created,
+        })
+    }
+
+    /// Applies one stripe's records of a bulk load step (and replays them).
+    ///
+    /// Locking: the stripe.
+    pub(crate) fn load_group(
+        &self,
+        stripe: usize,
+        group: &[LoadItem],
+        note: Note<'_>,
+        now: u64,
+        rec: &Rec<'_>,
+    ) -> Result<()> {
+        let reason = self.reasons.intern(note.reason);
+        let reference = note.reference.unwrap_or_default();
+        let mut g = self.stripes[stripe].0.lock();
+        for (k, &(sku, loc, q)) in group.iter().enumerate() {
+            let slot = self.stripe_slot(sku).1;
+            if g.skus[slot].get(loc).map_or(0, |l| l.on_hand) + q > MAX_MINOR {
+                for &(sku, loc, q) in group[..k].iter() {
+                    let slot = self.stripe_slot(sku).1;
+                    g.skus[slot].entry(loc).on_hand -= q;
+                }
+                return Err(Error::qty(
+                    &self.skus.name(sku),
+                    Qty::from_minor(q, g.skus[slot].scale),
+                    crate::QtyProblem::Overflow,
+                ));
+            }
+            g.skus[slot].entry(loc).on_hand += q;
+        }
+        let events: Vec<crate::ledger::Pending> = group
+            .iter()
+            .map(|&(sku, loc, q)| {
+                crate::ledger::Pending::new(
+                    now,
+                    EventKind::Received,
+                    Some(sku),
+                    Some(loc),
+                    q,
+                    reason.clone(),
+                    reference,
+                )
+            })
+            .collect();
+        let n = events.len() as u64;
+        let first = self.seq.fetch_add(n, std::sync::atomic::Ordering::AcqRel) + 1;
+        g.log.append(first, &events, self.config.ledger_retention);
+        if let Some(j) = &self.journal {
+            j.append(first, first + n - 1, now, rec);
+        }
+        Ok(())
     }
 }

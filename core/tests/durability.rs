@@ -607,3 +607,89 @@ fn a_ledger_subscriber_resumes_after_a_restart_without_gaps_or_repeats() {
         Err(Error::InvalidArgument { .. })
     ));
 }
+
+#[test]
+fn a_bulk_load_checks_everything_first_reports_progress_and_replays() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    for i in 0..3 {
+        step(&e, i).unwrap();
+    }
+    e.declare_sku("rope", SkuSpec { unit_scale: 2 }).unwrap();
+    let names: Vec<String> = (0..50_000).map(|i| format!("bulk-{i}")).collect();
+    let mut records: Vec<LoadRecord<'_>> = names
+        .iter()
+        .flat_map(|n| {
+            [
+                LoadRecord {
+                    sku: n,
+                    location: "wh",
+                    qty: 3.into(),
+                },
+                LoadRecord {
+                    sku: n,
+                    location: "st",
+                    qty: 1.into(),
+                },
+            ]
+        })
+        .collect();
+    records.push(LoadRecord {
+        sku: "rope",
+        location: "wh",
+        qty: Qty::from_decimal("1.25".parse().unwrap()),
+    });
+    // A bad record anywhere fails the call with nothing changed.
+    let seq = e.last_seq();
+    let mut bad = records.clone();
+    bad.push(LoadRecord {
+        sku: "rope",
+        location: "wh",
+        qty: Qty::from_decimal("0.001".parse().unwrap()),
+    });
+    assert!(matches!(
+        e.bulk_load(&bad, Note::default(), &mut |_, _| {}),
+        Err(Error::InvalidQuantity { .. })
+    ));
+    bad.pop();
+    bad.push(LoadRecord {
+        sku: "x",
+        location: "nowhere",
+        qty: 1.into(),
+    });
+    assert!(matches!(
+        e.bulk_load(&bad, Note::default(), &mut |_, _| {}),
+        Err(Error::UnknownLocation { .. })
+    ));
+    assert_eq!((e.last_seq(), e.skus().len()), (seq, 1));
+
+    let mut calls = Vec::new();
+    let report = e
+        .bulk_load(
+            &records,
+            Note::new("opening_stock", "LOAD-1"),
+            &mut |done, total| calls.push((done, total)),
+        )
+        .unwrap();
+    assert_eq!(
+        report,
+        LoadReport {
+            records: 100_001,
+            skus_created: 50_000
+        }
+    );
+    assert_eq!(calls.last(), Some(&(100_001, 100_001)));
+    assert!(calls.len() >= 2 && calls.windows(2).all(|w| w[0].0 < w[1].0));
+    assert_eq!(e.levels("bulk-49999", "wh").unwrap().on_hand, 3.into());
+    assert_eq!(e.availability(WEB, "bulk-7").unwrap(), 4.into());
+    assert_eq!(
+        e.levels("rope", "wh").unwrap().on_hand,
+        Qty::from_decimal("1.25".parse().unwrap())
+    );
+    assert!(e.verify_ledger().unwrap());
+    let before = e.snapshot();
+    drop(e);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.snapshot(), before);
+}

@@ -702,6 +702,32 @@ impl Engine {
             Rec::Reroute { order, plan } => {
                 self.reroute_to(order, plan.as_ref().clone())??;
             }
+            Rec::BulkLoad {
+                reason,
+                reference,
+                items,
+            } => {
+                let mut group = Vec::with_capacity(items.len());
+                for (sku, loc, qty) in items.iter() {
+                    let (id, scale) = self.sku_id(sku)?;
+                    let q = qty
+                        .to_positive_minor(scale)
+                        .map_err(|p| Error::qty(sku, *qty, p))?;
+                    group.push((id, self.location_id(loc)?, q));
+                }
+                let stripe = group
+                    .first()
+                    .map(|g| self.stripe_slot(g.0).0)
+                    .ok_or_else(|| Error::arg("items", "an empty bulk load record"))?;
+                if group.iter().any(|g| self.stripe_slot(g.0).0 != stripe) {
+                    return Err(Error::arg("items", "a bulk load record spans stripes"));
+                }
+                let note = Note {
+                    reason,
+                    reference: *reference,
+                };
+                self.load_group(stripe, &group, note, self.now_ms(), rec)?;
+            }
             Rec::Refused {
                 holds,
                 till_sales,

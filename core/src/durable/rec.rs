@@ -108,6 +108,12 @@ pub(crate) enum Rec<'a> {
         order: &'a str,
         plan: Cow<'a, Plan>,
     },
+    /// One stripe's records of a bulk load step, in the order applied.
+    BulkLoad {
+        reason: &'a str,
+        reference: Option<&'a str>,
+        items: Cow<'a, [(&'a str, &'a str, Qty)]>,
+    },
     /// KPI counters moved by refused requests (no sequence number: counts
     /// add up in any order).
     Refused {
@@ -366,6 +372,21 @@ impl Rec<'_> {
                 w.str(order);
                 w.json(plan.as_ref());
             }
+            Rec::BulkLoad {
+                reason,
+                reference,
+                items,
+            } => {
+                w.u8(27);
+                w.str(reason);
+                w.opt_str(*reference);
+                w.u64(items.len() as u64);
+                for (sku, loc, qty) in items.iter() {
+                    w.str(sku);
+                    w.str(loc);
+                    w.qty(*qty);
+                }
+            }
             Rec::Refused {
                 holds,
                 till_sales,
@@ -563,6 +584,23 @@ impl<'a> Reader<'a> {
                 till_sales: self.u64()?,
                 orders: self.u64()?,
             },
+            27 => {
+                let reason = self.str()?;
+                let reference = self.opt_str()?;
+                let n = self.u64()?;
+                if n > self.buf.len() as u64 {
+                    return Err("too many items".into());
+                }
+                let mut items = Vec::with_capacity(n as usize);
+                for _ in 0..n {
+                    items.push((self.str()?, self.str()?, self.qty()?));
+                }
+                Rec::BulkLoad {
+                    reason,
+                    reference,
+                    items: Cow::Owned(items),
+                }
+            }
             t => return Err(format!("unknown record type {t}")),
         };
         if !self.buf.is_empty() {
