@@ -404,6 +404,18 @@ export declare class Engine {
    */
   count(sku: string, location: string, counted: Quantity, note?: Note | undefined | null): CountReport
   /**
+   * Receives many records at once: `records` is an array of
+   * `[sku, location, qty]`; each adds `qty` to on_hand like `receive`
+   * (unknown SKUs are created, whole units). Every record is checked
+   * first: a bad one throws with nothing changed. `progress(done,
+   * total)` is called after each step of 65,536 records; if it throws,
+   * it is not called again and its exception is rethrown once the load
+   * has finished.
+   *
+   * Locking: per step, each stripe it touches in turn.
+   */
+  bulkLoad(records: Array<[string, string, Quantity]>, options?: { reason?: string, reference?: string, progress?: (done: number, total: number) => void } | undefined | null): LoadReport
+  /**
    * Applies an outside count (an ERP's, a store's) taken at `asOf`:
    * on_hand is set to `counted` as of that time and the ledger's on_hand
    * changes after it are replayed on top; the variance is reported as a
@@ -708,6 +720,12 @@ export interface LineInput {
   sku: string
   qty: number | string
   location?: string
+}
+
+/** What `bulkLoad` did. */
+export interface LoadReport {
+  records: number
+  skusCreated: number
 }
 
 /** A location as the engine keeps it. */

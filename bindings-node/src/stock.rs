@@ -59,6 +59,13 @@ pub struct CountReport {
     pub levels: Levels,
 }
 
+/// What `bulkLoad` did.
+#[napi(object, object_from_js = false)]
+pub struct LoadReport {
+    pub records: f64,
+    pub skus_created: f64,
+}
+
 fn report_out(r: unistock::CountReport) -> CountReport {
     CountReport {
         variance: JsQty(r.variance),
@@ -181,6 +188,91 @@ impl Engine {
             let r = self.inner.count(&sku, &loc, counted, note.note())?;
             Ok(report_out(r))
         })
+    }
+
+    /// Receives many records at once: `records` is an array of
+    /// `[sku, location, qty]`; each adds `qty` to on_hand like `receive`
+    /// (unknown SKUs are created, whole units). Every record is checked
+    /// first: a bad one throws with nothing changed. `progress(done,
+    /// total)` is called after each step of 65,536 records; if it throws,
+    /// it is not called again and its exception is rethrown once the load
+    /// has finished.
+    ///
+    /// Locking: per step, each stripe it touches in turn.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "records: Array<[string, string, Quantity]>, options?: { reason?: string, reference?: string, progress?: (done: number, total: number) => void } | undefined | null"
+    )]
+    pub fn bulk_load(
+        &self,
+        env: Env,
+        records: Unknown<'_>,
+        options: Option<Unknown<'_>>,
+    ) -> Result<LoadReport> {
+        let shape = "each record must be [sku, location, qty]";
+        let mut progress: Option<Function<'_, FnArgs<(f64, f64)>, Unknown<'_>>> = None;
+        let prepared = (|| {
+            let mut owned: Vec<(String, String, unistock::Qty)> = Vec::new();
+            for item in crate::convert::array_in(&records, "records")? {
+                if !item.is_array().unwrap_or(false) {
+                    return Err(arg("records", shape));
+                }
+                let parts = crate::convert::array_in(&item, "records")?;
+                if parts.len() != 3 {
+                    return Err(arg("records", shape));
+                }
+                let sku = str_in(&parts[0], "sku")?;
+                let loc = str_in(&parts[1], "location")?;
+                let qty = qty_in(&parts[2], &sku)?;
+                owned.push((sku, loc, qty));
+            }
+            let note = OwnedNote::new(options.as_ref())?;
+            if let Some(o) = options.as_ref().filter(|o| !crate::convert::is_nullish(o)) {
+                let o = crate::convert::object_in(o, "options")?;
+                if let Some(p) = crate::convert::field(&o, "progress")? {
+                    if p.get_type().ok() != Some(ValueType::Function) {
+                        return Err(arg("progress", "must be a function"));
+                    }
+                    // SAFETY: checked to be a function.
+                    progress = Some(
+                        unsafe { p.cast() }
+                            .map_err(|e: Error| arg("progress", e.reason.clone()))?,
+                    );
+                }
+            }
+            Ok((owned, note))
+        })();
+        let (owned, note) = match prepared {
+            Ok(p) => p,
+            Err(e) => return wrap(&env, || Err(e)),
+        };
+        let recs: Vec<unistock::LoadRecord<'_>> = owned
+            .iter()
+            .map(|(sku, location, qty)| unistock::LoadRecord {
+                sku,
+                location,
+                qty: *qty,
+            })
+            .collect();
+        let mut thrown: Option<Error> = None;
+        let result = wrap(&env, || {
+            self.inner
+                .bulk_load(&recs, note.note(), &mut |done, total| {
+                    if let (Some(p), None) = (&progress, &thrown)
+                        && let Err(e) = p.call((done as f64, total as f64).into())
+                    {
+                        thrown = Some(e);
+                    }
+                })
+                .map(|r| LoadReport {
+                    records: r.records as f64,
+                    skus_created: r.skus_created as f64,
+                })
+        });
+        match thrown {
+            Some(e) => Err(e),
+            None => result,
+        }
     }
 
     /// Applies an outside count (an ERP's, a store's) taken at `asOf`:

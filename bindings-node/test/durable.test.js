@@ -197,3 +197,44 @@ test('bad modes, paths and options are refused', () => {
   throwsCode(assert, () => u.Engine.open(tmpdir(), { snapshotBytes: -1 }), 'E_INVALID_ARGUMENT')
   throwsCode(assert, () => u.Engine.open(tmpdir(), 'sync'), 'E_INVALID_ARGUMENT')
 })
+
+test('bulkLoad checks first, reports progress and survives a restart', () => {
+  const dir = tmpdir()
+  const clock = new u.ManualClock(T0)
+  let e = shop(dir, clock)
+  const records = []
+  for (let i = 0; i < 40_000; i++) records.push([`bulk-${i}`, 'wh-1', 2], [`bulk-${i}`, 'store-1', 2])
+  throwsCode(assert, () => e.bulkLoad([...records, ['x', 'nowhere', 1]]), 'E_UNKNOWN_LOCATION')
+  throwsCode(assert, () => e.bulkLoad([...records, ['x', 'wh-1', 0]]), 'E_INVALID_QUANTITY')
+  assert.deepEqual(e.skus(), [])
+  const seen = []
+  const report = e.bulkLoad(records, { reason: 'opening_stock', progress: (done, total) => seen.push([done, total]) })
+  assert.deepEqual(report, { records: 80_000, skusCreated: 40_000 })
+  assert.deepEqual(seen.at(-1), [80_000, 80_000])
+  assert.equal(seen.length, 2)
+  assert.equal(e.availability('web', 'bulk-39999'), 4)
+  assert.equal(e.eventsSince(e.lastSeq - 1n).at(-1).reason, 'opening_stock')
+  const before = e.levels('bulk-7', 'store-1')
+  e.close()
+  e = u.Engine.open(dir, { clock })
+  assert.deepEqual(e.levels('bulk-7', 'store-1'), before)
+  // A throwing progress callback is not called again; its error comes out after the load.
+  let calls = 0
+  assert.throws(
+    () => e.bulkLoad(records, { progress: () => { calls++; throw new Error('stop') } }),
+    /stop/,
+  )
+  assert.equal(calls, 1)
+  assert.equal(e.availability('web', 'bulk-0'), 8)
+  e.close()
+})
+
+test('bulkLoad bad input', () => {
+  const e = new u.Engine()
+  e.upsertLocation({ id: 'wh-1' })
+  for (const bad of [null, 5, 'abc', [['a', 'wh-1']], [{ sku: 'a' }], [['a', 'wh-1', -1]], [['a', 'wh-1', 1.5]], [[1, 'wh-1', 1]]]) {
+    assert.throws(() => e.bulkLoad(bad), (err) => err.code === 'E_INVALID_ARGUMENT' || err.code === 'E_INVALID_QUANTITY', String(bad))
+  }
+  throwsCode(assert, () => e.bulkLoad([], { progress: 3 }), 'E_INVALID_ARGUMENT')
+  assert.deepEqual(e.skus(), [])
+})

@@ -1,6 +1,6 @@
 // Type-checked with `tsc --strict` in the test command: the generated
 // index.d.ts must describe the API the way a TypeScript storefront uses it.
-import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate, type Placement, type LedgerEntry, type Reconciliation } from '../index'
+import { Engine, ManualClock, type HoldReceipt, type UnistockError, type Quantity, type Change, type Plan, type Candidate, type Placement, type LedgerEntry, type Reconciliation, type LoadReport } from '../index'
 
 const clock = new ManualClock(new Date('2026-01-01T09:00:00Z'))
 const engine = new Engine({ clock, defaultTtlMs: 15 * 60_000, ledgerRetention: null })
@@ -46,3 +46,5 @@ const checkpointed: bigint = durable.checkpoint()
 durable.flush()
 durable.close()
 void [mode, replayed, rec.changesAfter, rec.report.variance, checkpointed]
+const loaded: LoadReport = engine.bulkLoad([['tee', 'wh-1', 5]], { reason: 'opening_stock', progress: (done: number, total: number) => void (done / total) })
+void loaded.skusCreated

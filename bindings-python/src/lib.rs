@@ -42,7 +42,7 @@ mod _core {
     #[pymodule_export]
     use crate::routing::{Candidate, Placement, Plan, Shipment};
     #[pymodule_export]
-    use crate::stock::{CountReport, ExpectedReceipt, Levels, Reconciliation};
+    use crate::stock::{CountReport, ExpectedReceipt, Levels, LoadReport, Reconciliation};
     #[pymodule_export]
     use crate::transfer::TransferInfo;
 

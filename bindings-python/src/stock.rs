@@ -58,6 +58,14 @@ record!(
     }
 );
 
+record!(
+    /// What `Engine.bulk_load` did.
+    LoadReport {
+        records: u64,
+        skus_created: u64,
+    }
+);
+
 fn report_out(r: unistock::CountReport) -> CountReport {
     CountReport {
         variance: PyQty(r.variance),
@@ -187,6 +195,75 @@ impl Engine {
         let note = OwnedNote::new(reason, reference)?;
         let e = &self.inner;
         run(py, || e.count(&sku, &loc, counted, note.note())).map(report_out)
+    }
+
+    /// Receives many records at once: `records` is a list of
+    /// `(sku, location, qty)`; each adds `qty` to on_hand like `receive`
+    /// (unknown SKUs are created, whole units). Every record is checked
+    /// first: a bad one raises with nothing changed. `progress(done, total)`
+    /// is called after each step of 65,536 records (exceptions it raises
+    /// are reported through `sys.unraisablehook`).
+    ///
+    /// Locking: per step, each stripe it touches in turn.
+    #[pyo3(signature = (records, *, reason=None, reference=None, progress=None))]
+    fn bulk_load(
+        &self,
+        py: Python<'_>,
+        records: &Bound<'_, PyAny>,
+        reason: Option<&Bound<'_, PyAny>>,
+        reference: Option<&Bound<'_, PyAny>>,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<LoadReport> {
+        if let Some(p) = &progress
+            && !p.bind(py).is_callable()
+        {
+            return Err(arg_err(py, "progress", "must be callable"));
+        }
+        let items = crate::convert::seq_items(records, "records")?;
+        let mut owned: Vec<(String, String, unistock::Qty)> = Vec::with_capacity(items.len());
+        for it in &items {
+            let t = it
+                .cast::<pyo3::types::PyTuple>()
+                .ok()
+                .filter(|t| t.len() == 3)
+                .ok_or_else(|| {
+                    arg_err(
+                        py,
+                        "records",
+                        "each record must be a (sku, location, qty) tuple",
+                    )
+                })?;
+            let sku = id_in(&t.get_item(0)?, "sku")?;
+            let loc = id_in(&t.get_item(1)?, "location")?;
+            let qty = qty_in(&t.get_item(2)?, &sku)?;
+            owned.push((sku, loc, qty));
+        }
+        drop(items);
+        let note = OwnedNote::new(reason, reference)?;
+        let e = &self.inner;
+        let r = run(py, || {
+            let recs: Vec<unistock::LoadRecord<'_>> = owned
+                .iter()
+                .map(|(sku, location, qty)| unistock::LoadRecord {
+                    sku,
+                    location,
+                    qty: *qty,
+                })
+                .collect();
+            e.bulk_load(&recs, note.note(), &mut |done, total| {
+                if let Some(p) = &progress {
+                    Python::attach(|py| {
+                        if let Err(err) = p.call1(py, (done, total)) {
+                            err.write_unraisable(py, Some(p.bind(py)));
+                        }
+                    })
+                }
+            })
+        })?;
+        Ok(LoadReport {
+            records: r.records,
+            skus_created: r.skus_created,
+        })
     }
 
     /// Applies an outside count (an ERP's, a store's) taken at `as_of`:

@@ -182,3 +182,35 @@ def test_bad_durability_modes_are_refused(tmp_path: Path, bad: str) -> None:
 def test_bad_paths_are_refused(bad: object) -> None:
     with pytest.raises(u.InvalidArgumentError):
         u.Engine.open(bad)  # type: ignore[arg-type]
+
+
+def test_bulk_load_checks_first_reports_progress_and_survives_a_restart(tmp_path: Path) -> None:
+    clock = u.ManualClock(T0)
+    e = shop(tmp_path, clock)
+    records = [(f"bulk-{i}", loc, 2) for i in range(40_000) for loc in ("wh-1", "store-1")]
+    with pytest.raises(u.UnknownLocationError):
+        e.bulk_load([*records, ("x", "nowhere", 1)])
+    with pytest.raises(u.InvalidQuantityError):
+        e.bulk_load([*records, ("x", "wh-1", 0)])
+    assert e.skus() == []
+    seen: list[tuple[int, int]] = []
+    report = e.bulk_load(records, reason="opening_stock", progress=lambda d, t: seen.append((d, t)))
+    assert (report.records, report.skus_created) == (80_000, 40_000)
+    assert seen[-1] == (80_000, 80_000) and len(seen) == 2
+    assert e.availability("web", "bulk-39999") == 4
+    assert e.events_since(e.last_seq - 1)[-1].reason == "opening_stock"
+    before = e.levels("bulk-7", "store-1")
+    e.close()
+    e = u.Engine.open(tmp_path, clock=clock)
+    assert e.levels("bulk-7", "store-1") == before
+
+
+@pytest.mark.parametrize("bad", [None, 5, "abc", [("a", "wh-1")], [["a", "wh-1", 1]], [("a", "wh-1", -1)], [("a", "wh-1", 1.5)]])
+def test_bulk_load_bad_input(bad: object) -> None:
+    e = u.Engine()
+    e.upsert_location("wh-1")
+    with pytest.raises(u.UnistockError):
+        e.bulk_load(bad)  # type: ignore[arg-type]
+    with pytest.raises(u.InvalidArgumentError):
+        e.bulk_load([], progress=3)  # type: ignore[arg-type]
+    assert e.skus() == []

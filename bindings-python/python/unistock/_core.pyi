@@ -7,6 +7,7 @@ from typing import Callable, Optional, Sequence, Tuple, Union, final
 from .errors import UnistockError
 
 __all__ = [
+    "LoadReport",
     "Reconciliation",
     "Recovery",
     "Candidate",
@@ -94,6 +95,13 @@ class CountReport:
     def shortage(self) -> _Quantity: ...
     @property
     def levels(self) -> Levels: ...
+
+@final
+class LoadReport:
+    @property
+    def records(self) -> int: ...
+    @property
+    def skus_created(self) -> int: ...
 
 @final
 class Reconciliation:
@@ -528,6 +536,14 @@ class Engine:
     def count(
         self, sku: str, location: str, counted: _Quantity, *, reason: Optional[str] = None, reference: Optional[str] = None
     ) -> CountReport: ...
+    def bulk_load(
+        self,
+        records: Sequence[Tuple[str, str, _Quantity]],
+        *,
+        reason: Optional[str] = None,
+        reference: Optional[str] = None,
+        progress: Optional[Callable[[int, int], object]] = None,
+    ) -> LoadReport: ...
     def reconcile(
         self,
         sku: str,
