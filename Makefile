@@ -10,7 +10,7 @@ demo: ## run the omnichannel day demo (the main demo)
 test: ## run every test in every language (what CI runs)
 	bash scripts/test-all.sh
 
-bench: ## criterion benchmarks (holds with the naive Mutex<HashMap> baseline, routing)
+bench: ## criterion benchmarks (holds with the naive Mutex<HashMap> baseline, routing, journal modes)
 	cargo bench -p unistock
 
 benchpy: ## Python benchmark against plain-Python hold logic (after make test built the venv)

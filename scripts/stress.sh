@@ -8,6 +8,8 @@ echo "model-based: $((size * 256)) sequences"
 PROPTEST_CASES=$((size * 256)) cargo test --release -q -p unistock --test model
 echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
+echo "kill -9: $((size * 4)) rounds"
+bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then
   echo "Python: hypothesis x$size, 32 threads x$((size * 200)) rounds"
   (cd bindings-python && UNISTOCK_HYPOTHESIS_EXAMPLES=$((size * 60)) UNISTOCK_PY_ROUNDS=$((size * 200)) \
