@@ -58,8 +58,7 @@ fn main() {
                 x as usize
             };
             let t = Instant::now();
-            for i in 0..ops {
-                let id = &ids[i];
+            for id in &ids {
                 let lines = [HoldLine::new(&names[next() % skus], 1)];
                 e.hold(&HoldRequest::new(id, "web", &lines, 900_000))
                     .unwrap();
