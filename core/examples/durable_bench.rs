@@ -245,19 +245,24 @@ fn main() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// The single-line holds of batch `b`, spread over the SKUs.
+fn batch_lines(names: &[String], b: usize) -> Vec<[HoldLine<'_>; 1]> {
+    (0..batch())
+        .map(|k| {
+            [HoldLine::new(
+                &names[((b * batch() + k) * 7919) % skus()],
+                1,
+            )]
+        })
+        .collect()
+}
+
 /// Holds per second through `hold_batch` (each batch released after, untimed).
 fn batch_holds(e: &Engine, names: &[String], ids: &[String], batches: usize) -> f64 {
     let mut held = 0usize;
     let mut hold_time = 0.0;
     for b in 0..batches {
-        let lines: Vec<[HoldLine<'_>; 1]> = (0..batch())
-            .map(|k| {
-                [HoldLine::new(
-                    &names[((b * batch() + k) * 7919) % skus()],
-                    1,
-                )]
-            })
-            .collect();
+        let lines = batch_lines(names, b);
         let reqs: Vec<HoldRequest<'_>> = (0..batch())
             .map(|k| {
                 HoldRequest::new(
@@ -289,14 +294,7 @@ fn batch_ops_2_threads(e: &Engine, names: &[String], ids: &[String], batches: us
                     let mut ops = 0;
                     let half = ids.len() / 2;
                     for b in (w..batches).step_by(2) {
-                        let lines: Vec<[HoldLine<'_>; 1]> = (0..batch())
-                            .map(|k| {
-                                [HoldLine::new(
-                                    &names[((b * batch() + k) * 7919) % skus()],
-                                    1,
-                                )]
-                            })
-                            .collect();
+                        let lines = batch_lines(names, b);
                         let reqs: Vec<HoldRequest<'_>> = (0..batch())
                             .map(|k| {
                                 let id = &ids[w * half + (b * batch() + k) % half];
