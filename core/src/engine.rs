@@ -21,7 +21,11 @@
 //! 3. one hold shard; 4. one order shard;
 //! 5. SKU stripes, in ascending stripe order;
 //! 6. the meta-log, the reason interner, the SKU name table, the
-//!    subscriber list (leaf locks).
+//!    subscriber list, the journal buffer (leaf locks).
+//!
+//! A durable engine appends each transaction's journal record to the
+//! journal buffer inside the critical section that numbered it; callers
+//! wait for durability (`sync` mode) only after every lock is released.
 
 use crate::clock::{Clock, SystemClock};
 use crate::durable::rec::Rec;

@@ -521,39 +521,32 @@ impl Engine {
     /// Every public mutation ends here, with no engine lock held.
     #[inline]
     pub(crate) fn durable<T>(&self, r: Result<T>) -> Result<T> {
-        let v = match &self.journal {
-            None => r?,
-            Some(j) => {
-                let v = r?;
-                j.ack(self.last_seq())?;
-                self.maybe_checkpoint(j)?;
-                v
-            }
-        };
-        if self.feed.ledger_active() {
-            self.publish_ledger();
-        }
+        let v = r?;
+        self.acknowledge()?;
         Ok(v)
     }
 
-    /// `durable` for a batch: one wait for all items.
+    /// `durable` for a batch: one wait for all items; when it fails, every
+    /// item that succeeded gets the error.
     pub(crate) fn durable_batch<T>(&self, mut rs: Vec<Result<T>>) -> Vec<Result<T>> {
-        if let Some(j) = &self.journal
-            && let Err(e) = j
-                .ack(self.last_seq())
-                .and_then(|()| self.maybe_checkpoint(j))
-        {
-            for r in rs.iter_mut() {
-                if r.is_ok() {
-                    *r = Err(e.clone());
-                }
+        if let Err(e) = self.acknowledge() {
+            for r in rs.iter_mut().filter(|r| r.is_ok()) {
+                *r = Err(e.clone());
             }
-            return rs;
+        }
+        rs
+    }
+
+    #[inline]
+    fn acknowledge(&self) -> Result<()> {
+        if let Some(j) = &self.journal {
+            j.ack(self.last_seq())?;
+            self.maybe_checkpoint(j)?;
         }
         if self.feed.ledger_active() {
             self.publish_ledger();
         }
-        rs
+        Ok(())
     }
 
     fn maybe_checkpoint(&self, j: &Journal) -> Result<()> {
