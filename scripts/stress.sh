@@ -8,6 +8,8 @@ echo "model-based: $((size * 256)) sequences"
 PROPTEST_CASES=$((size * 256)) cargo test --release -q -p unistock --test model
 echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
+echo "recovery fuzzing: $((size * 256)) cases each"
+UNISTOCK_FUZZ_CASES=$((size * 256)) cargo test --release -q -p unistock --test durability fuzz
 echo "kill -9: $((size * 4)) rounds"
 bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then
