@@ -10,6 +10,8 @@ echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
 echo "recovery fuzzing: $((size * 256)) cases each"
 UNISTOCK_FUZZ_CASES=$((size * 256)) cargo test --release -q -p unistock --test durability fuzz
+echo "durable lockstep with restarts, kills and checkpoints: $((size * 64)) sequences"
+UNISTOCK_LOCKSTEP_CASES=$((size * 64)) cargo test --release -q -p unistock --test durability lockstep
 echo "kill -9: $((size * 4)) rounds"
 bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then

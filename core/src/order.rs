@@ -241,6 +241,15 @@ impl Engine {
         channel: &str,
         lines: &[HoldLine<'_>],
     ) -> Result<OrderReceipt> {
+        self.durable(self.till_sale_at(sale, channel, lines))
+    }
+
+    fn till_sale_at(
+        &self,
+        sale: &str,
+        channel: &str,
+        lines: &[HoldLine<'_>],
+    ) -> Result<OrderReceipt> {
         let now = self.now_and_sweep();
         check_id("sale", sale)?;
         let topo = self.topo.load();
@@ -333,7 +342,7 @@ impl Engine {
         oshard.map.insert(Key::new(sale), rec);
         drop(oshard);
         self.publish(changes);
-        self.durable(Ok(receipt))
+        Ok(receipt)
     }
 
     /// Ships or hands over allocated units: on_hand and allocated go down.

@@ -1128,12 +1128,12 @@ impl Engine {
                     if matches!(e, Error::InsufficientStock { .. } | Error::NoRoute { .. }) {
                         self.count_refused();
                     }
-                    return Err(e);
+                    return self.durable(Err(e));
                 }
             }
         }
         self.count_refused();
-        Err(last_err.expect("two attempts failed"))
+        self.durable(Err(last_err.expect("two attempts failed")))
     }
 
     /// Counts an order refused for lack of stock or of a route.

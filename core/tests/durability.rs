@@ -775,3 +775,151 @@ mod fuzz {
         }
     }
 }
+
+mod lockstep {
+    //! Random operation sequences run in lockstep on an in-memory engine and
+    //! on a durable one that is restarted, checkpointed, killed or cut at
+    //! random points: after every restart the durable engine's whole state
+    //! equals the in-memory one's (everything was acknowledged in `sync`).
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Receive(u8, u8, u8),
+        Hold(u8, u8, u8, u16),
+        Release(u8),
+        Commit(u8),
+        Fulfil(u8),
+        TillSale(u8, u8),
+        Count(u8, u8, u8),
+        Advance(u16),
+        Restart,
+        Kill,
+        Checkpoint,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..4, 0u8..2, 1u8..6).prop_map(|(s, l, q)| Op::Receive(s, l, q)),
+            (0u8..40, 0u8..4, 1u8..4, 1u16..400).prop_map(|(h, s, q, t)| Op::Hold(h, s, q, t)),
+            (0u8..40).prop_map(Op::Release),
+            (0u8..40).prop_map(Op::Commit),
+            (0u8..40).prop_map(Op::Fulfil),
+            (0u8..4, 1u8..3).prop_map(|(s, q)| Op::TillSale(s, q)),
+            (0u8..4, 0u8..2, 0u8..8).prop_map(|(s, l, q)| Op::Count(s, l, q)),
+            (1u16..300).prop_map(Op::Advance),
+            Just(Op::Restart),
+            Just(Op::Kill),
+            Just(Op::Checkpoint),
+        ]
+    }
+
+    const LOCS: [&str; 2] = ["wh", "st"];
+
+    /// Applies `op` to `e`; the outcome as a comparable string.
+    fn apply(e: &Engine, clock: &ManualClock, op: &Op, n: usize) -> String {
+        let sku = |s: u8| format!("s{s}");
+        let r = match op {
+            Op::Receive(s, l, q) => e
+                .receive(
+                    &sku(*s),
+                    LOCS[*l as usize],
+                    (*q as i64).into(),
+                    Note::default(),
+                )
+                .map(|_| ()),
+            Op::Hold(h, s, q, ttl) => {
+                let name = sku(*s);
+                let lines = [HoldLine::new(&name, *q as i64)];
+                e.hold(&HoldRequest::new(
+                    &format!("h{h}"),
+                    WEB,
+                    &lines,
+                    *ttl as u64,
+                ))
+                .map(|_| ())
+            }
+            Op::Release(h) => e.release(&format!("h{h}")),
+            Op::Commit(h) => e.commit(&format!("h{h}"), &format!("o{h}")).map(|_| ()),
+            Op::Fulfil(h) => e.cancel_order(&format!("o{h}")).map(|_| ()),
+            Op::TillSale(s, q) => {
+                let name = sku(*s);
+                e.till_sale(&format!("sale{n}"), WEB, &[HoldLine::new(&name, *q as i64)])
+                    .map(|_| ())
+            }
+            Op::Count(s, l, q) => e
+                .count(
+                    &sku(*s),
+                    LOCS[*l as usize],
+                    (*q as i64).into(),
+                    Note::default(),
+                )
+                .map(|_| ()),
+            Op::Advance(ms) => {
+                clock.advance(*ms as u64);
+                e.expire_due(clock.now_ms());
+                Ok(())
+            }
+            Op::Restart | Op::Kill | Op::Checkpoint => Ok(()),
+        };
+        match r {
+            Ok(()) => "ok".into(),
+            Err(err) => err.code().into(),
+        }
+    }
+
+    fn setup(e: &Engine) {
+        e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+        e.upsert_location(LocationSpec::store("st")).unwrap();
+        e.upsert_channel(ChannelSpec::new(WEB, LOCS)).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("UNISTOCK_LOCKSTEP_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+        ))]
+
+        #[test]
+        fn a_durable_engine_restarted_anywhere_stays_equal_to_memory(ops in proptest::collection::vec(op(), 1..60)) {
+            let mem_clock = Arc::new(ManualClock::new(1_000));
+            let mem = Engine::with_config(config(&mem_clock));
+            setup(&mem);
+            let mut storage = MemStorage::new();
+            let clock = Arc::new(ManualClock::new(1_000));
+            let mut dur = Some(open_mem(&storage, &clock, Durability::Sync).unwrap());
+            setup(dur.as_ref().unwrap());
+            for (n, op) in ops.iter().enumerate() {
+                match op {
+                    Op::Restart | Op::Kill => {
+                        let before = mem.snapshot();
+                        if matches!(op, Op::Kill) {
+                            // The process dies: what it wrote stays, the
+                            // engine is never closed.
+                            let killed = storage.killed();
+                            std::mem::forget(dur.take());
+                            storage = killed;
+                        } else {
+                            drop(dur.take());
+                        }
+                        // Both engines expire what is due on open.
+                        mem.expire_due(mem_clock.now_ms());
+                        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+                        let expected = mem.snapshot();
+                        prop_assert_eq!(e.snapshot(), expected, "after {:?} at step {}", op, n);
+                        let _ = before;
+                        dur = Some(e);
+                    }
+                    Op::Checkpoint => {
+                        dur.as_ref().unwrap().checkpoint().unwrap();
+                    }
+                    _ => {
+                        let a = apply(&mem, &mem_clock, op, n);
+                        let b = apply(dur.as_ref().unwrap(), &clock, op, n);
+                        prop_assert_eq!(a, b, "step {} {:?}", n, op);
+                    }
+                }
+            }
+        }
+    }
+}

@@ -73,6 +73,11 @@ struct State {
     waiting: bool,
     stop: bool,
     error: Option<String>,
+    /// Bytes appended since the journal started (records without sequence
+    /// numbers are waited for by bytes).
+    appended: u64,
+    /// Bytes of that count known fsynced.
+    synced: u64,
 }
 
 impl Journal {
@@ -97,6 +102,8 @@ impl Journal {
                 waiting: false,
                 stop: false,
                 error: None,
+                appended: 0,
+                synced: 0,
             }),
             work: Condvar::new(),
             flushed: Condvar::new(),
@@ -149,6 +156,7 @@ impl Journal {
                 st.early.push(Reverse((first, last)));
             }
         }
+        st.appended += (len + HEADER) as u64;
         let eager = st.buf.len() >= EAGER_WRITE && st.buf.len() - len - HEADER < EAGER_WRITE;
         drop(st);
         if eager {
@@ -181,6 +189,34 @@ impl Journal {
             return Ok(());
         }
         self.wait(seq)
+    }
+
+    /// In `sync` mode, returns once everything appended so far is durable,
+    /// records without sequence numbers included (a refused request's
+    /// counters); the other modes return at once.
+    pub(crate) fn ack_all(&self) -> Result<()> {
+        self.check()?;
+        if self.mode != Durability::Sync {
+            return Ok(());
+        }
+        let mut st = self.st.lock();
+        let target = st.appended;
+        loop {
+            if let Some(e) = &st.error {
+                return Err(Error::Storage { detail: e.clone() });
+            }
+            if st.synced >= target {
+                return Ok(());
+            }
+            if st.stop {
+                return Err(Error::Storage {
+                    detail: "the journal is closed".into(),
+                });
+            }
+            st.waiting = true;
+            self.work.notify_one();
+            self.flushed.wait(&mut st);
+        }
     }
 
     /// Returns once every sequence number up to `seq` is written (and
@@ -247,7 +283,7 @@ impl Journal {
         let period = self.period();
         let fsync_mode = self.mode != Durability::None;
         // Written but not yet fsynced: the sequence number it reaches.
-        let mut unsynced: Option<u64> = None;
+        let mut unsynced: Option<(u64, u64)> = None;
         let mut last_sync = std::time::Instant::now();
         loop {
             let mut st = self.st.lock();
@@ -264,13 +300,14 @@ impl Journal {
             let buf = std::mem::replace(&mut st.buf, spare);
             let seg = st.segment;
             let prefix = st.next - 1;
+            let bytes = st.appended;
             if sync {
                 st.waiting = false;
             }
             drop(st);
             let mut result = self.write(&mut file, sealed, seg, &buf);
             if result.is_ok() {
-                unsynced = Some(prefix);
+                unsynced = Some((prefix, bytes));
                 if sync {
                     if fsync_mode && let Some((_, f)) = file.as_mut() {
                         result = f.sync();
@@ -284,8 +321,9 @@ impl Journal {
             st.spare = buf;
             match result {
                 Ok(()) if sync => {
-                    if let Some(p) = unsynced.take() {
+                    if let Some((p, b)) = unsynced.take() {
                         self.durable.store(p, Ordering::Release);
+                        st.synced = b;
                     }
                 }
                 Ok(()) => {}

@@ -189,6 +189,11 @@ pub fn decode_snapshot(bytes: &[u8], file: &str) -> Result<Snapshot> {
     bincode::deserialize(body).map_err(|e| corrupt(20, &format!("cannot decode: {e}")))
 }
 
+/// Refusals that move a KPI counter (journaled without a sequence number).
+fn is_counted_refusal(e: &Error) -> bool {
+    matches!(e, Error::InsufficientStock { .. } | Error::NoRoute { .. })
+}
+
 /// A clock that recovery can pin to a record's time.
 pub(crate) struct ReplayClock {
     inner: Arc<dyn Clock>,
@@ -519,17 +524,37 @@ impl Engine {
     /// everything before it) to be durable. Takes a snapshot when the
     /// journal has grown past the threshold. Then feeds ledger subscribers.
     /// Every public mutation ends here, with no engine lock held.
+    /// A refusal for lack of stock or of a route is counted (a KPI) and
+    /// waits until that count is durable too.
     #[inline]
     pub(crate) fn durable<T>(&self, r: Result<T>) -> Result<T> {
-        let v = r?;
-        self.acknowledge()?;
-        Ok(v)
+        match r {
+            Ok(v) => {
+                self.acknowledge()?;
+                Ok(v)
+            }
+            Err(e) => {
+                if let Some(j) = &self.journal
+                    && is_counted_refusal(&e)
+                {
+                    j.ack_all()?;
+                }
+                Err(e)
+            }
+        }
     }
 
     /// `durable` for a batch: one wait for all items; when it fails, every
     /// item that succeeded gets the error.
     pub(crate) fn durable_batch<T>(&self, mut rs: Vec<Result<T>>) -> Vec<Result<T>> {
-        if let Err(e) = self.acknowledge() {
+        let refused = rs
+            .iter()
+            .any(|r| r.as_ref().err().is_some_and(is_counted_refusal));
+        let acked = self.acknowledge().and_then(|()| match &self.journal {
+            Some(j) if refused => j.ack_all(),
+            _ => Ok(()),
+        });
+        if let Err(e) = acked {
             for r in rs.iter_mut().filter(|r| r.is_ok()) {
                 *r = Err(e.clone());
             }
