@@ -238,3 +238,26 @@ test('bulkLoad bad input', () => {
   throwsCode(assert, () => e.bulkLoad([], { progress: 3 }), 'E_INVALID_ARGUMENT')
   assert.deepEqual(e.skus(), [])
 })
+
+test('holdBatchAsync on a sync engine waits for its fsync off the main thread; the holds survive', async () => {
+  const dir = tmpdir()
+  let e = u.Engine.open(dir, { durability: 'sync', ledgerRetention: null })
+  e.upsertLocation({ id: 'wh-1' })
+  e.upsertChannel('web', ['wh-1'])
+  e.receive('tee', 'wh-1', 100)
+  const batches = []
+  for (let b = 0; b < 4; b++) {
+    batches.push(e.holdBatchAsync(Array.from({ length: 40 }, (_, i) => ({ id: `b${b}-${i}`, channel: 'web', lines: [['tee', 1]] }))))
+  }
+  const results = (await Promise.all(batches)).flat()
+  const granted = results.filter((r) => !(r instanceof Error))
+  assert.equal(granted.length, 100)
+  assert.ok(results.filter((r) => r instanceof Error).every((r) => r.code === 'E_INSUFFICIENT_STOCK'))
+  const kpis = e.kpis()
+  e.close()
+  e = u.Engine.open(dir, { ledgerRetention: null })
+  assert.equal(e.availability('web', 'tee'), 0)
+  assert.deepEqual(e.kpis(), kpis)
+  assert.equal(e.verifyLedger(), true)
+  e.close()
+})

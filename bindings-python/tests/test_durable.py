@@ -214,3 +214,38 @@ def test_bulk_load_bad_input(bad: object) -> None:
     with pytest.raises(u.InvalidArgumentError):
         e.bulk_load([], progress=3)  # type: ignore[arg-type]
     assert e.skus() == []
+
+
+def test_threads_on_a_durable_engine_share_fsyncs_and_everything_acknowledged_survives(tmp_path: Path) -> None:
+    import threading
+
+    e = u.Engine.open(tmp_path, durability="sync", ledger_retention=None)
+    e.upsert_location("wh-1")
+    e.upsert_channel("web", ["wh-1"])
+    e.receive("tee", "wh-1", 500)
+    granted: list[str] = []
+    lock = threading.Lock()
+
+    def worker(t: int) -> None:
+        for i in range(40):
+            hid = f"t{t}-{i}"
+            try:
+                e.hold(hid, "web", [("tee", 1)])
+            except u.InsufficientStockError:
+                continue
+            with lock:
+                granted.append(hid)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 500
+    kpis = e.kpis()
+    e.close()
+    e = u.Engine.open(tmp_path, ledger_retention=None)
+    assert e.availability("web", "tee") == 0
+    assert all(e.hold_info(h).state == "active" for h in granted)
+    assert e.kpis() == kpis and kpis.holds_refused == 16 * 40 - 500
+    assert e.verify_ledger()
