@@ -355,12 +355,8 @@ impl Engine {
         counted: Qty,
         note: Note<'_>,
     ) -> Result<CountReport> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let c = counted
-            .to_nonneg_minor(scale)
-            .map_err(|p| Error::qty(sku, counted, p))?;
-        let now = self.now_and_sweep();
-        let txn = Txn::begin(self, &[id], now);
+        let (txn, id, scale, loc, c) =
+            self.begin_movement(sku, location, counted, Amount::NonNegative)?;
         self.count_in(txn, (sku, location, id, scale, loc), c, note)
     }
 
@@ -384,12 +380,8 @@ impl Engine {
         as_of_ms: u64,
         note: Note<'_>,
     ) -> Result<Reconciliation> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let c = counted
-            .to_nonneg_minor(scale)
-            .map_err(|p| Error::qty(sku, counted, p))?;
-        let now = self.now_and_sweep();
-        let txn = Txn::begin(self, &[id], now);
+        let (txn, id, scale, loc, c) =
+            self.begin_movement(sku, location, counted, Amount::NonNegative)?;
         let mut events = Vec::new();
         let log = txn.log_of(id);
         log.read_into(0, &self.reasons, &mut events);
@@ -478,12 +470,8 @@ impl Engine {
         from: Option<Condition>,
         note: Note<'_>,
     ) -> Result<Levels> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty
-            .to_positive_minor(scale)
-            .map_err(|p| Error::qty(sku, qty, p))?;
-        let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let (mut txn, id, scale, loc, q) =
+            self.begin_movement(sku, location, qty, Amount::Positive)?;
         let stock = txn.stock(id);
         let h = stock.get(loc).copied().unwrap_or_default();
         let have = match from {
@@ -524,12 +512,8 @@ impl Engine {
         condition: Condition,
         note: Note<'_>,
     ) -> Result<Levels> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty
-            .to_positive_minor(scale)
-            .map_err(|p| Error::qty(sku, qty, p))?;
-        let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let (mut txn, id, scale, loc, q) =
+            self.begin_movement(sku, location, qty, Amount::Positive)?;
         let h = txn.stock(id).get(loc).copied().unwrap_or_default();
         if q > h.on_hand - h.unsellable {
             return Err(txn.fail(self.insufficient(
@@ -566,12 +550,8 @@ impl Engine {
         condition: Condition,
         note: Note<'_>,
     ) -> Result<Levels> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty
-            .to_positive_minor(scale)
-            .map_err(|p| Error::qty(sku, qty, p))?;
-        let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let (mut txn, id, scale, loc, q) =
+            self.begin_movement(sku, location, qty, Amount::Positive)?;
         let have = condition.level(txn.stock(id).cold(loc));
         if q > have {
             return Err(txn.fail(self.insufficient(id, Some(loc), None, q, have, scale)));
@@ -599,12 +579,8 @@ impl Engine {
         qty: Qty,
         note: Note<'_>,
     ) -> Result<Levels> {
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty
-            .to_nonneg_minor(scale)
-            .map_err(|p| Error::qty(sku, qty, p))?;
-        let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let (mut txn, id, _, loc, q) =
+            self.begin_movement(sku, location, qty, Amount::NonNegative)?;
         let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
         txn.adjust(id, loc, Field::Safety, delta);
         txn.event(EventKind::SafetySet, id, loc, delta, note);
@@ -632,12 +608,7 @@ impl Engine {
         reference: &str,
     ) -> Result<Levels> {
         crate::ids::check_id("reference", reference)?;
-        let (id, scale, loc) = self.sku_and_location(sku, location)?;
-        let q = qty
-            .to_positive_minor(scale)
-            .map_err(|p| Error::qty(sku, qty, p))?;
-        let now = self.now_and_sweep();
-        let mut txn = Txn::begin(self, &[id], now);
+        let (mut txn, id, _, loc, q) = self.begin_movement(sku, location, qty, Amount::Positive)?;
         let cold = txn.stock_mut(id).cold_entry(loc);
         let old = match cold.expected.iter_mut().find(|e| e.reference == reference) {
             Some(e) => {
@@ -746,6 +717,26 @@ impl Engine {
         self.levels(sku, location).map(|l| l.available)
     }
 
+    /// The common start of a stock movement: SKU and location resolved,
+    /// the quantity in the SKU's minor units, expiries due by now ended,
+    /// and the SKU's stripe locked.
+    fn begin_movement(
+        &self,
+        sku: &str,
+        location: &str,
+        qty: Qty,
+        amount: Amount,
+    ) -> Result<(Txn<'_>, SkuId, u8, LocationId, i64)> {
+        let (id, scale, loc) = self.sku_and_location(sku, location)?;
+        let q = match amount {
+            Amount::Positive => qty.to_positive_minor(scale),
+            Amount::NonNegative => qty.to_nonneg_minor(scale),
+        }
+        .map_err(|p| Error::qty(sku, qty, p))?;
+        let now = self.now_and_sweep();
+        Ok((Txn::begin(self, &[id], now), id, scale, loc, q))
+    }
+
     fn sku_and_location(&self, sku: &str, location: &str) -> Result<(SkuId, u8, LocationId)> {
         let (id, scale) = self.sku_id(sku)?;
         Ok((id, scale, self.location_id(location)?))
@@ -756,6 +747,13 @@ impl Engine {
         self.finish(txn, rec);
         levels
     }
+}
+
+/// Whether a movement's quantity must be positive or may be zero.
+#[derive(Clone, Copy)]
+enum Amount {
+    Positive,
+    NonNegative,
 }
 
 /// One record of a bulk load: `qty` units of `sku` received at `location`.
