@@ -10,9 +10,15 @@ const path = require('node:path')
 const { execFileSync } = require('node:child_process')
 const { u, T0, MIN, throwsCode } = require('./shop')
 
+const made = []
 function tmpdir() {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'unistock-durable-'))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unistock-durable-'))
+  made.push(dir)
+  return dir
 }
+process.on('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
 
 function shop(dir, clock, options = {}) {
   const e = u.Engine.open(dir, { clock, ledgerRetention: null, ...options })
