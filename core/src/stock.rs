@@ -333,14 +333,7 @@ impl Engine {
                 txn.event(EventKind::ExpectedArrived, id, loc, done, note);
             }
         }
-        let rec = Rec::Stock {
-            op: StockOp::Receive,
-            sku,
-            loc: location,
-            qty,
-            reason: note.reason,
-            reference: note.reference,
-        };
+        let rec = Rec::stock(StockOp::Receive, sku, location, qty, note);
         self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
@@ -446,14 +439,13 @@ impl Engine {
             shortage: Qty::from_minor(shortage, scale),
             levels: txn.stock(id).levels(loc),
         };
-        let rec = Rec::Stock {
-            op: StockOp::Count,
+        let rec = Rec::stock(
+            StockOp::Count,
             sku,
-            loc: location,
-            qty: Qty::from_minor(c, scale),
-            reason: note.reason,
-            reference: note.reference,
-        };
+            location,
+            Qty::from_minor(c, scale),
+            note,
+        );
         self.finish(txn, &rec);
         self.durable(Ok(report))
     }
@@ -490,14 +482,7 @@ impl Engine {
             }
         }
         txn.report_shortage(id, loc, note);
-        let rec = Rec::Stock {
-            op: StockOp::WriteOff(from),
-            sku,
-            loc: location,
-            qty,
-            reason: note.reason,
-            reference: note.reference,
-        };
+        let rec = Rec::stock(StockOp::WriteOff(from), sku, location, qty, note);
         self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
@@ -528,14 +513,7 @@ impl Engine {
         txn.adjust(id, loc, condition.field(), q);
         txn.event(EventKind::MarkedUnsellable(condition), id, loc, q, note);
         txn.report_shortage(id, loc, note);
-        let rec = Rec::Stock {
-            op: StockOp::MarkUnsellable(condition),
-            sku,
-            loc: location,
-            qty,
-            reason: note.reason,
-            reference: note.reference,
-        };
+        let rec = Rec::stock(StockOp::MarkUnsellable(condition), sku, location, qty, note);
         self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
@@ -558,14 +536,13 @@ impl Engine {
         }
         txn.adjust(id, loc, condition.field(), -q);
         txn.event(EventKind::RestoredSellable(condition), id, loc, q, note);
-        let rec = Rec::Stock {
-            op: StockOp::RestoreSellable(condition),
+        let rec = Rec::stock(
+            StockOp::RestoreSellable(condition),
             sku,
-            loc: location,
+            location,
             qty,
-            reason: note.reason,
-            reference: note.reference,
-        };
+            note,
+        );
         self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 
@@ -584,14 +561,7 @@ impl Engine {
         let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
         txn.adjust(id, loc, Field::Safety, delta);
         txn.event(EventKind::SafetySet, id, loc, delta, note);
-        let rec = Rec::Stock {
-            op: StockOp::SetSafety,
-            sku,
-            loc: location,
-            qty,
-            reason: note.reason,
-            reference: note.reference,
-        };
+        let rec = Rec::stock(StockOp::SetSafety, sku, location, qty, note);
         self.durable(Ok(self.finish_levels(txn, id, loc, &rec)))
     }
 

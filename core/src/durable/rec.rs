@@ -199,7 +199,25 @@ fn cond_of(code: u8) -> Result<Option<Condition>, String> {
     }
 }
 
-impl Rec<'_> {
+impl<'a> Rec<'a> {
+    /// A stock movement's record.
+    pub(crate) fn stock(
+        op: StockOp,
+        sku: &'a str,
+        loc: &'a str,
+        qty: Qty,
+        note: crate::engine::Note<'a>,
+    ) -> Rec<'a> {
+        Rec::Stock {
+            op,
+            sku,
+            loc,
+            qty,
+            reason: note.reason,
+            reference: note.reference,
+        }
+    }
+
     /// Appends the encoded record.
     pub(crate) fn encode(&self, w: &mut impl Put) {
         match self {
