@@ -113,8 +113,20 @@ impl Channel {
         })
     }
 
-    /// Sum of available-to-promise over the open eligible locations.
+    /// Sum of available-to-promise over the open eligible locations; for a
+    /// SKU with pool claims, what those locations can still give without
+    /// leaving a claim unbindable (see [`crate::pool`]).
     pub(crate) fn raw_available(&self, topo: &Topology, stock: &SkuStock) -> i64 {
+        if !stock.cold.pool().is_empty() {
+            let flow = crate::pool::Flow::build(topo, stock, &[], None, &[]);
+            return crate::pool::headroom_at(topo, stock, flow.as_ref(), &self.locations);
+        }
+        self.raw_sum(topo, stock)
+    }
+
+    /// Sum of available-to-promise over the open eligible locations,
+    /// whatever pool claims there are.
+    pub(crate) fn raw_sum(&self, topo: &Topology, stock: &SkuStock) -> i64 {
         let mut sum: i64 = 0;
         for &loc in &self.locations {
             if !topo.is_closed(loc) {
@@ -152,8 +164,8 @@ impl Channel {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocationAvailability {
     pub location: String,
-    /// The location's available-to-promise, capped by the channel's own
-    /// availability; zero when the location is closed.
+    /// The location's available-to-promise (less what pool holds need from
+    /// it), capped by the channel's own availability; zero when closed.
     pub available: crate::Qty,
     pub closed: bool,
 }
@@ -228,6 +240,7 @@ impl crate::Engine {
                     channel: channel.to_string(),
                 })?;
             let total = ch.available(&topo, stock);
+            let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[]);
             Ok(ch
                 .locations
                 .iter()
@@ -236,7 +249,7 @@ impl crate::Engine {
                     let avail = if closed {
                         0
                     } else {
-                        stock.atp(loc).max(0).min(total)
+                        crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[loc]).min(total)
                     };
                     LocationAvailability {
                         location: topo.location(loc).key.to_string(),

@@ -142,6 +142,8 @@ pub(crate) enum Field {
     QualityControl,
     InTransit,
     Incoming,
+    /// A channel's pool claim (the location slot carries the channel id).
+    Pool,
 }
 
 /// Keeps hot locks on their own cache lines.
@@ -564,6 +566,12 @@ impl<'e> Txn<'e> {
         self.undo.push((sku, loc, field, delta));
     }
 
+    /// Changes a channel's pool claim on a SKU and remembers how to undo it.
+    #[inline]
+    pub(crate) fn adjust_pool(&mut self, sku: SkuId, chan: ChannelId, delta: i64) {
+        self.adjust(sku, LocationId(chan.0), Field::Pool, delta);
+    }
+
     /// Queues a ledger event; it is numbered at commit.
     #[inline]
     pub(crate) fn event(
@@ -585,12 +593,48 @@ impl<'e> Txn<'e> {
         ));
     }
 
+    /// Queues a ledger event on a SKU's pool (no location).
+    pub(crate) fn pool_event(
+        &mut self,
+        kind: EventKind,
+        sku: SkuId,
+        qty: i64,
+        note: crate::Note<'_>,
+    ) {
+        self.pending.push(Pending::new(
+            self.now,
+            kind,
+            Some(sku),
+            None,
+            qty,
+            self.eng.reasons.intern(note.reason),
+            note.reference.unwrap_or_default(),
+        ));
+    }
+
+    /// Reports (event with no location + KPI) pool claims of `sku` that can
+    /// no longer be bound to any location; returns the shortfall.
+    pub(crate) fn report_pool_shortage(&mut self, sku: SkuId, note: crate::Note<'_>) -> i64 {
+        let topo = self.eng.topo.load();
+        let stock = self.stock(sku);
+        let short =
+            crate::pool::Flow::build(&topo, stock, &[], None, &[]).map_or(0, |f| f.deficiency());
+        if short > 0 {
+            let scale = stock.scale;
+            self.pool_event(EventKind::Shortage, sku, short, note);
+            self.kpi.shortages += 1;
+            self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+        }
+        short
+    }
+
     fn drop_pending(&mut self) {
         self.pending.clear();
     }
 
     /// Reports (event + KPI) promised units beyond what is physically
-    /// sellable at (sku, loc); returns the shortfall.
+    /// sellable at (sku, loc), and pool claims of the SKU that can no longer
+    /// be bound; returns the shortfall.
     pub(crate) fn report_shortage(
         &mut self,
         sku: SkuId,
@@ -604,7 +648,11 @@ impl<'e> Txn<'e> {
             self.kpi.shortages += 1;
             self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
         }
-        short
+        if self.stock(sku).cold.pool().is_empty() {
+            short
+        } else {
+            short + self.report_pool_shortage(sku, note)
+        }
     }
 
     /// Undoes every level change (KPI counts such as refusals are kept) and
@@ -680,8 +728,8 @@ impl<'e> Txn<'e> {
         let topo = eng.topo.load();
         let mut out = Vec::new();
         let mut touched: SmallVec<[(SkuId, LocationId); 4]> = SmallVec::new();
-        for &(sku, loc, ..) in &self.undo {
-            if !touched.contains(&(sku, loc)) {
+        for &(sku, loc, field, _) in &self.undo {
+            if field != Field::Pool && !touched.contains(&(sku, loc)) {
                 touched.push((sku, loc));
             }
         }

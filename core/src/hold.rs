@@ -91,6 +91,11 @@ pub struct HoldRequest<'a> {
     pub lines: &'a [HoldLine<'a>],
     /// Time to live from now, in milliseconds.
     pub ttl_ms: u64,
+    /// Lines without a location claim units from the channel's pool and
+    /// are bound to locations only when the hold becomes an order (see
+    /// [`crate::pool`]); otherwise they are bound at once, from the
+    /// channel's locations in order.
+    pub pool: bool,
 }
 
 impl<'a> HoldRequest<'a> {
@@ -101,15 +106,23 @@ impl<'a> HoldRequest<'a> {
             channel,
             lines,
             ttl_ms,
+            pool: false,
         }
+    }
+
+    /// Holds the lines without a location against the channel's pool.
+    pub fn pool(mut self) -> Self {
+        self.pool = true;
+        self
     }
 }
 
-/// Units held (or allocated) at one location.
+/// Units held (or allocated) at one location, or held against the
+/// channel's pool (`location: None`, pool holds only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Part {
     pub sku: SkuId,
-    pub location: LocationId,
+    pub location: Option<LocationId>,
     pub qty: Qty,
 }
 
@@ -132,8 +145,9 @@ pub struct HoldView {
     pub expires_at_ms: u64,
     pub ended_at_ms: Option<u64>,
     pub order: Option<String>,
-    /// (sku, location, quantity)
-    pub parts: Vec<(String, String, Qty)>,
+    /// (sku, location, quantity); the location is `None` for units held
+    /// against the channel's pool.
+    pub parts: Vec<(String, Option<String>, Qty)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,10 +167,16 @@ pub(crate) struct PartRec {
 }
 
 impl PartRec {
+    /// Units held against the channel's pool, not at a location.
+    #[inline]
+    pub(crate) fn pooled(&self) -> bool {
+        self.loc == LocationId::POOL
+    }
+
     pub(crate) fn public(&self) -> Part {
         Part {
             sku: self.sku,
-            location: self.loc,
+            location: (self.loc != LocationId::POOL).then_some(self.loc),
             qty: Qty::from_minor(self.qty, self.scale),
         }
     }
@@ -170,9 +190,9 @@ pub(crate) type Parts = SmallVec<[PartRec; 1]>;
 /// a retry is recognised by it, so the record need not keep the lines. A
 /// [`StableHasher`](crate::ids::StableHasher) over the ids and quantities;
 /// ids survive snapshot and restore, so the digest does too.
-pub(crate) fn fingerprint(chan: ChannelId, lines: &[ReqLine]) -> u64 {
+pub(crate) fn fingerprint(chan: ChannelId, pool: bool, lines: &[ReqLine]) -> u64 {
     let mut h = crate::ids::StableHasher::default();
-    h.mix((chan.0 as u64) << 32 | lines.len() as u64);
+    h.mix((chan.0 as u64) << 32 | (pool as u64) << 31 | lines.len() as u64);
     for l in lines {
         h.mix((l.sku.0 as u64) << 32 | l.loc.map_or(u32::MAX, |x| x.0) as u64);
         h.mix(l.qty as u64);
@@ -541,7 +561,7 @@ impl Engine {
                 .map(|p| {
                     (
                         self.skus.name(p.sku).to_string(),
-                        topo.location(p.loc).key.to_string(),
+                        (!p.pooled()).then(|| topo.location(p.loc).key.to_string()),
                         p.public().qty,
                     )
                 })
@@ -690,7 +710,7 @@ impl Engine {
         let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
         if let Some(slot) = shard.find(&h) {
             let rec = shard.rec(slot);
-            return if rec.channel == chan && rec.request == fingerprint(chan, &lines) {
+            return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, &lines) {
                 Ok(rec.receipt(true))
             } else {
                 Err(Error::IdConflict {
@@ -712,6 +732,7 @@ impl Engine {
             &topo,
             chan,
             &lines,
+            req.pool,
             Note {
                 reason: "",
                 reference: Some(req.id),
@@ -731,6 +752,7 @@ impl Engine {
             channel: req.channel,
             ttl_ms: req.ttl_ms,
             lines: Cow::Borrowed(req.lines),
+            pool: req.pool,
         });
         let expires = now.saturating_add(req.ttl_ms);
         let rec = HoldRec {
@@ -739,7 +761,7 @@ impl Engine {
             created_ms: now,
             expires_ms: expires,
             ended_ms: 0,
-            request: fingerprint(chan, &lines),
+            request: fingerprint(chan, req.pool, &lines),
             parts,
             order: None,
         };
@@ -751,13 +773,16 @@ impl Engine {
         Ok(receipt)
     }
 
-    /// Checks and applies the lines of a hold inside `txn`.
+    /// Checks and applies the lines of a hold inside `txn`. Lines without
+    /// a location claim the channel's pool when `pool`, and are otherwise
+    /// bound at once to the channel's locations in order.
     pub(crate) fn reserve(
         &self,
         txn: &mut Txn<'_>,
         topo: &Topology,
         chan: ChannelId,
         lines: &[ReqLine],
+        pool: bool,
         note: Note<'_>,
     ) -> Result<Parts> {
         let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
@@ -789,41 +814,132 @@ impl Engine {
                             l.scale,
                         ));
                     }
-                    let mut left = l.qty;
-                    for &loc in &channel.locations {
-                        if topo.is_closed(loc) {
-                            continue;
-                        }
-                        let take = txn.stock(l.sku).atp(loc).min(left);
-                        if take <= 0 {
-                            continue;
-                        }
-                        txn.adjust(l.sku, loc, Field::Reserved, take);
-                        txn.event(EventKind::Reserved, l.sku, loc, take, note);
+                    if pool {
+                        txn.adjust_pool(l.sku, chan, l.qty);
+                        txn.pool_event(EventKind::PoolReserved, l.sku, l.qty, note);
                         parts.push(PartRec {
                             sku: l.sku,
-                            loc,
-                            qty: take,
+                            loc: LocationId::POOL,
+                            qty: l.qty,
                             scale: l.scale,
                         });
-                        left -= take;
-                        if left == 0 {
-                            break;
-                        }
+                        continue;
                     }
-                    debug_assert_eq!(
-                        left, 0,
-                        "channel availability never exceeds the sum of its locations"
-                    );
+                    let bound = self.bind_in_order(txn, topo, chan, l, EventKind::Reserved, note);
+                    if bound.iter().map(|p| p.qty).sum::<i64>() != l.qty {
+                        // Pool claims elsewhere need some of these units.
+                        return Err(self.insufficient(
+                            l.sku,
+                            None,
+                            Some(chan),
+                            l.qty,
+                            bound.iter().map(|p| p.qty).sum(),
+                            l.scale,
+                        ));
+                    }
+                    parts.extend(bound);
                 }
             }
         }
         Ok(parts)
     }
 
+    /// Takes up to `l.qty` units of `l.sku` from the channel's open
+    /// locations in order (reserved for a hold, or allocated for an order,
+    /// by `kind`), leaving every pool claim bindable; returns the parts.
+    pub(crate) fn bind_in_order(
+        &self,
+        txn: &mut Txn<'_>,
+        topo: &Topology,
+        chan: ChannelId,
+        l: &ReqLine,
+        kind: EventKind,
+        note: Note<'_>,
+    ) -> Parts {
+        let mut parts = Parts::new();
+        let Some(channel) = topo.channel(chan) else {
+            return parts;
+        };
+        let mut flow = crate::pool::Flow::build(topo, txn.stock(l.sku), &[], None, &[]);
+        let field = if kind == EventKind::Reserved {
+            Field::Reserved
+        } else {
+            Field::Allocated
+        };
+        let mut left = l.qty;
+        // One pass binds everything unless pool claims had to move; a unit
+        // a later take freed is picked up by the next pass.
+        let mut passes = 0;
+        while left > 0 && passes < 3 {
+            passes += 1;
+            let before = left;
+            self.bind_pass(
+                txn,
+                topo,
+                channel,
+                l,
+                kind,
+                note,
+                (&mut flow, field),
+                &mut left,
+                &mut parts,
+            );
+            if left == before {
+                break;
+            }
+        }
+        parts
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn bind_pass(
+        &self,
+        txn: &mut Txn<'_>,
+        topo: &Topology,
+        channel: &crate::channel::Channel,
+        l: &ReqLine,
+        kind: EventKind,
+        note: Note<'_>,
+        (flow, field): (&mut Option<crate::pool::Flow>, Field),
+        left: &mut i64,
+        parts: &mut Parts,
+    ) {
+        for &loc in &channel.locations {
+            if *left == 0 {
+                break;
+            }
+            if topo.is_closed(loc) {
+                continue;
+            }
+            let mut take = txn.stock(l.sku).atp(loc).min(*left);
+            if take <= 0 {
+                continue;
+            }
+            if let Some(f) = flow.as_mut().filter(|f| f.has(loc)) {
+                take = f.take(loc, take);
+                if take == 0 {
+                    continue;
+                }
+            }
+            txn.adjust(l.sku, loc, field, take);
+            txn.event(kind, l.sku, loc, take, note);
+            match parts.iter_mut().find(|p| p.loc == loc) {
+                Some(p) => p.qty += take,
+                None => parts.push(PartRec {
+                    sku: l.sku,
+                    loc,
+                    qty: take,
+                    scale: l.scale,
+                }),
+            }
+            *left -= take;
+        }
+    }
+
     /// Checks that `chan` may sell the line's quantity at `loc` now: the
-    /// location is eligible and open, and the quantity fits both the
-    /// location's ATP and the channel's availability.
+    /// location is eligible and open, and the quantity fits the location's
+    /// ATP (less what pool claims need from it) and the channel's
+    /// availability.
     pub(crate) fn check_fits_at(
         &self,
         txn: &Txn<'_>,
@@ -837,7 +953,11 @@ impl Engine {
             .channel(chan)
             .expect("check_sellable_at found the channel");
         let stock = txn.stock(l.sku);
-        let can = channel.available(topo, stock).min(stock.atp(loc));
+        let mut can = channel.available(topo, stock).min(stock.atp(loc));
+        if can >= l.qty && !stock.cold.pool().is_empty() {
+            let flow = crate::pool::Flow::build(topo, stock, &[], None, &[loc]);
+            can = can.min(crate::pool::headroom_at(topo, stock, flow.as_ref(), &[loc]));
+        }
         if l.qty > can {
             return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));
         }
@@ -946,18 +1066,23 @@ impl Engine {
             EventKind::Released
         };
         let key = shard.key(slot);
+        let note = Note {
+            reason: "",
+            reference: Some(key),
+        };
         for p in &rec.parts {
+            if p.pooled() {
+                txn.adjust_pool(p.sku, rec.channel, -p.qty);
+                let kind = if state == HoldState::Expired {
+                    EventKind::PoolExpired
+                } else {
+                    EventKind::PoolReleased
+                };
+                txn.pool_event(kind, p.sku, p.qty, note);
+                continue;
+            }
             txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
-            txn.event(
-                kind,
-                p.sku,
-                p.loc,
-                p.qty,
-                Note {
-                    reason: "",
-                    reference: Some(key),
-                },
-            );
+            txn.event(kind, p.sku, p.loc, p.qty, note);
         }
         match state {
             HoldState::Expired => txn.kpi.holds_expired += 1,

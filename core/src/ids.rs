@@ -31,6 +31,12 @@ id_type!(
     ChannelId
 );
 
+impl LocationId {
+    /// Not a location: the place of units held against a channel's pool
+    /// (in ledger folds, and inside the engine's hold records).
+    pub const POOL: LocationId = LocationId(u32::MAX);
+}
+
 /// Host ids stored in records: short ones (<= 23 bytes) are kept inline.
 pub type Key = smol_str::SmolStr;
 

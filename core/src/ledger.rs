@@ -27,6 +27,13 @@ pub enum EventKind {
     Reserved,
     Released,
     Expired,
+    /// Units held against a channel's pool (no location).
+    PoolReserved,
+    /// A pool hold's units released, or bound to locations when it became
+    /// an order (no location).
+    PoolReleased,
+    /// A pool hold's units expired (no location).
+    PoolExpired,
     /// Reserved units committed to an order.
     Allocated,
     /// Available units allocated to an order placed from a routing plan.
@@ -62,6 +69,9 @@ pub struct Deltas {
     pub quality_control: i64,
     pub in_transit: i64,
     pub incoming: i64,
+    /// Units held against channel pools (the SKU's [`LocationId::POOL`]
+    /// entry in a fold).
+    pub pooled: i64,
 }
 
 impl EventKind {
@@ -85,6 +95,8 @@ impl EventKind {
             SafetySet => d.safety += q,
             Reserved => d.reserved += q,
             Released | Expired => d.reserved -= q,
+            PoolReserved => d.pooled += q,
+            PoolReleased | PoolExpired => d.pooled -= q,
             Allocated => {
                 d.reserved -= q;
                 d.allocated += q;
@@ -115,8 +127,8 @@ impl EventKind {
             WrittenOff | WrittenOffUnsellable(_) => "write_off",
             MarkedUnsellable(_) | RestoredSellable(_) => "condition",
             SafetySet => "safety",
-            Reserved | Released | HoldExtended => "hold",
-            Expired => "expiry",
+            Reserved | Released | HoldExtended | PoolReserved | PoolReleased => "hold",
+            Expired | PoolExpired => "expiry",
             Allocated | Fulfilled | AllocationCancelled | Placed => "order",
             TillSale => "till_sale",
             TransferDispatched
@@ -167,9 +179,10 @@ pub fn fold<'a>(
 ) -> BTreeMap<(SkuId, LocationId), FoldedLevels> {
     let mut out: BTreeMap<(SkuId, LocationId), FoldedLevels> = BTreeMap::new();
     for e in events {
-        let (Some(sku), Some(loc)) = (e.sku, e.location) else {
+        let Some(sku) = e.sku else {
             continue;
         };
+        let loc = e.location.unwrap_or(LocationId::POOL);
         let d = e.kind.deltas(e.qty);
         if d == Deltas::default() {
             continue;
@@ -183,6 +196,7 @@ pub fn fold<'a>(
         l.quality_control += d.quality_control;
         l.in_transit += d.in_transit;
         l.incoming += d.incoming;
+        l.pooled += d.pooled;
     }
     out.retain(|_, l| *l != Deltas::default());
     out
@@ -259,7 +273,8 @@ impl Engine {
                 &e.reference,
             )];
             match e.sku {
-                Some(sku) if e.location.is_some() => self.stripes[self.stripe_slot(sku).0]
+                Some(sku) if e.location.is_some() || e.kind.deltas(1).pooled != 0 => self.stripes
+                    [self.stripe_slot(sku).0]
                     .0
                     .lock()
                     .log
@@ -308,10 +323,21 @@ impl Engine {
                         quality_control: c.quality_control,
                         in_transit: c.in_transit,
                         incoming: c.incoming,
+                        pooled: 0,
                     };
                     if l != FoldedLevels::default() {
                         out.insert((sku, h.loc), l);
                     }
+                }
+                let pooled: i64 = stock.cold.pool().iter().map(|p| p.1).sum();
+                if pooled != 0 {
+                    out.insert(
+                        (sku, LocationId::POOL),
+                        FoldedLevels {
+                            pooled,
+                            ..Default::default()
+                        },
+                    );
                 }
                 for c in stock.cold.iter() {
                     if stock.get(c.loc).is_none() && (c.in_transit != 0 || c.incoming != 0) {

@@ -49,6 +49,7 @@ pub mod kpi;
 pub mod ledger;
 pub mod location;
 pub mod order;
+pub mod pool;
 pub mod qty;
 pub mod routing;
 pub mod sku;

@@ -71,8 +71,9 @@ pub type OrderLine<'a> = HoldLine<'a>;
 pub(crate) enum Origin {
     Hold(Key),
     TillSale(Lines),
-    /// Placed from a routing plan: the request's digest, and the plan.
-    Routed(u64, Box<crate::routing::PlanRec>),
+    /// Placed from a routing plan: the request's digest, the plan, and
+    /// the hold it was placed from, if any.
+    Routed(u64, Box<crate::routing::PlanRec>, Option<Key>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,10 +199,37 @@ impl Engine {
             reason: "",
             reference: Some(order),
         };
+        let mut parts: SmallVec<[PartRec; 1]> = SmallVec::new();
+        let topo = self.topo.load();
         for p in &rec.parts {
-            txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
-            txn.adjust(p.sku, p.loc, Field::Allocated, p.qty);
-            txn.event(EventKind::Allocated, p.sku, p.loc, p.qty, note);
+            if !p.pooled() {
+                txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
+                txn.adjust(p.sku, p.loc, Field::Allocated, p.qty);
+                txn.event(EventKind::Allocated, p.sku, p.loc, p.qty, note);
+                parts.push(*p);
+                continue;
+            }
+            // A pool hold is bound now: its claim goes, and the units are
+            // allocated from the channel's locations in order, leaving the
+            // other claims bindable.
+            txn.adjust_pool(p.sku, rec.channel, -p.qty);
+            txn.pool_event(EventKind::PoolReleased, p.sku, p.qty, note);
+            let line = crate::hold::ReqLine {
+                sku: p.sku,
+                loc: None,
+                qty: p.qty,
+                scale: p.scale,
+            };
+            let bound =
+                self.bind_in_order(&mut txn, &topo, rec.channel, &line, EventKind::Placed, note);
+            let got: i64 = bound.iter().map(|b| b.qty).sum();
+            if got != p.qty {
+                // Only a loss of stock (a count, a write-off, a closed
+                // location) can leave a claim unbindable.
+                let e = self.insufficient(p.sku, None, Some(rec.channel), p.qty, got, p.scale);
+                return Err(txn.fail(e));
+            }
+            parts.extend(bound);
         }
         txn.kpi.holds_committed += 1;
         let changes = txn.commit(&Rec::Commit { hold, order });
@@ -209,8 +237,7 @@ impl Engine {
             channel: rec.channel,
             origin: Origin::Hold(Key::new(hold)),
             created_ms: now,
-            allocs: rec
-                .parts
+            allocs: parts
                 .iter()
                 .map(|&part| AllocRec {
                     part,
@@ -404,8 +431,8 @@ impl Engine {
                 .unwrap_or_default(),
             state: rec.state(),
             hold: match &rec.origin {
-                Origin::Hold(h) => Some(h.to_string()),
-                Origin::TillSale(_) | Origin::Routed(..) => None,
+                Origin::Hold(h) | Origin::Routed(_, _, Some(h)) => Some(h.to_string()),
+                Origin::TillSale(_) | Origin::Routed(_, _, None) => None,
             },
             created_at_ms: rec.created_ms,
             lines: rec

@@ -307,8 +307,10 @@ impl Engine {
         self.route_inner(req, host, &[])
     }
 
-    /// Routing where `credit` units (an order's own allocations, about to be
-    /// released by a re-route) count as available at their locations.
+    /// Routing where `credit` units (an order's own allocations about to be
+    /// released by a re-route, or a hold's own units about to become the
+    /// order) count as available at their locations; credit at
+    /// [`LocationId::POOL`] is the request channel's own pool claim.
     fn route_inner(
         &self,
         req: &RouteRequest<'_>,
@@ -390,11 +392,23 @@ impl Engine {
         }
         // Walk each SKU's stocked locations (a few) rather than every
         // candidate: the channel's raw availability and each candidate's
-        // units in one pass.
+        // units in one pass. A SKU with pool claims gives each location
+        // what the claims can spare, and keeps its flow for the plan.
+        let mut flows: Vec<Option<crate::pool::Flow>> = Vec::with_capacity(lines.len());
         for (li, l) in lines.iter_mut().enumerate() {
             let stock = txn.stock(l.sku);
+            let flow = pool_flow(&topo, stock, l.sku, chan, credit, &channel.locations);
+            if let Some(flow) = &flow {
+                let raw = crate::pool::headroom_at(&topo, stock, Some(flow), &channel.locations);
+                for c in cands.iter_mut() {
+                    c.stock[li] = crate::pool::headroom_at(&topo, stock, Some(flow), &[c.loc]);
+                }
+                l.sellable = channel.buffered(raw, l.scale);
+            }
+            let pooled = flow.is_some();
+            flows.push(flow);
             let mut raw: i64 = 0;
-            for ll in stock.locs.iter() {
+            for ll in stock.locs.iter().filter(|_| !pooled) {
                 let Some(&i) = slot.get(ll.loc.0 as usize).filter(|&&i| i != u32::MAX) else {
                     continue;
                 };
@@ -409,7 +423,9 @@ impl Engine {
                 }
                 cands[i as usize].stock[li] = atp;
             }
-            l.sellable = channel.buffered(raw, l.scale);
+            if !pooled {
+                l.sellable = channel.buffered(raw, l.scale);
+            }
             if opts.allow_backorder {
                 for c in cands.iter_mut() {
                     let mut e: Vec<(u64, i64)> = stock
@@ -447,7 +463,7 @@ impl Engine {
             }
         }
         let store_name = store.map(|s| topo.location(s).key.to_string());
-        plan(self, now, lines, cands, opts, store_name.as_deref())
+        plan(self, now, lines, cands, flows, opts, store_name.as_deref())
     }
 
     /// The destination's coordinates, and the named store if any.
@@ -621,11 +637,39 @@ fn deciding(a: &[f64], b: &[f64], opts: &RouteOptions) -> String {
     "location id (a tie on every strategy)".to_string()
 }
 
+/// The flow of a SKU's pool claims with an order's own units credited
+/// (`None` when the SKU has no pool claims).
+fn pool_flow(
+    topo: &Topology,
+    stock: &crate::stock::SkuStock,
+    sku: SkuId,
+    chan: crate::ids::ChannelId,
+    credit: &[(SkuId, LocationId, i64)],
+    extra: &[LocationId],
+) -> Option<crate::pool::Flow> {
+    if stock.cold.pool().is_empty() {
+        return None;
+    }
+    let locs: SmallVec<[(LocationId, i64); 4]> = credit
+        .iter()
+        .filter(|c| c.0 == sku && c.1 != LocationId::POOL)
+        .map(|c| (c.1, c.2))
+        .collect();
+    let pooled: i64 = credit
+        .iter()
+        .filter(|c| c.0 == sku && c.1 == LocationId::POOL)
+        .map(|c| c.2)
+        .sum();
+    crate::pool::Flow::build(topo, stock, &locs, Some((chan, pooled)), extra)
+}
+
+#[allow(clippy::too_many_arguments)]
 fn plan(
     eng: &Engine,
     now: u64,
     lines: Vec<Line>,
     cands: Vec<Cand<'_>>,
+    mut flows: Vec<Option<crate::pool::Flow>>,
     opts: &RouteOptions,
     store: Option<&str>,
 ) -> Result<Plan> {
@@ -712,7 +756,12 @@ fn plan(
             .stock
             .iter()
             .zip(&left)
-            .map(|(s, l)| (*s).min(*l))
+            .zip(flows.iter_mut())
+            .map(|((s, l), flow)| match flow {
+                // Pool claims must stay bindable with every location taken.
+                Some(f) if f.has(c.loc) => f.take(c.loc, (*s).min(*l)),
+                _ => (*s).min(*l),
+            })
             .collect();
         if take.iter().all(|&t| t == 0) {
             continue;
@@ -1157,7 +1206,7 @@ impl Engine {
             return Ok(None);
         };
         match &rec.origin {
-            crate::order::Origin::Routed(d, plan) if *d == digest => Ok(Some(Placed {
+            crate::order::Origin::Routed(d, plan, _) if *d == digest => Ok(Some(Placed {
                 replayed: true,
                 allocations: rec.allocs.iter().map(|a| a.part.public()).collect(),
                 plan: plan.0.clone(),
@@ -1212,7 +1261,11 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
-        count_placed(&mut txn.kpi, &plan, req);
+        count_placed(
+            &mut txn.kpi,
+            &plan,
+            req.lines.iter().map(|l| l.qty.to_decimal()).sum(),
+        );
         let changes = txn.commit(&crate::durable::rec::Rec::Place {
             order,
             digest,
@@ -1222,7 +1275,7 @@ impl Engine {
         });
         let rec = crate::order::OrderRec {
             channel: chan,
-            origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone()))),
+            origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
             created_ms: now,
             allocs: parts
                 .iter()
@@ -1243,6 +1296,259 @@ impl Engine {
             plan,
         }))
     }
+}
+
+/// What a hold looks like to a placement: its channel, its parts, and
+/// whether (and into which order) it was committed.
+struct HoldSeen {
+    channel: String,
+    state: crate::HoldState,
+    order: Option<String>,
+    parts: SmallVec<[crate::hold::PartRec; 1]>,
+}
+
+impl Engine {
+    /// Places an order from an active hold: the hold's units are routed
+    /// with `fulfilment` and `options` (counting the hold's own units as
+    /// available: its location-bound units where they are, its pool claim
+    /// wherever the channel sells), and in one transaction the hold ends as
+    /// committed and the plan's shipments are allocated. This is where a
+    /// pool hold is bound to locations. The plan is re-checked under the
+    /// locks; if stock moved, it plans once more; if that does not hold
+    /// either, nothing changes (the hold stays active) and the error says
+    /// why. Retrying with the same hold, order and request returns the
+    /// original result; another order id for a committed hold, or an order
+    /// id already used, is an `IdConflict`.
+    ///
+    /// Locking: the hold's shard (read); as `route`; then the hold's shard,
+    /// the order's shard and the stripes of the SKUs (ascending).
+    pub fn place_hold(
+        &self,
+        hold: &str,
+        order: &str,
+        fulfilment: Fulfilment,
+        options: RouteOptions,
+    ) -> Result<Placed> {
+        self.place_hold_with(hold, order, fulfilment, options, &mut |_, _| Ok(0.0))
+    }
+
+    /// [`Engine::place_hold`] with host scorers (see [`Engine::route_with`]).
+    ///
+    /// Locking: as `place_hold`.
+    pub fn place_hold_with(
+        &self,
+        hold: &str,
+        order: &str,
+        fulfilment: Fulfilment,
+        options: RouteOptions,
+        host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
+    ) -> Result<Placed> {
+        crate::ids::check_id("hold", hold)?;
+        crate::ids::check_id("order", order)?;
+        let mut last_err = None;
+        for _attempt in 0..2 {
+            let seen = self.hold_seen(hold)?;
+            let lines = self.hold_lines(&seen.parts);
+            let line_refs: Vec<HoldLine<'_>> =
+                lines.iter().map(|(s, q)| HoldLine::new(s, *q)).collect();
+            let req = RouteRequest {
+                channel: &seen.channel,
+                fulfilment: fulfilment.clone(),
+                lines: &line_refs,
+                options: options.clone(),
+            };
+            let digest = hold_digest(hold, &req);
+            match seen.state {
+                crate::HoldState::Active => {}
+                crate::HoldState::Committed if seen.order.as_deref() == Some(order) => {
+                    return match self.placed_again(order, digest)? {
+                        Some(found) => Ok(found),
+                        None => Err(Error::UnknownOrder {
+                            order: order.to_string(),
+                        }),
+                    };
+                }
+                crate::HoldState::Committed => {
+                    return Err(Error::IdConflict {
+                        kind: crate::error::IdKind::Hold,
+                        id: hold.to_string(),
+                    });
+                }
+                state => {
+                    return Err(Error::HoldNotActive {
+                        hold: hold.to_string(),
+                        state,
+                    });
+                }
+            }
+            let credit: Vec<(SkuId, LocationId, i64)> =
+                seen.parts.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
+            let plan = match self.route_inner(&req, host, &credit) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    if matches!(e, Error::InsufficientStock { .. } | Error::NoRoute { .. }) {
+                        self.count_refused();
+                    }
+                    return self.durable(Err(e));
+                }
+            };
+            match self.apply_hold_plan(hold, order, digest, plan)? {
+                Ok(placed) => return self.durable(Ok(placed)),
+                Err(e) => last_err = Some(e),
+            }
+        }
+        self.count_refused();
+        self.durable(Err(last_err.expect("two attempts failed")))
+    }
+
+    /// A hold's channel, state, order and parts.
+    ///
+    /// Locking: the hold's shard.
+    fn hold_seen(&self, hold: &str) -> Result<HoldSeen> {
+        let now = self.now_ms();
+        let h = crate::hold::IdHash::new(hold);
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
+        let mut expired = Vec::new();
+        // A hold past its expiry ends here (and is reported as expired).
+        let _ = self.check_active(&mut shard, slot, hold, now, &mut expired);
+        let rec = shard.rec(slot);
+        let seen = HoldSeen {
+            channel: self.channel_label(rec.channel),
+            state: rec.state,
+            order: rec.order.as_ref().map(|o| o.to_string()),
+            parts: rec.parts.clone(),
+        };
+        drop(shard);
+        self.publish(expired);
+        Ok(seen)
+    }
+
+    /// A hold's parts as order lines: one per SKU, in first-seen order.
+    fn hold_lines(&self, parts: &[crate::hold::PartRec]) -> Vec<(String, Qty)> {
+        let mut per_sku: Vec<(SkuId, i64, u8)> = Vec::new();
+        for p in parts {
+            match per_sku.iter_mut().find(|x| x.0 == p.sku) {
+                Some(x) => x.1 += p.qty,
+                None => per_sku.push((p.sku, p.qty, p.scale)),
+            }
+        }
+        per_sku
+            .into_iter()
+            .map(|(s, q, scale)| (self.skus.name(s).to_string(), Qty::from_minor(q, scale)))
+            .collect()
+    }
+
+    /// Ends `hold` as committed into `order` and allocates `plan`, if the
+    /// hold is still active and the plan still holds: `Ok(Err(why))` when
+    /// stock moved (the caller may plan again). Recovery replays placements
+    /// from holds this way.
+    pub(crate) fn apply_hold_plan(
+        &self,
+        hold: &str,
+        order: &str,
+        digest: u64,
+        plan: Plan,
+    ) -> Result<std::result::Result<Placed, Error>> {
+        let now = self.now_and_sweep();
+        let topo = self.topo.load();
+        let parts = self.plan_parts(&topo, &plan)?;
+        let h = crate::hold::IdHash::new(hold);
+        let mut hguard = self.holds[h.shard(self.holds.len())].0.lock();
+        let hshard = &mut *hguard;
+        let slot = hshard.find(&h).ok_or_else(|| Error::UnknownHold {
+            hold: hold.to_string(),
+        })?;
+        let mut expired = Vec::new();
+        if let Err(e) = self.check_active(hshard, slot, hold, now, &mut expired) {
+            drop(hguard);
+            self.publish(expired);
+            return Err(e);
+        }
+        let mut oshard = self.orders[self.order_shard(order)].0.lock();
+        if oshard.map.contains_key(order) {
+            return Err(Error::IdConflict {
+                kind: crate::error::IdKind::Order,
+                id: order.to_string(),
+            });
+        }
+        let rec = hshard.rec(slot);
+        let chan = rec.channel;
+        let held = rec.parts.clone();
+        let credit: Vec<(SkuId, LocationId, i64)> =
+            held.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
+        let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
+        skus.extend(held.iter().map(|p| p.sku));
+        let mut txn = Txn::begin(self, &skus, now);
+        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &credit) {
+            txn.abandon();
+            return Ok(Err(err));
+        }
+        let note = crate::Note {
+            reason: "",
+            reference: Some(order),
+        };
+        let mut ordered = Decimal::ZERO;
+        for p in &held {
+            ordered += Qty::from_minor(p.qty, p.scale).to_decimal();
+            if p.pooled() {
+                txn.adjust_pool(p.sku, chan, -p.qty);
+                txn.pool_event(crate::EventKind::PoolReleased, p.sku, p.qty, note);
+            } else {
+                txn.adjust(p.sku, p.loc, crate::engine::Field::Reserved, -p.qty);
+                txn.event(crate::EventKind::Released, p.sku, p.loc, p.qty, note);
+            }
+        }
+        for p in &parts {
+            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
+            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
+        }
+        txn.kpi.holds_committed += 1;
+        count_placed(&mut txn.kpi, &plan, ordered);
+        let changes = txn.commit(&crate::durable::rec::Rec::PlaceHold {
+            hold,
+            order,
+            digest,
+            plan: std::borrow::Cow::Borrowed(&plan),
+        });
+        let order_rec = crate::order::OrderRec {
+            channel: chan,
+            origin: crate::order::Origin::Routed(
+                digest,
+                Box::new(PlanRec(plan.clone())),
+                Some(crate::ids::Key::new(hold)),
+            ),
+            created_ms: now,
+            allocs: parts
+                .iter()
+                .map(|&part| crate::order::AllocRec {
+                    part,
+                    fulfilled: 0,
+                    cancelled: 0,
+                })
+                .collect(),
+        };
+        oshard.map.insert(crate::ids::Key::new(order), order_rec);
+        drop(oshard);
+        self.finish_record(hshard, slot, crate::HoldState::Committed, now);
+        hshard.rec_mut(slot).order = Some(crate::ids::Key::new(order));
+        drop(hguard);
+        self.publish(changes);
+        Ok(Ok(Placed {
+            replayed: false,
+            allocations: parts.iter().map(|p| p.public()).collect(),
+            plan,
+        }))
+    }
+}
+
+/// The digest of a placement from a hold: the hold's id and the request.
+fn hold_digest(hold: &str, req: &RouteRequest<'_>) -> u64 {
+    let mut h = crate::ids::StableHasher(request_digest(req));
+    std::hash::Hash::hash(hold, &mut h);
+    std::hash::Hasher::finish(&h)
 }
 
 impl Engine {
@@ -1426,7 +1732,7 @@ impl Engine {
                 fulfilled: 0,
                 cancelled: 0,
             }));
-        if let crate::order::Origin::Routed(_, kept) = &mut rec.origin {
+        if let crate::order::Origin::Routed(_, kept, _) = &mut rec.origin {
             **kept = PlanRec(plan.clone());
         }
         let allocations = parts.iter().map(|p| p.public()).collect();
@@ -1441,7 +1747,7 @@ impl Engine {
 }
 
 /// The routing KPIs of one placed order.
-fn count_placed(k: &mut crate::Kpis, plan: &Plan, req: &RouteRequest<'_>) {
+fn count_placed(k: &mut crate::Kpis, plan: &Plan, ordered: Decimal) {
     let stock: Vec<&Shipment> = plan.shipments.iter().filter(|s| !s.backorder).collect();
     k.orders_placed += 1;
     k.orders_split += (stock.len() > 1) as u64;
@@ -1457,9 +1763,7 @@ fn count_placed(k: &mut crate::Kpis, plan: &Plan, req: &RouteRequest<'_>) {
             k.units_backordered += l.qty.to_decimal();
         }
     }
-    for l in req.lines {
-        k.units_ordered += l.qty.to_decimal();
-    }
+    k.units_ordered += ordered;
 }
 
 impl Engine {
@@ -1501,9 +1805,11 @@ impl Engine {
     }
 
     /// Under the transaction's locks: does every part still fit its open
-    /// location, and every SKU's total what the channel may sell? `credit`
-    /// (an order's own allocations, released in the same transaction)
-    /// counts as available. The first misfit, as an error.
+    /// location, every SKU's total what the channel may sell, and every pool
+    /// claim stay bindable with all of them taken? `credit` (an order's own
+    /// allocations or a hold's own units, released in the same transaction;
+    /// at [`LocationId::POOL`], the channel's own pool claim) counts as
+    /// available. The first misfit, as an error.
     fn recheck(
         &self,
         txn: &Txn<'_>,
@@ -1520,16 +1826,42 @@ impl Engine {
         let own = |sku: SkuId, loc: Option<LocationId>| -> i64 {
             credit
                 .iter()
-                .filter(|c| c.0 == sku && loc.is_none_or(|l| l == c.1))
+                .filter(|c| c.0 == sku && c.1 != LocationId::POOL && loc.is_none_or(|l| l == c.1))
                 .map(|c| c.2)
                 .sum()
         };
+        // Per SKU: its pool flow (if it has claims) and what the channel
+        // may sell of it, both as of before this transaction.
+        let mut flows: SmallVec<[(SkuId, Option<crate::pool::Flow>, i64); 2]> = SmallVec::new();
         for p in parts {
             let total: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
             let stock = txn.stock(p.sku);
-            let at = stock.atp(p.loc) + own(p.sku, Some(p.loc));
-            let raw = channel.raw_available(topo, stock) + own(p.sku, None);
-            let sellable = channel.buffered(raw, stock.scale);
+            let i = match flows.iter().position(|f| f.0 == p.sku) {
+                Some(i) => i,
+                None => {
+                    let mut extra: SmallVec<[LocationId; 8]> =
+                        channel.locations.iter().copied().collect();
+                    extra.extend(parts.iter().filter(|x| x.sku == p.sku).map(|x| x.loc));
+                    let flow = pool_flow(topo, stock, p.sku, chan, credit, &extra);
+                    let raw = match &flow {
+                        Some(f) => {
+                            crate::pool::headroom_at(topo, stock, Some(f), &channel.locations)
+                        }
+                        // No claims left once the order's own are
+                        // credited: the plain sum.
+                        None => channel.raw_sum(topo, stock) + own(p.sku, None),
+                    };
+                    flows.push((p.sku, flow, channel.buffered(raw, stock.scale)));
+                    flows.len() - 1
+                }
+            };
+            let sellable = flows[i].2;
+            let mut at = stock.atp(p.loc) + own(p.sku, Some(p.loc));
+            // With pool claims, what the location can spare once the
+            // parts before this one are taken.
+            if let Some(f) = flows[i].1.as_mut().filter(|f| f.has(p.loc)) {
+                at = at.min(f.take(p.loc, p.qty));
+            }
             if p.qty > at || total > sellable || topo.is_closed(p.loc) {
                 return Some(self.insufficient(
                     p.sku,

@@ -3,7 +3,7 @@
 use crate::durable::rec::{Rec, StockOp};
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, Result};
-use crate::ids::{Key, LocationId, SkuId};
+use crate::ids::{ChannelId, Key, LocationId, SkuId};
 use crate::ledger::EventKind;
 use crate::qty::{MAX_MINOR, Qty};
 use crate::sku::SkuSpec;
@@ -110,19 +110,28 @@ pub(crate) struct ColdLevels {
     pub expected: Vec<Expected>,
 }
 
-/// The cold levels of a SKU: one pointer while it has none.
+/// The cold part of a SKU: one pointer while it has none.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Vec<ColdLevels>", into = "Vec<ColdLevels>")]
+#[serde(from = "ColdData", into = "ColdData")]
 #[allow(clippy::box_collection)] // one word in the hot record instead of three
-pub(crate) struct Cold(Option<Box<Vec<ColdLevels>>>);
+pub(crate) struct Cold(Option<Box<ColdData>>);
 
-impl From<Vec<ColdLevels>> for Cold {
-    fn from(v: Vec<ColdLevels>) -> Self {
-        Cold((!v.is_empty()).then(|| Box::new(v)))
+/// Rare levels per location, and the SKU's pool claims.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ColdData {
+    pub levels: Vec<ColdLevels>,
+    /// Units held against a channel's pool, not yet bound to a location:
+    /// (channel, minor units), one entry per channel with a claim.
+    pub pool: Vec<(ChannelId, i64)>,
+}
+
+impl From<ColdData> for Cold {
+    fn from(v: ColdData) -> Self {
+        Cold((!v.levels.is_empty() || !v.pool.is_empty()).then(|| Box::new(v)))
     }
 }
 
-impl From<Cold> for Vec<ColdLevels> {
+impl From<Cold> for ColdData {
     fn from(c: Cold) -> Self {
         c.0.map(|b| *b).unwrap_or_default()
     }
@@ -131,13 +140,36 @@ impl From<Cold> for Vec<ColdLevels> {
 impl std::ops::Deref for Cold {
     type Target = [ColdLevels];
     fn deref(&self) -> &[ColdLevels] {
-        self.0.as_deref().map_or(&[], |v| v.as_slice())
+        self.0.as_deref().map_or(&[], |v| v.levels.as_slice())
     }
 }
 
 impl Cold {
     fn vec_mut(&mut self) -> &mut Vec<ColdLevels> {
-        self.0.get_or_insert_with(Box::default)
+        &mut self.0.get_or_insert_with(Box::default).levels
+    }
+
+    /// The pool claims per channel (empty for most SKUs).
+    #[inline]
+    pub(crate) fn pool(&self) -> &[(ChannelId, i64)] {
+        self.0.as_deref().map_or(&[], |v| v.pool.as_slice())
+    }
+
+    /// Changes a channel's pool claim; an entry that drops to zero goes.
+    pub(crate) fn adjust_pool(&mut self, chan: ChannelId, delta: i64) {
+        let data = self.0.get_or_insert_with(Box::default);
+        match data.pool.iter().position(|(c, _)| *c == chan) {
+            Some(i) => {
+                data.pool[i].1 += delta;
+                if data.pool[i].1 == 0 {
+                    data.pool.swap_remove(i);
+                }
+            }
+            None => data.pool.push((chan, delta)),
+        }
+        if data.pool.is_empty() && data.levels.is_empty() {
+            self.0 = None;
+        }
     }
 }
 
@@ -233,6 +265,8 @@ impl SkuStock {
             }
             Field::InTransit => self.cold_entry(loc).in_transit += delta,
             Field::Incoming => self.cold_entry(loc).incoming += delta,
+            // The channel's id rides in the location slot (see `Txn::adjust_pool`).
+            Field::Pool => self.cold.adjust_pool(ChannelId(loc.0), delta),
         }
     }
 

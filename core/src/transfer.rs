@@ -96,7 +96,14 @@ impl Engine {
             };
         }
         let mut txn = Txn::begin(self, &[sid], now);
-        let atp = txn.stock(sid).atp(f);
+        let stock = txn.stock(sid);
+        let mut atp = stock.atp(f);
+        let topo = self.topo.load();
+        if q <= atp && !stock.cold.pool().is_empty() && !topo.is_closed(f) {
+            // Pool holds may need these units: only what they can spare.
+            let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[f]);
+            atp = crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[f]);
+        }
         if q > atp {
             return Err(txn.fail(self.insufficient(sid, Some(f), None, q, atp, scale)));
         }

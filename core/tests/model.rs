@@ -438,7 +438,7 @@ impl Sut {
                     let s = SKUS.iter().position(|x| *x == e.sku_name(p.sku)).unwrap();
                     let l = LOCS
                         .iter()
-                        .position(|x| *x == e.location_name(p.location))
+                        .position(|x| *x == e.location_name(p.location.unwrap()))
                         .unwrap();
                     (s, l, p.qty.as_units().unwrap())
                 })

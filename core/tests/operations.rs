@@ -347,7 +347,7 @@ fn a_hold_fills_from_the_channel_locations_in_order() {
     let parts: Vec<_> = r
         .parts
         .iter()
-        .map(|p| (e.location_name(p.location), p.qty))
+        .map(|p| (e.location_name(p.location.unwrap()), p.qty))
         .collect();
     assert_eq!(
         parts,
@@ -716,7 +716,10 @@ fn till_sale_sells_from_the_store_at_once() {
     receive(&e, "a", "store-1", 2);
     let lines = [HoldLine::new("a", 2)];
     let r = e.till_sale("sale-1", "till:store-1", &lines).unwrap();
-    assert_eq!(e.location_name(r.allocations[0].location), "store-1");
+    assert_eq!(
+        e.location_name(r.allocations[0].location.unwrap()),
+        "store-1"
+    );
     assert!(
         e.till_sale("sale-1", "till:store-1", &lines)
             .unwrap()

@@ -714,7 +714,12 @@ fn placing_allocates_the_plan_and_retries_return_the_original() {
     let parts: Vec<(String, i64)> = placed
         .allocations
         .iter()
-        .map(|p| (e.location_name(p.location), p.qty.as_units().unwrap()))
+        .map(|p| {
+            (
+                e.location_name(p.location.unwrap()),
+                p.qty.as_units().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(parts, [("lille".to_string(), 3), ("lyon".to_string(), 2)]);
     assert_eq!(e.levels("tee", "lille").unwrap().allocated, 3.into());

@@ -646,8 +646,11 @@ impl Engine {
                 channel,
                 ttl_ms,
                 lines,
+                pool,
             } => {
-                self.hold(&HoldRequest::new(id, channel, lines, *ttl_ms))?;
+                let mut req = HoldRequest::new(id, channel, lines, *ttl_ms);
+                req.pool = *pool;
+                self.hold(&req)?;
             }
             Rec::Release { hold } => self.release(hold)?,
             Rec::Expire { hold } => self.expire_hold(hold)?,
@@ -716,6 +719,14 @@ impl Engine {
                     options: RouteOptions::default(),
                 };
                 self.apply_plan(order, *digest, &req, plan.as_ref().clone())??;
+            }
+            Rec::PlaceHold {
+                hold,
+                order,
+                digest,
+                plan,
+            } => {
+                self.apply_hold_plan(hold, order, *digest, plan.as_ref().clone())??;
             }
             Rec::Reroute { order, plan } => {
                 self.reroute_to(order, plan.as_ref().clone())??;

@@ -48,6 +48,8 @@ pub(crate) enum Rec<'a> {
         channel: &'a str,
         ttl_ms: u64,
         lines: Cow<'a, [HoldLine<'a>]>,
+        /// A pool hold (see [`crate::pool`]).
+        pool: bool,
     },
     Release {
         hold: &'a str,
@@ -102,6 +104,13 @@ pub(crate) enum Rec<'a> {
         digest: u64,
         channel: &'a str,
         lines: Cow<'a, [HoldLine<'a>]>,
+        plan: Cow<'a, Plan>,
+    },
+    /// An order placed from a hold (the hold's units become the order's).
+    PlaceHold {
+        hold: &'a str,
+        order: &'a str,
+        digest: u64,
         plan: Cow<'a, Plan>,
     },
     Reroute {
@@ -279,8 +288,11 @@ impl<'a> Rec<'a> {
                 channel,
                 ttl_ms,
                 lines,
+                pool,
             } => {
-                w.u8(10);
+                // A pool hold has its own tag: journals written before pool
+                // holds existed read the same.
+                w.u8(if *pool { 40 } else { 10 });
                 w.str(id);
                 w.str(channel);
                 w.u64(*ttl_ms);
@@ -383,6 +395,18 @@ impl<'a> Rec<'a> {
                 w.u64(*digest);
                 w.str(channel);
                 w.lines(lines);
+                w.json(plan.as_ref());
+            }
+            Rec::PlaceHold {
+                hold,
+                order,
+                digest,
+                plan,
+            } => {
+                w.u8(41);
+                w.str(hold);
+                w.str(order);
+                w.u64(*digest);
                 w.json(plan.as_ref());
             }
             Rec::Reroute { order, plan } => {
@@ -534,11 +558,12 @@ impl<'a> Reader<'a> {
                 loc: self.str()?,
                 reference: self.str()?,
             },
-            10 => Rec::Hold {
+            tag @ (10 | 40) => Rec::Hold {
                 id: self.str()?,
                 channel: self.str()?,
                 ttl_ms: self.u64()?,
                 lines: self.lines()?,
+                pool: tag == 40,
             },
             11 => Rec::Release { hold: self.str()? },
             12 => Rec::Expire { hold: self.str()? },
@@ -591,6 +616,12 @@ impl<'a> Reader<'a> {
                 digest: self.u64()?,
                 channel: self.str()?,
                 lines: self.lines()?,
+                plan: self.json()?,
+            },
+            41 => Rec::PlaceHold {
+                hold: self.str()?,
+                order: self.str()?,
+                digest: self.u64()?,
                 plan: self.json()?,
             },
             25 => Rec::Reroute {
