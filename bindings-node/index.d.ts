@@ -239,7 +239,7 @@ export declare class Engine {
    *
    * Locking: the hold's shard, then the stripes of its SKUs (ascending).
    */
-  hold(id: string, channel: string, lines: Line[], ttlMs?: number | undefined | null): HoldReceipt
+  hold(id: string, channel: string, lines: Line[], ttlMs?: number | undefined | null, options?: HoldOptions | undefined | null): HoldReceipt
   /**
    * Many holds in one call; one item per request, in order: the receipt,
    * or the `Error` that refused it (returned, not thrown). A malformed
@@ -378,6 +378,20 @@ export declare class Engine {
    * Locking: as `route`; then the order's shard and the SKUs' stripes.
    */
   place(order: string, channel: string, lines: Line[], options: RouteOptions): Placement
+  /**
+   * Places `order` from the active hold `hold`: the hold's units are
+   * routed with `options` (as for `route`; channel and lines are the
+   * hold's), counting the hold's own units as available, and in one
+   * transaction the hold ends as committed and the plan is allocated.
+   * This is where a pool hold is bound to locations. Re-checked under
+   * the locks and planned once more if stock moved; otherwise throws with
+   * nothing changed (the hold stays active). Retrying with the same hold,
+   * order and options returns the original placement (`replayed: true`).
+   *
+   * Locking: the hold's shard; as `route`; then the hold's shard, the
+   * order's shard and the SKUs' stripes.
+   */
+  placeHold(hold: string, order: string, options: RouteOptions): Placement
   /**
    * Re-routes an open order (a new address or method, or a store that
    * cannot pick): its open units are planned again with `options` (as for
@@ -628,6 +642,17 @@ export interface HoldInfo {
   parts: Array<Part>
 }
 
+/** Options of `hold`. */
+export interface HoldOptions {
+  /**
+   * Lines without a location claim units from the channel's pool (a
+   * part with `location: null`), bound to locations only when the hold
+   * becomes an order; the engine guarantees every pool claim can still
+   * be bound.
+   */
+  pool?: boolean
+}
+
 /**
  * What a granted hold holds. `replayed` is true when a retry with the same
  * id and content got the original result back.
@@ -645,6 +670,8 @@ export interface HoldRequestInput {
   channel: string
   lines: Line[]
   ttlMs?: number
+  /** A pool hold (see `hold`). */
+  pool?: boolean
 }
 
 /**
@@ -823,10 +850,13 @@ export interface OrderReceipt {
   allocations: Array<Part>
 }
 
-/** Units held or allocated at one location. */
+/**
+ * Units held or allocated at one location (`location: null`: held
+ * against the channel's pool).
+ */
 export interface Part {
   sku: string
-  location: string
+  location?: string | null
   qty: Quantity
 }
 

@@ -1,8 +1,8 @@
 //! Holds: carts, checkouts, click & reserve (mirrors `unistock::hold`).
 
 use crate::convert::{
-    JsQty, JsTime, OwnedLine, array_in, field, hold_lines, is_nullish, lines_in, ms_in, object_in,
-    str_in, strs_in,
+    JsQty, JsTime, OwnedLine, array_in, bool_in, field, hold_lines, is_nullish, lines_in, ms_in,
+    object_in, str_in, strs_in,
 };
 use crate::engine::Engine;
 use crate::errors::{Core, Outcome, arg, outcome, wrap};
@@ -11,11 +11,13 @@ use napi_derive::napi;
 use std::sync::Arc;
 use unistock::HoldRequest;
 
-/// Units held or allocated at one location.
+/// Units held or allocated at one location (`location: null`: held
+/// against the channel's pool).
 #[napi(object, object_from_js = false)]
 pub struct Part {
     pub sku: String,
-    pub location: String,
+    #[napi(ts_type = "string | null")]
+    pub location: Option<String>,
     #[napi(ts_type = "Quantity")]
     pub qty: JsQty,
 }
@@ -67,6 +69,19 @@ pub struct HoldRequestInput {
     #[napi(ts_type = "Line[]")]
     pub lines: Vec<LineInput>,
     pub ttl_ms: Option<f64>,
+    /// A pool hold (see `hold`).
+    pub pool: Option<bool>,
+}
+
+/// Options of `hold`.
+#[napi(object, object_to_js = false)]
+#[allow(dead_code)] // declares the TypeScript shape; read field by field
+pub struct HoldOptions {
+    /// Lines without a location claim units from the channel's pool (a
+    /// part with `location: null`), bound to locations only when the hold
+    /// becomes an order; the engine guarantees every pool claim can still
+    /// be bound.
+    pub pool: Option<bool>,
 }
 
 pub(crate) fn parts_out(e: &unistock::Engine, parts: &[unistock::Part]) -> Vec<Part> {
@@ -74,7 +89,7 @@ pub(crate) fn parts_out(e: &unistock::Engine, parts: &[unistock::Part]) -> Vec<P
         .iter()
         .map(|p| Part {
             sku: e.sku_name(p.sku),
-            location: e.location_name(p.location),
+            location: p.location.map(|l| e.location_name(l)),
             qty: JsQty(p.qty),
         })
         .collect()
@@ -94,6 +109,15 @@ pub(crate) struct OwnedHold {
     channel: String,
     lines: Vec<OwnedLine>,
     ttl_ms: u64,
+    pool: bool,
+}
+
+/// The `pool` option: a boolean, `false` when absent.
+fn pool_in(v: Option<Unknown<'_>>) -> Core<bool> {
+    match v {
+        Some(v) if !is_nullish(&v) => bool_in(&v, "pool"),
+        _ => Ok(false),
+    }
 }
 
 impl Engine {
@@ -115,6 +139,7 @@ impl Engine {
                     channel: str_in(&get("channel")?, "channel")?,
                     lines: lines_in(&get("lines")?)?,
                     ttl_ms: self.ttl_or_default(field(&o, "ttlMs")?.as_ref())?,
+                    pool: pool_in(field(&o, "pool")?)?,
                 })
             })
             .collect()
@@ -127,7 +152,11 @@ fn run_hold_batch(e: &unistock::Engine, reqs: &[OwnedHold]) -> Vec<Outcome<HoldR
     let core: Vec<HoldRequest<'_>> = reqs
         .iter()
         .zip(&lines)
-        .map(|(r, l)| HoldRequest::new(&r.id, &r.channel, l, r.ttl_ms))
+        .map(|(r, l)| {
+            let mut req = HoldRequest::new(&r.id, &r.channel, l, r.ttl_ms);
+            req.pool = r.pool;
+            req
+        })
         .collect();
     e.hold_batch(&core)
         .into_iter()
@@ -191,7 +220,7 @@ impl Engine {
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
     #[napi(
         catch_unwind,
-        ts_args_type = "id: string, channel: string, lines: Line[], ttlMs?: number | undefined | null"
+        ts_args_type = "id: string, channel: string, lines: Line[], ttlMs?: number | undefined | null, options?: HoldOptions | undefined | null"
     )]
     pub fn hold(
         &self,
@@ -200,16 +229,21 @@ impl Engine {
         channel: Unknown<'_>,
         lines: Unknown<'_>,
         ttl_ms: Option<Unknown<'_>>,
+        options: Option<Unknown<'_>>,
     ) -> Result<HoldReceipt> {
         wrap(&env, || {
             let id = str_in(&id, "id")?;
             let channel = str_in(&channel, "channel")?;
             let lines = lines_in(&lines)?;
             let ttl = self.ttl_or_default(ttl_ms.as_ref())?;
+            let pool = match options {
+                Some(o) if !is_nullish(&o) => pool_in(field(&object_in(&o, "options")?, "pool")?)?,
+                _ => false,
+            };
             let ls = hold_lines(&lines);
-            let r = self
-                .inner
-                .hold(&HoldRequest::new(&id, &channel, &ls, ttl))?;
+            let mut req = HoldRequest::new(&id, &channel, &ls, ttl);
+            req.pool = pool;
+            let r = self.inner.hold(&req)?;
             Ok(receipt_out(&self.inner, &id, r))
         })
     }

@@ -313,6 +313,42 @@ impl Engine {
         wrap(&env, || Ok(placement_out(&self.inner, &order, result?)))
     }
 
+    /// Places `order` from the active hold `hold`: the hold's units are
+    /// routed with `options` (as for `route`; channel and lines are the
+    /// hold's), counting the hold's own units as available, and in one
+    /// transaction the hold ends as committed and the plan is allocated.
+    /// This is where a pool hold is bound to locations. Re-checked under
+    /// the locks and planned once more if stock moved; otherwise throws with
+    /// nothing changed (the hold stays active). Retrying with the same hold,
+    /// order and options returns the original placement (`replayed: true`).
+    ///
+    /// Locking: the hold's shard; as `route`; then the hold's shard, the
+    /// order's shard and the SKUs' stripes.
+    #[napi(
+        catch_unwind,
+        ts_args_type = "hold: string, order: string, options: RouteOptions"
+    )]
+    pub fn place_hold(
+        &self,
+        env: Env,
+        hold: Unknown<'_>,
+        order: Unknown<'_>,
+        options: Unknown<'_>,
+    ) -> Result<Placement> {
+        let (hold, order, (fulfilment, opts, scorers)) = wrap(&env, || {
+            Ok((
+                str_in(&hold, "hold")?,
+                str_in(&order, "order")?,
+                options_in(&options)?,
+            ))
+        })?;
+        let result = with_scorers(&scorers, |host| {
+            self.inner
+                .place_hold_with(&hold, &order, fulfilment, opts, host)
+        })?;
+        wrap(&env, || Ok(placement_out(&self.inner, &order, result?)))
+    }
+
     /// Re-routes an open order (a new address or method, or a store that
     /// cannot pick): its open units are planned again with `options` (as for
     /// `route`; channel and lines are the order's), its own allocations

@@ -18,6 +18,11 @@ for (const r of results) {
     void r.parts.map((p) => p.location)
   }
 }
+const pooled: HoldReceipt = engine.hold('cart-3', 'web', [['tee', 1]], null, { pool: true })
+const where: string | null | undefined = pooled.parts[0].location
+void where
+const fromHold: Placement = engine.placeHold('cart-3', 'order-9', { shipTo: { lat: 48.85, lon: 2.35, country: 'FR' } })
+void fromHold
 const pending: Promise<Array<HoldReceipt | UnistockError>> = engine.holdBatchAsync([])
 const sub = engine.subscribe((changes: Change[]) => void changes.length)
 engine.unsubscribe(sub)

@@ -55,10 +55,11 @@ impl Line {
 }
 
 record!(
-    /// Units held or allocated at one location.
+    /// Units held or allocated at one location (`location=None`: held
+    /// against the channel's pool).
     Part {
         sku: String,
-        location: String,
+        location: Option<String>,
         qty: PyQty,
     }
 );
@@ -133,7 +134,7 @@ pub(crate) fn parts_out(e: &unistock::Engine, parts: &[unistock::Part]) -> Vec<P
         .iter()
         .map(|p| Part {
             sku: e.sku_name(p.sku),
-            location: e.location_name(p.location),
+            location: p.location.map(|l| e.location_name(l)),
             qty: PyQty(p.qty),
         })
         .collect()
@@ -151,6 +152,12 @@ fn receipt_out(
         core_parts: r.parts,
         engine: e.clone(),
     }
+}
+
+/// The `pool` flag: a bool, `False` when not given.
+fn pool_in(v: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+    v.filter(|v| !v.is_none())
+        .map_or(Ok(false), |v| crate::channel::bool_in(v, "pool"))
 }
 
 /// One `hold_batch` request, its text read in place.
@@ -211,9 +218,13 @@ impl Engine {
     /// idempotency key: the same id with the same content returns the
     /// original receipt (`replayed=True`), with other content raises
     /// `IdConflictError`. `ttl` defaults to the engine's `default_ttl`.
+    /// With `pool=True`, lines without a location claim units from the
+    /// channel's pool (a part with `location=None`), bound to locations
+    /// only when the hold becomes an order; the engine guarantees every
+    /// pool claim can still be bound.
     ///
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
-    #[pyo3(signature = (id, channel, lines, ttl=None))]
+    #[pyo3(signature = (id, channel, lines, ttl=None, *, pool=None))]
     fn hold<'py>(
         &self,
         py: Python<'py>,
@@ -221,15 +232,19 @@ impl Engine {
         channel: &Bound<'_, PyAny>,
         lines: &Bound<'_, PyAny>,
         ttl: Option<&Bound<'_, PyAny>>,
+        pool: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Bound<'py, HoldReceipt>> {
         let id_text = id_ref(id, "id")?;
         let channel = id_ref(channel, "channel")?;
         let items = LineItems::new(lines)?;
         let ls = items.lines()?;
         let ttl_ms = self.ttl_or_default(ttl)?;
+        let pool = pool_in(pool)?;
         let e = &self.inner;
         let r = run(py, || {
-            e.hold(&HoldRequest::new(id_text, channel, &ls, ttl_ms))
+            let mut req = HoldRequest::new(id_text, channel, &ls, ttl_ms);
+            req.pool = pool;
+            e.hold(&req)
         })?;
         let id = id.cast::<PyString>()?.clone().unbind();
         Ok(untrack(Bound::new(py, receipt_out(e, id, r))?))
@@ -239,14 +254,18 @@ impl Engine {
     /// lines)` or `(id, channel, lines, ttl)` tuples. Returns one item per
     /// request, in order: a `HoldReceipt`, or the `UnistockError` that
     /// refused it (returned, not raised). Each hold is atomic on its own.
-    /// A malformed request raises before anything is held.
+    /// A malformed request raises before anything is held. `pool=True`
+    /// makes every request a pool hold.
     ///
     /// Locking: per item, as `hold`.
+    #[pyo3(signature = (requests, *, pool=None))]
     fn hold_batch<'py>(
         &self,
         py: Python<'py>,
         requests: &Bound<'py, PyAny>,
+        pool: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let pool = pool_in(pool)?;
         let items = seq_items(requests, "requests")?;
         let reqs = items
             .iter()
@@ -260,12 +279,10 @@ impl Engine {
             .iter()
             .zip(&lines)
             .map(|(r, l)| {
-                Ok(HoldRequest::new(
-                    str_ref(&r.id)?,
-                    id_ref(&r.channel, "channel")?,
-                    l,
-                    r.ttl_ms,
-                ))
+                let mut req =
+                    HoldRequest::new(str_ref(&r.id)?, id_ref(&r.channel, "channel")?, l, r.ttl_ms);
+                req.pool = pool;
+                Ok(req)
             })
             .collect::<PyResult<Vec<_>>>()?;
         let e = &self.inner;

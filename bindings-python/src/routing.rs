@@ -395,6 +395,63 @@ impl Engine {
         Ok(placement_out(e, order, placed))
     }
 
+    /// Places `order` from the active hold `hold`: the hold's units are
+    /// routed with these arguments (as for `route`, without channel and
+    /// lines: they are the hold's), counting the hold's own units as
+    /// available, and in one transaction the hold ends as committed and the
+    /// plan is allocated. This is where a pool hold is bound to locations.
+    /// Re-checked under the locks and planned once more if stock moved;
+    /// otherwise raises with nothing changed (the hold stays active).
+    /// Retrying with the same hold, order and arguments returns the
+    /// original placement (`replayed=True`).
+    ///
+    /// Locking: the hold's shard; as `route`; then the hold's shard, the
+    /// order's shard and the SKUs' stripes.
+    #[pyo3(signature = (hold, order, *, ship_to=None, collect_at=None, reserve_at=None, reserve_hours=None, till=None, strategies=None, allow_split=None, max_shipments=None, allow_partial=None, allow_backorder=None, cost_per_km=None, transfer_days=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn place_hold(
+        &self,
+        py: Python<'_>,
+        hold: &Bound<'_, PyAny>,
+        order: &Bound<'_, PyAny>,
+        ship_to: Option<&Bound<'_, PyAny>>,
+        collect_at: Option<&Bound<'_, PyAny>>,
+        reserve_at: Option<&Bound<'_, PyAny>>,
+        reserve_hours: Option<&Bound<'_, PyAny>>,
+        till: Option<&Bound<'_, PyAny>>,
+        strategies: Option<&Bound<'_, PyAny>>,
+        allow_split: Option<&Bound<'_, PyAny>>,
+        max_shipments: Option<&Bound<'_, PyAny>>,
+        allow_partial: Option<&Bound<'_, PyAny>>,
+        allow_backorder: Option<&Bound<'_, PyAny>>,
+        cost_per_km: Option<&Bound<'_, PyAny>>,
+        transfer_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Placement> {
+        let hold = id_in(hold, "hold")?;
+        let order = id_in(order, "order")?;
+        let a = route_args(
+            py,
+            ship_to,
+            collect_at,
+            reserve_at,
+            reserve_hours,
+            till,
+            strategies,
+            allow_split,
+            max_shipments,
+            allow_partial,
+            allow_backorder,
+            cost_per_km,
+            transfer_days,
+        )?;
+        let e = &self.inner;
+        let (f, o) = (a.fulfilment, a.options);
+        let placed = with_scorers(py, &a.scorers, |host| {
+            e.place_hold_with(&hold, &order, f, o, host)
+        })?;
+        Ok(placement_out(e, order, placed))
+    }
+
     /// Re-routes an open order (a new address or method, or a store that
     /// cannot pick): its open units are planned again with these arguments
     /// (as for `route`, without channel and lines: they are the order's),

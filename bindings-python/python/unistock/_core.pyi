@@ -141,7 +141,7 @@ class Part:
     @property
     def sku(self) -> str: ...
     @property
-    def location(self) -> str: ...
+    def location(self) -> Optional[str]: ...
     @property
     def qty(self) -> _Quantity: ...
 
@@ -593,8 +593,12 @@ class Engine:
     def levels(self, sku: str, location: str) -> Levels: ...
     def atp(self, sku: str, location: str) -> _Quantity: ...
     # holds
-    def hold(self, id: str, channel: str, lines: Sequence[_LineLike], ttl: Optional[timedelta] = None) -> HoldReceipt: ...
-    def hold_batch(self, requests: Sequence[_HoldRequest]) -> list[Union[HoldReceipt, UnistockError]]: ...
+    def hold(
+        self, id: str, channel: str, lines: Sequence[_LineLike], ttl: Optional[timedelta] = None, *, pool: Optional[bool] = None
+    ) -> HoldReceipt: ...
+    def hold_batch(
+        self, requests: Sequence[_HoldRequest], *, pool: Optional[bool] = None
+    ) -> list[Union[HoldReceipt, UnistockError]]: ...
     def release(self, id: str) -> None: ...
     def release_batch(self, ids: Sequence[str]) -> list[Optional[UnistockError]]: ...
     def extend_hold(self, id: str, ttl: timedelta) -> datetime: ...
@@ -637,6 +641,24 @@ class Engine:
         order: str,
         channel: str,
         lines: Sequence[_LineLike],
+        *,
+        ship_to: Optional[tuple[float, float, str]] = None,
+        collect_at: Optional[str] = None,
+        reserve_at: Optional[str] = None,
+        reserve_hours: Optional[int] = None,
+        till: Optional[str] = None,
+        strategies: Optional[Sequence[Union[str, Callable[[Candidate], float]]]] = None,
+        allow_split: Optional[bool] = None,
+        max_shipments: Optional[int] = None,
+        allow_partial: Optional[bool] = None,
+        allow_backorder: Optional[bool] = None,
+        cost_per_km: Optional[Union[int, Decimal]] = None,
+        transfer_days: Optional[int] = None,
+    ) -> Placement: ...
+    def place_hold(
+        self,
+        hold: str,
+        order: str,
         *,
         ship_to: Optional[tuple[float, float, str]] = None,
         collect_at: Optional[str] = None,
