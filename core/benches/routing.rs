@@ -5,6 +5,14 @@
 //! routes 5 random SKUs to a random address with nearest + fewest
 //! shipments (greedy set cover beyond 16 candidates), with priority alone
 //! for comparison, and routed then placed (allocated).
+//!
+//! Pool holds: one SKU with 5 units at each of the 100 locations and 470
+//! of its 500 units claimed by pool holds of three channels with
+//! overlapping locations (web: all 100; app: the first 50; market: the
+//! last 30), web's claims made first so that the greedy start leaves app
+//! and market short and augmenting paths must move them. Measured: the
+//! feasibility check for one new hold (the headroom question a hold asks:
+//! `availability`), and a pool hold plus its release.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -115,5 +123,44 @@ fn routing(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, routing);
+fn pool(c: &mut Criterion) {
+    let (e, _) = rig();
+    let locs: Vec<String> = (0..LOCS).map(|i| format!("wh-{i:03}")).collect();
+    e.upsert_channel(ChannelSpec::new("app", locs[..50].to_vec()))
+        .unwrap();
+    e.upsert_channel(ChannelSpec::new("market", locs[70..].to_vec()))
+        .unwrap();
+    for l in &locs {
+        e.receive("pooled", l, 5.into(), Note::default()).unwrap();
+    }
+    let mut n = 0;
+    for (chan, units) in [("web", 150), ("app", 200), ("market", 120)] {
+        for _ in 0..units / 10 {
+            n += 1;
+            let lines = [HoldLine::new("pooled", 10)];
+            e.hold(&HoldRequest::new(&format!("claim-{n}"), chan, &lines, 3_600_000).pool())
+                .unwrap();
+        }
+    }
+    assert_eq!(e.availability("web", "pooled").unwrap(), 30.into());
+    let mut g = c.benchmark_group("pool holds / 100 locations, 3 channels");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("feasibility check for one new hold", |b| {
+        b.iter(|| black_box(e.availability(black_box("app"), "pooled").unwrap()))
+    });
+    let lines = [HoldLine::new("pooled", 1)];
+    let mut n = 0u64;
+    g.bench_function("pool hold + release", |b| {
+        b.iter(|| {
+            n += 1;
+            let id = format!("cart-{n}");
+            e.hold(&HoldRequest::new(&id, "app", &lines, 60_000).pool())
+                .unwrap();
+            e.release(&id).unwrap();
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, routing, pool);
 criterion_main!(benches);

@@ -1839,10 +1839,14 @@ impl Engine {
             let i = match flows.iter().position(|f| f.0 == p.sku) {
                 Some(i) => i,
                 None => {
-                    let mut extra: SmallVec<[LocationId; 8]> =
-                        channel.locations.iter().copied().collect();
-                    extra.extend(parts.iter().filter(|x| x.sku == p.sku).map(|x| x.loc));
-                    let flow = pool_flow(topo, stock, p.sku, chan, credit, &extra);
+                    let flow = if stock.cold.pool().is_empty() {
+                        None
+                    } else {
+                        let mut extra: SmallVec<[LocationId; 8]> =
+                            channel.locations.iter().copied().collect();
+                        extra.extend(parts.iter().filter(|x| x.sku == p.sku).map(|x| x.loc));
+                        pool_flow(topo, stock, p.sku, chan, credit, &extra)
+                    };
                     let raw = match &flow {
                         Some(f) => {
                             crate::pool::headroom_at(topo, stock, Some(f), &channel.locations)
