@@ -379,6 +379,12 @@ export declare class Engine {
    */
   place(order: string, channel: string, lines: Line[], options: RouteOptions): Placement
   /**
+   * How many orders `location` took today against its daily capacity.
+   *
+   * Locking: the daily order counts.
+   */
+  locationLoad(location: string): LocationLoad
+  /**
    * Places `order` from the active hold `hold`: the hold's units are
    * routed with `options` (as for `route`; channel and lines are the
    * hold's), counting the hold's own units as available, and in one
@@ -793,6 +799,18 @@ export interface LocationInput {
   costPerShipment?: number | string
   costPerUnit?: number | string
   dailyCapacity?: number
+}
+
+/**
+ * How busy a location is today: the orders it took since `dayStart`
+ * (UTC) against its daily `capacity` (`null`: unlimited), the count
+ * capacity-aware routing uses.
+ */
+export interface LocationLoad {
+  location: string
+  dayStart: Date
+  ordersToday: number
+  capacity?: number | null
 }
 
 /** Why a movement happened and the host's reference for it. */

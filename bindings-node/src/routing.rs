@@ -66,6 +66,19 @@ pub struct Placement {
     pub plan: Plan,
 }
 
+/// How busy a location is today: the orders it took since `dayStart`
+/// (UTC) against its daily `capacity` (`null`: unlimited), the count
+/// capacity-aware routing uses.
+#[napi(object, object_from_js = false)]
+pub struct LocationLoad {
+    pub location: String,
+    #[napi(ts_type = "Date")]
+    pub day_start: JsTime,
+    pub orders_today: u32,
+    #[napi(ts_type = "number | null")]
+    pub capacity: Option<u32>,
+}
+
 /// A routing plan.
 #[napi(object, object_from_js = false)]
 pub struct Plan {
@@ -311,6 +324,22 @@ impl Engine {
         };
         let result = with_scorers(&scorers, |host| self.inner.place_with(&order, &req, host))?;
         wrap(&env, || Ok(placement_out(&self.inner, &order, result?)))
+    }
+
+    /// How many orders `location` took today against its daily capacity.
+    ///
+    /// Locking: the daily order counts.
+    #[napi(catch_unwind, ts_args_type = "location: string")]
+    pub fn location_load(&self, env: Env, location: Unknown<'_>) -> Result<LocationLoad> {
+        wrap(&env, || {
+            let l = self.inner.location_load(&str_in(&location, "location")?)?;
+            Ok(LocationLoad {
+                location: l.location,
+                day_start: JsTime(l.day_start_ms),
+                orders_today: l.orders_today,
+                capacity: l.capacity,
+            })
+        })
     }
 
     /// Places `order` from the active hold `hold`: the hold's units are

@@ -40,7 +40,7 @@ mod _core {
     #[pymodule_export]
     use crate::order::{OrderInfo, OrderLineInfo, OrderReceipt};
     #[pymodule_export]
-    use crate::routing::{Candidate, Placement, Plan, Shipment};
+    use crate::routing::{Candidate, LocationLoad, Placement, Plan, Shipment};
     #[pymodule_export]
     use crate::stock::{CountReport, ExpectedReceipt, Levels, LoadReport, Reconciliation};
     #[pymodule_export]

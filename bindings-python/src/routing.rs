@@ -56,6 +56,18 @@ record!(
 );
 
 record!(
+    /// How busy a location is today: the orders it took since
+    /// `day_start` (UTC) against its daily `capacity` (`None`: unlimited),
+    /// the count capacity-aware routing uses.
+    LocationLoad {
+        location: String,
+        day_start: Ms,
+        orders_today: u32,
+        capacity: Option<u32>,
+    }
+);
+
+record!(
     /// A routing plan: the shipments, what is left `unfilled` (with
     /// `allow_partial`), the `total_cost` and every candidate, ranked.
     Plan {
@@ -393,6 +405,21 @@ impl Engine {
         let e = &self.inner;
         let placed = with_scorers(py, &a.scorers, |host| e.place_with(&order, &req, host))?;
         Ok(placement_out(e, order, placed))
+    }
+
+    /// How many orders `location` took today against its daily capacity.
+    ///
+    /// Locking: the daily order counts.
+    fn location_load(&self, py: Python<'_>, location: &Bound<'_, PyAny>) -> PyResult<LocationLoad> {
+        let location = id_in(location, "location")?;
+        let e = &self.inner;
+        let l = run(py, || e.location_load(&location))?;
+        Ok(LocationLoad {
+            location: l.location,
+            day_start: Ms(l.day_start_ms),
+            orders_today: l.orders_today,
+            capacity: l.capacity,
+        })
     }
 
     /// Places `order` from the active hold `hold`: the hold's units are

@@ -272,3 +272,31 @@ def test_reroute_swaps_the_allocation_or_keeps_the_old_one():
         e.reroute("nope", ship_to=PARIS)
     with pytest.raises(u.InvalidArgumentError):
         e.reroute("o1")
+
+
+def test_daily_capacity_counts_orders_and_capacity_aware_routing_skips_full_locations():
+    clock = u.ManualClock(T0)
+    e = u.Engine(clock=clock)
+    e.upsert_location("lyon", lat=45.76, lon=4.84, priority=1)
+    e.upsert_location("lille", lat=50.63, lon=3.06, priority=5, daily_capacity=2)
+    e.upsert_channel("web", ["lyon", "lille"])
+    e.receive("tee", "lyon", 50)
+    e.receive("tee", "lille", 50)
+    aware = dict(ship_to=PARIS, strategies=["capacity_aware", "priority"])
+    assert where(e.place("o1", "web", [("tee", 1)], **aware).plan) == ["lille"]
+    e.hold("h1", "web", [("tee", 1, "lille")])
+    e.commit("h1", "o2")
+    load = e.location_load("lille")
+    assert (load.location, load.orders_today, load.capacity) == ("lille", 2, 2)
+    assert load.day_start <= T0
+    p = e.place("o3", "web", [("tee", 1)], **aware)
+    assert where(p.plan) == ["lyon"]
+    lille = next(c for c in p.plan.candidates if c.location == "lille")
+    assert lille.excluded == "at its daily order capacity (2 orders today)"
+    assert e.location_load("lyon").capacity is None
+    clock.advance(timedelta(days=1))
+    assert e.location_load("lille").orders_today == 0
+    with pytest.raises(u.UnknownLocationError):
+        e.location_load("nowhere")
+    with pytest.raises(u.InvalidArgumentError):
+        e.location_load(7)

@@ -21,7 +21,8 @@
 //! 3. one hold shard; 4. one order shard;
 //! 5. SKU stripes, in ascending stripe order;
 //! 6. the meta-log, the reason interner, the SKU name table, the
-//!    subscriber list, the journal buffer (leaf locks).
+//!    subscriber list, the journal buffer, the daily order counts (leaf
+//!    locks).
 //!
 //! A durable engine appends each transaction's journal record to the
 //! journal buffer inside the critical section that numbered it; callers
@@ -181,6 +182,9 @@ pub struct Engine {
     pub(crate) reasons: Reasons,
     pub(crate) next_due_ms: AtomicU64,
     pub(crate) sweep_lock: Mutex<()>,
+    /// Per location id: (UTC day, orders taken that day), for daily
+    /// order capacities (a leaf lock).
+    pub(crate) picks: Mutex<Vec<(u64, u32)>>,
     pub(crate) feed: Feed,
     /// The journal of a durable engine (`Engine::open`).
     pub(crate) journal: Option<Arc<Journal>>,
@@ -249,6 +253,7 @@ impl Engine {
             reasons: Reasons::default(),
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
+            picks: Mutex::new(Vec::new()),
             feed: Feed::default(),
             journal: None,
             storage: None,

@@ -72,8 +72,8 @@ pub use location::{Capabilities, Location, LocationKind, LocationSpec};
 pub use order::{Allocation, OrderLine, OrderReceipt, OrderState, OrderView};
 pub use qty::{Qty, QtyProblem};
 pub use routing::{
-    CandidateView, Fulfilment, Placed, Plan, PlanLine, RouteOptions, RouteRequest, RouteStrategy,
-    Scorer, Shipment,
+    CandidateView, Fulfilment, LocationLoad, Placed, Plan, PlanLine, RouteOptions, RouteRequest,
+    RouteStrategy, Scorer, Shipment,
 };
 pub use sku::SkuSpec;
 pub use snapshot::Snapshot;

@@ -232,6 +232,8 @@ impl Engine {
             parts.extend(bound);
         }
         txn.kpi.holds_committed += 1;
+        // The order counts against the locations' daily capacities.
+        let _ = self.count_orders(&topo, &parts, now, false);
         let changes = txn.commit(&Rec::Commit { hold, order });
         let order_rec = OrderRec {
             channel: rec.channel,

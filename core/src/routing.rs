@@ -14,8 +14,12 @@
 //! takes the pickup store itself (it needs `pickup`) or any location that
 //! ships, whose units then travel to the store by transfer; `ClickAndReserve`
 //! and `TillSale` take the named store only. With
-//! [`RouteStrategy::CapacityAware`], a location whose daily order capacity is 0
-//! drops out.
+//! [`RouteStrategy::CapacityAware`], a location that has taken as many
+//! orders today (UTC days of the engine's clock) as its daily order capacity
+//! drops out, and placing re-checks the count under the lock that keeps it
+//! ([`Engine::location_load`] reads it). Every placement and every commit
+//! counts one order at each location it allocates from, whatever the
+//! strategies.
 //!
 //! # Strategies
 //!
@@ -238,6 +242,21 @@ impl Plan {
     }
 }
 
+/// A day, for daily order capacities (UTC days of the engine's clock).
+const DAY_MS: u64 = 86_400_000;
+
+/// How busy a location is today.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LocationLoad {
+    pub location: String,
+    /// Start of the (UTC) day counted.
+    pub day_start_ms: u64,
+    /// Orders placed (or committed from holds) with units from here today.
+    pub orders_today: u32,
+    /// The location's daily order capacity (`None`: unlimited).
+    pub capacity: Option<u32>,
+}
+
 /// Exact fewest-shipments search up to this many candidates.
 pub const EXACT_CANDIDATES: usize = 16;
 
@@ -367,14 +386,19 @@ impl Engine {
         // One consistent read of every line's stock.
         let txn = Txn::begin(self, &skus, now);
         let capacity_aware = opts.strategies.contains(&RouteStrategy::CapacityAware);
+        let day = now / DAY_MS;
+        let picks = capacity_aware.then(|| self.picks.lock());
         let mut cands: Vec<Cand<'_>> = Vec::with_capacity(channel.locations.len());
         // Candidate index by location id (ids are dense).
         let mut slot = vec![u32::MAX; topo.locations.len()];
         let q = crate::location::unit_vector(dest.0, dest.1);
         for &loc in &channel.locations {
             let location = topo.location(loc);
-            let (transfer, excluded) =
-                eligibility(&req.fulfilment, location, loc, store, capacity_aware);
+            let today = picks.as_ref().map(|p| match p.get(loc.0 as usize) {
+                Some(&(d, n)) if d == day => n,
+                _ => 0,
+            });
+            let (transfer, excluded) = eligibility(&req.fulfilment, location, loc, store, today);
             slot[loc.0 as usize] = cands.len() as u32;
             let p = location.unit();
             let chord =
@@ -390,6 +414,7 @@ impl Engine {
                 custom: Vec::new(),
             });
         }
+        drop(picks);
         // Walk each SKU's stocked locations (a few) rather than every
         // candidate: the channel's raw availability and each candidate's
         // units in one pass. A SKU with pool claims gives each location
@@ -524,14 +549,18 @@ fn eligibility(
     location: &Location,
     loc: LocationId,
     store: Option<LocationId>,
-    capacity_aware: bool,
+    orders_today: Option<u32>,
 ) -> (bool, Option<String>) {
     let caps = location.spec.capabilities;
     let mut transfer = false;
+    let full = match (orders_today, location.spec.daily_capacity) {
+        (Some(n), Some(cap)) if n >= cap => Some(cap),
+        _ => None,
+    };
     let why = if location.closed {
         Some("closed".to_string())
-    } else if capacity_aware && location.spec.daily_capacity == Some(0) {
-        Some("at its daily order capacity".to_string())
+    } else if let Some(cap) = full {
+        Some(format!("at its daily order capacity ({cap} orders today)"))
     } else {
         match f {
             Fulfilment::Ship { .. } if !caps.ships => Some("does not ship".to_string()),
@@ -1253,6 +1282,14 @@ impl Engine {
             txn.abandon();
             return Ok(Err(err));
         }
+        let enforce = req
+            .options
+            .strategies
+            .contains(&RouteStrategy::CapacityAware);
+        if let Err(err) = self.count_orders(&topo, &parts, now, enforce) {
+            txn.abandon();
+            return Ok(Err(err));
+        }
         let note = crate::Note {
             reason: "",
             reference: Some(order),
@@ -1392,7 +1429,8 @@ impl Engine {
                     return self.durable(Err(e));
                 }
             };
-            match self.apply_hold_plan(hold, order, digest, plan)? {
+            let enforce = options.strategies.contains(&RouteStrategy::CapacityAware);
+            match self.apply_hold_plan(hold, order, digest, plan, enforce)? {
                 Ok(placed) => return self.durable(Ok(placed)),
                 Err(e) => last_err = Some(e),
             }
@@ -1451,6 +1489,7 @@ impl Engine {
         order: &str,
         digest: u64,
         plan: Plan,
+        enforce: bool,
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
@@ -1483,6 +1522,10 @@ impl Engine {
         skus.extend(held.iter().map(|p| p.sku));
         let mut txn = Txn::begin(self, &skus, now);
         if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &credit) {
+            txn.abandon();
+            return Ok(Err(err));
+        }
+        if let Err(err) = self.count_orders(&topo, &parts, now, enforce) {
             txn.abandon();
             return Ok(Err(err));
         }
@@ -1614,7 +1657,8 @@ impl Engine {
             let credit: Vec<(SkuId, LocationId, i64)> =
                 open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
             let plan = self.route_inner(&req, host, &credit)?;
-            match self.swap_plan(order, &open, &credit, plan)? {
+            let enforce = options.strategies.contains(&RouteStrategy::CapacityAware);
+            match self.swap_plan(order, &open, &credit, plan, enforce)? {
                 Ok(placed) => return self.durable(Ok(placed)),
                 Err(e) => last_err = Some(e),
             }
@@ -1632,7 +1676,7 @@ impl Engine {
         let (_, open) = self.open_allocations(order)?;
         let credit: Vec<(SkuId, LocationId, i64)> =
             open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
-        self.swap_plan(order, &open, &credit, plan)
+        self.swap_plan(order, &open, &credit, plan, false)
     }
 
     /// The order's channel and its open allocations (quantity = open).
@@ -1665,6 +1709,7 @@ impl Engine {
         open: &[crate::hold::PartRec],
         credit: &[(SkuId, LocationId, i64)],
         plan: Plan,
+        enforce: bool,
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
@@ -1695,6 +1740,16 @@ impl Engine {
         skus.extend(open.iter().map(|p| p.sku));
         let mut txn = Txn::begin(self, &skus, now);
         if let Some(err) = self.recheck(&txn, &topo, chan, &parts, credit) {
+            txn.abandon();
+            return Ok(Err(err));
+        }
+        // Locations the order already had are not picking a new order.
+        let new: SmallVec<[crate::hold::PartRec; 2]> = parts
+            .iter()
+            .filter(|p| !open.iter().any(|o| o.loc == p.loc))
+            .copied()
+            .collect();
+        if let Err(err) = self.count_orders(&topo, &new, now, enforce) {
             txn.abandon();
             return Ok(Err(err));
         }
@@ -1767,6 +1822,75 @@ fn count_placed(k: &mut crate::Kpis, plan: &Plan, ordered: Decimal) {
 }
 
 impl Engine {
+    /// Counts one order at each distinct location of `parts` on the day of
+    /// `now`. With `enforce`, a location already at its daily capacity
+    /// refuses the whole order (nothing is counted).
+    ///
+    /// Locking: the order-count table (a leaf lock).
+    pub(crate) fn count_orders(
+        &self,
+        topo: &Topology,
+        parts: &[crate::hold::PartRec],
+        now: u64,
+        enforce: bool,
+    ) -> std::result::Result<(), Error> {
+        let day = now / DAY_MS;
+        let mut locs: SmallVec<[LocationId; 4]> = parts
+            .iter()
+            .filter(|p| !p.pooled())
+            .map(|p| p.loc)
+            .collect();
+        locs.sort_unstable();
+        locs.dedup();
+        let Some(&max) = locs.last() else {
+            return Ok(());
+        };
+        let mut picks = self.picks.lock();
+        if picks.len() <= max.0 as usize {
+            picks.resize(max.0 as usize + 1, (0, 0));
+        }
+        let today = |p: (u64, u32)| if p.0 == day { p.1 } else { 0 };
+        if enforce {
+            for &loc in &locs {
+                if let Some(cap) = topo.location(loc).spec.daily_capacity
+                    && today(picks[loc.0 as usize]) >= cap
+                {
+                    return Err(Error::NoRoute {
+                        reason: format!(
+                            "`{}` reached its daily order capacity ({cap})",
+                            topo.location(loc).key
+                        ),
+                    });
+                }
+            }
+        }
+        for loc in locs {
+            let p = &mut picks[loc.0 as usize];
+            *p = (day, today(*p) + 1);
+        }
+        Ok(())
+    }
+
+    /// How many orders `location` has taken today against its daily
+    /// capacity (the count capacity-aware routing uses).
+    ///
+    /// Locking: the order-count table.
+    pub fn location_load(&self, location: &str) -> Result<LocationLoad> {
+        let loc = self.location_id(location)?;
+        let now = self.now_ms();
+        let day = now / DAY_MS;
+        let orders_today = match self.picks.lock().get(loc.0 as usize) {
+            Some(&(d, n)) if d == day => n,
+            _ => 0,
+        };
+        Ok(LocationLoad {
+            location: location.to_string(),
+            day_start_ms: day * DAY_MS,
+            orders_today,
+            capacity: self.topo.load().location(loc).spec.daily_capacity,
+        })
+    }
+
     /// The plan's shipments from stock as parts (ids, minor units); a plan
     /// with none is refused.
     fn plan_parts(

@@ -37,6 +37,9 @@ pub struct Snapshot {
     transfers: Vec<(Key, TransferRec)>,
     kpis: Kpis,
     ledger: Vec<Event>,
+    /// Orders taken per location today (daily capacities).
+    #[serde(default)]
+    picks: Vec<(u64, u32)>,
 }
 
 impl Snapshot {
@@ -88,6 +91,7 @@ impl Engine {
         // Every stripe is locked and meta-events are numbered under the
         // meta-log lock: nothing is numbered but not yet appended.
         let seq = self.seq.load(Ordering::Acquire);
+        let picks = self.picks.lock().clone();
         let cut = at_cut();
         drop(meta);
         // Copy under the locks; sort after releasing them (writers wait
@@ -124,6 +128,7 @@ impl Engine {
             transfers: by_key(transfers_copy),
             kpis,
             ledger,
+            picks,
         };
         (snap, cut)
     }
@@ -178,6 +183,7 @@ impl Engine {
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
+        *eng.picks.lock() = snapshot.picks;
         if snapshot
             .ledger
             .iter()

@@ -247,8 +247,118 @@ fn capacity_aware_drops_full_locations() {
     let lille = p.candidates.iter().find(|c| c.location == "lille").unwrap();
     assert_eq!(
         lille.excluded.as_deref(),
-        Some("at its daily order capacity")
+        Some("at its daily order capacity (0 orders today)")
     );
+}
+
+/// Every placement counts one order per location it ships from; a
+/// location that has taken its daily capacity drops out of capacity-aware
+/// routing until the next (UTC) day, and a placement racing past the
+/// count is re-planned.
+#[test]
+fn daily_capacity_counts_orders_placed_today() {
+    let (e, clock) = retailer();
+    e.upsert_location(
+        LocationSpec::warehouse("lille")
+            .at(50.63, 3.06)
+            .priority(5)
+            .daily_capacity(2),
+    )
+    .unwrap();
+    stock(&e, "tee", "lyon", 50);
+    stock(&e, "tee", "lille", 50);
+    let aware = || with(vec![RouteStrategy::CapacityAware, RouteStrategy::Priority]);
+    let lines = [HoldLine::new("tee", 1)];
+    let place = |id: &str| {
+        e.place(
+            id,
+            &RouteRequest {
+                channel: "web",
+                fulfilment: ship(),
+                lines: &lines,
+                options: aware(),
+            },
+        )
+        .unwrap()
+    };
+    assert_eq!(place("o1").plan.shipments[0].location, "lille");
+    // A commit from a hold counts too.
+    let pinned = [HoldLine::new("tee", 1).at("lille")];
+    e.hold(&HoldRequest::new("h1", "web", &pinned, 60_000))
+        .unwrap();
+    e.commit("h1", "o2").unwrap();
+    let load = e.location_load("lille").unwrap();
+    assert_eq!((load.orders_today, load.capacity), (2, Some(2)));
+    // Full: the next order goes to lyon, with the reason on lille.
+    let p = place("o3");
+    assert_eq!(p.plan.shipments[0].location, "lyon");
+    let lille = p.plan.candidates.iter().find(|c| c.location == "lille");
+    assert_eq!(
+        lille.unwrap().excluded.as_deref(),
+        Some("at its daily order capacity (2 orders today)")
+    );
+    assert_eq!(e.location_load("lyon").unwrap().orders_today, 1);
+    // The next day lille takes orders again.
+    clock.advance(DAY);
+    assert_eq!(e.location_load("lille").unwrap().orders_today, 0);
+    place("o4");
+    place("o5");
+    assert_eq!(place("o6").plan.shipments[0].location, "lyon");
+    // The counts survive a snapshot.
+    let snap = e.snapshot();
+    let back = Engine::restore(snap, Config::with_clock(clock.clone())).unwrap();
+    assert_eq!(back.location_load("lille").unwrap().orders_today, 2);
+    assert!(matches!(
+        e.location_load("nowhere"),
+        Err(Error::UnknownLocation { .. })
+    ));
+}
+
+/// Threads placing at once never push a location past its capacity: a
+/// plan made before the location filled up is refused at placement, under
+/// the count's lock, and re-planned elsewhere.
+#[test]
+fn racing_placements_respect_daily_capacity() {
+    let (e, _) = retailer();
+    e.upsert_location(
+        LocationSpec::warehouse("lille")
+            .at(50.63, 3.06)
+            .priority(5)
+            .daily_capacity(5),
+    )
+    .unwrap();
+    stock(&e, "tee", "lyon", 1000);
+    stock(&e, "tee", "lille", 1000);
+    let e = Arc::new(e);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let e = e.clone();
+            std::thread::spawn(move || {
+                for i in 0..20 {
+                    let lines = [HoldLine::new("tee", 1)];
+                    e.place(
+                        &format!("o{t}-{i}"),
+                        &RouteRequest {
+                            channel: "web",
+                            fulfilment: ship(),
+                            lines: &lines,
+                            options: with(vec![
+                                RouteStrategy::CapacityAware,
+                                RouteStrategy::Priority,
+                            ]),
+                        },
+                    )
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(e.location_load("lille").unwrap().orders_today, 5);
+    assert_eq!(e.levels("tee", "lille").unwrap().allocated, 5.into());
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 155.into());
 }
 
 #[derive(Debug)]

@@ -12,6 +12,7 @@ __all__ = [
     "Recovery",
     "Candidate",
     "Placement",
+    "LocationLoad",
     "Plan",
     "Shipment",
     "Change",
@@ -260,6 +261,17 @@ class Plan:
     def total_cost(self) -> Decimal: ...
     @property
     def candidates(self) -> list[Candidate]: ...
+
+@final
+class LocationLoad:
+    @property
+    def location(self) -> str: ...
+    @property
+    def day_start(self) -> datetime: ...
+    @property
+    def orders_today(self) -> int: ...
+    @property
+    def capacity(self) -> Optional[int]: ...
 
 @final
 class Placement:
@@ -655,6 +667,7 @@ class Engine:
         cost_per_km: Optional[Union[int, Decimal]] = None,
         transfer_days: Optional[int] = None,
     ) -> Placement: ...
+    def location_load(self, location: str) -> LocationLoad: ...
     def place_hold(
         self,
         hold: str,

@@ -726,7 +726,7 @@ impl Engine {
                 digest,
                 plan,
             } => {
-                self.apply_hold_plan(hold, order, *digest, plan.as_ref().clone())??;
+                self.apply_hold_plan(hold, order, *digest, plan.as_ref().clone(), false)??;
             }
             Rec::Reroute { order, plan } => {
                 self.reroute_to(order, plan.as_ref().clone())??;
