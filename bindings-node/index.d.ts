@@ -850,6 +850,8 @@ export interface OrderInfo {
   hold?: string
   createdAt: Date
   lines: Array<OrderLineInfo>
+  /** Click & collect transfers created for the order. */
+  transfers: Array<string>
 }
 
 /** One allocation line of an order. */
@@ -959,5 +961,7 @@ export interface TransferInfo {
   toLocation: string
   qty: Quantity
   received: Quantity
-  state: 'in_transit' | 'received' | 'cancelled'
+  state: 'planned' | 'in_transit' | 'received' | 'cancelled'
+  /** The click & collect order it was planned for. */
+  order?: string
 }

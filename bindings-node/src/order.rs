@@ -40,6 +40,8 @@ pub struct OrderInfo {
     #[napi(ts_type = "Date")]
     pub created_at: JsTime,
     pub lines: Vec<OrderLineInfo>,
+    /// Click & collect transfers created for the order.
+    pub transfers: Vec<String>,
 }
 
 fn receipt_out(e: &unistock::Engine, order: &str, r: unistock::OrderReceipt) -> OrderReceipt {
@@ -57,6 +59,7 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         state: enum_name(&v.state),
         hold: v.hold,
         created_at: JsTime(v.created_at_ms),
+        transfers: v.transfers,
         lines: v
             .lines
             .into_iter()

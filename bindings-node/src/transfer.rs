@@ -17,8 +17,10 @@ pub struct TransferInfo {
     pub qty: JsQty,
     #[napi(ts_type = "Quantity")]
     pub received: JsQty,
-    #[napi(ts_type = "'in_transit' | 'received' | 'cancelled'")]
+    #[napi(ts_type = "'planned' | 'in_transit' | 'received' | 'cancelled'")]
     pub state: String,
+    /// The click & collect order it was planned for.
+    pub order: Option<String>,
 }
 
 fn info_out(v: unistock::TransferView) -> TransferInfo {
@@ -30,6 +32,7 @@ fn info_out(v: unistock::TransferView) -> TransferInfo {
         qty: JsQty(v.qty),
         received: JsQty(v.received),
         state: enum_name(&v.state),
+        order: v.order,
     }
 }
 

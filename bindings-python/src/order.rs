@@ -39,6 +39,7 @@ record!(
         hold: Option<String>,
         created_at: Ms,
         lines: Vec<OrderLineInfo>,
+        transfers: Vec<String>,
     }
 );
 
@@ -57,6 +58,7 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         state: snake(&v.state),
         hold: v.hold,
         created_at: Ms(v.created_at_ms),
+        transfers: v.transfers,
         lines: v
             .lines
             .into_iter()

@@ -7,7 +7,9 @@ use crate::records::record;
 use pyo3::prelude::*;
 
 record!(
-    /// A transfer's state ('in_transit', 'received', 'cancelled') and amounts.
+    /// A transfer's state ('planned', 'in_transit', 'received',
+    /// 'cancelled'), its amounts, and the click & collect `order` it was
+    /// planned for.
     TransferInfo {
         id: String,
         sku: String,
@@ -16,6 +18,7 @@ record!(
         qty: PyQty,
         received: PyQty,
         state: String,
+        order: Option<String>,
     }
 );
 
@@ -28,6 +31,7 @@ fn info_out(v: unistock::TransferView) -> TransferInfo {
         qty: PyQty(v.qty),
         received: PyQty(v.received),
         state: snake(&v.state),
+        order: v.order,
     }
 }
 

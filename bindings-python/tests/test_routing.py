@@ -300,3 +300,29 @@ def test_daily_capacity_counts_orders_and_capacity_aware_routing_skips_full_loca
         e.location_load("nowhere")
     with pytest.raises(u.InvalidArgumentError):
         e.location_load(7)
+
+
+def test_click_and_collect_creates_a_transfer_that_carries_the_order():
+    e = u.Engine(clock=u.ManualClock(T0))
+    e.upsert_location("lyon", lat=45.76, lon=4.84)
+    e.upsert_location("paris-store", kind="store", lat=48.87, lon=2.33)
+    e.upsert_channel("web", ["lyon", "paris-store"])
+    e.upsert_channel("till", ["paris-store"])
+    e.receive("tee", "lyon", 5)
+    placed = e.place("o1", "web", [("tee", 2)], collect_at="paris-store", strategies=["nearest"])
+    assert placed.plan.shipments[0].transfer_to == "paris-store"
+    assert e.order_info("o1").transfers == ["o1/1"]
+    t = e.transfer_info("o1/1")
+    assert (t.from_location, t.to_location, t.qty, t.state, t.order) == (
+        "lyon", "paris-store", 2, "planned", "o1")
+    assert e.dispatch_transfer("o1/1", "tee", "lyon", "paris-store", 2).state == "in_transit"
+    assert e.levels("tee", "lyon").allocated == 0
+    assert e.order_info("o1").state == "open"
+    e.receive_transfer("o1/1")
+    store = e.levels("tee", "paris-store")
+    assert (store.on_hand, store.allocated) == (2, 2)
+    assert e.availability("till", "tee") == 0
+    assert e.fulfil("o1", [("tee", 2, "paris-store")]).state == "completed"
+    e.place("o2", "web", [("tee", 1)], collect_at="paris-store")
+    assert e.cancel_transfer("o2/1").state == "cancelled"
+    assert e.levels("tee", "lyon").allocated == 1

@@ -46,6 +46,11 @@ pub enum EventKind {
     TransferArrived,
     TransferCancelledInbound,
     TransferReturned,
+    /// A click & collect transfer planned for an order (no level changes;
+    /// the units stay allocated at the source until it is dispatched).
+    TransferPlanned,
+    /// A planned transfer cancelled before dispatch (no level changes).
+    TransferCancelled,
     /// `qty` is the change of the expected quantity.
     Expected,
     /// An expected receipt arrived or was cancelled.
@@ -111,7 +116,8 @@ impl EventKind {
             TransferCancelledInbound => d.in_transit -= q,
             Expected => d.incoming += q,
             ExpectedArrived => d.incoming -= q,
-            Shortage | HoldExtended | SkuDeclared | LocationChanged | ChannelChanged => {}
+            Shortage | HoldExtended | SkuDeclared | LocationChanged | ChannelChanged
+            | TransferPlanned | TransferCancelled => {}
         }
         if self == TransferArrived {
             d.in_transit -= q;
@@ -135,7 +141,9 @@ impl EventKind {
             | TransferInbound
             | TransferArrived
             | TransferCancelledInbound
-            | TransferReturned => "transfer",
+            | TransferReturned
+            | TransferPlanned
+            | TransferCancelled => "transfer",
             Expected | ExpectedArrived => "expected",
             Shortage => "shortage",
             SkuDeclared | LocationChanged | ChannelChanged => "topology",

@@ -58,8 +58,14 @@ pub struct OrderView {
     /// The hold it was committed from; `None` for a till sale.
     pub hold: Option<String>,
     pub created_at_ms: u64,
-    /// (sku, location, allocated, fulfilled, cancelled)
+    /// (sku, location, allocated, fulfilled, cancelled). Units sent to the
+    /// pickup store by a click & collect transfer count as fulfilled at
+    /// their source when they leave, and as a new line at the store when
+    /// they arrive.
     pub lines: Vec<(String, String, Qty, Qty, Qty)>,
+    /// Click & collect transfers created for the order (see
+    /// [`Engine::transfer_info`]).
+    pub transfers: Vec<String>,
 }
 
 /// A quantity of a SKU to fulfil or cancel; without a location, it is
@@ -95,6 +101,12 @@ pub(crate) struct OrderRec {
     pub origin: Origin,
     pub created_ms: u64,
     pub allocs: SmallVec<[AllocRec; 2]>,
+    /// Click & collect transfers created for the order, in creation order.
+    #[serde(default)]
+    pub transfers: Vec<Key>,
+    /// Units on their way to the pickup store by those transfers.
+    #[serde(default)]
+    pub in_transit: i64,
 }
 
 impl OrderRec {
@@ -105,7 +117,7 @@ impl OrderRec {
         }
     }
     fn state(&self) -> OrderState {
-        if self.allocs.iter().any(|a| a.open() > 0) {
+        if self.in_transit > 0 || self.allocs.iter().any(|a| a.open() > 0) {
             OrderState::Open
         } else if self.allocs.iter().any(|a| a.fulfilled > 0) {
             OrderState::Completed
@@ -238,6 +250,8 @@ impl Engine {
         let order_rec = OrderRec {
             channel: rec.channel,
             origin: Origin::Hold(Key::new(hold)),
+            transfers: Vec::new(),
+            in_transit: 0,
             created_ms: now,
             allocs: parts
                 .iter()
@@ -363,6 +377,8 @@ impl Engine {
         });
         let rec = OrderRec {
             channel: chan,
+            transfers: Vec::new(),
+            in_transit: 0,
             origin: Origin::TillSale(lines),
             created_ms: now,
             allocs,
@@ -437,6 +453,7 @@ impl Engine {
                 Origin::TillSale(_) | Origin::Routed(_, _, None) => None,
             },
             created_at_ms: rec.created_ms,
+            transfers: rec.transfers.iter().map(|t| t.to_string()).collect(),
             lines: rec
                 .allocs
                 .iter()

@@ -1171,8 +1171,10 @@ impl Engine {
     ///
     /// Backordered and unfilled units stay in the returned plan and are not
     /// allocated; a click & collect shipment by transfer is allocated at its
-    /// source (the host dispatches the transfer when it picks). A plan with
-    /// nothing to allocate from stock is refused (`NoRoute`).
+    /// source and creates a planned transfer to the pickup store (see
+    /// [`crate::transfer`]), which the host dispatches when the source
+    /// picks. A plan with nothing to allocate from stock is refused
+    /// (`NoRoute`).
     ///
     /// Locking: as `route`; then the order's shard, then the stripes of
     /// the order's SKUs (ascending).
@@ -1264,9 +1266,13 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let parts = self.plan_parts(&topo, &plan)?;
+        let moves = self.transfer_parts(&topo, &plan)?;
+        // The transfer table comes before the order's shard.
+        let mut transfers = (!moves.is_empty()).then(|| self.transfers.lock());
         let mut shard = self.orders[self.order_shard(order)].0.lock();
         if shard.map.contains_key(order) {
             drop(shard);
+            drop(transfers);
             return match self.placed_again(order, digest)? {
                 Some(p) => Ok(Ok(p)),
                 None => Err(Error::UnknownOrder {
@@ -1303,15 +1309,10 @@ impl Engine {
             &plan,
             req.lines.iter().map(|l| l.qty.to_decimal()).sum(),
         );
-        let changes = txn.commit(&crate::durable::rec::Rec::Place {
-            order,
-            digest,
-            channel: req.channel,
-            lines: std::borrow::Cow::Borrowed(req.lines),
-            plan: std::borrow::Cow::Borrowed(&plan),
-        });
-        let rec = crate::order::OrderRec {
+        let mut rec = crate::order::OrderRec {
             channel: chan,
+            transfers: Vec::new(),
+            in_transit: 0,
             origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
             created_ms: now,
             allocs: parts
@@ -1323,9 +1324,20 @@ impl Engine {
                 })
                 .collect(),
         };
+        if let Some(table) = transfers.as_mut() {
+            self.plan_transfers(table, &mut txn, order, &mut rec, &moves);
+        }
+        let changes = txn.commit(&crate::durable::rec::Rec::Place {
+            order,
+            digest,
+            channel: req.channel,
+            lines: std::borrow::Cow::Borrowed(req.lines),
+            plan: std::borrow::Cow::Borrowed(&plan),
+        });
         let allocations = parts.iter().map(|p| p.public()).collect();
         shard.map.insert(crate::ids::Key::new(order), rec);
         drop(shard);
+        drop(transfers);
         self.publish(changes);
         Ok(Ok(Placed {
             replayed: false,
@@ -1494,6 +1506,9 @@ impl Engine {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
         let parts = self.plan_parts(&topo, &plan)?;
+        let moves = self.transfer_parts(&topo, &plan)?;
+        // The transfer table comes before the hold's shard.
+        let mut transfers = (!moves.is_empty()).then(|| self.transfers.lock());
         let h = crate::hold::IdHash::new(hold);
         let mut hguard = self.holds[h.shard(self.holds.len())].0.lock();
         let hshard = &mut *hguard;
@@ -1550,14 +1565,10 @@ impl Engine {
         }
         txn.kpi.holds_committed += 1;
         count_placed(&mut txn.kpi, &plan, ordered);
-        let changes = txn.commit(&crate::durable::rec::Rec::PlaceHold {
-            hold,
-            order,
-            digest,
-            plan: std::borrow::Cow::Borrowed(&plan),
-        });
-        let order_rec = crate::order::OrderRec {
+        let mut order_rec = crate::order::OrderRec {
             channel: chan,
+            transfers: Vec::new(),
+            in_transit: 0,
             origin: crate::order::Origin::Routed(
                 digest,
                 Box::new(PlanRec(plan.clone())),
@@ -1573,8 +1584,18 @@ impl Engine {
                 })
                 .collect(),
         };
+        if let Some(table) = transfers.as_mut() {
+            self.plan_transfers(table, &mut txn, order, &mut order_rec, &moves);
+        }
+        let changes = txn.commit(&crate::durable::rec::Rec::PlaceHold {
+            hold,
+            order,
+            digest,
+            plan: std::borrow::Cow::Borrowed(&plan),
+        });
         oshard.map.insert(crate::ids::Key::new(order), order_rec);
         drop(oshard);
+        drop(transfers);
         self.finish_record(hshard, slot, crate::HoldState::Committed, now);
         hshard.rec_mut(slot).order = Some(crate::ids::Key::new(order));
         drop(hguard);
@@ -1714,6 +1735,10 @@ impl Engine {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
         let parts = self.plan_parts(&topo, &plan)?;
+        let moves = self.transfer_parts(&topo, &plan)?;
+        // The transfer table comes before the order's shard (the order's
+        // planned transfers are replaced).
+        let mut transfers = self.transfers.lock();
         let mut shard = self.orders[self.order_shard(order)].0.lock();
         let rec = shard
             .map
@@ -1772,6 +1797,8 @@ impl Engine {
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
         txn.kpi.reroutes += 1;
+        self.cancel_planned_transfers(&mut transfers, &mut txn, rec);
+        self.plan_transfers(&mut transfers, &mut txn, order, rec, &moves);
         let changes = txn.commit(&crate::durable::rec::Rec::Reroute {
             order,
             plan: std::borrow::Cow::Borrowed(&plan),
@@ -1792,6 +1819,7 @@ impl Engine {
         }
         let allocations = parts.iter().map(|p| p.public()).collect();
         drop(shard);
+        drop(transfers);
         self.publish(changes);
         Ok(Ok(Placed {
             replayed: false,
@@ -1889,6 +1917,36 @@ impl Engine {
             orders_today,
             capacity: self.topo.load().location(loc).spec.daily_capacity,
         })
+    }
+
+    /// The plan's click & collect shipments by transfer, per line: (from,
+    /// to, sku, minor units, scale).
+    #[allow(clippy::type_complexity)]
+    fn transfer_parts(
+        &self,
+        topo: &Topology,
+        plan: &Plan,
+    ) -> Result<SmallVec<[(LocationId, LocationId, SkuId, i64, u8); 2]>> {
+        let mut out = SmallVec::new();
+        for s in plan.shipments.iter().filter(|s| !s.backorder) {
+            let Some(to) = &s.transfer_to else { continue };
+            let loc = |name: &str| {
+                topo.location_id(name)
+                    .ok_or_else(|| Error::UnknownLocation {
+                        location: name.to_string(),
+                    })
+            };
+            let (from, to) = (loc(&s.location)?, loc(to)?);
+            for l in &s.lines {
+                let (sku, scale) = self.sku_id(&l.sku)?;
+                let qty = l
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+                out.push((from, to, sku, qty, scale));
+            }
+        }
+        Ok(out)
     }
 
     /// The plan's shipments from stock as parts (ids, minor units); a plan

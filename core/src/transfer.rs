@@ -1,6 +1,20 @@
 //! Transfers between locations: dispatch moves units out of the source's
 //! on_hand into the destination's in_transit; receipt lands them in the
 //! destination's on_hand; cancellation returns what is still in transit.
+//!
+//! # Click & collect transfers
+//!
+//! Placing an order whose plan sends units to the pickup store by transfer
+//! creates one *planned* transfer per line (id `<order>/<n>`), linked to
+//! the order; the units stay allocated to the order at the source. The host
+//! dispatches it with the same content when the source picks: the order's
+//! units leave the source (its line there counts them as fulfilled) and
+//! travel to the store; receipt lands them at the store already allocated
+//! to the order (a new line there), so no walk-in customer can buy them,
+//! and the order is handed over with `fulfil` at the store. Cancelling a
+//! planned transfer leaves the units allocated at the source; cancelling
+//! one in transit returns them to the source, still allocated to the
+//! order. A re-route cancels the order's planned transfers.
 
 use crate::durable::rec::Rec;
 use crate::engine::{Engine, Field, Note, Txn};
@@ -14,6 +28,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransferState {
+    /// Created for a click & collect order, not yet dispatched.
+    Planned,
     InTransit,
     Received,
     Cancelled,
@@ -29,6 +45,8 @@ pub struct TransferView {
     pub qty: Qty,
     pub received: Qty,
     pub state: TransferState,
+    /// The click & collect order it was planned for.
+    pub order: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +58,9 @@ pub(crate) struct TransferRec {
     pub qty: i64,
     pub received: i64,
     pub state: TransferState,
+    /// The click & collect order it was planned for.
+    #[serde(default)]
+    pub order: Option<Key>,
 }
 
 #[derive(Default)]
@@ -87,6 +108,9 @@ impl Engine {
         let mut table = self.transfers.lock();
         if let Some(rec) = table.map.get(id) {
             return if (rec.sku, rec.from, rec.to, rec.qty) == (sid, f, t, q) {
+                if rec.state == TransferState::Planned {
+                    return self.dispatch_planned(&mut table, id, (sku, from, to, qty), now);
+                }
                 Ok(self.transfer_view(id, rec))
             } else {
                 Err(Error::IdConflict {
@@ -124,6 +148,7 @@ impl Engine {
             qty: q,
             received: 0,
             state: TransferState::InTransit,
+            order: None,
         };
         let view = self.transfer_view(id, &rec);
         table.map.insert(Key::new(id), rec);
@@ -166,25 +191,38 @@ impl Engine {
                 q
             }
         };
+        // An order's units land allocated to it.
+        let mut oshard = rec
+            .order
+            .as_ref()
+            .map(|o| self.orders[self.order_shard(o)].0.lock());
         let mut txn = Txn::begin(self, &[rec.sku], now);
+        let note = Note {
+            reason: "",
+            reference: Some(id),
+        };
         txn.adjust(rec.sku, rec.to, Field::InTransit, -q);
         txn.adjust(rec.sku, rec.to, Field::OnHand, q);
-        txn.event(
-            EventKind::TransferArrived,
-            rec.sku,
-            rec.to,
-            q,
-            Note {
-                reason: "",
-                reference: Some(id),
-            },
-        );
+        txn.event(EventKind::TransferArrived, rec.sku, rec.to, q, note);
+        if let (Some(order), Some(shard)) = (&rec.order, oshard.as_mut()) {
+            let orec = shard
+                .map
+                .get_mut(order.as_str())
+                .ok_or_else(|| Error::UnknownOrder {
+                    order: order.to_string(),
+                })?;
+            txn.adjust(rec.sku, rec.to, Field::Allocated, q);
+            txn.event(EventKind::Placed, rec.sku, rec.to, q, note);
+            orec.in_transit -= q;
+            add_allocation(orec, rec.sku, rec.to, q, rec.scale);
+        }
         rec.received += q;
         if rec.received == rec.qty {
             rec.state = TransferState::Received;
             txn.kpi.transfers_received += 1;
         }
         let view = self.transfer_view(id, rec);
+        drop(oshard);
         drop(table);
         self.finish(txn, &Rec::ReceiveTransfer { id, qty });
         self.durable(Ok(view))
@@ -194,13 +232,52 @@ impl Engine {
     pub fn cancel_transfer(&self, id: &str) -> Result<TransferView> {
         let now = self.now_and_sweep();
         let mut table = self.transfers.lock();
+        if let Some(rec) = table.map.get_mut(id)
+            && rec.state == TransferState::Planned
+        {
+            // Nothing moved yet: the units stay allocated at the source.
+            let mut txn = Txn::begin(self, &[rec.sku], now);
+            let note = Note {
+                reason: "",
+                reference: Some(id),
+            };
+            txn.event(
+                EventKind::TransferCancelled,
+                rec.sku,
+                rec.from,
+                rec.qty,
+                note,
+            );
+            rec.state = TransferState::Cancelled;
+            let view = self.transfer_view(id, rec);
+            drop(table);
+            self.finish(txn, &Rec::CancelTransfer { id });
+            return self.durable(Ok(view));
+        }
         let rec = table.open(id)?;
         let left = rec.qty - rec.received;
+        // An order's units return to the source still allocated to it.
+        let mut oshard = rec
+            .order
+            .as_ref()
+            .map(|o| self.orders[self.order_shard(o)].0.lock());
         let mut txn = Txn::begin(self, &[rec.sku], now);
         let note = Note {
             reason: "",
             reference: Some(id),
         };
+        if let (Some(order), Some(shard)) = (&rec.order, oshard.as_mut()) {
+            let orec = shard
+                .map
+                .get_mut(order.as_str())
+                .ok_or_else(|| Error::UnknownOrder {
+                    order: order.to_string(),
+                })?;
+            txn.adjust(rec.sku, rec.from, Field::Allocated, left);
+            txn.event(EventKind::Placed, rec.sku, rec.from, left, note);
+            orec.in_transit -= left;
+            add_allocation(orec, rec.sku, rec.from, left, rec.scale);
+        }
         txn.adjust(rec.sku, rec.to, Field::InTransit, -left);
         txn.event(
             EventKind::TransferCancelledInbound,
@@ -213,9 +290,162 @@ impl Engine {
         txn.event(EventKind::TransferReturned, rec.sku, rec.from, left, note);
         rec.state = TransferState::Cancelled;
         let view = self.transfer_view(id, rec);
+        drop(oshard);
         drop(table);
         self.finish(txn, &Rec::CancelTransfer { id });
         self.durable(Ok(view))
+    }
+
+    /// Dispatches a planned click & collect transfer: the order's units at
+    /// the source leave (its line there counts them as fulfilled) and go
+    /// in transit to the pickup store.
+    ///
+    /// Locking: (the transfer table, held by the caller), the order's
+    /// shard, the SKU's stripe.
+    fn dispatch_planned(
+        &self,
+        table: &mut TransferTable,
+        id: &str,
+        (sku, from, to, qty): (&str, &str, &str, Qty),
+        now: u64,
+    ) -> Result<TransferView> {
+        let rec = table.map.get_mut(id).expect("the caller found it");
+        let order = rec
+            .order
+            .clone()
+            .expect("planned transfers belong to an order");
+        let mut shard = self.orders[self.order_shard(&order)].0.lock();
+        let orec = shard
+            .map
+            .get_mut(order.as_str())
+            .ok_or_else(|| Error::UnknownOrder {
+                order: order.to_string(),
+            })?;
+        let open: i64 = orec
+            .allocs
+            .iter()
+            .filter(|a| a.part.sku == rec.sku && a.part.loc == rec.from)
+            .map(|a| a.part.qty - a.fulfilled - a.cancelled)
+            .sum();
+        if open < rec.qty {
+            return Err(Error::ExceedsOpenQuantity {
+                order: order.to_string(),
+                sku: sku.to_string(),
+                requested: qty,
+                remaining: Qty::from_minor(open, rec.scale),
+            });
+        }
+        let mut txn = Txn::begin(self, &[rec.sku], now);
+        let on_hand = txn.stock(rec.sku).get(rec.from).map_or(0, |l| l.on_hand);
+        if on_hand < rec.qty {
+            let e = self.insufficient(rec.sku, Some(rec.from), None, rec.qty, on_hand, rec.scale);
+            return Err(txn.fail(e));
+        }
+        let note = Note {
+            reason: "transfer",
+            reference: Some(id),
+        };
+        txn.adjust(rec.sku, rec.from, Field::OnHand, -rec.qty);
+        txn.adjust(rec.sku, rec.from, Field::Allocated, -rec.qty);
+        txn.event(EventKind::Fulfilled, rec.sku, rec.from, rec.qty, note);
+        txn.adjust(rec.sku, rec.to, Field::InTransit, rec.qty);
+        txn.event(EventKind::TransferInbound, rec.sku, rec.to, rec.qty, note);
+        txn.kpi.transfers_dispatched += 1;
+        let mut left = rec.qty;
+        for a in orec
+            .allocs
+            .iter_mut()
+            .filter(|a| a.part.sku == rec.sku && a.part.loc == rec.from)
+        {
+            let take = (a.part.qty - a.fulfilled - a.cancelled).min(left);
+            a.fulfilled += take;
+            left -= take;
+        }
+        orec.in_transit += rec.qty;
+        rec.state = TransferState::InTransit;
+        let view = self.transfer_view(id, rec);
+        drop(shard);
+        self.finish(
+            txn,
+            &Rec::Dispatch {
+                id,
+                sku,
+                from,
+                to,
+                qty,
+            },
+        );
+        self.durable(Ok(view))
+    }
+
+    /// Creates the planned transfers of a placed plan's click & collect
+    /// shipments (one per line, ids `<order>/<n>`) and their events.
+    /// Called with the transfer table and the order's shard locked, inside
+    /// the placement's transaction.
+    pub(crate) fn plan_transfers(
+        &self,
+        table: &mut TransferTable,
+        txn: &mut Txn<'_>,
+        order: &str,
+        orec: &mut crate::order::OrderRec,
+        parts: &[(LocationId, LocationId, SkuId, i64, u8)],
+    ) {
+        for &(from, to, sku, qty, scale) in parts {
+            let mut n = orec.transfers.len() + 1;
+            let id = loop {
+                let id = format!("{order}/{n}");
+                if !table.map.contains_key(id.as_str()) {
+                    break id;
+                }
+                n += 1;
+            };
+            let note = Note {
+                reason: "",
+                reference: Some(&id),
+            };
+            txn.event(EventKind::TransferPlanned, sku, from, qty, note);
+            table.map.insert(
+                Key::new(&id),
+                TransferRec {
+                    sku,
+                    scale,
+                    from,
+                    to,
+                    qty,
+                    received: 0,
+                    state: TransferState::Planned,
+                    order: Some(Key::new(order)),
+                },
+            );
+            orec.transfers.push(Key::new(&id));
+        }
+    }
+
+    /// Cancels an order's planned transfers (a re-route replaces them).
+    pub(crate) fn cancel_planned_transfers(
+        &self,
+        table: &mut TransferTable,
+        txn: &mut Txn<'_>,
+        orec: &crate::order::OrderRec,
+    ) {
+        for id in &orec.transfers {
+            if let Some(rec) = table.map.get_mut(id.as_str())
+                && rec.state == TransferState::Planned
+            {
+                let note = Note {
+                    reason: "reroute",
+                    reference: Some(id),
+                };
+                txn.event(
+                    EventKind::TransferCancelled,
+                    rec.sku,
+                    rec.from,
+                    rec.qty,
+                    note,
+                );
+                rec.state = TransferState::Cancelled;
+            }
+        }
     }
 
     /// A transfer's state.
@@ -237,6 +467,35 @@ impl Engine {
             qty: Qty::from_minor(rec.qty, rec.scale),
             received: Qty::from_minor(rec.received, rec.scale),
             state: rec.state,
+            order: rec.order.as_ref().map(|o| o.to_string()),
         }
+    }
+}
+
+/// Adds `qty` to the order's allocation of `sku` at `loc` (a new line when
+/// it has none there).
+fn add_allocation(
+    orec: &mut crate::order::OrderRec,
+    sku: SkuId,
+    loc: LocationId,
+    qty: i64,
+    scale: u8,
+) {
+    match orec
+        .allocs
+        .iter_mut()
+        .find(|a| a.part.sku == sku && a.part.loc == loc)
+    {
+        Some(a) => a.part.qty += qty,
+        None => orec.allocs.push(crate::order::AllocRec {
+            part: crate::hold::PartRec {
+                sku,
+                loc,
+                qty,
+                scale,
+            },
+            fulfilled: 0,
+            cancelled: 0,
+        }),
     }
 }

@@ -361,6 +361,182 @@ fn racing_placements_respect_daily_capacity() {
     assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 155.into());
 }
 
+/// Placing a click & collect order whose units come from elsewhere plans a
+/// transfer; dispatching it moves the order's units out of the source,
+/// receiving it lands them at the store allocated to the order (no walk-in
+/// can buy them), and the order is handed over at the store. The whole
+/// life survives a restart.
+#[test]
+fn click_and_collect_creates_a_transfer_that_carries_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = || Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    };
+    let open = || Engine::open(dir.path(), config(), DurableOptions::default()).unwrap();
+    let e = open();
+    e.upsert_location(LocationSpec::warehouse("lyon").at(45.76, 4.84))
+        .unwrap();
+    e.upsert_location(LocationSpec::store("paris-store").at(48.87, 2.33))
+        .unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["lyon", "paris-store"]))
+        .unwrap();
+    e.upsert_channel(ChannelSpec::new("till", ["paris-store"]))
+        .unwrap();
+    stock(&e, "tee", "lyon", 5);
+    stock(&e, "tee", "paris-store", 1);
+    let collect = Fulfilment::ClickAndCollect {
+        store: "paris-store".into(),
+    };
+    let lines = [HoldLine::new("tee", 3)];
+    let req = RouteRequest {
+        channel: "web",
+        fulfilment: collect,
+        lines: &lines,
+        options: with(vec![RouteStrategy::Nearest]),
+    };
+    let placed = e.place("o1", &req).unwrap();
+    assert_eq!(locations(&placed.plan), ["paris-store", "lyon"]);
+    let order = e.order_info("o1").unwrap();
+    assert_eq!(order.transfers, ["o1/1"]);
+    let t = e.transfer_info("o1/1").unwrap();
+    assert_eq!(
+        (
+            t.from.as_str(),
+            t.to.as_str(),
+            t.qty,
+            t.state,
+            t.order.as_deref()
+        ),
+        (
+            "lyon",
+            "paris-store",
+            2.into(),
+            TransferState::Planned,
+            Some("o1")
+        )
+    );
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 2.into());
+
+    // The source picks: the units leave lyon, the order stays open.
+    let t = e
+        .dispatch_transfer("o1/1", "tee", "lyon", "paris-store", 2.into())
+        .unwrap();
+    assert_eq!(t.state, TransferState::InTransit);
+    let lyon = e.levels("tee", "lyon").unwrap();
+    assert_eq!((lyon.on_hand, lyon.allocated), (3.into(), 0.into()));
+    assert_eq!(e.levels("tee", "paris-store").unwrap().in_transit, 2.into());
+    assert_eq!(e.order_info("o1").unwrap().state, OrderState::Open);
+    // A retry of the dispatch returns the transfer again.
+    assert_eq!(
+        e.dispatch_transfer("o1/1", "tee", "lyon", "paris-store", 2.into())
+            .unwrap()
+            .state,
+        TransferState::InTransit
+    );
+    drop(e);
+    let e = open();
+
+    // They arrive allocated to the order: the store's till cannot sell them.
+    e.receive_transfer("o1/1", None).unwrap();
+    let store = e.levels("tee", "paris-store").unwrap();
+    assert_eq!(
+        (store.on_hand, store.allocated, store.available),
+        (3.into(), 3.into(), 0.into())
+    );
+    assert_eq!(e.availability("till", "tee").unwrap(), 0.into());
+    let view = e.order_info("o1").unwrap();
+    let at_store: Vec<_> = view
+        .lines
+        .iter()
+        .filter(|l| l.1 == "paris-store")
+        .map(|l| l.2)
+        .collect();
+    assert_eq!(at_store, [3.into()]);
+    e.fulfil("o1", &[HoldLine::new("tee", 3).at("paris-store")])
+        .unwrap();
+    assert_eq!(e.order_info("o1").unwrap().state, OrderState::Completed);
+    assert!(e.verify_ledger().unwrap());
+    drop(e);
+    let e = open();
+    assert_eq!(e.order_info("o1").unwrap().state, OrderState::Completed);
+    assert_eq!(
+        e.transfer_info("o1/1").unwrap().state,
+        TransferState::Received
+    );
+    assert!(e.verify_ledger().unwrap());
+}
+
+/// Cancelling a planned transfer leaves the units allocated at the source;
+/// cancelling one in transit brings them back there, still the order's; a
+/// re-route cancels the order's planned transfers.
+#[test]
+fn click_and_collect_transfers_cancel_and_reroute() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 10);
+    let collect = Fulfilment::ClickAndCollect {
+        store: "paris-store".into(),
+    };
+    let place = |order: &str, n: i64| {
+        let lines = [HoldLine::new("tee", n)];
+        e.place(
+            order,
+            &RouteRequest {
+                channel: "web",
+                fulfilment: collect.clone(),
+                lines: &lines,
+                options: with(vec![RouteStrategy::Nearest]),
+            },
+        )
+        .unwrap()
+    };
+    place("o1", 2);
+    e.cancel_transfer("o1/1").unwrap();
+    assert_eq!(
+        e.transfer_info("o1/1").unwrap().state,
+        TransferState::Cancelled
+    );
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 2.into());
+    // Dispatching a cancelled transfer is refused.
+    assert!(
+        e.dispatch_transfer("o1/1", "tee", "lyon", "paris-store", 2.into())
+            .is_ok_and(|t| t.state == TransferState::Cancelled)
+    );
+
+    place("o2", 3);
+    e.dispatch_transfer("o2/1", "tee", "lyon", "paris-store", 3.into())
+        .unwrap();
+    assert_eq!(e.levels("tee", "lyon").unwrap().on_hand, 7.into());
+    e.cancel_transfer("o2/1").unwrap();
+    let lyon = e.levels("tee", "lyon").unwrap();
+    assert_eq!((lyon.on_hand, lyon.allocated), (10.into(), 5.into()));
+    assert_eq!(e.levels("tee", "paris-store").unwrap().in_transit, 0.into());
+    let o2 = e.order_info("o2").unwrap();
+    assert_eq!(o2.state, OrderState::Open);
+    e.fulfil("o2", &[HoldLine::new("tee", 3).at("lyon")])
+        .unwrap();
+
+    place("o3", 1);
+    let moved = e
+        .reroute(
+            "o3",
+            Fulfilment::Ship {
+                lat: 48.85,
+                lon: 2.35,
+                country: "FR".into(),
+            },
+            with(vec![RouteStrategy::Nearest]),
+        )
+        .unwrap();
+    assert_eq!(moved.plan.shipments[0].transfer_to, None);
+    assert_eq!(
+        e.transfer_info("o3/1").unwrap().state,
+        TransferState::Cancelled
+    );
+    assert!(e.verify_ledger().unwrap());
+}
+
 #[derive(Debug)]
 struct PreferLyon;
 impl Scorer for PreferLyon {
