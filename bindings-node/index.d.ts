@@ -337,7 +337,23 @@ export declare class Engine {
    */
   cancel(order: string, lines: Line[]): OrderInfo
   /**
-   * Cancels everything still open on an order.
+   * Allocates an order's backordered units: first those that arrived
+   * with their expected receipt (set aside for backorders on arrival),
+   * then stock free at that location now. What is still not covered
+   * stays backordered.
+   *
+   * Locking: the order's shard, then the stripes of its SKUs.
+   */
+  fillBackorders(order: string): OrderInfo
+  /**
+   * Cancels an order's open backorders.
+   *
+   * Locking: the order's shard, then the stripes of its SKUs.
+   */
+  cancelBackorders(order: string): OrderInfo
+  /**
+   * Cancels everything still open on an order: allocations and
+   * backorders.
    *
    * Locking: the order's shard, then the stripes of its SKUs.
    */
@@ -541,6 +557,18 @@ export declare class ManualClock {
 /** A subscription, for `unsubscribe`. */
 export declare class Subscription {}
 
+/** Units of an order still promised from an expected receipt. */
+export interface Backorder {
+  sku: string
+  /** Where the receipt is expected. */
+  location: string
+  qty: Quantity
+  /** The date promised to the customer. */
+  promisedAt: Date
+  /** Not in stock anywhere the channel sells from when ordered. */
+  preorder: boolean
+}
+
 /**
  * A location routing considered: `rank` 1 is best, 0 is excluded (see
  * `excluded` for why).
@@ -708,6 +736,9 @@ export interface Kpis {
   unitsOrdered: string
   unitsPlaced: string
   unitsBackordered: string
+  unitsPreordered: string
+  ordersBackordered: bigint
+  unitsBackorderFilled: string
   reroutes: bigint
   oversellsPrevented: bigint
   holdConversion?: number
@@ -745,6 +776,8 @@ export interface Levels {
   unsellable: Quantity
   inTransit: Quantity
   incoming: Quantity
+  /** Of the incoming units, those promised to orders as backorders. */
+  backordered: Quantity
   available: Quantity
 }
 
@@ -852,6 +885,8 @@ export interface OrderInfo {
   lines: Array<OrderLineInfo>
   /** Click & collect transfers created for the order. */
   transfers: Array<string>
+  /** Units still promised from expected receipts. */
+  backorders: Array<Backorder>
 }
 
 /** One allocation line of an order. */
@@ -941,6 +976,8 @@ export interface Shipment {
   promisedAt: Date
   /** Promised from an expected receipt, not from stock. */
   backorder: boolean
+  /** A backorder of a SKU not in stock anywhere the channel sells from. */
+  preorder: boolean
   /** Click & collect from elsewhere: the store a transfer goes to. */
   transferTo?: string
   /** Why this location. */

@@ -86,6 +86,9 @@ pub struct Kpis {
     pub units_ordered: String,
     pub units_placed: String,
     pub units_backordered: String,
+    pub units_preordered: String,
+    pub orders_backordered: BigInt,
+    pub units_backorder_filled: String,
     pub reroutes: BigInt,
     pub oversells_prevented: BigInt,
     pub hold_conversion: Option<f64>,
@@ -126,6 +129,9 @@ impl From<unistock::Kpis> for Kpis {
             units_ordered: crate::convert::decimal_out(k.units_ordered),
             units_placed: crate::convert::decimal_out(k.units_placed),
             units_backordered: crate::convert::decimal_out(k.units_backordered),
+            units_preordered: crate::convert::decimal_out(k.units_preordered),
+            orders_backordered: b(k.orders_backordered),
+            units_backorder_filled: crate::convert::decimal_out(k.units_backorder_filled),
             reroutes: b(k.reroutes),
         }
     }

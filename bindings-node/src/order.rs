@@ -16,6 +16,21 @@ pub struct OrderReceipt {
     pub allocations: Vec<Part>,
 }
 
+/// Units of an order still promised from an expected receipt.
+#[napi(object, object_from_js = false)]
+pub struct Backorder {
+    pub sku: String,
+    /// Where the receipt is expected.
+    pub location: String,
+    #[napi(ts_type = "Quantity")]
+    pub qty: JsQty,
+    /// The date promised to the customer.
+    #[napi(ts_type = "Date")]
+    pub promised_at: JsTime,
+    /// Not in stock anywhere the channel sells from when ordered.
+    pub preorder: bool,
+}
+
 /// One allocation line of an order.
 #[napi(object, object_from_js = false)]
 pub struct OrderLineInfo {
@@ -42,6 +57,8 @@ pub struct OrderInfo {
     pub lines: Vec<OrderLineInfo>,
     /// Click & collect transfers created for the order.
     pub transfers: Vec<String>,
+    /// Units still promised from expected receipts.
+    pub backorders: Vec<Backorder>,
 }
 
 fn receipt_out(e: &unistock::Engine, order: &str, r: unistock::OrderReceipt) -> OrderReceipt {
@@ -60,6 +77,17 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         hold: v.hold,
         created_at: JsTime(v.created_at_ms),
         transfers: v.transfers,
+        backorders: v
+            .backorders
+            .into_iter()
+            .map(|b| Backorder {
+                sku: b.sku,
+                location: b.location,
+                qty: JsQty(b.qty),
+                promised_at: JsTime(b.promised_at_ms),
+                preorder: b.preorder,
+            })
+            .collect(),
         lines: v
             .lines
             .into_iter()
@@ -220,7 +248,35 @@ impl Engine {
         })
     }
 
-    /// Cancels everything still open on an order.
+    /// Allocates an order's backordered units: first those that arrived
+    /// with their expected receipt (set aside for backorders on arrival),
+    /// then stock free at that location now. What is still not covered
+    /// stays backordered.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(catch_unwind, ts_args_type = "order: string")]
+    pub fn fill_backorders(&self, env: Env, order: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            Ok(info_out(
+                self.inner.fill_backorders(&str_in(&order, "order")?)?,
+            ))
+        })
+    }
+
+    /// Cancels an order's open backorders.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    #[napi(catch_unwind, ts_args_type = "order: string")]
+    pub fn cancel_backorders(&self, env: Env, order: Unknown<'_>) -> Result<OrderInfo> {
+        wrap(&env, || {
+            Ok(info_out(
+                self.inner.cancel_backorders(&str_in(&order, "order")?)?,
+            ))
+        })
+    }
+
+    /// Cancels everything still open on an order: allocations and
+    /// backorders.
     ///
     /// Locking: the order's shard, then the stripes of its SKUs.
     #[napi(catch_unwind, ts_args_type = "order: string")]

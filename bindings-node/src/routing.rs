@@ -34,6 +34,8 @@ pub struct Shipment {
     pub promised_at: JsTime,
     /// Promised from an expected receipt, not from stock.
     pub backorder: bool,
+    /// A backorder of a SKU not in stock anywhere the channel sells from.
+    pub preorder: bool,
     /// Click & collect from elsewhere: the store a transfer goes to.
     pub transfer_to: Option<String>,
     /// Why this location.
@@ -134,6 +136,7 @@ fn plan_out(p: unistock::Plan) -> Plan {
                 cost: decimal_out(s.cost),
                 promised_at: JsTime(s.promised_at_ms),
                 backorder: s.backorder,
+                preorder: s.preorder,
                 transfer_to: s.transfer_to,
                 why: s.why,
             })

@@ -28,6 +28,9 @@ pub struct Levels {
     pub in_transit: JsQty,
     #[napi(ts_type = "Quantity")]
     pub incoming: JsQty,
+    /// Of the incoming units, those promised to orders as backorders.
+    #[napi(ts_type = "Quantity")]
+    pub backordered: JsQty,
     #[napi(ts_type = "Quantity")]
     pub available: JsQty,
 }
@@ -44,6 +47,7 @@ impl From<unistock::Levels> for Levels {
             unsellable: JsQty(l.unsellable),
             in_transit: JsQty(l.in_transit),
             incoming: JsQty(l.incoming),
+            backordered: JsQty(l.backordered),
             available: JsQty(l.available),
         }
     }

@@ -133,6 +133,9 @@ record!(
         units_ordered: PyDecimal,
         units_placed: PyDecimal,
         units_backordered: PyDecimal,
+        units_preordered: PyDecimal,
+        orders_backordered: u64,
+        units_backorder_filled: PyDecimal,
         reroutes: u64,
         oversells_prevented: u64,
         hold_conversion: Option<f64>,
@@ -171,6 +174,9 @@ impl From<unistock::Kpis> for Kpis {
             units_ordered: PyDecimal(k.units_ordered),
             units_placed: PyDecimal(k.units_placed),
             units_backordered: PyDecimal(k.units_backordered),
+            units_preordered: PyDecimal(k.units_preordered),
+            orders_backordered: k.orders_backordered,
+            units_backorder_filled: PyDecimal(k.units_backorder_filled),
             reroutes: k.reroutes,
         }
     }

@@ -38,7 +38,7 @@ mod _core {
     #[pymodule_export]
     use crate::ledger::LedgerEntry;
     #[pymodule_export]
-    use crate::order::{OrderInfo, OrderLineInfo, OrderReceipt};
+    use crate::order::{Backorder, OrderInfo, OrderLineInfo, OrderReceipt};
     #[pymodule_export]
     use crate::routing::{Candidate, LocationLoad, Placement, Plan, Shipment};
     #[pymodule_export]

@@ -31,6 +31,18 @@ record!(
 );
 
 record!(
+    /// Units of an order still promised from an expected receipt at
+    /// `location`, with the date promised and whether it is a preorder.
+    Backorder {
+        sku: String,
+        location: String,
+        qty: PyQty,
+        promised_at: Ms,
+        preorder: bool,
+    }
+);
+
+record!(
     /// An order's state ('open', 'completed', 'cancelled') and lines.
     OrderInfo {
         id: String,
@@ -40,6 +52,7 @@ record!(
         created_at: Ms,
         lines: Vec<OrderLineInfo>,
         transfers: Vec<String>,
+        backorders: Vec<Backorder>,
     }
 );
 
@@ -59,6 +72,17 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         hold: v.hold,
         created_at: Ms(v.created_at_ms),
         transfers: v.transfers,
+        backorders: v
+            .backorders
+            .into_iter()
+            .map(|b| Backorder {
+                sku: b.sku,
+                location: b.location,
+                qty: PyQty(b.qty),
+                promised_at: Ms(b.promised_at_ms),
+                preorder: b.preorder,
+            })
+            .collect(),
         lines: v
             .lines
             .into_iter()
@@ -196,7 +220,29 @@ impl Engine {
         run(py, || e.cancel(&order, &ls)).map(info_out)
     }
 
-    /// Cancels everything still open on an order.
+    /// Allocates an order's backordered units: first those that arrived
+    /// with their expected receipt (set aside for backorders on arrival),
+    /// then stock free at that location now. What is still not covered
+    /// stays backordered.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    fn fill_backorders(&self, py: Python<'_>, order: &Bound<'_, PyAny>) -> PyResult<OrderInfo> {
+        let order = id_in(order, "order")?;
+        let e = &self.inner;
+        run(py, || e.fill_backorders(&order)).map(info_out)
+    }
+
+    /// Cancels an order's open backorders.
+    ///
+    /// Locking: the order's shard, then the stripes of its SKUs.
+    fn cancel_backorders(&self, py: Python<'_>, order: &Bound<'_, PyAny>) -> PyResult<OrderInfo> {
+        let order = id_in(order, "order")?;
+        let e = &self.inner;
+        run(py, || e.cancel_backorders(&order)).map(info_out)
+    }
+
+    /// Cancels everything still open on an order: allocations and
+    /// backorders.
     ///
     /// Locking: the order's shard, then the stripes of its SKUs.
     fn cancel_order(&self, py: Python<'_>, order: &Bound<'_, PyAny>) -> PyResult<OrderInfo> {

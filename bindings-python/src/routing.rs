@@ -24,6 +24,7 @@ record!(
         cost: PyDecimal,
         promised_at: Ms,
         backorder: bool,
+        preorder: bool,
         transfer_to: Option<String>,
         why: String,
     }
@@ -116,6 +117,7 @@ fn plan_out(p: unistock::Plan) -> Plan {
                 cost: PyDecimal(s.cost),
                 promised_at: Ms(s.promised_at_ms),
                 backorder: s.backorder,
+                preorder: s.preorder,
                 transfer_to: s.transfer_to,
                 why: s.why,
             })

@@ -19,6 +19,7 @@ record!(
         unsellable: PyQty,
         in_transit: PyQty,
         incoming: PyQty,
+        backordered: PyQty,
         available: PyQty,
     }
 );
@@ -35,6 +36,7 @@ impl From<unistock::Levels> for Levels {
             unsellable: PyQty(l.unsellable),
             in_transit: PyQty(l.in_transit),
             incoming: PyQty(l.incoming),
+            backordered: PyQty(l.backordered),
             available: PyQty(l.available),
         }
     }

@@ -326,3 +326,35 @@ def test_click_and_collect_creates_a_transfer_that_carries_the_order():
     e.place("o2", "web", [("tee", 1)], collect_at="paris-store")
     assert e.cancel_transfer("o2/1").state == "cancelled"
     assert e.levels("tee", "lyon").allocated == 1
+
+
+def test_backorders_are_tracked_set_aside_on_arrival_and_filled():
+    clock = u.ManualClock(T0)
+    e = u.Engine(clock=clock)
+    e.upsert_location("lyon", lat=45.76, lon=4.84)
+    e.upsert_location("lille", lat=50.63, lon=3.06)
+    e.upsert_channel("web", ["lyon", "lille"])
+    e.receive("tee", "lyon", 1)
+    e.expect_receipt("tee", "lille", 5, T0 + timedelta(days=3), reference="PO-7")
+    placed = e.place("o1", "web", [("tee", 3)], ship_to=PARIS, allow_backorder=True)
+    bo = [s for s in placed.plan.shipments if s.backorder]
+    assert [(s.location, s.preorder) for s in bo] == [("lille", False)]
+    [b] = e.order_info("o1").backorders
+    assert (b.sku, b.location, b.qty, b.promised_at, b.preorder) == (
+        "tee", "lille", 2, T0 + timedelta(days=3), False)
+    assert e.levels("tee", "lille").backordered == 2
+    e.receive("tee", "lille", 5, reference="PO-7")
+    lille = e.levels("tee", "lille")
+    assert (lille.allocated, lille.backordered, lille.available) == (2, 0, 3)
+    view = e.fill_backorders("o1")
+    assert view.backorders == []
+    k = e.kpis()
+    assert (k.orders_backordered, k.units_backordered, k.units_backorder_filled) == (1, 2, 2)
+    e.declare_sku("hat")
+    e.expect_receipt("hat", "lyon", 10, T0 + timedelta(days=9), reference="PO-8")
+    pre = e.place("o2", "web", [("hat", 2)], ship_to=PARIS, allow_backorder=True)
+    assert pre.allocations == [] and pre.plan.shipments[0].preorder
+    assert e.kpis().units_preordered == 2
+    assert e.cancel_backorders("o2").state == "cancelled"
+    with pytest.raises(u.UnknownOrderError):
+        e.fill_backorders("nope")

@@ -145,6 +145,10 @@ pub(crate) enum Field {
     Incoming,
     /// A channel's pool claim (the location slot carries the channel id).
     Pool,
+    /// Incoming units promised to orders as backorders.
+    Backordered,
+    /// Backordered units that arrived, not yet attributed to their orders.
+    BackorderArrived,
 }
 
 /// Keeps hot locks on their own cache lines.

@@ -42,6 +42,16 @@ pub struct Kpis {
     pub units_ordered: Decimal,
     pub units_placed: Decimal,
     pub units_backordered: Decimal,
+    /// Of the backordered units, those of SKUs not in stock anywhere the
+    /// channel sells from (preorders).
+    #[serde(default)]
+    pub units_preordered: Decimal,
+    /// Placed orders with at least one backordered or preordered line.
+    #[serde(default)]
+    pub orders_backordered: u64,
+    /// Backordered units later allocated from stock (`fill_backorders`).
+    #[serde(default)]
+    pub units_backorder_filled: Decimal,
     /// Orders re-routed.
     pub reroutes: u64,
 }
@@ -74,6 +84,7 @@ impl Kpis {
             orders_refused,
             orders_split,
             shipments,
+            orders_backordered,
             reroutes
         );
         for (mine, theirs) in [
@@ -81,6 +92,8 @@ impl Kpis {
             (&mut self.units_ordered, &o.units_ordered),
             (&mut self.units_placed, &o.units_placed),
             (&mut self.units_backordered, &o.units_backordered),
+            (&mut self.units_preordered, &o.units_preordered),
+            (&mut self.units_backorder_filled, &o.units_backorder_filled),
         ] {
             if !theirs.is_zero() {
                 *mine += *theirs;

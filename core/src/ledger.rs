@@ -51,6 +51,21 @@ pub enum EventKind {
     TransferPlanned,
     /// A planned transfer cancelled before dispatch (no level changes).
     TransferCancelled,
+    /// Units of an order promised from an expected receipt at a location
+    /// (counted as backordered there until they are allocated).
+    Backordered,
+    /// An order's backordered units cancelled before they arrived.
+    BackorderCancelled,
+    /// Backordered units arrived with their receipt: allocated, set aside
+    /// for the orders that wait for them.
+    BackorderArrived,
+    /// Arrived backordered units attributed to their order.
+    BackorderFilled,
+    /// An order's backordered units allocated from other stock.
+    BackorderAllocated,
+    /// An order's backordered units cancelled after they arrived (their
+    /// allocation is released).
+    BackorderCancelledArrived,
     /// `qty` is the change of the expected quantity.
     Expected,
     /// An expected receipt arrived or was cancelled.
@@ -77,6 +92,11 @@ pub struct Deltas {
     /// Units held against channel pools (the SKU's [`LocationId::POOL`]
     /// entry in a fold).
     pub pooled: i64,
+    /// Incoming units promised to orders as backorders.
+    pub backordered: i64,
+    /// Backordered units that arrived (allocated), not yet attributed to
+    /// their orders.
+    pub backorder_arrived: i64,
 }
 
 impl EventKind {
@@ -118,6 +138,22 @@ impl EventKind {
             ExpectedArrived => d.incoming -= q,
             Shortage | HoldExtended | SkuDeclared | LocationChanged | ChannelChanged
             | TransferPlanned | TransferCancelled => {}
+            Backordered => d.backordered += q,
+            BackorderCancelled => d.backordered -= q,
+            BackorderArrived => {
+                d.backordered -= q;
+                d.allocated += q;
+                d.backorder_arrived += q;
+            }
+            BackorderFilled => d.backorder_arrived -= q,
+            BackorderAllocated => {
+                d.backordered -= q;
+                d.allocated += q;
+            }
+            BackorderCancelledArrived => {
+                d.allocated -= q;
+                d.backorder_arrived -= q;
+            }
         }
         if self == TransferArrived {
             d.in_transit -= q;
@@ -144,6 +180,12 @@ impl EventKind {
             | TransferReturned
             | TransferPlanned
             | TransferCancelled => "transfer",
+            Backordered
+            | BackorderCancelled
+            | BackorderArrived
+            | BackorderFilled
+            | BackorderAllocated
+            | BackorderCancelledArrived => "backorder",
             Expected | ExpectedArrived => "expected",
             Shortage => "shortage",
             SkuDeclared | LocationChanged | ChannelChanged => "topology",
@@ -205,6 +247,8 @@ pub fn fold<'a>(
         l.in_transit += d.in_transit;
         l.incoming += d.incoming;
         l.pooled += d.pooled;
+        l.backordered += d.backordered;
+        l.backorder_arrived += d.backorder_arrived;
     }
     out.retain(|_, l| *l != Deltas::default());
     out
@@ -332,6 +376,8 @@ impl Engine {
                         in_transit: c.in_transit,
                         incoming: c.incoming,
                         pooled: 0,
+                        backordered: c.backordered,
+                        backorder_arrived: c.backorder_arrived,
                     };
                     if l != FoldedLevels::default() {
                         out.insert((sku, h.loc), l);
@@ -348,12 +394,19 @@ impl Engine {
                     );
                 }
                 for c in stock.cold.iter() {
-                    if stock.get(c.loc).is_none() && (c.in_transit != 0 || c.incoming != 0) {
+                    if stock.get(c.loc).is_none()
+                        && (c.in_transit != 0
+                            || c.incoming != 0
+                            || c.backordered != 0
+                            || c.backorder_arrived != 0)
+                    {
                         out.insert(
                             (sku, c.loc),
                             FoldedLevels {
                                 in_transit: c.in_transit,
                                 incoming: c.incoming,
+                                backordered: c.backordered,
+                                backorder_arrived: c.backorder_arrived,
                                 ..Default::default()
                             },
                         );

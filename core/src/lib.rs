@@ -69,7 +69,7 @@ pub use ids::{ChannelId, LocationId, SkuId};
 pub use kpi::Kpis;
 pub use ledger::{Deltas, Event, EventKind, LedgerEntry};
 pub use location::{Capabilities, Location, LocationKind, LocationSpec};
-pub use order::{Allocation, OrderLine, OrderReceipt, OrderState, OrderView};
+pub use order::{Allocation, Backorder, OrderLine, OrderReceipt, OrderState, OrderView};
 pub use qty::{Qty, QtyProblem};
 pub use routing::{
     CandidateView, Fulfilment, LocationLoad, Placed, Plan, PlanLine, RouteOptions, RouteRequest,

@@ -5,7 +5,7 @@ use crate::durable::rec::Rec;
 use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, IdKind, Result};
 use crate::hold::{HoldLine, HoldState, Lines, Part, PartRec, shard_index};
-use crate::ids::{ChannelId, FastMap, Key, SkuId, check_id};
+use crate::ids::{ChannelId, FastMap, Key, LocationId, SkuId, check_id};
 use crate::ledger::EventKind;
 use crate::qty::Qty;
 use serde::{Deserialize, Serialize};
@@ -66,6 +66,9 @@ pub struct OrderView {
     /// Click & collect transfers created for the order (see
     /// [`Engine::transfer_info`]).
     pub transfers: Vec<String>,
+    /// Units still promised from expected receipts ([`Engine::fill_backorders`]
+    /// allocates them once they arrive).
+    pub backorders: Vec<Backorder>,
 }
 
 /// A quantity of a SKU to fulfil or cancel; without a location, it is
@@ -107,6 +110,42 @@ pub(crate) struct OrderRec {
     /// Units on their way to the pickup store by those transfers.
     #[serde(default)]
     pub in_transit: i64,
+    /// Units promised from expected receipts, allocated when they arrive.
+    #[serde(default)]
+    pub backorders: Vec<BackorderRec>,
+}
+
+/// Units of an order promised from an expected receipt at a location.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct BackorderRec {
+    pub sku: SkuId,
+    pub loc: LocationId,
+    pub qty: i64,
+    pub scale: u8,
+    pub due_ms: u64,
+    pub preorder: bool,
+    pub filled: i64,
+    pub cancelled: i64,
+}
+
+impl BackorderRec {
+    fn open(&self) -> i64 {
+        self.qty - self.filled - self.cancelled
+    }
+}
+
+/// Units of an order still promised from an expected receipt.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backorder {
+    pub sku: String,
+    /// Where the receipt is expected.
+    pub location: String,
+    /// Units still to allocate (ordered minus filled and cancelled).
+    pub qty: Qty,
+    /// The date promised to the customer.
+    pub promised_at_ms: u64,
+    /// Not in stock anywhere the channel sells from when ordered.
+    pub preorder: bool,
 }
 
 impl OrderRec {
@@ -117,7 +156,10 @@ impl OrderRec {
         }
     }
     fn state(&self) -> OrderState {
-        if self.in_transit > 0 || self.allocs.iter().any(|a| a.open() > 0) {
+        if self.in_transit > 0
+            || self.allocs.iter().any(|a| a.open() > 0)
+            || self.backorders.iter().any(|b| b.open() > 0)
+        {
             OrderState::Open
         } else if self.allocs.iter().any(|a| a.fulfilled > 0) {
             OrderState::Completed
@@ -251,6 +293,7 @@ impl Engine {
             channel: rec.channel,
             origin: Origin::Hold(Key::new(hold)),
             transfers: Vec::new(),
+            backorders: Vec::new(),
             in_transit: 0,
             created_ms: now,
             allocs: parts
@@ -378,6 +421,7 @@ impl Engine {
         let rec = OrderRec {
             channel: chan,
             transfers: Vec::new(),
+            backorders: Vec::new(),
             in_transit: 0,
             origin: Origin::TillSale(lines),
             created_ms: now,
@@ -405,10 +449,177 @@ impl Engine {
         self.settle(order, lines, Settle::Cancel)
     }
 
-    /// Cancels everything still open on an order.
+    /// Allocates an order's backordered units, each at the location it was
+    /// promised from: first units that arrived with an expected receipt
+    /// (set aside for backorders on arrival, so nobody else could take
+    /// them), then stock free there now, as far as its available to promise
+    /// (less what pool holds need) and the channel's availability allow.
+    /// Units still not covered stay backordered. Returns the order.
     ///
-    /// Locking: as `cancel`.
+    /// Locking: the order's shard, then the SKU stripes (ascending).
+    pub fn fill_backorders(&self, order: &str) -> Result<OrderView> {
+        check_id("order", order)?;
+        let now = self.now_and_sweep();
+        let mut shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard
+            .map
+            .get_mut(order)
+            .ok_or_else(|| Error::UnknownOrder {
+                order: order.to_string(),
+            })?;
+        let skus: SmallVec<[SkuId; 4]> = rec
+            .backorders
+            .iter()
+            .filter(|b| b.open() > 0)
+            .map(|b| b.sku)
+            .collect();
+        if skus.is_empty() {
+            return Ok(self.order_view(order, rec));
+        }
+        let topo = self.topo.load();
+        let mut txn = Txn::begin(self, &skus, now);
+        let note = Note {
+            reason: "backorder",
+            reference: Some(order),
+        };
+        let mut filled: SmallVec<[(usize, i64); 2]> = SmallVec::new();
+        for (i, b) in rec.backorders.iter().enumerate() {
+            if b.open() == 0 {
+                continue;
+            }
+            // Units that arrived for backorders first (already allocated),
+            // then stock that is free now.
+            let arrived = txn
+                .stock(b.sku)
+                .cold(b.loc)
+                .map_or(0, |c| c.backorder_arrived)
+                .min(b.open());
+            if arrived > 0 {
+                txn.adjust(b.sku, b.loc, Field::BackorderArrived, -arrived);
+                txn.event(EventKind::BackorderFilled, b.sku, b.loc, arrived, note);
+            }
+            let mut take = 0;
+            if b.open() > arrived && !topo.is_closed(b.loc) {
+                let stock = txn.stock(b.sku);
+                let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[b.loc]);
+                let mut can = crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[b.loc]);
+                if let Some(ch) = topo.channel(rec.channel) {
+                    can = can.min(ch.available(&topo, stock));
+                }
+                take = (b.open() - arrived).min(can).max(0);
+                if take > 0 {
+                    txn.adjust(b.sku, b.loc, Field::Allocated, take);
+                    txn.adjust(b.sku, b.loc, Field::Backordered, -take);
+                    txn.event(EventKind::BackorderAllocated, b.sku, b.loc, take, note);
+                }
+            }
+            if arrived + take > 0 {
+                txn.kpi.units_backorder_filled +=
+                    Qty::from_minor(arrived + take, b.scale).to_decimal();
+                filled.push((i, arrived + take));
+            }
+        }
+        if filled.is_empty() {
+            txn.abandon();
+            return Ok(self.order_view(order, rec));
+        }
+        let changes = txn.commit(&Rec::FillBackorders { order });
+        for (i, take) in filled {
+            let b = &mut rec.backorders[i];
+            b.filled += take;
+            let (sku, loc, scale) = (b.sku, b.loc, b.scale);
+            match rec
+                .allocs
+                .iter_mut()
+                .find(|a| a.part.sku == sku && a.part.loc == loc)
+            {
+                Some(a) => a.part.qty += take,
+                None => rec.allocs.push(AllocRec {
+                    part: PartRec {
+                        sku,
+                        loc,
+                        qty: take,
+                        scale,
+                    },
+                    fulfilled: 0,
+                    cancelled: 0,
+                }),
+            }
+        }
+        let view = self.order_view(order, rec);
+        drop(shard);
+        self.publish(changes);
+        self.durable(Ok(view))
+    }
+
+    /// Cancels an order's open backorders (nothing was allocated for them).
+    ///
+    /// Locking: the order's shard, then the SKU stripes (ascending).
+    pub fn cancel_backorders(&self, order: &str) -> Result<OrderView> {
+        check_id("order", order)?;
+        let now = self.now_and_sweep();
+        let mut shard = self.orders[self.order_shard(order)].0.lock();
+        let rec = shard
+            .map
+            .get_mut(order)
+            .ok_or_else(|| Error::UnknownOrder {
+                order: order.to_string(),
+            })?;
+        let skus: SmallVec<[SkuId; 4]> = rec
+            .backorders
+            .iter()
+            .filter(|b| b.open() > 0)
+            .map(|b| b.sku)
+            .collect();
+        if skus.is_empty() {
+            return Ok(self.order_view(order, rec));
+        }
+        let mut txn = Txn::begin(self, &skus, now);
+        let note = Note {
+            reason: "",
+            reference: Some(order),
+        };
+        for b in rec.backorders.iter().filter(|b| b.open() > 0) {
+            // What is still incoming first; the rest arrived and was set
+            // aside (allocated) for backorders: release it.
+            let promised = txn.stock(b.sku).cold(b.loc).map_or(0, |c| c.backordered);
+            let incoming = b.open().min(promised);
+            if incoming > 0 {
+                txn.adjust(b.sku, b.loc, Field::Backordered, -incoming);
+                txn.event(EventKind::BackorderCancelled, b.sku, b.loc, incoming, note);
+            }
+            let arrived = b.open() - incoming;
+            if arrived > 0 {
+                txn.adjust(b.sku, b.loc, Field::Allocated, -arrived);
+                txn.adjust(b.sku, b.loc, Field::BackorderArrived, -arrived);
+                txn.event(
+                    EventKind::BackorderCancelledArrived,
+                    b.sku,
+                    b.loc,
+                    arrived,
+                    note,
+                );
+            }
+        }
+        let changes = txn.commit(&Rec::CancelBackorders { order });
+        for b in rec.backorders.iter_mut() {
+            b.cancelled += b.open();
+        }
+        let view = self.order_view(order, rec);
+        drop(shard);
+        self.publish(changes);
+        self.durable(Ok(view))
+    }
+
+    /// Cancels everything still open on an order: its allocations and its
+    /// backorders.
+    ///
+    /// Locking: as `cancel`, then as `cancel_backorders`.
     pub fn cancel_order(&self, order: &str) -> Result<OrderView> {
+        let view = self.order_info(order)?;
+        if !view.backorders.is_empty() {
+            self.cancel_backorders(order)?;
+        }
         let view = self.order_info(order)?;
         let lines: Vec<(String, String, Qty)> = view
             .lines
@@ -454,6 +665,18 @@ impl Engine {
             },
             created_at_ms: rec.created_ms,
             transfers: rec.transfers.iter().map(|t| t.to_string()).collect(),
+            backorders: rec
+                .backorders
+                .iter()
+                .filter(|b| b.open() > 0)
+                .map(|b| Backorder {
+                    sku: self.skus.name(b.sku).to_string(),
+                    location: topo.location(b.loc).key.to_string(),
+                    qty: Qty::from_minor(b.open(), b.scale),
+                    promised_at_ms: b.due_ms,
+                    preorder: b.preorder,
+                })
+                .collect(),
             lines: rec
                 .allocs
                 .iter()

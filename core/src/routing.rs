@@ -199,6 +199,9 @@ pub struct Shipment {
     pub promised_at_ms: u64,
     /// Units come from an expected receipt, not from stock.
     pub backorder: bool,
+    /// A backorder of a SKU not in stock anywhere the channel sells from.
+    #[serde(default)]
+    pub preorder: bool,
     /// Click & collect from another location: a transfer to this store.
     pub transfer_to: Option<String>,
     /// Why this location (its rank and the criterion that decided).
@@ -453,11 +456,20 @@ impl Engine {
             }
             if opts.allow_backorder {
                 for c in cands.iter_mut() {
-                    let mut e: Vec<(u64, i64)> = stock
-                        .cold(c.loc)
+                    let cold = stock.cold(c.loc);
+                    let mut e: Vec<(u64, i64)> = cold
                         .map(|x| x.expected.iter().map(|x| (x.due_ms, x.qty)).collect())
                         .unwrap_or_default();
                     e.sort_unstable();
+                    // Units already promised to other orders come out of
+                    // the earliest receipts.
+                    let mut promised = cold.map_or(0, |x| x.backordered);
+                    for r in e.iter_mut() {
+                        let t = promised.min(r.1);
+                        r.1 -= t;
+                        promised -= t;
+                    }
+                    e.retain(|r| r.1 > 0);
                     c.expected.push(e);
                 }
             }
@@ -848,8 +860,10 @@ fn plan(
                 let c = &cands[i];
                 let cost = shipment_cost(c, &take, &lines, opts);
                 total_cost += cost;
+                let preorder = order.iter().all(|&i| cands[i].stock[li] == 0);
                 let why = format!(
-                    "backorder: the earliest expected receipt covering {} of `{}` is here",
+                    "{}: the earliest expected receipt covering {} of `{}` is here",
+                    if preorder { "preorder" } else { "backorder" },
                     Qty::from_minor(*s, lines[li].scale),
                     lines[li].name
                 );
@@ -864,6 +878,9 @@ fn plan(
                     Some(due),
                     store,
                 ));
+                if let Some(last) = shipments.last_mut() {
+                    last.preorder = preorder;
+                }
                 *s = 0;
             }
         }
@@ -1101,6 +1118,7 @@ fn shipment(
         cost,
         promised_at_ms: due.unwrap_or(now).max(now).saturating_add(transfer_ms),
         backorder: due.is_some(),
+        preorder: false,
         transfer_to: c.transfer.then(|| store.unwrap_or_default().to_string()),
         why,
     }
@@ -1266,6 +1284,7 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let parts = self.plan_parts(&topo, &plan)?;
+        let backorders = self.plan_backorders(&topo, &plan)?;
         let moves = self.transfer_parts(&topo, &plan)?;
         // The transfer table comes before the order's shard.
         let mut transfers = (!moves.is_empty()).then(|| self.transfers.lock());
@@ -1280,7 +1299,8 @@ impl Engine {
                 }),
             };
         }
-        let skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
+        let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
+        skus.extend(backorders.iter().map(|b| b.sku));
         let mut txn = Txn::begin(self, &skus, now);
         // Re-check under the locks: each part fits its location, and each
         // SKU's total fits what the channel may sell.
@@ -1304,6 +1324,10 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
+        for b in &backorders {
+            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
+            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
+        }
         count_placed(
             &mut txn.kpi,
             &plan,
@@ -1311,6 +1335,7 @@ impl Engine {
         );
         let mut rec = crate::order::OrderRec {
             channel: chan,
+            backorders,
             transfers: Vec::new(),
             in_transit: 0,
             origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
@@ -1506,6 +1531,7 @@ impl Engine {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
         let parts = self.plan_parts(&topo, &plan)?;
+        let backorders = self.plan_backorders(&topo, &plan)?;
         let moves = self.transfer_parts(&topo, &plan)?;
         // The transfer table comes before the hold's shard.
         let mut transfers = (!moves.is_empty()).then(|| self.transfers.lock());
@@ -1535,6 +1561,7 @@ impl Engine {
             held.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(held.iter().map(|p| p.sku));
+        skus.extend(backorders.iter().map(|b| b.sku));
         let mut txn = Txn::begin(self, &skus, now);
         if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &credit) {
             txn.abandon();
@@ -1563,10 +1590,15 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
+        for b in &backorders {
+            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
+            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
+        }
         txn.kpi.holds_committed += 1;
         count_placed(&mut txn.kpi, &plan, ordered);
         let mut order_rec = crate::order::OrderRec {
             channel: chan,
+            backorders,
             transfers: Vec::new(),
             in_transit: 0,
             origin: crate::order::Origin::Routed(
@@ -1735,6 +1767,7 @@ impl Engine {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
         let parts = self.plan_parts(&topo, &plan)?;
+        let backorders = self.plan_backorders(&topo, &plan)?;
         let moves = self.transfer_parts(&topo, &plan)?;
         // The transfer table comes before the order's shard (the order's
         // planned transfers are replaced).
@@ -1763,6 +1796,7 @@ impl Engine {
         let chan = rec.channel;
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(open.iter().map(|p| p.sku));
+        skus.extend(backorders.iter().map(|b| b.sku));
         let mut txn = Txn::begin(self, &skus, now);
         if let Some(err) = self.recheck(&txn, &topo, chan, &parts, credit) {
             txn.abandon();
@@ -1796,6 +1830,10 @@ impl Engine {
             txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
             txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
         }
+        for b in &backorders {
+            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
+            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
+        }
         txn.kpi.reroutes += 1;
         self.cancel_planned_transfers(&mut transfers, &mut txn, rec);
         self.plan_transfers(&mut transfers, &mut txn, order, rec, &moves);
@@ -1814,6 +1852,7 @@ impl Engine {
                 fulfilled: 0,
                 cancelled: 0,
             }));
+        rec.backorders.extend(backorders);
         if let crate::order::Origin::Routed(_, kept, _) = &mut rec.origin {
             **kept = PlanRec(plan.clone());
         }
@@ -1844,8 +1883,12 @@ fn count_placed(k: &mut crate::Kpis, plan: &Plan, ordered: Decimal) {
     for s in plan.shipments.iter().filter(|s| s.backorder) {
         for l in &s.lines {
             k.units_backordered += l.qty.to_decimal();
+            if s.preorder {
+                k.units_preordered += l.qty.to_decimal();
+            }
         }
     }
+    k.orders_backordered += plan.shipments.iter().any(|s| s.backorder) as u64;
     k.units_ordered += ordered;
 }
 
@@ -1977,13 +2020,47 @@ impl Engine {
                 });
             }
         }
-        if parts.is_empty() {
+        if parts.is_empty() && !plan.shipments.iter().any(|s| s.backorder) {
             return Err(Error::NoRoute {
-                reason: "nothing to allocate from stock: every unit is backordered or unfilled"
+                reason: "nothing to allocate from stock or promise from an expected receipt"
                     .to_string(),
             });
         }
         Ok(parts)
+    }
+
+    /// The plan's backordered lines, as the order keeps them.
+    fn plan_backorders(
+        &self,
+        topo: &Topology,
+        plan: &Plan,
+    ) -> Result<Vec<crate::order::BackorderRec>> {
+        let mut out = Vec::new();
+        for s in plan.shipments.iter().filter(|s| s.backorder) {
+            let loc = topo
+                .location_id(&s.location)
+                .ok_or_else(|| Error::UnknownLocation {
+                    location: s.location.clone(),
+                })?;
+            for l in &s.lines {
+                let (sku, scale) = self.sku_id(&l.sku)?;
+                let qty = l
+                    .qty
+                    .to_positive_minor(scale)
+                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+                out.push(crate::order::BackorderRec {
+                    sku,
+                    loc,
+                    qty,
+                    scale,
+                    due_ms: s.promised_at_ms,
+                    preorder: s.preorder,
+                    filled: 0,
+                    cancelled: 0,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Under the transaction's locks: does every part still fit its open

@@ -37,6 +37,9 @@ pub struct Levels {
     pub in_transit: Qty,
     /// Expected receipts not yet received.
     pub incoming: Qty,
+    /// Of the incoming units, those already promised to orders as
+    /// backorders (allocated to them as they arrive).
+    pub backordered: Qty,
     /// Available to promise: on_hand - reserved - allocated - safety -
     /// unsellable, never below zero.
     pub available: Qty,
@@ -107,6 +110,12 @@ pub(crate) struct ColdLevels {
     pub quality_control: i64,
     pub in_transit: i64,
     pub incoming: i64,
+    #[serde(default)]
+    pub backordered: i64,
+    /// Backordered units that arrived, allocated but not yet attributed to
+    /// their orders (`fill_backorders` does that).
+    #[serde(default)]
+    pub backorder_arrived: i64,
     pub expected: Vec<Expected>,
 }
 
@@ -265,6 +274,8 @@ impl SkuStock {
             }
             Field::InTransit => self.cold_entry(loc).in_transit += delta,
             Field::Incoming => self.cold_entry(loc).incoming += delta,
+            Field::Backordered => self.cold_entry(loc).backordered += delta,
+            Field::BackorderArrived => self.cold_entry(loc).backorder_arrived += delta,
             // The channel's id rides in the location slot (see `Txn::adjust_pool`).
             Field::Pool => self.cold.adjust_pool(ChannelId(loc.0), delta),
         }
@@ -287,6 +298,7 @@ impl SkuStock {
             unsellable: q(h.unsellable),
             in_transit: q(c.in_transit),
             incoming: q(c.incoming),
+            backordered: q(c.backordered),
             available: q(h.atp().max(0)),
         }
     }
@@ -365,6 +377,20 @@ impl Engine {
                 }
                 txn.adjust(id, loc, Field::Incoming, -done);
                 txn.event(EventKind::ExpectedArrived, id, loc, done, note);
+                // Units promised to backorders beyond what is still
+                // incoming are here now: set them aside for those orders
+                // (allocated) before anyone else can take them.
+                let (promised, incoming) = txn
+                    .stock(id)
+                    .cold(loc)
+                    .map_or((0, 0), |c| (c.backordered, c.incoming));
+                let arrived = (promised - incoming).min(done);
+                if arrived > 0 {
+                    txn.adjust(id, loc, Field::Backordered, -arrived);
+                    txn.adjust(id, loc, Field::Allocated, arrived);
+                    txn.adjust(id, loc, Field::BackorderArrived, arrived);
+                    txn.event(EventKind::BackorderArrived, id, loc, arrived, note);
+                }
             }
         }
         let rec = Rec::stock(StockOp::Receive, sku, location, qty, note);

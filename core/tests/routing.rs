@@ -537,6 +537,134 @@ fn click_and_collect_transfers_cancel_and_reroute() {
     assert!(e.verify_ledger().unwrap());
 }
 
+/// A placed order keeps its backordered lines: they are allocated once
+/// the receipt arrives (`fill_backorders`), and a SKU not in stock anywhere
+/// is a preorder that can be placed on its own and cancelled.
+#[test]
+fn backorders_are_tracked_on_the_order_and_filled_on_arrival() {
+    let (e, clock) = retailer();
+    stock(&e, "tee", "lyon", 1);
+    e.expect_receipt("tee", "lille", 5.into(), T0 + 3 * DAY, "PO-7")
+        .unwrap();
+    let opts = RouteOptions {
+        allow_backorder: true,
+        ..with(vec![RouteStrategy::Priority])
+    };
+    let placed = place(&e, "o1", &[("tee", 3)], opts.clone()).unwrap();
+    let bo: Vec<_> = placed
+        .plan
+        .shipments
+        .iter()
+        .filter(|s| s.backorder)
+        .collect();
+    assert_eq!(bo.len(), 1);
+    assert_eq!((bo[0].location.as_str(), bo[0].preorder), ("lille", false));
+    let view = e.order_info("o1").unwrap();
+    assert_eq!(
+        view.backorders,
+        vec![Backorder {
+            sku: "tee".into(),
+            location: "lille".into(),
+            qty: 2.into(),
+            promised_at_ms: T0 + 3 * DAY,
+            preorder: false,
+        }]
+    );
+    assert_eq!(view.state, OrderState::Open);
+    assert_eq!(e.levels("tee", "lille").unwrap().backordered, 2.into());
+    // Nothing arrived yet: filling changes nothing.
+    let seq = e.last_seq();
+    assert_eq!(e.fill_backorders("o1").unwrap().backorders.len(), 1);
+    assert_eq!(e.last_seq(), seq);
+    clock.advance(3 * DAY);
+    e.receive("tee", "lille", 5.into(), Note::new("po_receipt", "PO-7"))
+        .unwrap();
+    // On arrival the 2 promised units are set aside (allocated) at once:
+    // only 3 of the 5 are for sale.
+    let lille = e.levels("tee", "lille").unwrap();
+    assert_eq!(
+        (lille.allocated, lille.backordered, lille.available),
+        (2.into(), 0.into(), 3.into())
+    );
+    assert_eq!(e.order_info("o1").unwrap().backorders.len(), 1);
+    assert!(e.verify_ledger().unwrap());
+    let view = e.fill_backorders("o1").unwrap();
+    assert!(view.backorders.is_empty());
+    let lille = e.levels("tee", "lille").unwrap();
+    assert_eq!((lille.allocated, lille.backordered), (2.into(), 0.into()));
+    assert!(view.lines.iter().any(|l| l.1 == "lille" && l.2 == 2.into()));
+    let k = e.kpis();
+    assert_eq!(k.orders_backordered, 1);
+    assert_eq!(k.units_backordered, 2.into());
+    assert_eq!(k.units_backorder_filled, 2.into());
+    e.fulfil("o1", &[HoldLine::new("tee", 3)]).unwrap();
+    assert_eq!(e.order_info("o1").unwrap().state, OrderState::Completed);
+
+    // A preorder: nothing in stock anywhere, only a receipt expected.
+    e.declare_sku("hat", SkuSpec::default()).unwrap();
+    e.expect_receipt("hat", "lyon", 10.into(), T0 + 9 * DAY, "PO-8")
+        .unwrap();
+    let placed = place(&e, "o2", &[("hat", 2)], opts).unwrap();
+    assert!(placed.allocations.is_empty());
+    assert!(placed.plan.shipments[0].preorder);
+    assert!(placed.plan.shipments[0].why.starts_with("preorder"));
+    assert_eq!(e.kpis().units_preordered, 2.into());
+    let view = e.cancel_order("o2").unwrap();
+    assert_eq!(view.state, OrderState::Cancelled);
+    assert!(view.backorders.is_empty());
+    assert!(e.verify_ledger().unwrap());
+}
+
+/// Backorders, their arrival and their filling are journaled like
+/// everything else: a restart at any point gives back the same orders
+/// and levels.
+#[test]
+fn backorders_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = || Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    };
+    let open = || Engine::open(dir.path(), config(), DurableOptions::default()).unwrap();
+    let state = |e: &Engine| {
+        (
+            e.order_info("o1").unwrap(),
+            e.order_info("o2").unwrap(),
+            e.levels("tee", "lille").unwrap(),
+            e.kpis(),
+        )
+    };
+    let e = open();
+    e.upsert_location(LocationSpec::warehouse("lille")).unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["lille"]))
+        .unwrap();
+    e.declare_sku("tee", SkuSpec::default()).unwrap();
+    e.expect_receipt("tee", "lille", 4.into(), T0 + DAY, "PO-1")
+        .unwrap();
+    let opts = RouteOptions {
+        allow_backorder: true,
+        ..RouteOptions::default()
+    };
+    place(&e, "o1", &[("tee", 3)], opts.clone()).unwrap();
+    place(&e, "o2", &[("tee", 1)], opts).unwrap();
+    let before = state(&e);
+    drop(e);
+    let e = open();
+    assert_eq!(state(&e), before);
+    e.receive("tee", "lille", 4.into(), Note::new("po", "PO-1"))
+        .unwrap();
+    e.fill_backorders("o1").unwrap();
+    e.cancel_order("o2").unwrap();
+    let before = state(&e);
+    assert_eq!(before.2.allocated, 3.into());
+    assert_eq!(before.2.available, 1.into());
+    drop(e);
+    let e = open();
+    assert_eq!(state(&e), before);
+    assert!(e.verify_ledger().unwrap());
+}
+
 #[derive(Debug)]
 struct PreferLyon;
 impl Scorer for PreferLyon {
@@ -1123,13 +1251,19 @@ fn placing_keeps_backorders_in_the_plan_only() {
         (d("5"), d("2"), d("3"))
     );
     assert_eq!(k.fill_rate(), Some(0.4));
-    let err = place(&e, "o2", &[("tee", 3)], opts).unwrap_err();
+    // Nothing left in stock: a backorder alone is placed, against what
+    // the receipt still has unpromised (10 - 3).
+    let placed = place(&e, "o2", &[("tee", 7)], opts.clone()).unwrap();
+    assert!(placed.allocations.is_empty());
+    assert_eq!(e.levels("tee", "lille").unwrap().backordered, 10.into());
+    let err = place(&e, "o3", &[("tee", 1)], opts).unwrap_err();
     assert_eq!(
         err.code(),
-        "E_NO_ROUTE",
-        "nothing left in stock to allocate"
+        "E_INSUFFICIENT_STOCK",
+        "the receipt is all promised"
     );
     assert_eq!(e.kpis().orders_refused, 1);
+    assert!(e.verify_ledger().unwrap());
 }
 
 #[test]

@@ -720,6 +720,12 @@ impl Engine {
                 };
                 self.apply_plan(order, *digest, &req, plan.as_ref().clone())??;
             }
+            Rec::FillBackorders { order } => {
+                self.fill_backorders(order)?;
+            }
+            Rec::CancelBackorders { order } => {
+                self.cancel_backorders(order)?;
+            }
             Rec::PlaceHold {
                 hold,
                 order,

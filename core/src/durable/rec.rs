@@ -106,6 +106,14 @@ pub(crate) enum Rec<'a> {
         lines: Cow<'a, [HoldLine<'a>]>,
         plan: Cow<'a, Plan>,
     },
+    /// An order's backorders allocated from stock that arrived.
+    FillBackorders {
+        order: &'a str,
+    },
+    /// An order's open backorders cancelled.
+    CancelBackorders {
+        order: &'a str,
+    },
     /// An order placed from a hold (the hold's units become the order's).
     PlaceHold {
         hold: &'a str,
@@ -397,6 +405,14 @@ impl<'a> Rec<'a> {
                 w.lines(lines);
                 w.json(plan.as_ref());
             }
+            Rec::FillBackorders { order } => {
+                w.u8(42);
+                w.str(order);
+            }
+            Rec::CancelBackorders { order } => {
+                w.u8(43);
+                w.str(order);
+            }
             Rec::PlaceHold {
                 hold,
                 order,
@@ -618,6 +634,8 @@ impl<'a> Reader<'a> {
                 lines: self.lines()?,
                 plan: self.json()?,
             },
+            42 => Rec::FillBackorders { order: self.str()? },
+            43 => Rec::CancelBackorders { order: self.str()? },
             41 => Rec::PlaceHold {
                 hold: self.str()?,
                 order: self.str()?,
