@@ -97,8 +97,10 @@ async function runDay(customers, lanes, skuCount = 200) {
       if (roll < 60) {
         const channel = ['web', 'web', 'app', 'marketplace:amazon'][rng.below(4)]
         const lines = Array.from({ length: 1 + rng.below(3) }, () => [sku(), 1 + rng.below(2)])
+        // Web and app carts claim the channel's pool (bound to locations at
+        // checkout); the marketplace's are bound at once.
         try {
-          e.hold(cart, channel, lines, 20 * MINUTE)
+          e.hold(cart, channel, lines, 20 * MINUTE, { pool: channel !== 'marketplace:amazon' })
         } catch {
           continue
         }
@@ -180,7 +182,18 @@ async function runDay(customers, lanes, skuCount = 200) {
 
   // Evening: the warehouse ships every committed order, open carts expire.
   let shipped = 0
+  let collectTransfers = 0
   for (const order of toFulfil) {
+    // Click & collect from elsewhere: the planned transfer leaves the
+    // source and arrives at the pickup store, still the order's.
+    for (const id of e.orderInfo(order).transfers) {
+      const t = e.transferInfo(id)
+      if (t.state === 'planned') {
+        e.dispatchTransfer(id, t.sku, t.fromLocation, t.toLocation, t.qty)
+        e.receiveTransfer(id)
+        collectTransfers += 1
+      }
+    }
     // What is still open of each line (a re-routed order keeps the lines it
     // no longer ships from, with nothing open).
     const open = e
@@ -214,7 +227,7 @@ async function runDay(customers, lanes, skuCount = 200) {
   ]
   e.close()
   fs.rmSync(dir, { recursive: true, force: true })
-  return { before, after, kpis: k, ordersFulfilled: toFulfil.length, restart, invariants }
+  return { before, after, kpis: k, ordersFulfilled: toFulfil.length, collectTransfers, restart, invariants }
 }
 
 async function main() {
@@ -242,7 +255,7 @@ async function main() {
   console.log(
     `  fill rate: ${(100 * (k.fillRate ?? 0)).toFixed(1)}%, split-shipment rate: ${(100 * (k.splitRate ?? 0)).toFixed(1)}%, average shipping distance: ${(k.averageShippingKm ?? 0).toFixed(0)} km`,
   )
-  console.log(`  orders fulfilled in the evening: ${day.ordersFulfilled}`)
+  console.log(`  orders fulfilled in the evening: ${day.ordersFulfilled} (${day.collectTransfers} click & collect transfers to pickup stores)`)
   console.log(
     `\nrestart at noon (durable, interval mode): ${day.restart.recordsReplayed} journal records replayed in ${(day.restart.micros / 1000).toFixed(1)} ms`,
   )

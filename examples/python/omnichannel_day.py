@@ -113,8 +113,10 @@ def run_day(customers: int, threads: int, sku_count: int = 200) -> dict:
                 if roll < 60:  # web, app and marketplace carts
                     channel = ["web", "web", "app", "marketplace:amazon"][rng.below(4)]
                     lines = [(sku(), 1 + rng.below(2)) for _ in range(1 + rng.below(3))]
+                    # Web and app carts claim the channel's pool (bound to
+                    # locations at checkout); the marketplace's are bound at once.
                     try:
-                        e.hold(cart, channel, lines, 20 * MINUTE)
+                        e.hold(cart, channel, lines, 20 * MINUTE, pool=channel != "marketplace:amazon")
                     except u.UnistockError:
                         continue
                     fate = rng.below(10)
@@ -198,7 +200,16 @@ def run_day(customers: int, threads: int, sku_count: int = 200) -> dict:
 
     # Evening: the warehouse ships every committed order, open carts expire.
     shipped = 0
+    collect_transfers = 0
     for order in to_fulfil:
+        # Click & collect from elsewhere: the planned transfer leaves the
+        # source and arrives at the pickup store, still the order's.
+        for tid in e.order_info(order).transfers:
+            t = e.transfer_info(tid)
+            if t.state == "planned":
+                e.dispatch_transfer(tid, t.sku, t.from_location, t.to_location, t.qty)
+                e.receive_transfer(tid)
+                collect_transfers += 1
         # What is still open of each line (a re-routed order keeps the lines
         # it no longer ships from, with nothing open).
         info = e.order_info(order)
@@ -235,6 +246,7 @@ def run_day(customers: int, threads: int, sku_count: int = 200) -> dict:
         "after": after,
         "kpis": k,
         "orders_fulfilled": len(to_fulfil),
+        "collect_transfers": collect_transfers,
         "restart": restart,
         "invariants": invariants,
     }
@@ -270,7 +282,10 @@ def main() -> int:
         f"split-shipment rate: {100.0 * (k.split_rate or 0.0):.1f}%, "
         f"average shipping distance: {k.average_shipping_km or 0.0:.0f} km"
     )
-    print(f"  orders fulfilled in the evening: {day['orders_fulfilled']}")
+    print(
+        f"  orders fulfilled in the evening: {day['orders_fulfilled']} "
+        f"({day['collect_transfers']} click & collect transfers to pickup stores)"
+    )
     r = day["restart"]
     print(
         f"\nrestart at noon (durable, interval mode): {r.records_replayed} journal records "

@@ -54,8 +54,8 @@ fn main() {
         k.average_shipping_km().unwrap_or(0.0)
     );
     println!(
-        "  orders fulfilled in the evening: {}",
-        day.orders_fulfilled
+        "  orders fulfilled in the evening: {} ({} click & collect transfers to pickup stores)",
+        day.orders_fulfilled, day.collect_transfers
     );
     println!(
         "\nrestart at noon (durable, interval mode): {} journal records replayed in {:.1} ms",

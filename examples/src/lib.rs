@@ -26,6 +26,8 @@ pub struct DayReport {
     pub availability_after: BTreeMap<String, i64>,
     pub kpis: Kpis,
     pub orders_fulfilled: u64,
+    /// Click & collect transfers dispatched to pickup stores and received.
+    pub collect_transfers: u64,
     /// The restart at noon: journal records replayed and how long that took.
     pub restart: Recovery,
     pub invariants: Vec<(String, bool)>,
@@ -187,9 +189,12 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
                             let lines: Vec<HoldLine<'_>> = (0..1 + rng.below(3))
                                 .map(|_| HoldLine::new(sku(&mut rng), 1 + rng.below(2) as i64))
                                 .collect();
-                            if e.hold(&HoldRequest::new(&cart, channel, &lines, 20 * MINUTE))
-                                .is_err()
-                            {
+                            // Web and app carts claim the channel's pool
+                            // (bound to locations at checkout); the
+                            // marketplace's are bound at once.
+                            let mut req = HoldRequest::new(&cart, channel, &lines, 20 * MINUTE);
+                            req.pool = channel != "marketplace:amazon";
+                            if e.hold(&req).is_err() {
                                 continue;
                             }
                             match rng.below(10) {
@@ -308,8 +313,19 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
 
     // Evening: the warehouse ships every committed order, open carts expire.
     let mut shipped = 0i64;
+    let mut collect_transfers = 0u64;
     let orders = std::mem::take(&mut *to_fulfil.lock().unwrap());
     for order in &orders {
+        // Click & collect from elsewhere: the planned transfer leaves the
+        // source and arrives at the pickup store, still the order's.
+        for id in e.order_info(order)?.transfers {
+            let t = e.transfer_info(&id)?;
+            if t.state == TransferState::Planned {
+                e.dispatch_transfer(&id, &t.sku, &t.from, &t.to, t.qty)?;
+                e.receive_transfer(&id, None)?;
+                collect_transfers += 1;
+            }
+        }
         let view = e.order_info(order)?;
         // What is still open of each line (a re-routed order keeps the
         // lines it no longer ships from, with nothing open).
@@ -379,6 +395,7 @@ pub fn run_day(customers: u64, threads: u64, sku_count: usize) -> Result<DayRepo
         availability_after,
         kpis,
         orders_fulfilled: orders.len() as u64,
+        collect_transfers,
         restart,
         invariants,
     })
