@@ -17,6 +17,8 @@ python3 - "$root/README.md" > quickstart.js <<'PY'
 import re, sys
 blocks = re.findall(r"```js\n(.*?)```", open(sys.argv[1]).read(), re.S)
 assert blocks, "the README has a JavaScript quick start"
+# console.assert only logs; in this check a failed assertion must fail.
+print("console.assert = (ok, ...m) => { if (!ok) throw new Error('README assertion failed ' + m.join(' ')) }")
 print("\n".join(blocks))
 PY
 node quickstart.js
