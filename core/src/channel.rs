@@ -65,13 +65,16 @@ impl ChannelSpec {
 }
 
 /// The compiled form of a [`ChannelSpec`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Channel {
     pub key: Key,
     pub spec: ChannelSpec,
     pub locations: Vec<LocationId>,
     pub holdback_ppm: i64,
     pub cap: Option<CapRule>,
+    /// Bit per location id: eligible here (rebuilt by the topology).
+    #[serde(skip)]
+    pub member: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,6 +84,17 @@ pub(crate) enum CapRule {
 }
 
 const PPM: i128 = 1_000_000;
+
+/// Equal when spec and compiled rules are (the membership bits are derived).
+impl PartialEq for Channel {
+    fn eq(&self, o: &Channel) -> bool {
+        self.key == o.key
+            && self.spec == o.spec
+            && self.locations == o.locations
+            && self.holdback_ppm == o.holdback_ppm
+            && self.cap == o.cap
+    }
+}
 
 impl Channel {
     pub(crate) fn compile(spec: ChannelSpec, locations: Vec<LocationId>) -> crate::Result<Channel> {
@@ -104,13 +118,30 @@ impl Channel {
                 crate::Error::arg("cap", "percent must be 0..=100 with at most 4 decimals")
             })?)),
         };
-        Ok(Channel {
+        let mut c = Channel {
             key: Key::new(&spec.id),
             spec,
             locations,
             holdback_ppm,
             cap,
-        })
+            member: Vec::new(),
+        };
+        c.index();
+        Ok(c)
+    }
+
+    /// Rebuilds the membership bits from the location list.
+    pub(crate) fn index(&mut self) {
+        let max = self
+            .locations
+            .iter()
+            .map(|l| l.0 as usize + 1)
+            .max()
+            .unwrap_or(0);
+        self.member = vec![0; max.div_ceil(64)];
+        for l in &self.locations {
+            self.member[l.0 as usize / 64] |= 1 << (l.0 % 64);
+        }
     }
 
     /// Sum of available-to-promise over the open eligible locations; for a
@@ -127,6 +158,16 @@ impl Channel {
     /// Sum of available-to-promise over the open eligible locations,
     /// whatever pool claims there are.
     pub(crate) fn raw_sum(&self, topo: &Topology, stock: &SkuStock) -> i64 {
+        if stock.locs.len() < self.locations.len() {
+            // Fewer stocked locations than eligible ones: walk those.
+            let mut sum: i64 = 0;
+            for l in stock.locs.iter() {
+                if self.contains(l.loc) && !topo.is_closed(l.loc) {
+                    sum = sum.saturating_add(l.atp().max(0));
+                }
+            }
+            return sum;
+        }
         let mut sum: i64 = 0;
         for &loc in &self.locations {
             if !topo.is_closed(loc) {
@@ -155,8 +196,11 @@ impl Channel {
         self.buffered(self.raw_available(topo, stock), stock.scale)
     }
 
+    #[inline]
     pub(crate) fn contains(&self, loc: LocationId) -> bool {
-        self.locations.contains(&loc)
+        self.member
+            .get(loc.0 as usize / 64)
+            .is_some_and(|w| w & (1 << (loc.0 % 64)) != 0)
     }
 }
 

@@ -278,9 +278,12 @@ struct Line {
 struct Cand<'t> {
     loc: LocationId,
     location: &'t Location,
-    /// Straight-line distance through the earth on the unit sphere: ranks
-    /// like the great-circle distance, for three multiplications.
-    chord: f64,
+    /// Rank of the host's id among all locations (breaks ties).
+    name_rank: u32,
+    /// The squared straight-line distance through the earth on the unit
+    /// sphere: ranks like the great-circle distance, for three
+    /// multiplications and no root.
+    chord2: f64,
     /// Units of each line it has (ATP, at least 0).
     stock: SmallVec<[i64; 8]>,
     /// Expected receipts per line: (due, qty), by due date.
@@ -294,7 +297,7 @@ struct Cand<'t> {
 impl Cand<'_> {
     /// Great-circle km to the destination, from the chord.
     fn distance_km(&self) -> f64 {
-        2.0 * EARTH_KM * (self.chord / 2.0).min(1.0).asin()
+        2.0 * EARTH_KM * (self.chord2.sqrt() / 2.0).min(1.0).asin()
     }
 
     fn units(&self, lines: &[Line]) -> SmallVec<[i64; 8]> {
@@ -392,8 +395,9 @@ impl Engine {
         let day = now / DAY_MS;
         let picks = capacity_aware.then(|| self.picks.lock());
         let mut cands: Vec<Cand<'_>> = Vec::with_capacity(channel.locations.len());
-        // Candidate index by location id (ids are dense).
-        let mut slot = vec![u32::MAX; topo.locations.len()];
+        // Candidate index by location id: candidates are the channel's
+        // locations in order.
+        let slot = topo.chan_slots(chan);
         let q = crate::location::unit_vector(dest.0, dest.1);
         for &loc in &channel.locations {
             let location = topo.location(loc);
@@ -402,14 +406,13 @@ impl Engine {
                 _ => 0,
             });
             let (transfer, excluded) = eligibility(&req.fulfilment, location, loc, store, today);
-            slot[loc.0 as usize] = cands.len() as u32;
             let p = location.unit();
-            let chord =
-                ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+            let chord2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
             cands.push(Cand {
                 loc,
                 location,
-                chord,
+                name_rank: topo.name_rank(loc),
+                chord2,
                 stock: std::iter::repeat_n(0, lines.len()).collect(),
                 expected: Vec::new(),
                 transfer,
@@ -601,22 +604,25 @@ fn eligibility(
 }
 
 fn sum_units(units: &[i64], lines: &[Line]) -> Qty {
-    // Lines of different scales add up as decimals.
-    let total: Decimal = units
+    Qty::from_decimal(sum_decimal(units, lines))
+}
+
+/// Units of several lines added up: whole units as integers, lines of other
+/// scales as decimals.
+fn sum_decimal(units: &[i64], lines: &[Line]) -> Decimal {
+    if lines.iter().all(|l| l.scale == 0) {
+        return Decimal::from(units.iter().sum::<i64>());
+    }
+    units
         .iter()
         .zip(lines)
         .map(|(u, l)| Qty::from_minor(*u, l.scale).to_decimal())
-        .sum();
-    Qty::from_decimal(total)
+        .sum()
 }
 
 fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOptions) -> Decimal {
     let spec = &c.location.spec;
-    let n: Decimal = units
-        .iter()
-        .zip(lines)
-        .map(|(u, l)| Qty::from_minor(*u, l.scale).to_decimal())
-        .sum();
+    let n = sum_decimal(units, lines);
     let km = if opts.cost_per_km.is_zero() {
         Decimal::ZERO
     } else {
@@ -626,25 +632,32 @@ fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOption
     spec.cost_per_shipment + spec.cost_per_unit * n + opts.cost_per_km * km
 }
 
-/// The ranking key of a candidate: one number per ranking strategy, lower
-/// first.
-fn key(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions) -> SmallVec<[f64; 4]> {
+/// The ranking key of a candidate into `out`: one number per ranking
+/// strategy, lower first.
+fn key_into(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions, out: &mut [f64]) {
     let mut custom = c.custom.iter();
-    let units = c.units(lines);
-    opts.strategies
-        .iter()
-        .filter_map(|s| match s {
-            RouteStrategy::Priority => Some(-(c.location.spec.priority as f64)),
-            RouteStrategy::Nearest => Some(c.chord),
+    let mut k = 0;
+    for s in &opts.strategies {
+        let v = match s {
+            RouteStrategy::Priority => -(c.location.spec.priority as f64),
+            RouteStrategy::Nearest => c.chord2,
             RouteStrategy::LowestCost => {
-                let cost = shipment_cost(c, &units, lines, opts);
-                Some(cost.try_into().unwrap_or(f64::MAX))
+                let cost = shipment_cost(c, &c.units(lines), lines, opts);
+                cost.try_into().unwrap_or(f64::MAX)
             }
-            RouteStrategy::StockBalancing => Some(-c.stock.iter().map(|&s| s as f64).sum::<f64>()),
-            RouteStrategy::Custom(_) | RouteStrategy::Host(_) => custom.next().map(|s| -s),
-            RouteStrategy::FewestShipments | RouteStrategy::CapacityAware => None,
-        })
-        .collect()
+            RouteStrategy::StockBalancing => -c.stock.iter().map(|&s| s as f64).sum::<f64>(),
+            RouteStrategy::Custom(_) | RouteStrategy::Host(_) => custom.next().map_or(0.0, |s| -s),
+            RouteStrategy::FewestShipments | RouteStrategy::CapacityAware => continue,
+        };
+        out[k] = v;
+        k += 1;
+    }
+}
+
+/// `x` as a u64 that sorts as `f64::total_cmp` sorts `x`.
+fn total_order_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 { !b } else { b | 1 << 63 }
 }
 
 fn cmp_keys(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
@@ -714,20 +727,61 @@ fn plan(
     opts: &RouteOptions,
     store: Option<&str>,
 ) -> Result<Plan> {
-    // Rank the eligible candidates.
-    let keys: Vec<SmallVec<[f64; 4]>> = cands.iter().map(|c| key(c, &lines, opts)).collect();
-    let mut order: Vec<usize> = (0..cands.len())
-        .filter(|&i| cands[i].excluded.is_none())
-        .collect();
-    order.sort_by(|&a, &b| {
-        cmp_keys(&keys[a], &keys[b]).then_with(|| {
-            cands[a]
-                .location
-                .key
-                .as_str()
-                .cmp(cands[b].location.key.as_str())
+    // Rank the eligible candidates: one flat row of keys each, ties
+    // broken by the host's location id (its precomputed rank).
+    let nk = opts
+        .strategies
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s,
+                RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
+            )
         })
-    });
+        .count();
+    let mut flat: Vec<f64> = vec![0.0; cands.len() * nk];
+    for (i, c) in cands.iter().enumerate() {
+        if c.excluded.is_none() {
+            key_into(c, &lines, opts, &mut flat[i * nk..(i + 1) * nk]);
+        }
+    }
+    let keys = |i: usize| &flat[i * nk..(i + 1) * nk];
+    let mut order: Vec<usize> = Vec::with_capacity(cands.len());
+    if nk == 1 {
+        // One key (the usual case): the key's bits in the same total order
+        // as `f64::total_cmp`, then the id's rank, then the index, packed
+        // in one integer.
+        let mut sortable: Vec<u128> = cands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.excluded.is_none())
+            .map(|(i, c)| {
+                (total_order_bits(flat[i]) as u128) << 64 | (c.name_rank as u128) << 32 | i as u128
+            })
+            .collect();
+        sortable.sort_unstable();
+        order.extend(sortable.iter().map(|&x| (x as u32) as usize));
+    } else if nk == 2 {
+        // Integers sort fast: each key mapped to a u64 in the same total
+        // order as `f64::total_cmp`, then the id's rank.
+        let mut sortable: Vec<(u64, u64, u32, u32)> = cands
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.excluded.is_none())
+            .map(|(i, c)| {
+                let k = keys(i);
+                let at = |j: usize| k.get(j).map_or(0, |&x| total_order_bits(x));
+                (at(0), at(1), c.name_rank, i as u32)
+            })
+            .collect();
+        sortable.sort_unstable();
+        order.extend(sortable.iter().map(|x| x.3 as usize));
+    } else {
+        order.extend((0..cands.len()).filter(|&i| cands[i].excluded.is_none()));
+        order.sort_unstable_by(|&a, &b| {
+            cmp_keys(keys(a), keys(b)).then_with(|| cands[a].name_rank.cmp(&cands[b].name_rank))
+        });
+    }
     let max_ship = opts.max_shipments.unwrap_or(usize::MAX);
     let fewest = opts.strategies.contains(&RouteStrategy::FewestShipments);
 
@@ -817,7 +871,7 @@ fn plan(
         let why = explain(
             c,
             ranks[i],
-            runner_up.map(|j| (&cands[j], &keys[i][..], &keys[j][..])),
+            runner_up.map(|j| (&cands[j], keys(i), keys(j))),
             opts,
             fewest,
             chosen.len(),
@@ -939,23 +993,24 @@ fn plan(
             || (1..=opts.explain.max(chosen.len())).contains(&ranks[i])
             || chosen.contains(&i)
     };
-    let mut candidates: Vec<CandidateView> = cands
+    // Ranked ones in rank order, then the excluded ones in channel order:
+    // pick the indices in that order, then build each view once.
+    let scored = opts
+        .strategies
         .iter()
-        .enumerate()
-        .filter(|(i, _)| shown(*i))
-        .map(|(i, c)| {
-            let mut custom = c.custom.first().copied();
-            if opts
-                .strategies
-                .iter()
-                .all(|s| !matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)))
-            {
-                custom = None;
-            }
+        .any(|s| matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)));
+    let listed = order
+        .iter()
+        .copied()
+        .filter(|&i| shown(i))
+        .chain((0..cands.len()).filter(|&i| ranks[i] == 0 && shown(i)));
+    let candidates: Vec<CandidateView> = listed
+        .map(|i| {
+            let c = &cands[i];
+            let custom = c.custom.first().copied().filter(|_| scored);
             eng.view(c, &lines, opts, ranks[i], custom)
         })
         .collect();
-    candidates.sort_by_key(|v| (v.rank == 0, v.rank));
     Ok(Plan {
         shipments,
         unfilled,
@@ -996,45 +1051,33 @@ fn fewest_shipments(cands: &[Cand<'_>], order: &[usize], need: &[i64], max: usiz
             }
         }
     }
-    // Greedy: the candidate covering most of what is left, rank breaking ties.
+    // Greedy: the candidate covering most of what is left, the better
+    // rank (earlier in `order`) breaking ties.
     let mut left = need.to_vec();
     let mut out = Vec::new();
+    let mut taken = vec![false; order.len()];
     while out.len() < max && left.iter().any(|&l| l > 0) {
-        let best = order
-            .iter()
-            .copied()
-            .filter(|i| !out.contains(i))
-            .max_by(|&a, &b| {
-                let ca: i64 = cands[a]
-                    .stock
-                    .iter()
-                    .zip(&left)
-                    .map(|(s, l)| (*s).min(*l))
-                    .sum();
-                let cb: i64 = cands[b]
-                    .stock
-                    .iter()
-                    .zip(&left)
-                    .map(|(s, l)| (*s).min(*l))
-                    .sum();
-                ca.cmp(&cb).then_with(|| {
-                    let (ra, rb) = (
-                        order.iter().position(|&x| x == a),
-                        order.iter().position(|&x| x == b),
-                    );
-                    rb.cmp(&ra)
-                })
-            });
-        let Some(i) = best else { break };
-        let gain: i64 = cands[i]
-            .stock
-            .iter()
-            .zip(&left)
-            .map(|(s, l)| (*s).min(*l))
-            .sum();
+        let mut best: Option<(usize, i64)> = None;
+        for (p, &i) in order.iter().enumerate() {
+            if taken[p] {
+                continue;
+            }
+            let gain: i64 = cands[i]
+                .stock
+                .iter()
+                .zip(&left)
+                .map(|(s, l)| (*s).min(*l))
+                .sum();
+            if best.is_none_or(|(_, g)| gain > g) {
+                best = Some((p, gain));
+            }
+        }
+        let Some((p, gain)) = best else { break };
         if gain == 0 {
             break;
         }
+        let i = order[p];
+        taken[p] = true;
         for (l, s) in left.iter_mut().zip(&cands[i].stock) {
             *l -= (*s).min(*l);
         }

@@ -22,6 +22,20 @@ pub(crate) struct Topology {
     loc_index: FastMap<Key, LocationId>,
     pub channels: Vec<Option<Channel>>,
     chan_index: FastMap<Key, ChannelId>,
+    /// Derived lookups, rebuilt after every change (see `reindex`).
+    derived: Derived,
+}
+
+/// Lookups derived from the locations and channels, so that hot paths
+/// neither search nor allocate.
+#[derive(Clone, Default, Debug)]
+struct Derived {
+    /// Per location id: its rank among all location ids sorted by the
+    /// host's id (routing breaks ties by it).
+    name_rank: Vec<u32>,
+    /// Per channel id, per location id: the location's position in the
+    /// channel's list (`u32::MAX`: not in the channel).
+    chan_slots: Vec<Vec<u32>>,
 }
 
 impl Topology {
@@ -69,12 +83,62 @@ impl Topology {
             .enumerate()
             .filter_map(|(i, c)| c.as_ref().map(|c| (c.key.clone(), ChannelId(i as u32))))
             .collect();
-        Topology {
+        let mut t = Topology {
             locations,
             loc_index,
             channels,
             chan_index,
+            derived: Derived::default(),
+        };
+        t.reindex();
+        t
+    }
+
+    /// Rebuilds the derived lookups (after any change).
+    pub(crate) fn reindex(&mut self) {
+        for c in self.channels.iter_mut().flatten() {
+            c.index();
         }
+        let mut by_name: Vec<u32> = (0..self.locations.len() as u32).collect();
+        by_name.sort_by(|&a, &b| {
+            self.locations[a as usize]
+                .key
+                .cmp(&self.locations[b as usize].key)
+        });
+        let mut name_rank = vec![0; self.locations.len()];
+        for (rank, &id) in by_name.iter().enumerate() {
+            name_rank[id as usize] = rank as u32;
+        }
+        let chan_slots = self
+            .channels
+            .iter()
+            .map(|c| {
+                let mut slots = vec![u32::MAX; self.locations.len()];
+                if let Some(c) = c {
+                    for (i, l) in c.locations.iter().enumerate() {
+                        slots[l.0 as usize] = i as u32;
+                    }
+                }
+                slots
+            })
+            .collect();
+        self.derived = Derived {
+            name_rank,
+            chan_slots,
+        };
+    }
+
+    /// The location's rank by the host's id.
+    #[inline]
+    pub fn name_rank(&self, id: LocationId) -> u32 {
+        self.derived.name_rank[id.0 as usize]
+    }
+
+    /// Per location id, its position in the channel's list (`u32::MAX`
+    /// when not in it).
+    #[inline]
+    pub fn chan_slots(&self, id: ChannelId) -> &[u32] {
+        &self.derived.chan_slots[id.0 as usize]
     }
 
     fn resolve_locations(&self, names: &[String]) -> Result<Vec<LocationId>> {
@@ -223,6 +287,7 @@ impl Engine {
         let _writer = self.topo_write.lock();
         let mut next = Topology::clone(&self.topo.load());
         let out = f(&mut next)?;
+        next.reindex();
         let txn = Txn::begin_all(self, self.now_ms());
         self.topo.store(Arc::new(next));
         self.topo_gen
