@@ -682,7 +682,8 @@ export interface HoldOptions {
    * Lines without a location claim units from the channel's pool (a
    * part with `location: null`), bound to locations only when the hold
    * becomes an order; the engine guarantees every pool claim can still
-   * be bound.
+   * be bound. The default; `false` binds them at once, from the
+   * channel's locations in order.
    */
   pool?: boolean
 }
@@ -704,7 +705,7 @@ export interface HoldRequestInput {
   channel: string
   lines: Line[]
   ttlMs?: number
-  /** A pool hold (see `hold`). */
+  /** A pool hold (the default; see `hold`). */
   pool?: boolean
 }
 

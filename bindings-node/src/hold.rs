@@ -69,7 +69,7 @@ pub struct HoldRequestInput {
     #[napi(ts_type = "Line[]")]
     pub lines: Vec<LineInput>,
     pub ttl_ms: Option<f64>,
-    /// A pool hold (see `hold`).
+    /// A pool hold (the default; see `hold`).
     pub pool: Option<bool>,
 }
 
@@ -80,7 +80,8 @@ pub struct HoldOptions {
     /// Lines without a location claim units from the channel's pool (a
     /// part with `location: null`), bound to locations only when the hold
     /// becomes an order; the engine guarantees every pool claim can still
-    /// be bound.
+    /// be bound. The default; `false` binds them at once, from the
+    /// channel's locations in order.
     pub pool: Option<bool>,
 }
 
@@ -112,11 +113,11 @@ pub(crate) struct OwnedHold {
     pool: bool,
 }
 
-/// The `pool` option: a boolean, `false` when absent.
+/// The `pool` option: a boolean, `true` (a pool hold) when absent.
 fn pool_in(v: Option<Unknown<'_>>) -> Core<bool> {
     match v {
         Some(v) if !is_nullish(&v) => bool_in(&v, "pool"),
-        _ => Ok(false),
+        _ => Ok(true),
     }
 }
 
@@ -238,7 +239,7 @@ impl Engine {
             let ttl = self.ttl_or_default(ttl_ms.as_ref())?;
             let pool = match options {
                 Some(o) if !is_nullish(&o) => pool_in(field(&object_in(&o, "options")?, "pool")?)?,
-                _ => false,
+                _ => true,
             };
             let ls = hold_lines(&lines);
             let mut req = HoldRequest::new(&id, &channel, &ls, ttl);

@@ -83,7 +83,7 @@ test('holds fill in channel order, all lines or none, idempotently', () => {
   e.receive('tee', 'wh-1', 2)
   e.receive('tee', 'store-1', 5)
   e.receive('cap', 'wh-2', 1)
-  const r = e.hold('h1', 'web', [{ sku: 'tee', qty: 4 }], 15 * MIN)
+  const r = e.hold('h1', 'web', [{ sku: 'tee', qty: 4 }], 15 * MIN, { pool: false })
   assert.deepEqual(r.parts.map((p) => [p.location, p.qty]), [['wh-1', 2], ['store-1', 2]])
   assert.equal(r.expiresAt.getTime(), T0.getTime() + 15 * MIN)
   const before = e.lastSeq
@@ -91,7 +91,7 @@ test('holds fill in channel order, all lines or none, idempotently', () => {
   assert.deepEqual([err.sku, err.requested, err.available, err.channel], ['cap', 2, 1, 'web'])
   assert.equal(e.lastSeq, before)
   assert.equal(e.kpis().oversellsPrevented, 1n)
-  assert.equal(e.hold('h1', 'web', [['tee', 4]], 15 * MIN).replayed, true)
+  assert.equal(e.hold('h1', 'web', [['tee', 4]], 15 * MIN, { pool: false }).replayed, true)
   throwsCode(assert, () => e.hold('h1', 'web', [['tee', 3]]), 'E_ID_CONFLICT')
 })
 

@@ -77,7 +77,7 @@ class Hold {
     }
     let got
     try {
-      got = r.e.hold(id, 'web', this.lines, this.ttl * MIN).parts.map((p) => [p.sku, p.location, p.qty])
+      got = r.e.hold(id, 'web', this.lines, this.ttl * MIN, { pool: false }).parts.map((p) => [p.sku, p.location, p.qty])
     } catch (err) {
       if (err.code !== 'E_INSUFFICIENT_STOCK') throw err
       got = 'insufficient'

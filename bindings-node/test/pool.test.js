@@ -31,8 +31,8 @@ test('a pool hold claims the channel, not a location', () => {
   assert.equal(e.levels('x', 'a').reserved, 0)
   assert.equal(e.availability('web', 'x'), 2)
   assert.equal(e.holdInfo('cart-1').parts[0].location ?? null, null)
-  assert.equal(e.hold('cart-1', 'web', [['x', 4]], null, POOL).replayed, true)
-  throwsCode(assert, () => e.hold('cart-1', 'web', [['x', 4]]), 'E_ID_CONFLICT')
+  assert.equal(e.hold('cart-1', 'web', [['x', 4]]).replayed, true) // the default
+  throwsCode(assert, () => e.hold('cart-1', 'web', [['x', 4]], null, { pool: false }), 'E_ID_CONFLICT')
 })
 
 test('a till sale cannot take units a pool claim needs', () => {

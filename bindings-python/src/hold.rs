@@ -154,10 +154,10 @@ fn receipt_out(
     }
 }
 
-/// The `pool` flag: a bool, `False` when not given.
+/// The `pool` flag: a bool, `True` (a pool hold) when not given.
 fn pool_in(v: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
     v.filter(|v| !v.is_none())
-        .map_or(Ok(false), |v| crate::channel::bool_in(v, "pool"))
+        .map_or(Ok(true), |v| crate::channel::bool_in(v, "pool"))
 }
 
 /// One `hold_batch` request, its text read in place.
@@ -218,10 +218,11 @@ impl Engine {
     /// idempotency key: the same id with the same content returns the
     /// original receipt (`replayed=True`), with other content raises
     /// `IdConflictError`. `ttl` defaults to the engine's `default_ttl`.
-    /// With `pool=True`, lines without a location claim units from the
-    /// channel's pool (a part with `location=None`), bound to locations
-    /// only when the hold becomes an order; the engine guarantees every
-    /// pool claim can still be bound.
+    /// Lines without a location claim units from the channel's pool (a
+    /// part with `location=None`), bound to locations only when the hold
+    /// becomes an order; the engine guarantees every pool claim can still
+    /// be bound. `pool=False` binds them at once, from the channel's
+    /// locations in order.
     ///
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
     #[pyo3(signature = (id, channel, lines, ttl=None, *, pool=None))]
@@ -254,8 +255,8 @@ impl Engine {
     /// lines)` or `(id, channel, lines, ttl)` tuples. Returns one item per
     /// request, in order: a `HoldReceipt`, or the `UnistockError` that
     /// refused it (returned, not raised). Each hold is atomic on its own.
-    /// A malformed request raises before anything is held. `pool=True`
-    /// makes every request a pool hold.
+    /// A malformed request raises before anything is held. `pool=False`
+    /// binds every request's lines at once (see `hold`).
     ///
     /// Locking: per item, as `hold`.
     #[pyo3(signature = (requests, *, pool=None))]

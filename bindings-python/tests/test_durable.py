@@ -132,7 +132,7 @@ def test_reconcile_an_erp_count_as_of_a_time(tmp_path: Path) -> None:
     clock = u.ManualClock(T0)
     e = shop(tmp_path, clock)
     e.receive("tee", "wh-1", 10)
-    e.hold("cart-1", "web", [("tee", 2)], ttl=MIN * 60)
+    e.hold("cart-1", "web", [("tee", 2)], ttl=MIN * 60, pool=False)
     clock.advance(MIN * 10)  # the ERP counts 8 here
     counted_at = clock.now()
     clock.advance(MIN * 5)

@@ -119,7 +119,7 @@ def test_holds_fill_in_channel_order_all_or_nothing(shop):
     e.receive("tee", "wh-1", 2)
     e.receive("tee", "store-1", 5)
     e.receive("cap", "wh-2", 1)
-    r = e.hold("h1", "web", [("tee", 4)], timedelta(minutes=15))
+    r = e.hold("h1", "web", [("tee", 4)], timedelta(minutes=15), pool=False)
     assert [(p.location, p.qty) for p in r.parts] == [("wh-1", 2), ("store-1", 2)]
     assert r.expires_at == T0 + timedelta(minutes=15) and not r.replayed
     before = e.last_seq

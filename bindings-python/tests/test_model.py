@@ -90,7 +90,7 @@ class EngineMachine(RuleBasedStateMachine):
             hid = f"h{self.n}"
         want = self.m.hold(hid, lines, ttl)
         try:
-            r = self.e.hold(hid, "web", lines, timedelta(minutes=ttl))
+            r = self.e.hold(hid, "web", lines, timedelta(minutes=ttl), pool=False)
             got = "replay" if r.replayed else [(p.sku, p.location, p.qty) for p in r.parts]
         except u.InsufficientStockError:
             got = "insufficient"

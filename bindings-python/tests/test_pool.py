@@ -36,9 +36,9 @@ def test_a_pool_hold_claims_the_channel_not_a_location():
     assert e.levels("x", "a").reserved == 0
     assert e.availability("web", "x") == 2
     assert e.hold_info("cart-1").parts[0].location is None
-    assert e.hold("cart-1", "web", [("x", 4)], pool=True).replayed
+    assert e.hold("cart-1", "web", [("x", 4)]).replayed  # the default
     with pytest.raises(u.IdConflictError):
-        e.hold("cart-1", "web", [("x", 4)])
+        e.hold("cart-1", "web", [("x", 4)], pool=False)
 
 
 def test_a_till_sale_cannot_take_units_a_pool_claim_needs():

@@ -93,8 +93,8 @@ pub struct HoldRequest<'a> {
     pub ttl_ms: u64,
     /// Lines without a location claim units from the channel's pool and
     /// are bound to locations only when the hold becomes an order (see
-    /// [`crate::pool`]); otherwise they are bound at once, from the
-    /// channel's locations in order.
+    /// [`crate::pool`]); the default. `false` ([`HoldRequest::bind_now`])
+    /// binds them at once, from the channel's locations in order.
     pub pool: bool,
 }
 
@@ -106,13 +106,22 @@ impl<'a> HoldRequest<'a> {
             channel,
             lines,
             ttl_ms,
-            pool: false,
+            pool: true,
         }
     }
 
-    /// Holds the lines without a location against the channel's pool.
+    /// Holds the lines without a location against the channel's pool (the
+    /// default).
     pub fn pool(mut self) -> Self {
         self.pool = true;
+        self
+    }
+
+    /// Binds the lines without a location at once, from the channel's
+    /// locations in order (still leaving every pool claim bindable), for a
+    /// host that must show where a cart's units are.
+    pub fn bind_now(mut self) -> Self {
+        self.pool = false;
         self
     }
 }

@@ -119,8 +119,10 @@ pub(crate) struct ColdLevels {
     pub expected: Vec<Expected>,
 }
 
-/// The cold part of a SKU: one pointer while it has none.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The cold part of a SKU: one pointer while it has none. Once a SKU has
+/// had pool claims the box stays (a cart per second would otherwise
+/// allocate and free it each time); equality ignores the difference.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(from = "ColdData", into = "ColdData")]
 #[allow(clippy::box_collection)] // one word in the hot record instead of three
 pub(crate) struct Cold(Option<Box<ColdData>>);
@@ -133,6 +135,14 @@ pub(crate) struct ColdData {
     /// (channel, minor units), one entry per channel with a claim.
     pub pool: Vec<(ChannelId, i64)>,
 }
+
+impl PartialEq for Cold {
+    fn eq(&self, o: &Cold) -> bool {
+        **self == **o && self.pool() == o.pool()
+    }
+}
+
+impl Eq for Cold {}
 
 impl From<ColdData> for Cold {
     fn from(v: ColdData) -> Self {
@@ -175,9 +185,6 @@ impl Cold {
                 }
             }
             None => data.pool.push((chan, delta)),
-        }
-        if data.pool.is_empty() && data.levels.is_empty() {
-            self.0 = None;
         }
     }
 }

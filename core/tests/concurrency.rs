@@ -37,17 +37,26 @@ fn hot_sku_grants_exactly_the_stock() {
     let stock = 1_000 * scale() as i64;
     receive(&e, "hot", "wh-1", stock);
     let granted = Arc::new(AtomicI64::new(0));
+    let bound = Arc::new(AtomicI64::new(0));
     let threads = 8;
     let handles = (0..threads)
         .map(|t| {
-            let (e, granted) = (e.clone(), granted.clone());
+            let (e, granted, bound) = (e.clone(), granted.clone(), bound.clone());
             thread::spawn(move || {
                 let lines = [HoldLine::new("hot", 1)];
                 for i in 0..(stock / 4) {
                     let id = format!("t{t}-{i}");
-                    match e.hold(&HoldRequest::new(&id, "web", &lines, 60_000)) {
+                    // Half the threads bind at once, half claim the pool.
+                    let mut req = HoldRequest::new(&id, "web", &lines, 60_000);
+                    if t % 2 == 0 {
+                        req = req.bind_now();
+                    }
+                    match e.hold(&req) {
                         Ok(_) => {
                             granted.fetch_add(1, Ordering::Relaxed);
+                            if t % 2 == 0 {
+                                bound.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         Err(err) => assert_eq!(err.code(), "E_INSUFFICIENT_STOCK"),
                     }
@@ -61,7 +70,16 @@ fn hot_sku_grants_exactly_the_stock() {
         stock,
         "exactly the stock is granted"
     );
-    assert_eq!(e.levels("hot", "wh-1").unwrap().reserved, stock.into());
+    let bound = bound.load(Ordering::Relaxed);
+    assert_eq!(e.levels("hot", "wh-1").unwrap().reserved, bound.into());
+    assert_eq!(e.availability("web", "hot").unwrap(), 0.into());
+    let pooled: i64 = e
+        .levels_as_folded()
+        .iter()
+        .filter(|(k, _)| k.1 == LocationId::POOL)
+        .map(|(_, l)| l.pooled)
+        .sum();
+    assert_eq!(bound + pooled, stock, "every unit bound or claimed once");
     let k = e.kpis();
     assert_eq!(k.holds_created as i64, stock);
     assert_eq!(k.holds_refused as i64, threads * stock / 4 - stock);

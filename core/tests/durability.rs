@@ -530,7 +530,7 @@ fn an_outside_count_as_of_a_time_keeps_the_changes_after_it() {
     }
     e.receive("tee", "wh", 10.into(), Note::default()).unwrap();
     let lines = [HoldLine::new("tee", 2)];
-    e.hold(&HoldRequest::new("cart", WEB, &lines, 600_000))
+    e.hold(&HoldRequest::new("cart", WEB, &lines, 600_000).bind_now())
         .unwrap();
     clock.set(1_500); // the ERP counts here: 8
     clock.set(2_000);

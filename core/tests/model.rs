@@ -475,7 +475,7 @@ impl Sut {
                     })
                     .collect();
                 let chan = channels()[chan].0;
-                e.hold(&HoldRequest::new(HOLD_IDS[id], chan, &lines, ttl))
+                e.hold(&HoldRequest::new(HOLD_IDS[id], chan, &lines, ttl).bind_now())
                     .map(|r| parts(&r.parts))
                     .map_err(|e| e.code())
             }

@@ -343,7 +343,9 @@ fn a_hold_fills_from_the_channel_locations_in_order() {
     receive(&e, "tee", "wh-1", 2);
     receive(&e, "tee", "wh-2", 5);
     let lines = [HoldLine::new("tee", 4)];
-    let r = e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
+    let r = e
+        .hold(&HoldRequest::new("h", "web", &lines, MIN).bind_now())
+        .unwrap();
     let parts: Vec<_> = r
         .parts
         .iter()
@@ -415,9 +417,11 @@ fn hold_ids_are_idempotent() {
     let (e, _) = shop();
     receive(&e, "a", "wh-1", 5);
     let lines = [HoldLine::new("a", 2)];
-    let first = e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
+    let first = e
+        .hold(&HoldRequest::new("h", "web", &lines, MIN).bind_now())
+        .unwrap();
     let again = e
-        .hold(&HoldRequest::new("h", "web", &lines, 5 * MIN))
+        .hold(&HoldRequest::new("h", "web", &lines, 5 * MIN).bind_now())
         .unwrap();
     assert!(again.replayed);
     assert_eq!(again.parts, first.parts);
@@ -443,12 +447,19 @@ fn hold_ids_are_idempotent() {
             .code(),
         "E_ID_CONFLICT"
     );
-    // A retry after the hold ended still returns the original result.
+    // A retry after the hold ended still returns the original result; the
+    // same lines held against the pool are other content.
     e.release("h").unwrap();
     assert!(
-        e.hold(&HoldRequest::new("h", "web", &lines, MIN))
+        e.hold(&HoldRequest::new("h", "web", &lines, MIN).bind_now())
             .unwrap()
             .replayed
+    );
+    assert_eq!(
+        e.hold(&HoldRequest::new("h", "web", &lines, MIN))
+            .unwrap_err()
+            .code(),
+        "E_ID_CONFLICT"
     );
     assert_eq!(e.levels("a", "wh-1").unwrap().reserved, 0.into());
     assert_eq!(e.kpis().holds_created, 1);
@@ -588,13 +599,8 @@ fn expire_due_sweeps_and_reports_and_purges_after_retention() {
     receive(&e, "a", "wh", 10);
     for i in 0..5 {
         let lines = [HoldLine::new("a", 1)];
-        e.hold(&HoldRequest::new(
-            &format!("h{i}"),
-            "web",
-            &lines,
-            (i + 1) * MIN,
-        ))
-        .unwrap();
+        e.hold(&HoldRequest::new(&format!("h{i}"), "web", &lines, (i + 1) * MIN).bind_now())
+            .unwrap();
     }
     assert_eq!(e.expire_due(T0 + 3 * MIN), 3);
     assert_eq!(e.expire_due(T0 + 3 * MIN), 0, "each hold ends once");
@@ -763,7 +769,8 @@ fn subscribers_see_stock_and_channel_changes_and_may_call_back() {
         }
     });
     let lines = [HoldLine::new("a", 1)];
-    e.hold(&HoldRequest::new("h", "web", &lines, MIN)).unwrap();
+    e.hold(&HoldRequest::new("h", "web", &lines, MIN).bind_now())
+        .unwrap();
     e.release("h").unwrap();
     let got = seen.lock().unwrap().clone();
     assert!(

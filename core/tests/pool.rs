@@ -83,11 +83,16 @@ fn a_pool_hold_claims_the_channel_not_a_location() {
     assert_eq!(e.availability("web", "x").unwrap(), 2.into());
     let info = e.hold_info("cart-1").unwrap();
     assert_eq!(info.parts, vec![("x".to_string(), None, 4.into())]);
-    // A retry returns the original; the same id bound at once conflicts.
-    assert!(pool_hold(&e, "cart-1", "web", "x", 4).unwrap().replayed);
+    // A retry returns the original (a pool hold is the default); the
+    // same id bound at once conflicts.
     let lines = [HoldLine::new("x", 4)];
+    assert!(
+        e.hold(&HoldRequest::new("cart-1", "web", &lines, 15 * MIN))
+            .unwrap()
+            .replayed
+    );
     assert!(matches!(
-        e.hold(&HoldRequest::new("cart-1", "web", &lines, 15 * MIN)),
+        e.hold(&HoldRequest::new("cart-1", "web", &lines, 15 * MIN).bind_now()),
         Err(Error::IdConflict { .. })
     ));
     common::assert_ledger_folds(&e);
@@ -480,7 +485,7 @@ fn run(e: &Engine, clock: &ManualClock, op: &Op) -> bool {
         }
         Op::Bound(h, c, s, q) => {
             let lines = [HoldLine::new(SKUS[s], q)];
-            let _ = e.hold(&HoldRequest::new(&hid(h), chan(c), &lines, 15 * MIN));
+            let _ = e.hold(&HoldRequest::new(&hid(h), chan(c), &lines, 15 * MIN).bind_now());
         }
         Op::Release(h) => {
             let _ = e.release(&hid(h));

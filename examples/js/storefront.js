@@ -34,7 +34,12 @@ function demoEngine() {
   return e
 }
 
-const receiptOut = (r) => ({ ...r, expiresAt: r.expiresAt?.toISOString() })
+// A pool hold's part has no location: say so (null) in the JSON.
+const receiptOut = (r) => ({
+  ...r,
+  expiresAt: r.expiresAt?.toISOString(),
+  parts: r.parts?.map((p) => ({ ...p, location: p.location ?? null })),
+})
 
 function createServer(engine) {
   const routes = [
