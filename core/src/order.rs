@@ -93,6 +93,15 @@ pub(crate) struct AllocRec {
 }
 
 impl AllocRec {
+    /// An allocation of `part`, nothing fulfilled or cancelled yet.
+    pub(crate) fn new(part: PartRec) -> AllocRec {
+        AllocRec {
+            part,
+            fulfilled: 0,
+            cancelled: 0,
+        }
+    }
+
     fn open(&self) -> i64 {
         self.part.qty - self.fulfilled - self.cancelled
     }
@@ -149,6 +158,43 @@ pub struct Backorder {
 }
 
 impl OrderRec {
+    /// A new order allocated as `parts` (nothing fulfilled or cancelled).
+    pub(crate) fn new(
+        channel: ChannelId,
+        origin: Origin,
+        created_ms: u64,
+        parts: &[PartRec],
+        backorders: Vec<BackorderRec>,
+    ) -> OrderRec {
+        OrderRec {
+            channel,
+            origin,
+            created_ms,
+            allocs: parts.iter().map(|&part| AllocRec::new(part)).collect(),
+            transfers: Vec::new(),
+            in_transit: 0,
+            backorders,
+        }
+    }
+
+    /// Adds `qty` to the order's allocation of `sku` at `loc` (a new line
+    /// when it has none there).
+    pub(crate) fn add_allocation(&mut self, sku: SkuId, loc: LocationId, qty: i64, scale: u8) {
+        match self
+            .allocs
+            .iter_mut()
+            .find(|a| a.part.sku == sku && a.part.loc == loc)
+        {
+            Some(a) => a.part.qty += qty,
+            None => self.allocs.push(AllocRec::new(PartRec {
+                sku,
+                loc,
+                qty,
+                scale,
+            })),
+        }
+    }
+
     fn receipt(&self, replayed: bool) -> OrderReceipt {
         OrderReceipt {
             replayed,
@@ -289,22 +335,13 @@ impl Engine {
         // The order counts against the locations' daily capacities.
         let _ = self.count_orders(&topo, &parts, now, false);
         let changes = txn.commit(&Rec::Commit { hold, order });
-        let order_rec = OrderRec {
-            channel: rec.channel,
-            origin: Origin::Hold(Key::new(hold)),
-            transfers: Vec::new(),
-            backorders: Vec::new(),
-            in_transit: 0,
-            created_ms: now,
-            allocs: parts
-                .iter()
-                .map(|&part| AllocRec {
-                    part,
-                    fulfilled: 0,
-                    cancelled: 0,
-                })
-                .collect(),
-        };
+        let order_rec = OrderRec::new(
+            rec.channel,
+            Origin::Hold(Key::new(hold)),
+            now,
+            &parts,
+            Vec::new(),
+        );
         let receipt = order_rec.receipt(false);
         oshard.map.insert(Key::new(order), order_rec);
         drop(oshard);
@@ -528,23 +565,7 @@ impl Engine {
             let b = &mut rec.backorders[i];
             b.filled += take;
             let (sku, loc, scale) = (b.sku, b.loc, b.scale);
-            match rec
-                .allocs
-                .iter_mut()
-                .find(|a| a.part.sku == sku && a.part.loc == loc)
-            {
-                Some(a) => a.part.qty += take,
-                None => rec.allocs.push(AllocRec {
-                    part: PartRec {
-                        sku,
-                        loc,
-                        qty: take,
-                        scale,
-                    },
-                    fulfilled: 0,
-                    cancelled: 0,
-                }),
-            }
+            rec.add_allocation(sku, loc, take, scale);
         }
         let view = self.order_view(order, rec);
         drop(shard);

@@ -1376,22 +1376,13 @@ impl Engine {
             &plan,
             req.lines.iter().map(|l| l.qty.to_decimal()).sum(),
         );
-        let mut rec = crate::order::OrderRec {
-            channel: chan,
+        let mut rec = crate::order::OrderRec::new(
+            chan,
+            crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
+            now,
+            &parts,
             backorders,
-            transfers: Vec::new(),
-            in_transit: 0,
-            origin: crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
-            created_ms: now,
-            allocs: parts
-                .iter()
-                .map(|&part| crate::order::AllocRec {
-                    part,
-                    fulfilled: 0,
-                    cancelled: 0,
-                })
-                .collect(),
-        };
+        );
         if let Some(table) = transfers.as_mut() {
             self.plan_transfers(table, &mut txn, order, &mut rec, &moves);
         }
@@ -1639,26 +1630,17 @@ impl Engine {
         }
         txn.kpi.holds_committed += 1;
         count_placed(&mut txn.kpi, &plan, ordered);
-        let mut order_rec = crate::order::OrderRec {
-            channel: chan,
-            backorders,
-            transfers: Vec::new(),
-            in_transit: 0,
-            origin: crate::order::Origin::Routed(
+        let mut order_rec = crate::order::OrderRec::new(
+            chan,
+            crate::order::Origin::Routed(
                 digest,
                 Box::new(PlanRec(plan.clone())),
                 Some(crate::ids::Key::new(hold)),
             ),
-            created_ms: now,
-            allocs: parts
-                .iter()
-                .map(|&part| crate::order::AllocRec {
-                    part,
-                    fulfilled: 0,
-                    cancelled: 0,
-                })
-                .collect(),
-        };
+            now,
+            &parts,
+            backorders,
+        );
         if let Some(table) = transfers.as_mut() {
             self.plan_transfers(table, &mut txn, order, &mut order_rec, &moves);
         }
@@ -1890,11 +1872,7 @@ impl Engine {
         }
         rec.allocs.retain(|a| a.part.qty > 0);
         rec.allocs
-            .extend(parts.iter().map(|&part| crate::order::AllocRec {
-                part,
-                fulfilled: 0,
-                cancelled: 0,
-            }));
+            .extend(parts.iter().map(|&part| crate::order::AllocRec::new(part)));
         rec.backorders.extend(backorders);
         if let crate::order::Origin::Routed(_, kept, _) = &mut rec.origin {
             **kept = PlanRec(plan.clone());

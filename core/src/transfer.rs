@@ -214,7 +214,7 @@ impl Engine {
             txn.adjust(rec.sku, rec.to, Field::Allocated, q);
             txn.event(EventKind::Placed, rec.sku, rec.to, q, note);
             orec.in_transit -= q;
-            add_allocation(orec, rec.sku, rec.to, q, rec.scale);
+            orec.add_allocation(rec.sku, rec.to, q, rec.scale);
         }
         rec.received += q;
         if rec.received == rec.qty {
@@ -276,7 +276,7 @@ impl Engine {
             txn.adjust(rec.sku, rec.from, Field::Allocated, left);
             txn.event(EventKind::Placed, rec.sku, rec.from, left, note);
             orec.in_transit -= left;
-            add_allocation(orec, rec.sku, rec.from, left, rec.scale);
+            orec.add_allocation(rec.sku, rec.from, left, rec.scale);
         }
         txn.adjust(rec.sku, rec.to, Field::InTransit, -left);
         txn.event(
@@ -469,33 +469,5 @@ impl Engine {
             state: rec.state,
             order: rec.order.as_ref().map(|o| o.to_string()),
         }
-    }
-}
-
-/// Adds `qty` to the order's allocation of `sku` at `loc` (a new line when
-/// it has none there).
-fn add_allocation(
-    orec: &mut crate::order::OrderRec,
-    sku: SkuId,
-    loc: LocationId,
-    qty: i64,
-    scale: u8,
-) {
-    match orec
-        .allocs
-        .iter_mut()
-        .find(|a| a.part.sku == sku && a.part.loc == loc)
-    {
-        Some(a) => a.part.qty += qty,
-        None => orec.allocs.push(crate::order::AllocRec {
-            part: crate::hold::PartRec {
-                sku,
-                loc,
-                qty,
-                scale,
-            },
-            fulfilled: 0,
-            cancelled: 0,
-        }),
     }
 }
