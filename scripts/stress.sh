@@ -6,6 +6,8 @@ size="${1:-10}"
 cd "$(dirname "$0")/.."
 echo "model-based: $((size * 256)) sequences"
 PROPTEST_CASES=$((size * 256)) cargo test --release -q -p unistock --test model
+echo "pool holds against brute force: $((size * 256)) sequences"
+PROPTEST_CASES=$((size * 256)) cargo test --release -q -p unistock --test pool
 echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
 echo "recovery fuzzing: $((size * 256)) cases each"
