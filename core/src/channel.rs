@@ -149,8 +149,7 @@ impl Channel {
     /// leaving a claim unbindable (see [`crate::pool`]).
     pub(crate) fn raw_available(&self, topo: &Topology, stock: &SkuStock) -> i64 {
         if !stock.cold.pool().is_empty() {
-            let flow = crate::pool::Flow::build(topo, stock, &[], None, &[]);
-            return crate::pool::headroom_at(topo, stock, flow.as_ref(), &self.locations);
+            return crate::pool::spare(topo, stock, crate::pool::Set::Channel(self));
         }
         self.raw_sum(topo, stock)
     }
@@ -284,7 +283,6 @@ impl crate::Engine {
                     channel: channel.to_string(),
                 })?;
             let total = ch.available(&topo, stock);
-            let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[]);
             Ok(ch
                 .locations
                 .iter()
@@ -293,7 +291,7 @@ impl crate::Engine {
                     let avail = if closed {
                         0
                     } else {
-                        crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[loc]).min(total)
+                        crate::pool::spare(&topo, stock, crate::pool::Set::Location(loc)).min(total)
                     };
                     LocationAvailability {
                         location: topo.location(loc).key.to_string(),

@@ -964,8 +964,11 @@ impl Engine {
         let stock = txn.stock(l.sku);
         let mut can = channel.available(topo, stock).min(stock.atp(loc));
         if can >= l.qty && !stock.cold.pool().is_empty() {
-            let flow = crate::pool::Flow::build(topo, stock, &[], None, &[loc]);
-            can = can.min(crate::pool::headroom_at(topo, stock, flow.as_ref(), &[loc]));
+            can = can.min(crate::pool::spare(
+                topo,
+                stock,
+                crate::pool::Set::Location(loc),
+            ));
         }
         if l.qty > can {
             return Err(self.insufficient(l.sku, Some(loc), Some(chan), l.qty, can, l.scale));

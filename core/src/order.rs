@@ -538,8 +538,7 @@ impl Engine {
             let mut take = 0;
             if b.open() > arrived && !topo.is_closed(b.loc) {
                 let stock = txn.stock(b.sku);
-                let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[b.loc]);
-                let mut can = crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[b.loc]);
+                let mut can = crate::pool::spare(&topo, stock, crate::pool::Set::Location(b.loc));
                 if let Some(ch) = topo.channel(rec.channel) {
                     can = can.min(ch.available(&topo, stock));
                 }

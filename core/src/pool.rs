@@ -420,6 +420,75 @@ impl Flow {
     }
 }
 
+/// Where a headroom question is about.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Set<'a> {
+    /// A channel's (open) locations.
+    Channel(&'a crate::channel::Channel),
+    /// One location.
+    Location(LocationId),
+}
+
+impl Set<'_> {
+    fn contains(&self, loc: LocationId) -> bool {
+        match self {
+            Set::Channel(c) => c.contains(loc),
+            Set::Location(l) => *l == loc,
+        }
+    }
+
+    fn locations(&self) -> &[LocationId] {
+        match self {
+            Set::Channel(c) => &c.locations,
+            Set::Location(l) => std::slice::from_ref(l),
+        }
+    }
+}
+
+/// How many units `set` can give now without leaving any pool claim of
+/// the SKU unbindable (its available to promise when there are none).
+pub(crate) fn spare(topo: &Topology, stock: &SkuStock, set: Set<'_>) -> i64 {
+    if let Some(h) = single_claim(topo, stock, set) {
+        return h;
+    }
+    let flow = Flow::build(topo, stock, &[], None, set.locations());
+    headroom_at(topo, stock, flow.as_ref(), set.locations())
+}
+
+/// The headroom of `set` in closed form when the SKU has no claims or the
+/// claims of one channel only (the usual case: one web shop's carts), in
+/// one pass over the SKU's stocked locations and no allocation. With one
+/// claim of P units eligible at E and the base flow F0 = min(P, cap(E)),
+/// a probe at T can add x while both cap(E u T) >= F0 + x and
+/// P + cap(T) >= F0 + x (Hall's condition for the two demands).
+fn single_claim(topo: &Topology, stock: &SkuStock, set: Set<'_>) -> Option<i64> {
+    let (chan, p) = match stock.cold.pool() {
+        [] => (None, 0),
+        [(chan, p)] => (Some(topo.channel(*chan)?), *p),
+        _ => return None,
+    };
+    let (mut cap_t, mut cap_e, mut cap_e_not_t) = (0i64, 0i64, 0i64);
+    for l in stock.locs.iter() {
+        if topo.is_closed(l.loc) {
+            continue;
+        }
+        let c = l.atp().max(0);
+        let in_t = set.contains(l.loc);
+        let in_e = chan.is_some_and(|e| e.contains(l.loc));
+        if in_t {
+            cap_t += c;
+        }
+        if in_e {
+            cap_e += c;
+            if !in_t {
+                cap_e_not_t += c;
+            }
+        }
+    }
+    let f0 = p.min(cap_e);
+    Some((cap_t + cap_e_not_t - f0).min(cap_t + p - f0).max(0))
+}
+
 /// Available units of one SKU at a set of locations, for a reader that
 /// does not care about pool claims or one that must respect them.
 pub(crate) fn headroom_at(

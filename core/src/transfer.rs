@@ -125,8 +125,7 @@ impl Engine {
         let topo = self.topo.load();
         if q <= atp && !stock.cold.pool().is_empty() && !topo.is_closed(f) {
             // Pool holds may need these units: only what they can spare.
-            let flow = crate::pool::Flow::build(&topo, stock, &[], None, &[f]);
-            atp = crate::pool::headroom_at(&topo, stock, flow.as_ref(), &[f]);
+            atp = crate::pool::spare(&topo, stock, crate::pool::Set::Location(f));
         }
         if q > atp {
             return Err(txn.fail(self.insufficient(sid, Some(f), None, q, atp, scale)));
