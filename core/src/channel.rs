@@ -148,7 +148,7 @@ impl Channel {
     /// SKU with pool claims, what those locations can still give without
     /// leaving a claim unbindable (see [`crate::pool`]).
     pub(crate) fn raw_available(&self, topo: &Topology, stock: &SkuStock) -> i64 {
-        if !stock.cold.pool().is_empty() {
+        if stock.has_pool() {
             return crate::pool::spare(topo, stock, crate::pool::Set::Channel(self));
         }
         self.raw_sum(topo, stock)

@@ -657,7 +657,7 @@ impl<'e> Txn<'e> {
             self.kpi.shortages += 1;
             self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
         }
-        if self.stock(sku).cold.pool().is_empty() {
+        if !self.stock(sku).has_pool() {
             short
         } else {
             short + self.report_pool_shortage(sku, note)

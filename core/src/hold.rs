@@ -963,7 +963,7 @@ impl Engine {
             .expect("check_sellable_at found the channel");
         let stock = txn.stock(l.sku);
         let mut can = channel.available(topo, stock).min(stock.atp(loc));
-        if can >= l.qty && !stock.cold.pool().is_empty() {
+        if can >= l.qty && stock.has_pool() {
             can = can.min(crate::pool::spare(
                 topo,
                 stock,

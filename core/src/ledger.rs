@@ -383,7 +383,7 @@ impl Engine {
                         out.insert((sku, h.loc), l);
                     }
                 }
-                let pooled: i64 = stock.cold.pool().iter().map(|p| p.1).sum();
+                let pooled: i64 = stock.claims().iter().map(|p| p.1).sum();
                 if pooled != 0 {
                     out.insert(
                         (sku, LocationId::POOL),

@@ -97,12 +97,12 @@ impl Flow {
         extra: &[LocationId],
         classes: bool,
     ) -> Option<Flow> {
-        let claims = stock.cold.pool();
-        if claims.is_empty() {
+        if !stock.has_pool() {
             return None;
         }
+        let claims = stock.claims();
         let mut rows: SmallVec<[(ChannelId, i64); 4]> = SmallVec::new();
-        for &(chan, qty) in claims {
+        for &(chan, qty) in &claims {
             let qty = match demand_credit {
                 Some((c, q)) if c == chan => qty - q,
                 _ => qty,
@@ -462,10 +462,11 @@ pub(crate) fn spare(topo: &Topology, stock: &SkuStock, set: Set<'_>) -> i64 {
 /// a probe at T can add x while both cap(E u T) >= F0 + x and
 /// P + cap(T) >= F0 + x (Hall's condition for the two demands).
 fn single_claim(topo: &Topology, stock: &SkuStock, set: Set<'_>) -> Option<i64> {
-    let (chan, p) = match stock.cold.pool() {
-        [] => (None, 0),
-        [(chan, p)] => (Some(topo.channel(*chan)?), *p),
-        _ => return None,
+    let (chan, p) = if !stock.has_pool() {
+        (None, 0)
+    } else {
+        let (chan, p) = stock.single_claim()?;
+        (Some(topo.channel(chan)?), p)
     };
     let (mut cap_t, mut cap_e, mut cap_e_not_t) = (0i64, 0i64, 0i64);
     for l in stock.locs.iter() {

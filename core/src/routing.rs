@@ -701,7 +701,7 @@ fn pool_flow(
     credit: &[(SkuId, LocationId, i64)],
     extra: &[LocationId],
 ) -> Option<crate::pool::Flow> {
-    if stock.cold.pool().is_empty() {
+    if !stock.has_pool() {
         return None;
     }
     let locs: SmallVec<[(LocationId, i64); 4]> = credit
@@ -2119,7 +2119,7 @@ impl Engine {
             let i = match flows.iter().position(|f| f.0 == p.sku) {
                 Some(i) => i,
                 None => {
-                    let flow = if stock.cold.pool().is_empty() {
+                    let flow = if !stock.has_pool() {
                         None
                     } else {
                         let mut extra: SmallVec<[LocationId; 8]> =

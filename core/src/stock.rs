@@ -168,10 +168,15 @@ impl Cold {
         &mut self.0.get_or_insert_with(Box::default).levels
     }
 
-    /// The pool claims per channel (empty for most SKUs).
+    /// Pool claims beyond a SKU's first (see `SkuStock::pool_chan`).
     #[inline]
     pub(crate) fn pool(&self) -> &[(ChannelId, i64)] {
         self.0.as_deref().map_or(&[], |v| v.pool.as_slice())
+    }
+
+    /// Removes and returns one of the extra claims.
+    fn take_pool(&mut self) -> Option<(ChannelId, i64)> {
+        self.0.as_deref_mut().and_then(|v| v.pool.pop())
     }
 
     /// Changes a channel's pool claim; an entry that drops to zero goes.
@@ -196,6 +201,16 @@ impl Cold {
 #[repr(align(128))]
 pub(crate) struct SkuStock {
     pub scale: u8,
+    /// The first channel's pool claim, kept with the hot levels (most
+    /// SKUs are claimed by one channel, or none: `u32::MAX`) so that a
+    /// hold need not read the cold record; more channels' claims live
+    /// there (`pool_more`). When this is empty, so is the cold list.
+    #[serde(default = "no_channel")]
+    pub pool_chan: u32,
+    #[serde(default)]
+    pub pool_qty: i64,
+    #[serde(default)]
+    pub pool_more: bool,
     /// Sorted by location id; a SKU stocked at one or two locations keeps
     /// them inline (no pointer to chase on the hot path).
     pub locs: smallvec::SmallVec<[LocLevels; 2]>,
@@ -204,13 +219,68 @@ pub(crate) struct SkuStock {
 
 const _: () = assert!(std::mem::size_of::<SkuStock>() == 128);
 
+fn no_channel() -> u32 {
+    u32::MAX
+}
+
 impl SkuStock {
     pub(crate) fn new(scale: u8) -> Self {
         SkuStock {
             scale,
+            pool_chan: u32::MAX,
+            pool_qty: 0,
+            pool_more: false,
             locs: smallvec::SmallVec::new(),
             cold: Cold::default(),
         }
+    }
+
+    /// Whether the SKU has pool claims (without reading the cold record).
+    #[inline]
+    pub(crate) fn has_pool(&self) -> bool {
+        self.pool_chan != u32::MAX
+    }
+
+    /// The claim when exactly one channel has one (without reading the
+    /// cold record).
+    #[inline]
+    pub(crate) fn single_claim(&self) -> Option<(ChannelId, i64)> {
+        (self.has_pool() && !self.pool_more).then_some((ChannelId(self.pool_chan), self.pool_qty))
+    }
+
+    /// The pool claims per channel.
+    pub(crate) fn claims(&self) -> smallvec::SmallVec<[(ChannelId, i64); 4]> {
+        let mut out = smallvec::SmallVec::new();
+        if self.has_pool() {
+            out.push((ChannelId(self.pool_chan), self.pool_qty));
+            if self.pool_more {
+                out.extend_from_slice(self.cold.pool());
+            }
+        }
+        out
+    }
+
+    /// Changes a channel's claim, keeping the first one inline.
+    fn adjust_claim(&mut self, chan: ChannelId, delta: i64) {
+        if self.pool_chan == chan.0 {
+            self.pool_qty += delta;
+            if self.pool_qty == 0 {
+                // Another channel's claim moves in, if there is one.
+                match self.cold.take_pool() {
+                    Some((c, q)) => {
+                        self.pool_chan = c.0;
+                        self.pool_qty = q;
+                    }
+                    None => self.pool_chan = u32::MAX,
+                }
+            }
+        } else if !self.has_pool() {
+            self.pool_chan = chan.0;
+            self.pool_qty = delta;
+        } else {
+            self.cold.adjust_pool(chan, delta);
+        }
+        self.pool_more = self.has_pool() && !self.cold.pool().is_empty();
     }
 
     #[inline]
@@ -284,7 +354,7 @@ impl SkuStock {
             Field::Backordered => self.cold_entry(loc).backordered += delta,
             Field::BackorderArrived => self.cold_entry(loc).backorder_arrived += delta,
             // The channel's id rides in the location slot (see `Txn::adjust_pool`).
-            Field::Pool => self.cold.adjust_pool(ChannelId(loc.0), delta),
+            Field::Pool => self.adjust_claim(ChannelId(loc.0), delta),
         }
     }
 

@@ -123,7 +123,7 @@ impl Engine {
         let stock = txn.stock(sid);
         let mut atp = stock.atp(f);
         let topo = self.topo.load();
-        if q <= atp && !stock.cold.pool().is_empty() && !topo.is_closed(f) {
+        if q <= atp && stock.has_pool() && !topo.is_closed(f) {
             // Pool holds may need these units: only what they can spare.
             atp = crate::pool::spare(&topo, stock, crate::pool::Set::Location(f));
         }
