@@ -178,6 +178,11 @@ impl Channel {
 
     /// What the channel may sell of a SKU whose raw availability is `raw`.
     pub(crate) fn buffered(&self, raw: i64, scale: u8) -> i64 {
+        if self.holdback_ppm == 0 && self.cap.is_none() {
+            // No percentages: no 128-bit arithmetic.
+            let safety = self.spec.safety_units.saturating_mul(10i64.pow(scale as u32));
+            return raw.saturating_sub(safety).max(0);
+        }
         let unit = 10i64.pow(scale as u32);
         let raw128 = raw as i128;
         let holdback = (raw128 * self.holdback_ppm as i128 + PPM - 1) / PPM;
