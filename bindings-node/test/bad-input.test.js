@@ -80,6 +80,11 @@ for (const bad of BAD_ID) {
       () => e.release(bad),
       () => e.commit(bad, 'o'),
       () => e.availability(bad, 'tee'),
+      () => e.placeHold(bad, 'o', { shipTo: { lat: 48.8, lon: 2.3, country: 'FR' } }),
+      () => e.placeHold('h', bad, { shipTo: { lat: 48.8, lon: 2.3, country: 'FR' } }),
+      () => e.fillBackorders(bad),
+      () => e.cancelBackorders(bad),
+      () => e.locationLoad(bad),
     ]
     for (const call of calls) {
       assert.throws(call, (err) => /^E_(INVALID_ARGUMENT|UNKNOWN_\w+)$/.test(err.code), String(call))

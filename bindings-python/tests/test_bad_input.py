@@ -75,9 +75,16 @@ def test_bad_ids(stocked, bad):
         lambda: e.release(bad),
         lambda: e.commit(bad, "o"),
         lambda: e.availability(bad, "tee"),
+        lambda: e.place_hold(bad, "o", ship_to=(48.8, 2.3, "FR")),
+        lambda: e.place_hold("h", bad, ship_to=(48.8, 2.3, "FR")),
+        lambda: e.fill_backorders(bad),
+        lambda: e.cancel_backorders(bad),
+        lambda: e.location_load(bad),
     ]
     for call in calls:
-        with pytest.raises((u.InvalidArgumentError, u.UnknownChannelError, u.UnknownSkuError, u.UnknownHoldError, u.UnknownLocationError)):
+        errors = (u.InvalidArgumentError, u.UnknownChannelError, u.UnknownSkuError, u.UnknownHoldError,
+                  u.UnknownLocationError, u.UnknownOrderError)
+        with pytest.raises(errors):
             call()
     assert state(e) == before
 
