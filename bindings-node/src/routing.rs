@@ -94,7 +94,7 @@ pub struct Plan {
 
 fn candidate_out(c: &unistock::CandidateView) -> Candidate {
     Candidate {
-        location: c.location.clone(),
+        location: c.location.to_string(),
         rank: c.rank as u32,
         excluded: c.excluded.clone(),
         priority: c.priority,
@@ -109,7 +109,7 @@ fn lines_out(lines: Vec<unistock::PlanLine>) -> Vec<PlanLine> {
     lines
         .into_iter()
         .map(|l| PlanLine {
-            sku: l.sku,
+            sku: l.sku.to_string(),
             qty: JsQty(l.qty),
         })
         .collect()
@@ -130,14 +130,14 @@ fn plan_out(p: unistock::Plan) -> Plan {
             .shipments
             .into_iter()
             .map(|s| Shipment {
-                location: s.location,
+                location: s.location.to_string(),
                 lines: lines_out(s.lines),
                 distance_km: s.distance_km,
                 cost: decimal_out(s.cost),
                 promised_at: JsTime(s.promised_at_ms),
                 backorder: s.backorder,
                 preorder: s.preorder,
-                transfer_to: s.transfer_to,
+                transfer_to: s.transfer_to.map(|t| t.to_string()),
                 why: s.why,
             })
             .collect(),

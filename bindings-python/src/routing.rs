@@ -81,7 +81,7 @@ record!(
 
 fn candidate_out(c: unistock::CandidateView) -> Candidate {
     Candidate {
-        location: c.location,
+        location: c.location.to_string(),
         rank: c.rank,
         excluded: c.excluded,
         priority: c.priority,
@@ -93,7 +93,10 @@ fn candidate_out(c: unistock::CandidateView) -> Candidate {
 }
 
 fn lines_out(lines: Vec<unistock::PlanLine>) -> Vec<(String, PyQty)> {
-    lines.into_iter().map(|l| (l.sku, PyQty(l.qty))).collect()
+    lines
+        .into_iter()
+        .map(|l| (l.sku.to_string(), PyQty(l.qty)))
+        .collect()
 }
 
 fn placement_out(e: &unistock::Engine, order: String, placed: unistock::Placed) -> Placement {
@@ -111,14 +114,14 @@ fn plan_out(p: unistock::Plan) -> Plan {
             .shipments
             .into_iter()
             .map(|s| Shipment {
-                location: s.location,
+                location: s.location.to_string(),
                 lines: lines_out(s.lines),
                 distance_km: s.distance_km,
                 cost: PyDecimal(s.cost),
                 promised_at: Ms(s.promised_at_ms),
                 backorder: s.backorder,
                 preorder: s.preorder,
-                transfer_to: s.transfer_to,
+                transfer_to: s.transfer_to.map(|t| t.to_string()),
                 why: s.why,
             })
             .collect(),

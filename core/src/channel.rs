@@ -180,7 +180,10 @@ impl Channel {
     pub(crate) fn buffered(&self, raw: i64, scale: u8) -> i64 {
         if self.holdback_ppm == 0 && self.cap.is_none() {
             // No percentages: no 128-bit arithmetic.
-            let safety = self.spec.safety_units.saturating_mul(10i64.pow(scale as u32));
+            let safety = self
+                .spec
+                .safety_units
+                .saturating_mul(10i64.pow(scale as u32));
             return raw.saturating_sub(safety).max(0);
         }
         let unit = 10i64.pow(scale as u32);

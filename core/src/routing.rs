@@ -45,7 +45,7 @@
 use crate::engine::{Engine, Txn};
 use crate::error::{Error, Result};
 use crate::hold::HoldLine;
-use crate::ids::{LocationId, SkuId};
+use crate::ids::{Key, LocationId, SkuId};
 use crate::location::Location;
 use crate::qty::Qty;
 use crate::topology::Topology;
@@ -181,14 +181,14 @@ pub struct RouteRequest<'a> {
 /// A SKU and a quantity in a plan.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanLine {
-    pub sku: String,
+    pub sku: Key,
     pub qty: Qty,
 }
 
 /// What one location sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Shipment {
-    pub location: String,
+    pub location: Key,
     pub lines: Vec<PlanLine>,
     /// Great-circle km from the location to the destination.
     pub distance_km: f64,
@@ -203,7 +203,7 @@ pub struct Shipment {
     #[serde(default)]
     pub preorder: bool,
     /// Click & collect from another location: a transfer to this store.
-    pub transfer_to: Option<String>,
+    pub transfer_to: Option<Key>,
     /// Why this location (its rank and the criterion that decided).
     pub why: String,
 }
@@ -211,7 +211,7 @@ pub struct Shipment {
 /// A candidate location as the explanation shows it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CandidateView {
-    pub location: String,
+    pub location: Key,
     /// 1 = best; 0 when excluded.
     pub rank: usize,
     /// Why it could not take part.
@@ -268,7 +268,7 @@ const EARTH_KM: f64 = 6371.0088;
 struct Line {
     sku: SkuId,
     scale: u8,
-    name: String,
+    name: Key,
     /// Ordered, minor units.
     want: i64,
     /// What the channel may sell (after buffers), minor units.
@@ -381,7 +381,7 @@ impl Engine {
                 None => lines.push(Line {
                     sku,
                     scale,
-                    name: l.sku.to_string(),
+                    name: Key::new(l.sku),
                     want,
                     sellable: 0,
                 }),
@@ -546,7 +546,7 @@ impl Engine {
     ) -> CandidateView {
         let units = c.units(lines);
         CandidateView {
-            location: c.location.key.to_string(),
+            location: c.location.key.clone(),
             rank,
             excluded: c.excluded.clone(),
             priority: c.location.spec.priority,
@@ -969,7 +969,7 @@ fn plan(
                 .sum::<i64>()
                 .min(l.sellable);
             return Err(Error::InsufficientStock {
-                sku: l.name.clone(),
+                sku: l.name.to_string(),
                 location: None,
                 channel: None,
                 requested: Qty::from_minor(l.want, l.scale),
@@ -1147,7 +1147,7 @@ fn shipment(
         0
     };
     Shipment {
-        location: c.location.key.to_string(),
+        location: c.location.key.clone(),
         lines: lines
             .iter()
             .zip(take)
@@ -1162,7 +1162,7 @@ fn shipment(
         promised_at_ms: due.unwrap_or(now).max(now).saturating_add(transfer_ms),
         backorder: due.is_some(),
         preorder: false,
-        transfer_to: c.transfer.then(|| store.unwrap_or_default().to_string()),
+        transfer_to: c.transfer.then(|| Key::new(store.unwrap_or_default())),
         why,
     }
 }
@@ -2025,7 +2025,7 @@ impl Engine {
             let loc = topo
                 .location_id(&s.location)
                 .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.clone(),
+                    location: s.location.to_string(),
                 })?;
             for l in &s.lines {
                 let (sku, scale) = self.sku_id(&l.sku)?;
@@ -2061,7 +2061,7 @@ impl Engine {
             let loc = topo
                 .location_id(&s.location)
                 .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.clone(),
+                    location: s.location.to_string(),
                 })?;
             for l in &s.lines {
                 let (sku, scale) = self.sku_id(&l.sku)?;
