@@ -621,6 +621,34 @@ impl<'e> Txn<'e> {
         ));
     }
 
+    /// Records a pool shortage of `short` units on `sku` (event with no
+    /// location + KPI).
+    pub(crate) fn record_pool_shortage(&mut self, sku: SkuId, short: i64, reference: &str) {
+        let scale = self.stock(sku).scale;
+        let note = crate::Note {
+            reason: "",
+            reference: Some(reference),
+        };
+        self.pool_event(EventKind::Shortage, sku, short, note);
+        self.kpi.shortages += 1;
+        self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+    }
+
+    /// Every SKU with pool claims among the locked stripes (all of them
+    /// for a transaction from `begin_all`).
+    pub(crate) fn pooled_skus(&self) -> Vec<SkuId> {
+        let bits = self.eng.stripe_bits;
+        let mut out = Vec::new();
+        for (stripe, g) in &self.guards {
+            for (slot, stock) in g.skus.iter().enumerate() {
+                if stock.has_pool() {
+                    out.push(SkuId(((slot as u32) << bits) | *stripe as u32));
+                }
+            }
+        }
+        out
+    }
+
     /// Reports (event with no location + KPI) pool claims of `sku` that can
     /// no longer be bound to any location; returns the shortfall.
     pub(crate) fn report_pool_shortage(&mut self, sku: SkuId, note: crate::Note<'_>) -> i64 {

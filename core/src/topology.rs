@@ -277,6 +277,24 @@ impl Engine {
             .collect()
     }
 
+    /// With every stripe locked by `txn` and the new topology in place:
+    /// SKUs whose pool claims can now bind fewer units than under
+    /// `before`, with how many fewer.
+    fn new_pool_shortages(&self, txn: &Txn<'_>, before: &Topology) -> Vec<(crate::SkuId, i64)> {
+        let now = self.topo.load();
+        let deficiency = |topo: &Topology, stock: &SkuStock| {
+            crate::pool::Flow::build(topo, stock, &[], None, &[]).map_or(0, |f| f.deficiency())
+        };
+        txn.pooled_skus()
+            .into_iter()
+            .filter_map(|sku| {
+                let stock = txn.stock(sku);
+                let more = deficiency(&now, stock) - deficiency(before, stock);
+                (more > 0).then_some((sku, more))
+            })
+            .collect()
+    }
+
     fn change_topology<T>(
         &self,
         kind: EventKind,
@@ -288,12 +306,31 @@ impl Engine {
         let mut next = Topology::clone(&self.topo.load());
         let out = f(&mut next)?;
         next.reindex();
-        let txn = Txn::begin_all(self, self.now_ms());
+        let mut txn = Txn::begin_all(self, self.now_ms());
+        let before = self.topo.load_full();
         self.topo.store(Arc::new(next));
         self.topo_gen
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         self.meta_event(kind, None, None, 0, reference, rec);
-        txn.abandon();
+        // A store closing or leaving a channel may leave pool claims with
+        // too few locations: never hidden, reported as shortages (recovery
+        // replays them from their own record).
+        let short = if self.replaying {
+            Vec::new()
+        } else {
+            self.new_pool_shortages(&txn, &before)
+        };
+        if short.is_empty() {
+            txn.abandon();
+        } else {
+            let names: Vec<(crate::ids::Key, i64)> =
+                short.iter().map(|&(s, q)| (self.skus.name(s), q)).collect();
+            for &(sku, q) in &short {
+                txn.record_pool_shortage(sku, q, reference);
+            }
+            let items = names.iter().map(|(n, q)| (n.as_str(), *q)).collect();
+            self.finish(txn, &Rec::PoolShortage { items });
+        }
         drop(_writer);
         self.durable(Ok(out))
     }

@@ -660,3 +660,61 @@ fn racing_threads_never_leave_a_pool_claim_unbindable() {
     assert!(bound > 0, "the race left no pool hold to bind");
     common::assert_ledger_folds(&e);
 }
+
+/// Closing a store, or taking it out of a channel, can leave pool claims
+/// too few locations: not refused (it is the host's decision), but
+/// reported as a `Shortage` with no location, and journaled like the rest.
+#[test]
+fn a_topology_change_that_strands_pool_claims_reports_the_shortage() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let config = || Config {
+        ledger_retention: None,
+        ..Config::with_clock(clock.clone())
+    };
+    let open = || Engine::open(dir.path(), config(), DurableOptions::default()).unwrap();
+    let e = open();
+    e.upsert_location(LocationSpec::warehouse("a")).unwrap();
+    e.upsert_location(LocationSpec::store("s")).unwrap();
+    e.upsert_channel(ChannelSpec::new("app", ["a", "s"]))
+        .unwrap();
+    e.receive("x", "a", 1.into(), Note::default()).unwrap();
+    e.receive("x", "s", 2.into(), Note::default()).unwrap();
+    pool_hold(&e, "app-1", "app", "x", 3).unwrap();
+    let seq = e.last_seq();
+    e.set_location_closed("s", true).unwrap();
+    let short: Vec<_> = e
+        .events_since(seq, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|ev| ev.kind == EventKind::Shortage)
+        .collect();
+    assert_eq!(short.len(), 1);
+    assert_eq!(
+        (short[0].location.as_deref(), short[0].qty),
+        (None, 2.into())
+    );
+    assert_eq!(short[0].sku.as_deref(), Some("x"));
+    assert_eq!(e.kpis().shortages, 1);
+    // Closing it again changes nothing more; reopening brings the units
+    // back without a report.
+    let seq = e.last_seq();
+    e.set_location_closed("a", false).unwrap();
+    assert!(
+        e.events_since(seq, 100)
+            .unwrap()
+            .iter()
+            .all(|ev| ev.kind != EventKind::Shortage)
+    );
+    let state = (e.kpis(), e.last_seq(), e.availability("app", "x").unwrap());
+    drop(e);
+    let e = open();
+    assert_eq!(
+        (e.kpis(), e.last_seq(), e.availability("app", "x").unwrap()),
+        state
+    );
+    assert!(e.verify_ledger().unwrap());
+    e.set_location_closed("s", false).unwrap();
+    assert_eq!(e.kpis().shortages, 1);
+    e.commit("app-1", "o1").unwrap();
+}

@@ -106,6 +106,11 @@ pub(crate) enum Rec<'a> {
         lines: Cow<'a, [HoldLine<'a>]>,
         plan: Cow<'a, Plan>,
     },
+    /// Pool claims a topology change left unbindable: (SKU, units), each
+    /// reported as a `Shortage` event.
+    PoolShortage {
+        items: Vec<(&'a str, i64)>,
+    },
     /// An order's backorders allocated from stock that arrived.
     FillBackorders {
         order: &'a str,
@@ -405,6 +410,14 @@ impl<'a> Rec<'a> {
                 w.lines(lines);
                 w.json(plan.as_ref());
             }
+            Rec::PoolShortage { items } => {
+                w.u8(44);
+                w.u64(items.len() as u64);
+                for (sku, q) in items {
+                    w.str(sku);
+                    w.u64(*q as u64);
+                }
+            }
             Rec::FillBackorders { order } => {
                 w.u8(42);
                 w.str(order);
@@ -635,6 +648,14 @@ impl<'a> Reader<'a> {
                 plan: self.json()?,
             },
             42 => Rec::FillBackorders { order: self.str()? },
+            44 => {
+                let n = self.u64()?;
+                let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
+                for _ in 0..n {
+                    items.push((self.str()?, self.u64()? as i64));
+                }
+                Rec::PoolShortage { items }
+            }
             43 => Rec::CancelBackorders { order: self.str()? },
             41 => Rec::PlaceHold {
                 hold: self.str()?,
