@@ -1889,6 +1889,14 @@ impl Engine {
     }
 }
 
+/// A location's id by the host's id.
+fn location_id(topo: &Topology, name: &str) -> Result<LocationId> {
+    topo.location_id(name)
+        .ok_or_else(|| Error::UnknownLocation {
+            location: name.to_string(),
+        })
+}
+
 /// The routing KPIs of one placed order.
 fn count_placed(k: &mut crate::Kpis, plan: &Plan, ordered: Decimal) {
     let stock: Vec<&Shipment> = plan.shipments.iter().filter(|s| !s.backorder).collect();
@@ -1983,6 +1991,27 @@ impl Engine {
         })
     }
 
+    /// A shipment's location and lines in the engine's terms: (location,
+    /// [(sku, minor units, scale)]).
+    #[allow(clippy::type_complexity)]
+    fn resolve_shipment(
+        &self,
+        topo: &Topology,
+        s: &Shipment,
+    ) -> Result<(LocationId, SmallVec<[(SkuId, i64, u8); 4]>)> {
+        let loc = location_id(topo, &s.location)?;
+        let mut lines = SmallVec::new();
+        for l in &s.lines {
+            let (sku, scale) = self.sku_id(&l.sku)?;
+            let qty = l
+                .qty
+                .to_positive_minor(scale)
+                .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
+            lines.push((sku, qty, scale));
+        }
+        Ok((loc, lines))
+    }
+
     /// The plan's click & collect shipments by transfer, per line: (from,
     /// to, sku, minor units, scale).
     #[allow(clippy::type_complexity)]
@@ -1994,21 +2023,13 @@ impl Engine {
         let mut out = SmallVec::new();
         for s in plan.shipments.iter().filter(|s| !s.backorder) {
             let Some(to) = &s.transfer_to else { continue };
-            let loc = |name: &str| {
-                topo.location_id(name)
-                    .ok_or_else(|| Error::UnknownLocation {
-                        location: name.to_string(),
-                    })
-            };
-            let (from, to) = (loc(&s.location)?, loc(to)?);
-            for l in &s.lines {
-                let (sku, scale) = self.sku_id(&l.sku)?;
-                let qty = l
-                    .qty
-                    .to_positive_minor(scale)
-                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
-                out.push((from, to, sku, qty, scale));
-            }
+            let to = location_id(topo, to)?;
+            let (from, lines) = self.resolve_shipment(topo, s)?;
+            out.extend(
+                lines
+                    .into_iter()
+                    .map(|(sku, qty, scale)| (from, to, sku, qty, scale)),
+            );
         }
         Ok(out)
     }
@@ -2022,24 +2043,17 @@ impl Engine {
     ) -> Result<SmallVec<[crate::hold::PartRec; 2]>> {
         let mut parts = SmallVec::new();
         for s in plan.shipments.iter().filter(|s| !s.backorder) {
-            let loc = topo
-                .location_id(&s.location)
-                .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.to_string(),
-                })?;
-            for l in &s.lines {
-                let (sku, scale) = self.sku_id(&l.sku)?;
-                let qty = l
-                    .qty
-                    .to_positive_minor(scale)
-                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
-                parts.push(crate::hold::PartRec {
-                    sku,
-                    loc,
-                    qty,
-                    scale,
-                });
-            }
+            let (loc, lines) = self.resolve_shipment(topo, s)?;
+            parts.extend(
+                lines
+                    .into_iter()
+                    .map(|(sku, qty, scale)| crate::hold::PartRec {
+                        sku,
+                        loc,
+                        qty,
+                        scale,
+                    }),
+            );
         }
         if parts.is_empty() && !plan.shipments.iter().any(|s| s.backorder) {
             return Err(Error::NoRoute {
@@ -2058,28 +2072,21 @@ impl Engine {
     ) -> Result<Vec<crate::order::BackorderRec>> {
         let mut out = Vec::new();
         for s in plan.shipments.iter().filter(|s| s.backorder) {
-            let loc = topo
-                .location_id(&s.location)
-                .ok_or_else(|| Error::UnknownLocation {
-                    location: s.location.to_string(),
-                })?;
-            for l in &s.lines {
-                let (sku, scale) = self.sku_id(&l.sku)?;
-                let qty = l
-                    .qty
-                    .to_positive_minor(scale)
-                    .map_err(|p| Error::qty(&l.sku, l.qty, p))?;
-                out.push(crate::order::BackorderRec {
-                    sku,
-                    loc,
-                    qty,
-                    scale,
-                    due_ms: s.promised_at_ms,
-                    preorder: s.preorder,
-                    filled: 0,
-                    cancelled: 0,
-                });
-            }
+            let (loc, lines) = self.resolve_shipment(topo, s)?;
+            out.extend(
+                lines
+                    .into_iter()
+                    .map(|(sku, qty, scale)| crate::order::BackorderRec {
+                        sku,
+                        loc,
+                        qty,
+                        scale,
+                        due_ms: s.promised_at_ms,
+                        preorder: s.preorder,
+                        filled: 0,
+                        cancelled: 0,
+                    }),
+            );
         }
         Ok(out)
     }
