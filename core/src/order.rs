@@ -177,6 +177,15 @@ impl OrderRec {
         }
     }
 
+    /// The SKUs of the order's open backorders.
+    fn open_backorder_skus(&self) -> SmallVec<[SkuId; 4]> {
+        self.backorders
+            .iter()
+            .filter(|b| b.open() > 0)
+            .map(|b| b.sku)
+            .collect()
+    }
+
     /// Adds `qty` to the order's allocation of `sku` at `loc` (a new line
     /// when it has none there).
     pub(crate) fn add_allocation(&mut self, sku: SkuId, loc: LocationId, qty: i64, scale: u8) {
@@ -218,6 +227,15 @@ impl OrderRec {
 #[derive(Default)]
 pub(crate) struct OrderShard {
     pub map: FastMap<Key, OrderRec>,
+}
+
+impl OrderShard {
+    /// The order's record, or `UnknownOrder`.
+    pub(crate) fn rec_mut(&mut self, order: &str) -> Result<&mut OrderRec> {
+        self.map.get_mut(order).ok_or_else(|| Error::UnknownOrder {
+            order: order.to_string(),
+        })
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -498,18 +516,8 @@ impl Engine {
         check_id("order", order)?;
         let now = self.now_and_sweep();
         let mut shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard
-            .map
-            .get_mut(order)
-            .ok_or_else(|| Error::UnknownOrder {
-                order: order.to_string(),
-            })?;
-        let skus: SmallVec<[SkuId; 4]> = rec
-            .backorders
-            .iter()
-            .filter(|b| b.open() > 0)
-            .map(|b| b.sku)
-            .collect();
+        let rec = shard.rec_mut(order)?;
+        let skus = rec.open_backorder_skus();
         if skus.is_empty() {
             return Ok(self.order_view(order, rec));
         }
@@ -572,25 +580,16 @@ impl Engine {
         self.durable(Ok(view))
     }
 
-    /// Cancels an order's open backorders (nothing was allocated for them).
+    /// Cancels an order's open backorders: promises against receipts still
+    /// incoming are dropped, units that arrived for them are released.
     ///
     /// Locking: the order's shard, then the SKU stripes (ascending).
     pub fn cancel_backorders(&self, order: &str) -> Result<OrderView> {
         check_id("order", order)?;
         let now = self.now_and_sweep();
         let mut shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard
-            .map
-            .get_mut(order)
-            .ok_or_else(|| Error::UnknownOrder {
-                order: order.to_string(),
-            })?;
-        let skus: SmallVec<[SkuId; 4]> = rec
-            .backorders
-            .iter()
-            .filter(|b| b.open() > 0)
-            .map(|b| b.sku)
-            .collect();
+        let rec = shard.rec_mut(order)?;
+        let skus = rec.open_backorder_skus();
         if skus.is_empty() {
             return Ok(self.order_view(order, rec));
         }
@@ -725,12 +724,7 @@ impl Engine {
         let resolved = self.resolve_lines(&topo, lines)?;
         drop(topo);
         let mut shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard
-            .map
-            .get_mut(order)
-            .ok_or_else(|| Error::UnknownOrder {
-                order: order.to_string(),
-            })?;
+        let rec = shard.rec_mut(order)?;
         // Plan on a copy of the open quantities, so repeated lines add up
         // and nothing changes unless every line fits.
         let mut open: SmallVec<[i64; 4]> = rec.allocs.iter().map(AllocRec::open).collect();

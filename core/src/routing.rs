@@ -1798,12 +1798,7 @@ impl Engine {
         // planned transfers are replaced).
         let mut transfers = self.transfers.lock();
         let mut shard = self.orders[self.order_shard(order)].0.lock();
-        let rec = shard
-            .map
-            .get_mut(order)
-            .ok_or_else(|| Error::UnknownOrder {
-                order: order.to_string(),
-            })?;
+        let rec = shard.rec_mut(order)?;
         let still: SmallVec<[crate::hold::PartRec; 2]> = rec
             .allocs
             .iter()

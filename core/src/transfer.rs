@@ -204,12 +204,7 @@ impl Engine {
         txn.adjust(rec.sku, rec.to, Field::OnHand, q);
         txn.event(EventKind::TransferArrived, rec.sku, rec.to, q, note);
         if let (Some(order), Some(shard)) = (&rec.order, oshard.as_mut()) {
-            let orec = shard
-                .map
-                .get_mut(order.as_str())
-                .ok_or_else(|| Error::UnknownOrder {
-                    order: order.to_string(),
-                })?;
+            let orec = shard.rec_mut(order)?;
             txn.adjust(rec.sku, rec.to, Field::Allocated, q);
             txn.event(EventKind::Placed, rec.sku, rec.to, q, note);
             orec.in_transit -= q;
@@ -266,12 +261,7 @@ impl Engine {
             reference: Some(id),
         };
         if let (Some(order), Some(shard)) = (&rec.order, oshard.as_mut()) {
-            let orec = shard
-                .map
-                .get_mut(order.as_str())
-                .ok_or_else(|| Error::UnknownOrder {
-                    order: order.to_string(),
-                })?;
+            let orec = shard.rec_mut(order)?;
             txn.adjust(rec.sku, rec.from, Field::Allocated, left);
             txn.event(EventKind::Placed, rec.sku, rec.from, left, note);
             orec.in_transit -= left;
@@ -314,12 +304,7 @@ impl Engine {
             .clone()
             .expect("planned transfers belong to an order");
         let mut shard = self.orders[self.order_shard(&order)].0.lock();
-        let orec = shard
-            .map
-            .get_mut(order.as_str())
-            .ok_or_else(|| Error::UnknownOrder {
-                order: order.to_string(),
-            })?;
+        let orec = shard.rec_mut(&order)?;
         let open: i64 = orec
             .allocs
             .iter()
