@@ -413,7 +413,7 @@ impl Engine {
                 location,
                 name_rank: topo.name_rank(loc),
                 chord2,
-                stock: std::iter::repeat_n(0, lines.len()).collect(),
+                stock: SmallVec::from_elem(0, lines.len()),
                 expected: Vec::new(),
                 transfer,
                 excluded,
