@@ -623,12 +623,8 @@ impl<'e> Txn<'e> {
 
     /// Records a pool shortage of `short` units on `sku` (event with no
     /// location + KPI).
-    pub(crate) fn record_pool_shortage(&mut self, sku: SkuId, short: i64, reference: &str) {
+    pub(crate) fn record_pool_shortage(&mut self, sku: SkuId, short: i64, note: crate::Note<'_>) {
         let scale = self.stock(sku).scale;
-        let note = crate::Note {
-            reason: "",
-            reference: Some(reference),
-        };
         self.pool_event(EventKind::Shortage, sku, short, note);
         self.kpi.shortages += 1;
         self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
@@ -652,15 +648,9 @@ impl<'e> Txn<'e> {
     /// Reports (event with no location + KPI) pool claims of `sku` that can
     /// no longer be bound to any location; returns the shortfall.
     pub(crate) fn report_pool_shortage(&mut self, sku: SkuId, note: crate::Note<'_>) -> i64 {
-        let topo = self.eng.topo.load();
-        let stock = self.stock(sku);
-        let short =
-            crate::pool::Flow::build(&topo, stock, &[], None, &[]).map_or(0, |f| f.deficiency());
+        let short = crate::pool::deficiency(&self.eng.topo.load(), self.stock(sku));
         if short > 0 {
-            let scale = stock.scale;
-            self.pool_event(EventKind::Shortage, sku, short, note);
-            self.kpi.shortages += 1;
-            self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+            self.record_pool_shortage(sku, short, note);
         }
         short
     }

@@ -397,6 +397,10 @@ impl Flow {
     /// caller adds them, or named them in `extra`).
     pub(crate) fn headroom(&self, locs: &[LocationId]) -> i64 {
         let lims = self.limits(locs);
+        if lims.iter().all(|l| l.1 == 0) {
+            // Nothing there to give: no probe (and no copy of the flow).
+            return 0;
+        }
         let mut probe = self.clone();
         probe.probe(&lims, UNLIMITED).1
     }
@@ -418,6 +422,12 @@ impl Flow {
     pub(crate) fn has(&self, loc: LocationId) -> bool {
         self.find(loc).is_some()
     }
+}
+
+/// Claimed units of the SKU that cannot be bound now (0 unless stock or
+/// locations were lost).
+pub(crate) fn deficiency(topo: &Topology, stock: &SkuStock) -> i64 {
+    Flow::build(topo, stock, &[], None, &[]).map_or(0, |f| f.deficiency())
 }
 
 /// Where a headroom question is about.

@@ -282,14 +282,12 @@ impl Engine {
     /// `before`, with how many fewer.
     fn new_pool_shortages(&self, txn: &Txn<'_>, before: &Topology) -> Vec<(crate::SkuId, i64)> {
         let now = self.topo.load();
-        let deficiency = |topo: &Topology, stock: &SkuStock| {
-            crate::pool::Flow::build(topo, stock, &[], None, &[]).map_or(0, |f| f.deficiency())
-        };
         txn.pooled_skus()
             .into_iter()
             .filter_map(|sku| {
                 let stock = txn.stock(sku);
-                let more = deficiency(&now, stock) - deficiency(before, stock);
+                let more =
+                    crate::pool::deficiency(&now, stock) - crate::pool::deficiency(before, stock);
                 (more > 0).then_some((sku, more))
             })
             .collect()
@@ -325,11 +323,15 @@ impl Engine {
         } else {
             let names: Vec<(crate::ids::Key, i64)> =
                 short.iter().map(|&(s, q)| (self.skus.name(s), q)).collect();
+            let note = crate::Note {
+                reason: "",
+                reference: Some(reference),
+            };
             for &(sku, q) in &short {
-                txn.record_pool_shortage(sku, q, reference);
+                txn.record_pool_shortage(sku, q, note);
             }
             let items = names.iter().map(|(n, q)| (n.as_str(), *q)).collect();
-            self.finish(txn, &Rec::PoolShortage { items });
+            self.finish(txn, &Rec::PoolShortage { reference, items });
         }
         drop(_writer);
         self.durable(Ok(out))

@@ -723,15 +723,19 @@ impl Engine {
             Rec::FillBackorders { order } => {
                 self.fill_backorders(order)?;
             }
-            Rec::PoolShortage { items } => {
+            Rec::PoolShortage { reference, items } => {
                 let ids = items
                     .iter()
                     .map(|(sku, q)| Ok((self.sku_id(sku)?.0, *q)))
                     .collect::<Result<Vec<_>>>()?;
                 let skus: Vec<crate::SkuId> = ids.iter().map(|x| x.0).collect();
                 let mut txn = crate::engine::Txn::begin(self, &skus, self.now_ms());
+                let note = Note {
+                    reason: "",
+                    reference: Some(reference),
+                };
                 for (sku, q) in ids {
-                    txn.record_pool_shortage(sku, q, "");
+                    txn.record_pool_shortage(sku, q, note);
                 }
                 self.finish(txn, rec);
             }

@@ -109,6 +109,8 @@ pub(crate) enum Rec<'a> {
     /// Pool claims a topology change left unbindable: (SKU, units), each
     /// reported as a `Shortage` event.
     PoolShortage {
+        /// The topology change's reference (the location or channel).
+        reference: &'a str,
         items: Vec<(&'a str, i64)>,
     },
     /// An order's backorders allocated from stock that arrived.
@@ -410,8 +412,9 @@ impl<'a> Rec<'a> {
                 w.lines(lines);
                 w.json(plan.as_ref());
             }
-            Rec::PoolShortage { items } => {
+            Rec::PoolShortage { reference, items } => {
                 w.u8(44);
+                w.str(reference);
                 w.u64(items.len() as u64);
                 for (sku, q) in items {
                     w.str(sku);
@@ -649,12 +652,13 @@ impl<'a> Reader<'a> {
             },
             42 => Rec::FillBackorders { order: self.str()? },
             44 => {
+                let reference = self.str()?;
                 let n = self.u64()?;
                 let mut items = Vec::with_capacity(n.min(1 << 16) as usize);
                 for _ in 0..n {
                     items.push((self.str()?, self.u64()? as i64));
                 }
-                Rec::PoolShortage { items }
+                Rec::PoolShortage { reference, items }
             }
             43 => Rec::CancelBackorders { order: self.str()? },
             41 => Rec::PlaceHold {
