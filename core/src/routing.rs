@@ -1363,14 +1363,7 @@ impl Engine {
             reason: "",
             reference: Some(order),
         };
-        for p in &parts {
-            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
-            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
-        }
-        for b in &backorders {
-            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
-            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
-        }
+        book_plan(&mut txn, &parts, &backorders, note);
         count_placed(
             &mut txn.kpi,
             &plan,
@@ -1620,14 +1613,7 @@ impl Engine {
                 txn.event(crate::EventKind::Released, p.sku, p.loc, p.qty, note);
             }
         }
-        for p in &parts {
-            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
-            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
-        }
-        for b in &backorders {
-            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
-            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
-        }
+        book_plan(&mut txn, &parts, &backorders, note);
         txn.kpi.holds_committed += 1;
         count_placed(&mut txn.kpi, &plan, ordered);
         let mut order_rec = crate::order::OrderRec::new(
@@ -1846,14 +1832,7 @@ impl Engine {
                 note,
             );
         }
-        for p in &parts {
-            txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
-            txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
-        }
-        for b in &backorders {
-            txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
-            txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
-        }
+        book_plan(&mut txn, &parts, &backorders, note);
         txn.kpi.reroutes += 1;
         self.cancel_planned_transfers(&mut transfers, &mut txn, rec);
         self.plan_transfers(&mut transfers, &mut txn, order, rec, &moves);
@@ -1890,6 +1869,24 @@ fn location_id(topo: &Topology, name: &str) -> Result<LocationId> {
         .ok_or_else(|| Error::UnknownLocation {
             location: name.to_string(),
         })
+}
+
+/// Applies a placed plan inside `txn`: its stock parts allocated, its
+/// backordered lines counted against their receipts.
+fn book_plan(
+    txn: &mut Txn<'_>,
+    parts: &[crate::hold::PartRec],
+    backorders: &[crate::order::BackorderRec],
+    note: crate::Note<'_>,
+) {
+    for p in parts {
+        txn.adjust(p.sku, p.loc, crate::engine::Field::Allocated, p.qty);
+        txn.event(crate::EventKind::Placed, p.sku, p.loc, p.qty, note);
+    }
+    for b in backorders {
+        txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
+        txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
+    }
 }
 
 /// The routing KPIs of one placed order.
