@@ -3,6 +3,7 @@
 //! nearest + fewest shipments, then N route + place.
 //!
 //! `cargo run --release -p unistock --example route_probe [N] [route]`
+//! (`EXPLAIN=k` lists k ranked candidates per plan instead of 10).
 use std::time::Instant;
 use unistock::*;
 
@@ -46,6 +47,9 @@ fn main() {
     }
     let options = RouteOptions {
         strategies: vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
+        explain: std::env::var("EXPLAIN")
+            .ok()
+            .map_or(10, |v| v.parse().unwrap()),
         ..RouteOptions::default()
     };
     let mut r = Lcg(11);

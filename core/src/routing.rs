@@ -275,6 +275,36 @@ struct Line {
     sellable: i64,
 }
 
+/// Why a location cannot take part (worded only when the plan shows it).
+#[derive(Clone, Copy, Debug)]
+enum Excluded {
+    Closed,
+    AtCapacity(u32),
+    DoesNotShip,
+    NoPickup,
+    CannotSend,
+    NamedStoreOnly,
+    NoReservations,
+    OwnStoreOnly,
+}
+
+impl Excluded {
+    fn text(self) -> String {
+        match self {
+            Excluded::Closed => "closed".to_string(),
+            Excluded::AtCapacity(cap) => {
+                format!("at its daily order capacity ({cap} orders today)")
+            }
+            Excluded::DoesNotShip => "does not ship".to_string(),
+            Excluded::NoPickup => "the pickup store does not offer pickup".to_string(),
+            Excluded::CannotSend => "cannot send units to the pickup store".to_string(),
+            Excluded::NamedStoreOnly => "click & reserve uses the named store only".to_string(),
+            Excluded::NoReservations => "the store does not take reservations".to_string(),
+            Excluded::OwnStoreOnly => "a till sale uses its own store only".to_string(),
+        }
+    }
+}
+
 struct Cand<'t> {
     loc: LocationId,
     location: &'t Location,
@@ -284,14 +314,9 @@ struct Cand<'t> {
     /// sphere: ranks like the great-circle distance, for three
     /// multiplications and no root.
     chord2: f64,
-    /// Units of each line it has (ATP, at least 0).
-    stock: SmallVec<[i64; 8]>,
-    /// Expected receipts per line: (due, qty), by due date.
-    expected: Vec<Vec<(u64, i64)>>,
     /// Ships to the pickup store by transfer.
     transfer: bool,
-    excluded: Option<String>,
-    custom: Vec<f64>,
+    excluded: Option<Excluded>,
 }
 
 impl Cand<'_> {
@@ -299,12 +324,92 @@ impl Cand<'_> {
     fn distance_km(&self) -> f64 {
         2.0 * EARTH_KM * (self.chord2.sqrt() / 2.0).min(1.0).asin()
     }
+}
 
-    fn units(&self, lines: &[Line]) -> SmallVec<[i64; 8]> {
-        self.stock
+/// No row: the candidate has none of the order's lines.
+const NO_ROW: u32 = u32::MAX;
+
+/// The candidates of one route: every location of the channel, in channel
+/// order. Only those with units of some line get a row of units (ATP, at
+/// least 0, one per line); the others share a row of zeros, so a route
+/// over many locations touches few.
+struct Cands<'t> {
+    list: Vec<Cand<'t>>,
+    /// Lines per row.
+    width: usize,
+    /// Each candidate's row in `rows`, or [`NO_ROW`].
+    row: Vec<u32>,
+    rows: Vec<i64>,
+    /// The candidate of each row.
+    owners: Vec<u32>,
+    zeros: SmallVec<[i64; 8]>,
+    /// Expected receipts per candidate and line: (due, qty), by due date
+    /// (filled only when backorders are allowed).
+    expected: Vec<Vec<Vec<(u64, i64)>>>,
+    /// The host's and custom scorers' scores per candidate, in strategy
+    /// order (filled only when there are such strategies).
+    custom: Vec<Vec<f64>>,
+}
+
+impl<'t> Cands<'t> {
+    fn new(n: usize, width: usize) -> Self {
+        Cands {
+            list: Vec::with_capacity(n),
+            width,
+            row: vec![NO_ROW; n],
+            rows: Vec::new(),
+            owners: Vec::new(),
+            zeros: SmallVec::from_elem(0, width),
+            expected: Vec::new(),
+            custom: Vec::new(),
+        }
+    }
+
+    /// Room for `rows` rows.
+    fn reserve(&mut self, rows: usize) {
+        self.rows.reserve(rows * self.width);
+        self.owners.reserve(rows);
+    }
+
+    fn stock(&self, i: usize) -> &[i64] {
+        match self.row[i] {
+            NO_ROW => &self.zeros,
+            r => &self.rows[r as usize * self.width..(r as usize + 1) * self.width],
+        }
+    }
+
+    /// Sets candidate `i`'s units of line `li`.
+    fn set(&mut self, i: usize, li: usize, units: i64) {
+        if self.row[i] == NO_ROW {
+            if units == 0 {
+                return;
+            }
+            self.row[i] = self.owners.len() as u32;
+            self.owners.push(i as u32);
+            self.rows.resize(self.rows.len() + self.width, 0);
+        }
+        self.rows[self.row[i] as usize * self.width + li] = units;
+    }
+
+    fn custom(&self, i: usize) -> &[f64] {
+        self.custom.get(i).map_or(&[], Vec::as_slice)
+    }
+
+    /// Of each line, what candidate `i` can send (capped at the order).
+    fn units(&self, i: usize, lines: &[Line]) -> SmallVec<[i64; 8]> {
+        self.stock(i)
             .iter()
             .zip(lines)
             .map(|(s, l)| (*s).min(l.want))
+            .collect()
+    }
+
+    /// Eligible candidates with some of `need`, in no order.
+    fn useful(&self, need: &[i64]) -> Vec<usize> {
+        self.owners
+            .iter()
+            .map(|&i| i as usize)
+            .filter(|&i| self.list[i].excluded.is_none() && coverage(self.stock(i), need) > 0)
             .collect()
     }
 }
@@ -365,7 +470,7 @@ impl Engine {
         }
         let (dest, store) = self.destination(&topo, &req.fulfilment)?;
 
-        let mut lines: Vec<Line> = Vec::new();
+        let mut lines: Vec<Line> = Vec::with_capacity(req.lines.len());
         for l in req.lines {
             let (sku, scale) = self.sku_id(l.sku)?;
             let want = l
@@ -394,7 +499,8 @@ impl Engine {
         let capacity_aware = opts.strategies.contains(&RouteStrategy::CapacityAware);
         let day = now / DAY_MS;
         let picks = capacity_aware.then(|| self.picks.lock());
-        let mut cands: Vec<Cand<'_>> = Vec::with_capacity(channel.locations.len());
+        let n = channel.locations.len();
+        let mut cands = Cands::new(n, lines.len());
         // Candidate index by location id: candidates are the channel's
         // locations in order.
         let slot = topo.chan_slots(chan);
@@ -408,31 +514,37 @@ impl Engine {
             let (transfer, excluded) = eligibility(&req.fulfilment, location, loc, store, today);
             let p = location.unit();
             let chord2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
-            cands.push(Cand {
+            cands.list.push(Cand {
                 loc,
                 location,
                 name_rank: topo.name_rank(loc),
                 chord2,
-                stock: SmallVec::from_elem(0, lines.len()),
-                expected: Vec::new(),
                 transfer,
                 excluded,
-                custom: Vec::new(),
             });
         }
         drop(picks);
+        if opts.allow_backorder {
+            cands.expected = (0..n).map(|_| Vec::with_capacity(lines.len())).collect();
+        }
         // Walk each SKU's stocked locations (a few) rather than every
         // candidate: the channel's raw availability and each candidate's
         // units in one pass. A SKU with pool claims gives each location
         // what the claims can spare, and keeps its flow for the plan.
         let mut flows: Vec<Option<crate::pool::Flow>> = Vec::with_capacity(lines.len());
+        let stocked: usize = lines.iter().map(|l| txn.stock(l.sku).locs.len()).sum();
+        cands.reserve(stocked.min(n));
         for (li, l) in lines.iter_mut().enumerate() {
             let stock = txn.stock(l.sku);
             let flow = pool_flow(&topo, stock, l.sku, chan, credit, &channel.locations);
             if let Some(flow) = &flow {
                 let raw = crate::pool::headroom_at(&topo, stock, Some(flow), &channel.locations);
-                for c in cands.iter_mut() {
-                    c.stock[li] = crate::pool::headroom_at(&topo, stock, Some(flow), &[c.loc]);
+                for (i, &loc) in channel.locations.iter().enumerate() {
+                    cands.set(
+                        i,
+                        li,
+                        crate::pool::headroom_at(&topo, stock, Some(flow), &[loc]),
+                    );
                 }
                 l.sellable = channel.buffered(raw, l.scale);
             }
@@ -452,14 +564,14 @@ impl Engine {
                 if !topo.is_closed(ll.loc) {
                     raw = raw.saturating_add(atp);
                 }
-                cands[i as usize].stock[li] = atp;
+                cands.set(i as usize, li, atp);
             }
             if !pooled {
                 l.sellable = channel.buffered(raw, l.scale);
             }
             if opts.allow_backorder {
-                for c in cands.iter_mut() {
-                    let cold = stock.cold(c.loc);
+                for (i, &loc) in channel.locations.iter().enumerate() {
+                    let cold = stock.cold(loc);
                     let mut e: Vec<(u64, i64)> = cold
                         .map(|x| x.expected.iter().map(|x| (x.due_ms, x.qty)).collect())
                         .unwrap_or_default();
@@ -473,7 +585,7 @@ impl Engine {
                         promised -= t;
                     }
                     e.retain(|r| r.1 > 0);
-                    c.expected.push(e);
+                    cands.expected[i].push(e);
                 }
             }
         }
@@ -484,12 +596,12 @@ impl Engine {
             .iter()
             .any(|s| matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)))
         {
-            let views: Vec<CandidateView> = cands
-                .iter()
-                .map(|c| self.view(c, &lines, opts, 0, None))
+            let views: Vec<CandidateView> = (0..n)
+                .map(|i| view(&cands, i, &lines, opts, 0, None))
                 .collect();
+            cands.custom = vec![Vec::new(); n];
             for s in &opts.strategies {
-                for (c, v) in cands.iter_mut().zip(&views) {
+                for (i, v) in views.iter().enumerate() {
                     let score = match s {
                         RouteStrategy::Custom(scorer) => scorer.score(v),
                         RouteStrategy::Host(n) => host(*n, v)?,
@@ -498,12 +610,12 @@ impl Engine {
                     if score.is_nan() {
                         return Err(Error::arg("strategies", "a scorer returned NaN"));
                     }
-                    c.custom.push(score);
+                    cands.custom[i].push(score);
                 }
             }
         }
         let store_name = store.map(|s| topo.location(s).key.to_string());
-        plan(self, now, lines, cands, flows, opts, store_name.as_deref())
+        plan(now, lines, cands, flows, opts, store_name.as_deref())
     }
 
     /// The destination's coordinates, and the named store if any.
@@ -535,26 +647,28 @@ impl Engine {
             }
         }
     }
+}
 
-    fn view(
-        &self,
-        c: &Cand<'_>,
-        lines: &[Line],
-        opts: &RouteOptions,
-        rank: usize,
-        custom: Option<f64>,
-    ) -> CandidateView {
-        let units = c.units(lines);
-        CandidateView {
-            location: c.location.key.clone(),
-            rank,
-            excluded: c.excluded.clone(),
-            priority: c.location.spec.priority,
-            distance_km: c.distance_km(),
-            units_available: sum_units(&units, lines),
-            cost: shipment_cost(c, &units, lines, opts),
-            custom_score: custom,
-        }
+/// Candidate `i` as the explanation shows it.
+fn view(
+    cands: &Cands<'_>,
+    i: usize,
+    lines: &[Line],
+    opts: &RouteOptions,
+    rank: usize,
+    custom: Option<f64>,
+) -> CandidateView {
+    let c = &cands.list[i];
+    let units = cands.units(i, lines);
+    CandidateView {
+        location: c.location.key.clone(),
+        rank,
+        excluded: c.excluded.map(Excluded::text),
+        priority: c.location.spec.priority,
+        distance_km: c.distance_km(),
+        units_available: sum_units(&units, lines),
+        cost: shipment_cost(c, &units, lines, opts),
+        custom_score: custom,
     }
 }
 
@@ -565,7 +679,7 @@ fn eligibility(
     loc: LocationId,
     store: Option<LocationId>,
     orders_today: Option<u32>,
-) -> (bool, Option<String>) {
+) -> (bool, Option<Excluded>) {
     let caps = location.spec.capabilities;
     let mut transfer = false;
     let full = match (orders_today, location.spec.daily_capacity) {
@@ -573,31 +687,28 @@ fn eligibility(
         _ => None,
     };
     let why = if location.closed {
-        Some("closed".to_string())
+        Some(Excluded::Closed)
     } else if let Some(cap) = full {
-        Some(format!("at its daily order capacity ({cap} orders today)"))
+        Some(Excluded::AtCapacity(cap))
     } else {
         match f {
-            Fulfilment::Ship { .. } if !caps.ships => Some("does not ship".to_string()),
+            Fulfilment::Ship { .. } if !caps.ships => Some(Excluded::DoesNotShip),
             Fulfilment::Ship { .. } => None,
             Fulfilment::ClickAndCollect { .. } if Some(loc) == store => {
-                (!caps.pickup).then(|| "the pickup store does not offer pickup".to_string())
+                (!caps.pickup).then_some(Excluded::NoPickup)
             }
             Fulfilment::ClickAndCollect { .. } if caps.ships => {
                 transfer = true;
                 None
             }
-            Fulfilment::ClickAndCollect { .. } => {
-                Some("cannot send units to the pickup store".to_string())
-            }
+            Fulfilment::ClickAndCollect { .. } => Some(Excluded::CannotSend),
             Fulfilment::ClickAndReserve { .. } if Some(loc) != store => {
-                Some("click & reserve uses the named store only".to_string())
+                Some(Excluded::NamedStoreOnly)
             }
-            Fulfilment::ClickAndReserve { .. } => (!caps.store_reservation)
-                .then(|| "the store does not take reservations".to_string()),
-            Fulfilment::TillSale { .. } => {
-                (Some(loc) != store).then(|| "a till sale uses its own store only".to_string())
+            Fulfilment::ClickAndReserve { .. } => {
+                (!caps.store_reservation).then_some(Excluded::NoReservations)
             }
+            Fulfilment::TillSale { .. } => (Some(loc) != store).then_some(Excluded::OwnStoreOnly),
         }
     };
     (transfer, why)
@@ -634,18 +745,30 @@ fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOption
 
 /// The ranking key of a candidate into `out`: one number per ranking
 /// strategy, lower first.
-fn key_into(c: &Cand<'_>, lines: &[Line], opts: &RouteOptions, out: &mut [f64]) {
-    let mut custom = c.custom.iter();
+fn key_into(
+    c: &Cand<'_>,
+    stock: &[i64],
+    custom: &[f64],
+    lines: &[Line],
+    opts: &RouteOptions,
+    out: &mut [f64],
+) {
+    let mut custom = custom.iter();
     let mut k = 0;
     for s in &opts.strategies {
         let v = match s {
             RouteStrategy::Priority => -(c.location.spec.priority as f64),
             RouteStrategy::Nearest => c.chord2,
             RouteStrategy::LowestCost => {
-                let cost = shipment_cost(c, &c.units(lines), lines, opts);
+                let units: SmallVec<[i64; 8]> = stock
+                    .iter()
+                    .zip(lines)
+                    .map(|(s, l)| (*s).min(l.want))
+                    .collect();
+                let cost = shipment_cost(c, &units, lines, opts);
                 cost.try_into().unwrap_or(f64::MAX)
             }
-            RouteStrategy::StockBalancing => -c.stock.iter().map(|&s| s as f64).sum::<f64>(),
+            RouteStrategy::StockBalancing => -stock.iter().map(|&s| s as f64).sum::<f64>(),
             RouteStrategy::Custom(_) | RouteStrategy::Host(_) => custom.next().map_or(0.0, |s| -s),
             RouteStrategy::FewestShipments | RouteStrategy::CapacityAware => continue,
         };
@@ -671,24 +794,20 @@ fn cmp_keys(a: &[f64], b: &[f64]) -> std::cmp::Ordering {
 }
 
 /// Which criterion put `a` ahead of `b`, for the explanation.
-fn deciding(a: &[f64], b: &[f64], opts: &RouteOptions) -> String {
-    let names: Vec<&str> = opts
-        .strategies
-        .iter()
-        .filter(|s| {
-            !matches!(
-                s,
-                RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
-            )
-        })
-        .map(RouteStrategy::name)
-        .collect();
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+fn deciding(a: &[f64], b: &[f64], opts: &RouteOptions) -> &'static str {
+    let mut names = opts.strategies.iter().filter(|s| {
+        !matches!(
+            s,
+            RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
+        )
+    });
+    for (x, y) in a.iter().zip(b) {
+        let name = names.next().map_or("order", RouteStrategy::name);
         if x != y {
-            return names.get(i).copied().unwrap_or("order").to_string();
+            return name;
         }
     }
-    "location id (a tie on every strategy)".to_string()
+    "location id (a tie on every strategy)"
 }
 
 /// The flow of a SKU's pool claims with an order's own units credited
@@ -717,110 +836,218 @@ fn pool_flow(
     crate::pool::Flow::build(topo, stock, &locs, Some((chan, pooled)), extra)
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The ranking of the eligible candidates: each has a unique key (lower
+/// ranks first; the low 32 bits are its index), so any subset is put in
+/// rank order by sorting its keys, and a route sorts only what it shows
+/// and what it searches, not every location of the channel.
+struct Ranking {
+    /// The eligible candidates' keys, in no order.
+    keys: Vec<u128>,
+    /// Each candidate's key (excluded ones: `u128::MAX`).
+    key_of: Vec<u128>,
+    /// The strategies' values, `nk` per candidate (for the explanation's
+    /// deciding criterion).
+    values: Vec<f64>,
+    nk: usize,
+}
+
+impl Ranking {
+    fn new(cands: &Cands<'_>, lines: &[Line], opts: &RouteOptions) -> Ranking {
+        let nk = opts
+            .strategies
+            .iter()
+            .filter(|s| {
+                !matches!(
+                    s,
+                    RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
+                )
+            })
+            .count();
+        let n = cands.list.len();
+        let mut values: Vec<f64> = vec![0.0; n * nk];
+        let mut eligible: Vec<usize> = Vec::with_capacity(n);
+        for (i, c) in cands.list.iter().enumerate() {
+            if c.excluded.is_none() {
+                eligible.push(i);
+                let out = &mut values[i * nk..(i + 1) * nk];
+                key_into(c, cands.stock(i), cands.custom(i), lines, opts, out);
+            }
+        }
+        let pack = |hi: u64, lo: u32, i: usize| (hi as u128) << 64 | (lo as u128) << 32 | i as u128;
+        let mut key_of = vec![u128::MAX; n];
+        if nk <= 1 {
+            // One key (the usual case): its bits in the same total order
+            // as `f64::total_cmp`, then the id's rank, then the index.
+            for &i in &eligible {
+                let hi = if nk == 1 {
+                    total_order_bits(values[i])
+                } else {
+                    0
+                };
+                key_of[i] = pack(hi, cands.list[i].name_rank, i);
+            }
+        } else {
+            // Several: sort once; the position is the key.
+            let mut order = eligible.clone();
+            let row = |i: usize| &values[i * nk..(i + 1) * nk];
+            if nk == 2 {
+                let mut sortable: Vec<(u64, u64, u32, u32)> = order
+                    .iter()
+                    .map(|&i| {
+                        let k = row(i);
+                        (
+                            total_order_bits(k[0]),
+                            total_order_bits(k[1]),
+                            cands.list[i].name_rank,
+                            i as u32,
+                        )
+                    })
+                    .collect();
+                sortable.sort_unstable();
+                order.clear();
+                order.extend(sortable.iter().map(|x| x.3 as usize));
+            } else {
+                order.sort_unstable_by(|&a, &b| {
+                    cmp_keys(row(a), row(b))
+                        .then_with(|| cands.list[a].name_rank.cmp(&cands.list[b].name_rank))
+                });
+            }
+            for (pos, &i) in order.iter().enumerate() {
+                key_of[i] = pack(0, pos as u32, i);
+            }
+        }
+        Ranking {
+            keys: eligible.iter().map(|&i| key_of[i]).collect(),
+            key_of,
+            values,
+            nk,
+        }
+    }
+
+    fn index(key: u128) -> usize {
+        key as u32 as usize
+    }
+
+    /// The eligible candidates, in no order.
+    fn eligible(&self) -> impl Iterator<Item = usize> + '_ {
+        self.keys.iter().map(|&k| Self::index(k))
+    }
+
+    fn key(&self, i: usize) -> u128 {
+        self.key_of[i]
+    }
+
+    /// Candidate `i`'s rank among the eligible ones (1 = best) and the
+    /// candidate ranked right after it, in one pass.
+    fn place(&self, i: usize) -> (usize, Option<usize>) {
+        let k = self.key_of[i];
+        let mut ahead = 0;
+        let mut next = u128::MAX;
+        for &x in &self.keys {
+            ahead += usize::from(x < k);
+            if x > k && x < next {
+                next = x;
+            }
+        }
+        (1 + ahead, (next != u128::MAX).then(|| Self::index(next)))
+    }
+
+    /// `subset` in rank order.
+    fn sort(&self, subset: &mut [usize]) {
+        subset.sort_unstable_by_key(|&i| self.key_of[i]);
+    }
+
+    /// The best `m` candidates, in rank order (may reorder `keys`, which
+    /// are kept in no order).
+    fn top(&mut self, m: usize) -> Vec<usize> {
+        let m = m.min(self.keys.len());
+        if m == 0 {
+            return Vec::new();
+        }
+        if m * 8 <= self.keys.len() {
+            // A few of many: keep the best m seen, sorted, by insertion.
+            let mut best: SmallVec<[u128; 16]> = SmallVec::with_capacity(m);
+            for &k in &self.keys {
+                if best.len() == m {
+                    if k >= best[m - 1] {
+                        continue;
+                    }
+                    best.pop();
+                }
+                let at = best.partition_point(|&b| b < k);
+                best.insert(at, k);
+            }
+            return best.iter().map(|&k| Self::index(k)).collect();
+        }
+        if m < self.keys.len() {
+            self.keys.select_nth_unstable(m - 1);
+        }
+        let best = &mut self.keys[..m];
+        best.sort_unstable();
+        best.iter().map(|&k| Self::index(k)).collect()
+    }
+
+    fn values(&self, i: usize) -> &[f64] {
+        &self.values[i * self.nk..(i + 1) * self.nk]
+    }
+}
+
 fn plan(
-    eng: &Engine,
     now: u64,
     lines: Vec<Line>,
-    cands: Vec<Cand<'_>>,
+    cands: Cands<'_>,
     mut flows: Vec<Option<crate::pool::Flow>>,
     opts: &RouteOptions,
     store: Option<&str>,
 ) -> Result<Plan> {
-    // Rank the eligible candidates: one flat row of keys each, ties
-    // broken by the host's location id (its precomputed rank).
-    let nk = opts
-        .strategies
-        .iter()
-        .filter(|s| {
-            !matches!(
-                s,
-                RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
-            )
-        })
-        .count();
-    let mut flat: Vec<f64> = vec![0.0; cands.len() * nk];
-    for (i, c) in cands.iter().enumerate() {
-        if c.excluded.is_none() {
-            key_into(c, &lines, opts, &mut flat[i * nk..(i + 1) * nk]);
-        }
-    }
-    let keys = |i: usize| &flat[i * nk..(i + 1) * nk];
-    let mut order: Vec<usize> = Vec::with_capacity(cands.len());
-    if nk == 1 {
-        // One key (the usual case): the key's bits in the same total order
-        // as `f64::total_cmp`, then the id's rank, then the index, packed
-        // in one integer.
-        let mut sortable: Vec<u128> = cands
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.excluded.is_none())
-            .map(|(i, c)| {
-                (total_order_bits(flat[i]) as u128) << 64 | (c.name_rank as u128) << 32 | i as u128
-            })
-            .collect();
-        sortable.sort_unstable();
-        order.extend(sortable.iter().map(|&x| (x as u32) as usize));
-    } else if nk == 2 {
-        // Integers sort fast: each key mapped to a u64 in the same total
-        // order as `f64::total_cmp`, then the id's rank.
-        let mut sortable: Vec<(u64, u64, u32, u32)> = cands
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.excluded.is_none())
-            .map(|(i, c)| {
-                let k = keys(i);
-                let at = |j: usize| k.get(j).map_or(0, |&x| total_order_bits(x));
-                (at(0), at(1), c.name_rank, i as u32)
-            })
-            .collect();
-        sortable.sort_unstable();
-        order.extend(sortable.iter().map(|x| x.3 as usize));
-    } else {
-        order.extend((0..cands.len()).filter(|&i| cands[i].excluded.is_none()));
-        order.sort_unstable_by(|&a, &b| {
-            cmp_keys(keys(a), keys(b)).then_with(|| cands[a].name_rank.cmp(&cands[b].name_rank))
-        });
-    }
+    let mut rk = Ranking::new(&cands, &lines, opts);
     let max_ship = opts.max_shipments.unwrap_or(usize::MAX);
     let fewest = opts.strategies.contains(&RouteStrategy::FewestShipments);
 
     // What stock can fill: the ordered units, within what the channel sells.
-    let need: Vec<i64> = lines.iter().map(|l| l.want.min(l.sellable)).collect();
+    let need: SmallVec<[i64; 8]> = lines.iter().map(|l| l.want.min(l.sellable)).collect();
     let chosen: Vec<usize> = if !opts.allow_split {
-        let full = order.iter().copied().find(|&i| covers(&cands[i], &need));
+        // The best-ranked candidate that has it all.
+        let full = rk
+            .keys
+            .iter()
+            .copied()
+            .filter(|&k| covers(cands.stock(Ranking::index(k)), &need))
+            .min()
+            .map(Ranking::index);
         match full {
             Some(i) => vec![i],
             None if opts.allow_partial || opts.allow_backorder => {
                 // The candidate that has the most of the order, by rank.
-                let best = order.iter().copied().max_by(|&a, &b| {
-                    coverage(&cands[a], &need)
-                        .cmp(&coverage(&cands[b], &need))
-                        .then_with(|| b.cmp(&a))
-                });
+                let best = rk
+                    .keys
+                    .iter()
+                    .copied()
+                    .max_by_key(|&k| {
+                        let i = Ranking::index(k);
+                        (coverage(cands.stock(i), &need), std::cmp::Reverse(k))
+                    })
+                    .map(Ranking::index);
                 best.into_iter().collect()
             }
             None => Vec::new(),
         }
     } else if fewest {
         // A candidate with none of what is needed is in no smallest cover.
-        let useful: Vec<usize> = order
-            .iter()
-            .copied()
-            .filter(|&i| coverage(&cands[i], &need) > 0)
-            .collect();
-        fewest_shipments(&cands, &useful, &need, max_ship)
+        fewest_shipments(&cands, &rk, cands.useful(&need), &need, max_ship)
     } else {
         // In rank order, the locations that still add something, up to
         // the most shipments allowed.
+        let mut useful = cands.useful(&need);
+        rk.sort(&mut useful);
         let mut left = need.clone();
         let mut used = Vec::new();
-        for &i in &order {
+        for &i in &useful {
             if used.len() == max_ship || left.iter().all(|&l| l == 0) {
                 break;
             }
             let mut adds = false;
-            for (l, s) in left.iter_mut().zip(&cands[i].stock) {
+            for (l, s) in left.iter_mut().zip(cands.stock(i)) {
                 let t = (*s).min(*l);
                 adds |= t > 0;
                 *l -= t;
@@ -834,21 +1061,14 @@ fn plan(
 
     // Fill from the chosen locations in rank order.
     let mut left = need.clone();
-    let mut shipments = Vec::new();
+    let mut shipments = Vec::with_capacity(chosen.len());
     let mut total_cost = Decimal::ZERO;
-    let ranks: Vec<usize> = {
-        let mut r = vec![0; cands.len()];
-        for (pos, &i) in order.iter().enumerate() {
-            r[i] = pos + 1;
-        }
-        r
-    };
     let mut chosen_sorted = chosen.clone();
-    chosen_sorted.sort_by_key(|&i| ranks[i]);
+    rk.sort(&mut chosen_sorted);
     for &i in &chosen_sorted {
-        let c = &cands[i];
-        let take: Vec<i64> = c
-            .stock
+        let c = &cands.list[i];
+        let take: SmallVec<[i64; 8]> = cands
+            .stock(i)
             .iter()
             .zip(&left)
             .zip(flows.iter_mut())
@@ -867,11 +1087,11 @@ fn plan(
         let cost = shipment_cost(c, &take, &lines, opts);
         total_cost += cost;
         // Why this location over the next one in the ranking.
-        let runner_up = order.get(ranks[i]).copied();
+        let (rank, runner_up) = rk.place(i);
         let why = explain(
             c,
-            ranks[i],
-            runner_up.map(|j| (&cands[j], keys(i), keys(j))),
+            rank,
+            runner_up.map(|j| (&cands.list[j], rk.values(i), rk.values(j))),
             opts,
             fewest,
             chosen.len(),
@@ -882,7 +1102,7 @@ fn plan(
     }
 
     // Whatever stock could not fill: the channel's buffers, or no location.
-    let mut short: Vec<i64> = lines
+    let mut short: SmallVec<[i64; 8]> = lines
         .iter()
         .zip(&need)
         .zip(&left)
@@ -893,48 +1113,38 @@ fn plan(
             if *s == 0 {
                 continue;
             }
-            // The earliest expected receipt among the ranked candidates
-            // that covers the shortfall.
-            let mut best: Option<(u64, usize)> = None;
-            for &i in &order {
+            // The earliest expected receipt among the eligible candidates
+            // that covers the shortfall (the better rank on the same day).
+            let mut best: Option<(u64, u128)> = None;
+            for i in rk.eligible() {
                 let mut got = 0;
-                for &(due, qty) in &cands[i].expected[li] {
+                for &(due, qty) in &cands.expected[i][li] {
                     got += qty;
                     if got >= *s {
-                        if best.is_none_or(|(d, _)| due < d) {
-                            best = Some((due, i));
+                        if best.is_none_or(|b| (due, rk.key(i)) < b) {
+                            best = Some((due, rk.key(i)));
                         }
                         break;
                     }
                 }
             }
-            if let Some((due, i)) = best {
-                let mut take = vec![0; lines.len()];
+            if let Some((due, k)) = best {
+                let i = Ranking::index(k);
+                let mut take: SmallVec<[i64; 8]> = SmallVec::from_elem(0, lines.len());
                 take[li] = *s;
-                let c = &cands[i];
+                let c = &cands.list[i];
                 let cost = shipment_cost(c, &take, &lines, opts);
                 total_cost += cost;
-                let preorder = order.iter().all(|&i| cands[i].stock[li] == 0);
+                let preorder = rk.eligible().all(|i| cands.stock(i)[li] == 0);
                 let why = format!(
                     "{}: the earliest expected receipt covering {} of `{}` is here",
                     if preorder { "preorder" } else { "backorder" },
                     Qty::from_minor(*s, lines[li].scale),
                     lines[li].name
                 );
-                shipments.push(shipment(
-                    now,
-                    c,
-                    &take,
-                    &lines,
-                    cost,
-                    why,
-                    opts,
-                    Some(due),
-                    store,
-                ));
-                if let Some(last) = shipments.last_mut() {
-                    last.preorder = preorder;
-                }
+                let mut sent = shipment(now, c, &take, &lines, cost, why, opts, Some(due), store);
+                sent.preorder = preorder;
+                shipments.push(sent);
                 *s = 0;
             }
         }
@@ -942,40 +1152,38 @@ fn plan(
     if let Some(li) = short.iter().position(|&s| s > 0)
         && !opts.allow_partial
     {
-        {
-            let l = &lines[li];
-            if !opts.allow_split && order.iter().any(|&i| cands[i].stock.iter().any(|&s| s > 0)) {
-                return Err(Error::NoRoute {
-                    reason: "no single location has every line and the order may not be split"
-                        .to_string(),
-                });
-            }
-            if opts.allow_split && opts.max_shipments.is_some() && chosen.len() >= max_ship {
-                return Err(Error::NoRoute {
-                    reason: format!(
-                        "the order needs more than {max_ship} shipment(s) and may not have more"
-                    ),
-                });
-            }
-            if order.is_empty() {
-                return Err(Error::NoRoute {
-                    reason: "no eligible location can fulfil this order (see the candidates)"
-                        .to_string(),
-                });
-            }
-            let have: i64 = order
-                .iter()
-                .map(|&i| cands[i].stock[li])
-                .sum::<i64>()
-                .min(l.sellable);
-            return Err(Error::InsufficientStock {
-                sku: l.name.to_string(),
-                location: None,
-                channel: None,
-                requested: Qty::from_minor(l.want, l.scale),
-                available: Qty::from_minor(have, l.scale),
+        let l = &lines[li];
+        if !opts.allow_split && rk.eligible().any(|i| cands.stock(i).iter().any(|&s| s > 0)) {
+            return Err(Error::NoRoute {
+                reason: "no single location has every line and the order may not be split"
+                    .to_string(),
             });
         }
+        if opts.allow_split && opts.max_shipments.is_some() && chosen.len() >= max_ship {
+            return Err(Error::NoRoute {
+                reason: format!(
+                    "the order needs more than {max_ship} shipment(s) and may not have more"
+                ),
+            });
+        }
+        if rk.keys.is_empty() {
+            return Err(Error::NoRoute {
+                reason: "no eligible location can fulfil this order (see the candidates)"
+                    .to_string(),
+            });
+        }
+        let have: i64 = rk
+            .eligible()
+            .map(|i| cands.stock(i)[li])
+            .sum::<i64>()
+            .min(l.sellable);
+        return Err(Error::InsufficientStock {
+            sku: l.name.to_string(),
+            location: None,
+            channel: None,
+            requested: Qty::from_minor(l.want, l.scale),
+            available: Qty::from_minor(have, l.scale),
+        });
     }
     let unfilled = lines
         .iter()
@@ -986,31 +1194,34 @@ fn plan(
             qty: Qty::from_minor(*s, l.scale),
         })
         .collect();
-    // The explanation: the best `explain` ranked candidates (every one
-    // that ships is among them) and the excluded ones.
-    let shown = |i: usize| {
-        ranks[i] == 0 && cands[i].excluded.is_some()
-            || (1..=opts.explain.max(chosen.len())).contains(&ranks[i])
-            || chosen.contains(&i)
-    };
-    // Ranked ones in rank order, then the excluded ones in channel order:
-    // pick the indices in that order, then build each view once.
+    // The explanation: the best `explain` ranked candidates (and every one
+    // that ships, wherever it ranks) in rank order, then the excluded ones
+    // in channel order.
+    let m = opts.explain.max(chosen.len());
+    let top = rk.top(m);
+    let mut below: Vec<usize> = chosen
+        .iter()
+        .copied()
+        .filter(|i| !top.contains(i))
+        .collect();
+    rk.sort(&mut below);
     let scored = opts
         .strategies
         .iter()
         .any(|s| matches!(s, RouteStrategy::Custom(_) | RouteStrategy::Host(_)));
-    let listed = order
-        .iter()
-        .copied()
-        .filter(|&i| shown(i))
-        .chain((0..cands.len()).filter(|&i| ranks[i] == 0 && shown(i)));
-    let candidates: Vec<CandidateView> = listed
-        .map(|i| {
-            let c = &cands[i];
-            let custom = c.custom.first().copied().filter(|_| scored);
-            eng.view(c, &lines, opts, ranks[i], custom)
-        })
-        .collect();
+    let custom = |i: usize| cands.custom(i).first().copied().filter(|_| scored);
+    let mut candidates: Vec<CandidateView> = Vec::with_capacity(top.len() + below.len());
+    for (pos, &i) in top.iter().enumerate() {
+        candidates.push(view(&cands, i, &lines, opts, pos + 1, custom(i)));
+    }
+    for &i in &below {
+        candidates.push(view(&cands, i, &lines, opts, rk.place(i).0, custom(i)));
+    }
+    for (i, c) in cands.list.iter().enumerate() {
+        if c.excluded.is_some() {
+            candidates.push(view(&cands, i, &lines, opts, 0, custom(i)));
+        }
+    }
     Ok(Plan {
         shipments,
         unfilled,
@@ -1019,31 +1230,38 @@ fn plan(
     })
 }
 
-fn covers(c: &Cand<'_>, need: &[i64]) -> bool {
-    c.stock.iter().zip(need).all(|(s, n)| s >= n)
+fn covers(stock: &[i64], need: &[i64]) -> bool {
+    stock.iter().zip(need).all(|(s, n)| s >= n)
 }
 
-fn coverage(c: &Cand<'_>, need: &[i64]) -> i64 {
-    c.stock.iter().zip(need).map(|(s, n)| (*s).min(*n)).sum()
+fn coverage(stock: &[i64], need: &[i64]) -> i64 {
+    stock.iter().zip(need).map(|(s, n)| (*s).min(*n)).sum()
 }
 
-/// The fewest candidates that together cover `need`, best-ranked among the
-/// smallest: exact search over subsets by size for up to
-/// [`EXACT_CANDIDATES`] candidates, set-cover greedy beyond. When nothing
-/// covers it, the greedy choice (it fills the most).
-fn fewest_shipments(cands: &[Cand<'_>], order: &[usize], need: &[i64], max: usize) -> Vec<usize> {
-    let n = order.len();
+/// The fewest of the `useful` candidates that together cover `need`,
+/// best-ranked among the smallest: exact search over subsets by size for
+/// up to [`EXACT_CANDIDATES`] candidates, set-cover greedy beyond. When
+/// nothing covers it, the greedy choice (it fills the most).
+fn fewest_shipments(
+    cands: &Cands<'_>,
+    rk: &Ranking,
+    mut useful: Vec<usize>,
+    need: &[i64],
+    max: usize,
+) -> Vec<usize> {
+    let n = useful.len();
     if n <= EXACT_CANDIDATES {
+        rk.sort(&mut useful);
         for k in 1..=n.min(max) {
             // Subsets of size k in lexicographic order of rank: the first
             // that covers is the best-ranked among the smallest.
             let mut idx: Vec<usize> = (0..k).collect();
             loop {
-                let total: Vec<i64> = (0..need.len())
-                    .map(|li| idx.iter().map(|&p| cands[order[p]].stock[li]).sum())
-                    .collect();
-                if total.iter().zip(need).all(|(t, n)| t >= n) {
-                    return idx.iter().map(|&p| order[p]).collect();
+                let covered = (0..need.len()).all(|li| {
+                    idx.iter().map(|&p| cands.stock(useful[p])[li]).sum::<i64>() >= need[li]
+                });
+                if covered {
+                    return idx.iter().map(|&p| useful[p]).collect();
                 }
                 if !next_combination(&mut idx, n) {
                     break;
@@ -1052,33 +1270,30 @@ fn fewest_shipments(cands: &[Cand<'_>], order: &[usize], need: &[i64], max: usiz
         }
     }
     // Greedy: the candidate covering most of what is left, the better
-    // rank (earlier in `order`) breaking ties.
-    let mut left = need.to_vec();
+    // rank breaking ties.
+    // Ties go by key, so the order of `useful` does not matter, and a
+    // candidate that adds nothing any more leaves it for good.
+    let mut left: SmallVec<[i64; 8]> = need.iter().copied().collect();
     let mut out = Vec::new();
-    let mut taken = vec![false; order.len()];
     while out.len() < max && left.iter().any(|&l| l > 0) {
-        let mut best: Option<(usize, i64)> = None;
-        for (p, &i) in order.iter().enumerate() {
-            if taken[p] {
+        let mut best: Option<(usize, i64, u128)> = None;
+        let mut p = 0;
+        while p < useful.len() {
+            let i = useful[p];
+            let gain = coverage(cands.stock(i), &left);
+            if gain == 0 {
+                useful.swap_remove(p);
                 continue;
             }
-            let gain: i64 = cands[i]
-                .stock
-                .iter()
-                .zip(&left)
-                .map(|(s, l)| (*s).min(*l))
-                .sum();
-            if best.is_none_or(|(_, g)| gain > g) {
-                best = Some((p, gain));
+            let key = rk.key(i);
+            if best.is_none_or(|(_, g, k)| gain > g || gain == g && key < k) {
+                best = Some((p, gain, key));
             }
+            p += 1;
         }
-        let Some((p, gain)) = best else { break };
-        if gain == 0 {
-            break;
-        }
-        let i = order[p];
-        taken[p] = true;
-        for (l, s) in left.iter_mut().zip(&cands[i].stock) {
+        let Some((p, _, _)) = best else { break };
+        let i = useful.swap_remove(p);
+        for (l, s) in left.iter_mut().zip(cands.stock(i)) {
             *l -= (*s).min(*l);
         }
         out.push(i);
@@ -1110,18 +1325,22 @@ fn explain(
     fewest: bool,
     shipments: usize,
 ) -> String {
-    let mut why = format!("ranked #{rank}");
+    use std::fmt::Write;
+    let mut why = String::with_capacity(160);
+    let _ = write!(why, "ranked #{rank}");
     if fewest {
-        why.push_str(&format!(
+        let _ = write!(
+            why,
             "; part of the fewest shipments that cover the order ({shipments})"
-        ));
+        );
     }
     if let Some((r, mine, theirs)) = runner_up {
-        why.push_str(&format!(
+        let _ = write!(
+            why,
             "; ahead of `{}` on {}",
             r.location.key,
             deciding(mine, theirs, opts)
-        ));
+        );
     }
     if c.transfer {
         why.push_str("; sent to the pickup store by transfer");

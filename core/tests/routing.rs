@@ -762,6 +762,31 @@ fn fewest_shipments_beats_rank_order() {
     assert!(p.shipments[0].why.contains("fewest shipments"));
 }
 
+/// Without a split, a partial plan takes the location with the most of the
+/// order; among equals, the better-ranked one (not the first in channel
+/// order).
+#[test]
+fn an_unsplit_partial_plan_breaks_ties_by_rank() {
+    let (e, _) = retailer();
+    stock(&e, "tee", "lyon", 2);
+    stock(&e, "cap", "lyon", 1);
+    stock(&e, "tee", "lille", 1);
+    stock(&e, "cap", "lille", 2);
+    let opts = RouteOptions {
+        allow_split: false,
+        allow_partial: true,
+        ..RouteOptions::default()
+    };
+    // Lille (priority 5) ranks above Lyon (priority 1); Lyon is first in
+    // the channel.
+    let p = route(&e, ship(), &[("tee", 3), ("cap", 3)], opts.clone()).unwrap();
+    assert_eq!(locations(&p), ["lille"]);
+    // More of the order beats rank.
+    stock(&e, "cap", "lyon", 2);
+    let p = route(&e, ship(), &[("tee", 3), ("cap", 3)], opts).unwrap();
+    assert_eq!(locations(&p), ["lyon"]);
+}
+
 #[test]
 fn shortfalls_fail_or_go_partial_or_backorder() {
     let (e, clock) = retailer();
