@@ -133,45 +133,17 @@ impl LocationSpec {
 }
 
 /// A location as the engine keeps it.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Location {
     pub(crate) key: Key,
     pub spec: LocationSpec,
     /// A closed location takes no new holds or sales; what it already holds
     /// or has allocated can still be committed, fulfilled or cancelled.
     pub closed: bool,
-    /// The position as a unit vector (routing compares distances as chords).
-    #[serde(skip)]
-    pub(crate) unit: std::sync::OnceLock<[f64; 3]>,
-}
-
-impl std::fmt::Debug for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Location")
-            .field("key", &self.key)
-            .field("spec", &self.spec)
-            .field("closed", &self.closed)
-            .finish()
-    }
-}
-
-/// Equal when id, spec and closed flag are (the position cache is not state).
-impl PartialEq for Location {
-    fn eq(&self, o: &Location) -> bool {
-        self.key == o.key && self.spec == o.spec && self.closed == o.closed
-    }
 }
 
 /// A position on the unit sphere.
 pub(crate) fn unit_vector(lat: f64, lon: f64) -> [f64; 3] {
     let (la, lo) = (lat.to_radians(), lon.to_radians());
     [la.cos() * lo.cos(), la.cos() * lo.sin(), la.sin()]
-}
-
-impl Location {
-    pub(crate) fn unit(&self) -> [f64; 3] {
-        *self
-            .unit
-            .get_or_init(|| unit_vector(self.spec.lat, self.spec.lon))
-    }
 }

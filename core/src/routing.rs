@@ -512,7 +512,7 @@ impl Engine {
                 _ => 0,
             });
             let (transfer, excluded) = eligibility(&req.fulfilment, location, loc, store, today);
-            let p = location.unit();
+            let p = topo.unit(loc);
             let chord2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
             cands.list.push(Cand {
                 loc,
@@ -659,15 +659,26 @@ fn view(
     custom: Option<f64>,
 ) -> CandidateView {
     let c = &cands.list[i];
-    let units = cands.units(i, lines);
+    let (units, n) = if lines.iter().all(|l| l.scale == 0) {
+        let sum: i64 = cands
+            .stock(i)
+            .iter()
+            .zip(lines)
+            .map(|(s, l)| (*s).min(l.want))
+            .sum();
+        (Qty::from_minor(sum, 0), Decimal::from(sum))
+    } else {
+        let n = sum_decimal(&cands.units(i, lines), lines);
+        (Qty::from_decimal(n), n)
+    };
     CandidateView {
         location: c.location.key.clone(),
         rank,
         excluded: c.excluded.map(Excluded::text),
         priority: c.location.spec.priority,
         distance_km: c.distance_km(),
-        units_available: sum_units(&units, lines),
-        cost: shipment_cost(c, &units, lines, opts),
+        units_available: units,
+        cost: cost_of(c, n, opts),
         custom_score: custom,
     }
 }
@@ -714,10 +725,6 @@ fn eligibility(
     (transfer, why)
 }
 
-fn sum_units(units: &[i64], lines: &[Line]) -> Qty {
-    Qty::from_decimal(sum_decimal(units, lines))
-}
-
 /// Units of several lines added up: whole units as integers, lines of other
 /// scales as decimals.
 fn sum_decimal(units: &[i64], lines: &[Line]) -> Decimal {
@@ -732,8 +739,12 @@ fn sum_decimal(units: &[i64], lines: &[Line]) -> Decimal {
 }
 
 fn shipment_cost(c: &Cand<'_>, units: &[i64], lines: &[Line], opts: &RouteOptions) -> Decimal {
+    cost_of(c, sum_decimal(units, lines), opts)
+}
+
+/// Per shipment + per unit for `n` units + per km.
+fn cost_of(c: &Cand<'_>, n: Decimal, opts: &RouteOptions) -> Decimal {
     let spec = &c.location.spec;
-    let n = sum_decimal(units, lines);
     let km = if opts.cost_per_km.is_zero() {
         Decimal::ZERO
     } else {
@@ -865,59 +876,77 @@ impl Ranking {
             .count();
         let n = cands.list.len();
         let mut values: Vec<f64> = vec![0.0; n * nk];
-        let mut eligible: Vec<usize> = Vec::with_capacity(n);
+        let pack = |hi: u64, lo: u32, i: usize| (hi as u128) << 64 | (lo as u128) << 32 | i as u128;
+        let mut key_of = vec![u128::MAX; n];
+        let mut keys: Vec<u128> = Vec::with_capacity(n);
+        if nk <= 1 {
+            // One key (the usual case): its bits in the same total order
+            // as `f64::total_cmp`, then the id's rank, then the index.
+            let nearest = nk == 1 && opts.strategies.contains(&RouteStrategy::Nearest);
+            for (i, c) in cands.list.iter().enumerate() {
+                if c.excluded.is_some() {
+                    continue;
+                }
+                let hi = if nearest {
+                    values[i] = c.chord2;
+                    total_order_bits(c.chord2)
+                } else if nk == 1 {
+                    let out = &mut values[i..i + 1];
+                    key_into(c, cands.stock(i), cands.custom(i), lines, opts, out);
+                    total_order_bits(out[0])
+                } else {
+                    0
+                };
+                let k = pack(hi, c.name_rank, i);
+                key_of[i] = k;
+                keys.push(k);
+            }
+            return Ranking {
+                keys,
+                key_of,
+                values,
+                nk,
+            };
+        }
+        // Several keys: sort once; the position is the key.
+        let mut order: Vec<usize> = Vec::with_capacity(n);
         for (i, c) in cands.list.iter().enumerate() {
             if c.excluded.is_none() {
-                eligible.push(i);
+                order.push(i);
                 let out = &mut values[i * nk..(i + 1) * nk];
                 key_into(c, cands.stock(i), cands.custom(i), lines, opts, out);
             }
         }
-        let pack = |hi: u64, lo: u32, i: usize| (hi as u128) << 64 | (lo as u128) << 32 | i as u128;
-        let mut key_of = vec![u128::MAX; n];
-        if nk <= 1 {
-            // One key (the usual case): its bits in the same total order
-            // as `f64::total_cmp`, then the id's rank, then the index.
-            for &i in &eligible {
-                let hi = if nk == 1 {
-                    total_order_bits(values[i])
-                } else {
-                    0
-                };
-                key_of[i] = pack(hi, cands.list[i].name_rank, i);
-            }
+        let row = |i: usize| &values[i * nk..(i + 1) * nk];
+        if nk == 2 {
+            let mut sortable: Vec<(u64, u64, u32, u32)> = order
+                .iter()
+                .map(|&i| {
+                    let k = row(i);
+                    (
+                        total_order_bits(k[0]),
+                        total_order_bits(k[1]),
+                        cands.list[i].name_rank,
+                        i as u32,
+                    )
+                })
+                .collect();
+            sortable.sort_unstable();
+            order.clear();
+            order.extend(sortable.iter().map(|x| x.3 as usize));
         } else {
-            // Several: sort once; the position is the key.
-            let mut order = eligible.clone();
-            let row = |i: usize| &values[i * nk..(i + 1) * nk];
-            if nk == 2 {
-                let mut sortable: Vec<(u64, u64, u32, u32)> = order
-                    .iter()
-                    .map(|&i| {
-                        let k = row(i);
-                        (
-                            total_order_bits(k[0]),
-                            total_order_bits(k[1]),
-                            cands.list[i].name_rank,
-                            i as u32,
-                        )
-                    })
-                    .collect();
-                sortable.sort_unstable();
-                order.clear();
-                order.extend(sortable.iter().map(|x| x.3 as usize));
-            } else {
-                order.sort_unstable_by(|&a, &b| {
-                    cmp_keys(row(a), row(b))
-                        .then_with(|| cands.list[a].name_rank.cmp(&cands.list[b].name_rank))
-                });
-            }
-            for (pos, &i) in order.iter().enumerate() {
-                key_of[i] = pack(0, pos as u32, i);
-            }
+            order.sort_unstable_by(|&a, &b| {
+                cmp_keys(row(a), row(b))
+                    .then_with(|| cands.list[a].name_rank.cmp(&cands.list[b].name_rank))
+            });
+        }
+        for (pos, &i) in order.iter().enumerate() {
+            let k = pack(0, pos as u32, i);
+            key_of[i] = k;
+            keys.push(k);
         }
         Ranking {
-            keys: eligible.iter().map(|&i| key_of[i]).collect(),
+            keys,
             key_of,
             values,
             nk,
@@ -943,11 +972,12 @@ impl Ranking {
         let k = self.key_of[i];
         let mut ahead = 0;
         let mut next = u128::MAX;
+        // Branch-free: the keys come in no order, so a branch on them
+        // would mispredict about every other time.
         for &x in &self.keys {
             ahead += usize::from(x < k);
-            if x > k && x < next {
-                next = x;
-            }
+            let above = if x > k { x } else { u128::MAX };
+            next = next.min(above);
         }
         (1 + ahead, (next != u128::MAX).then(|| Self::index(next)))
     }
@@ -965,19 +995,28 @@ impl Ranking {
             return Vec::new();
         }
         if m * 8 <= self.keys.len() {
-            // A few of many: keep the best m seen, sorted, by insertion.
-            let mut best: SmallVec<[u128; 16]> = SmallVec::with_capacity(m);
+            // A few of many: keep the best m seen, sorted, by insertion;
+            // most keys lose to the worst kept one and cost one compare.
+            let mut best: Vec<u128> = Vec::with_capacity(m + 1);
+            let mut worst = u128::MAX;
             for &k in &self.keys {
+                if k >= worst {
+                    continue;
+                }
                 if best.len() == m {
-                    if k >= best[m - 1] {
-                        continue;
-                    }
                     best.pop();
                 }
-                let at = best.partition_point(|&b| b < k);
-                best.insert(at, k);
+                best.push(k);
+                let mut at = best.len() - 1;
+                while at > 0 && best[at - 1] > k {
+                    best.swap(at - 1, at);
+                    at -= 1;
+                }
+                if best.len() == m {
+                    worst = best[m - 1];
+                }
             }
-            return best.iter().map(|&k| Self::index(k)).collect();
+            return best.into_iter().map(Self::index).collect();
         }
         if m < self.keys.len() {
             self.keys.select_nth_unstable(m - 1);
@@ -1325,27 +1364,43 @@ fn explain(
     fewest: bool,
     shipments: usize,
 ) -> String {
-    use std::fmt::Write;
     let mut why = String::with_capacity(160);
-    let _ = write!(why, "ranked #{rank}");
+    why.push_str("ranked #");
+    push_number(&mut why, rank);
     if fewest {
-        let _ = write!(
-            why,
-            "; part of the fewest shipments that cover the order ({shipments})"
-        );
+        why.push_str("; part of the fewest shipments that cover the order (");
+        push_number(&mut why, shipments);
+        why.push(')');
     }
     if let Some((r, mine, theirs)) = runner_up {
-        let _ = write!(
-            why,
-            "; ahead of `{}` on {}",
-            r.location.key,
-            deciding(mine, theirs, opts)
-        );
+        why.push_str("; ahead of `");
+        why.push_str(&r.location.key);
+        why.push_str("` on ");
+        why.push_str(deciding(mine, theirs, opts));
     }
     if c.transfer {
         why.push_str("; sent to the pickup store by transfer");
     }
     why
+}
+
+/// `n` in decimal, without the formatting machinery (explanations are
+/// written for every shipment of every plan).
+fn push_number(out: &mut String, n: usize) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(d as char);
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

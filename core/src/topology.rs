@@ -36,6 +36,9 @@ struct Derived {
     /// Per channel id, per location id: the location's position in the
     /// channel's list (`u32::MAX`: not in the channel).
     chan_slots: Vec<Vec<u32>>,
+    /// Per location id: its position on the unit sphere (routing ranks
+    /// distances by chords).
+    units: Vec<[f64; 3]>,
 }
 
 impl Topology {
@@ -122,9 +125,15 @@ impl Topology {
                 slots
             })
             .collect();
+        let units = self
+            .locations
+            .iter()
+            .map(|l| crate::location::unit_vector(l.spec.lat, l.spec.lon))
+            .collect();
         self.derived = Derived {
             name_rank,
             chan_slots,
+            units,
         };
     }
 
@@ -132,6 +141,12 @@ impl Topology {
     #[inline]
     pub fn name_rank(&self, id: LocationId) -> u32 {
         self.derived.name_rank[id.0 as usize]
+    }
+
+    /// A location's position on the unit sphere.
+    #[inline]
+    pub(crate) fn unit(&self, id: LocationId) -> [f64; 3] {
+        self.derived.units[id.0 as usize]
     }
 
     /// Per location id, its position in the channel's list (`u32::MAX`
@@ -172,7 +187,6 @@ impl Engine {
                 Some(id) => {
                     let l = &mut t.locations[id.0 as usize];
                     l.spec = spec;
-                    l.unit = Default::default();
                     id
                 }
                 None => {
@@ -182,7 +196,6 @@ impl Engine {
                         key: key.clone(),
                         spec,
                         closed: false,
-                        unit: Default::default(),
                     });
                     t.loc_index.insert(key, id);
                     id
