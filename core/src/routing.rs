@@ -305,9 +305,11 @@ impl Excluded {
     }
 }
 
-struct Cand<'t> {
+/// What a route keeps of each candidate (no borrow, so the buffers of one
+/// route serve the next: see [`Scratch`]).
+#[derive(Clone, Copy)]
+struct Slot {
     loc: LocationId,
-    location: &'t Location,
     /// Rank of the host's id among all locations (breaks ties).
     name_rank: u32,
     /// The squared straight-line distance through the earth on the unit
@@ -315,6 +317,15 @@ struct Cand<'t> {
     /// multiplications and no root.
     chord2: f64,
     /// Ships to the pickup store by transfer.
+    transfer: bool,
+    excluded: Option<Excluded>,
+}
+
+/// A candidate with its location.
+struct Cand<'t> {
+    loc: LocationId,
+    location: &'t Location,
+    chord2: f64,
     transfer: bool,
     excluded: Option<Excluded>,
 }
@@ -329,12 +340,52 @@ impl Cand<'_> {
 /// No row: the candidate has none of the order's lines.
 const NO_ROW: u32 = u32::MAX;
 
+/// The buffers of one route, kept per thread for the next one: a route
+/// over a hundred locations would otherwise allocate (and free) a dozen
+/// kilobytes, which costs more than the routing when many small
+/// allocations live around them (an order book).
+#[derive(Default)]
+struct Scratch {
+    list: Vec<Slot>,
+    row: Vec<u32>,
+    rows: Vec<i64>,
+    owners: Vec<u32>,
+    keys: Vec<u128>,
+    key_of: Vec<u128>,
+    values: Vec<f64>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
+}
+
+impl Scratch {
+    /// This thread's buffers (a route re-entered from a host scorer finds
+    /// none and allocates its own).
+    fn take() -> Scratch {
+        SCRATCH.with(std::cell::Cell::take)
+    }
+
+    /// Gives the buffers back to this thread.
+    fn recycle(mut self, cands: Cands<'_>, rk: Ranking) {
+        self.list = cands.list;
+        self.row = cands.row;
+        self.rows = cands.rows;
+        self.owners = cands.owners;
+        self.keys = rk.keys;
+        self.key_of = rk.key_of;
+        self.values = rk.values;
+        SCRATCH.with(|s| s.set(self));
+    }
+}
+
 /// The candidates of one route: every location of the channel, in channel
 /// order. Only those with units of some line get a row of units (ATP, at
 /// least 0, one per line); the others share a row of zeros, so a route
 /// over many locations touches few.
 struct Cands<'t> {
-    list: Vec<Cand<'t>>,
+    topo: &'t Topology,
+    list: Vec<Slot>,
     /// Lines per row.
     width: usize,
     /// Each candidate's row in `rows`, or [`NO_ROW`].
@@ -352,16 +403,40 @@ struct Cands<'t> {
 }
 
 impl<'t> Cands<'t> {
-    fn new(n: usize, width: usize) -> Self {
+    /// Candidates over the buffers of `scratch` (taken; see
+    /// [`Scratch::recycle`]).
+    fn new(topo: &'t Topology, n: usize, width: usize, scratch: &mut Scratch) -> Self {
+        let mut list = std::mem::take(&mut scratch.list);
+        list.clear();
+        list.reserve(n);
+        let mut row = std::mem::take(&mut scratch.row);
+        row.clear();
+        row.resize(n, NO_ROW);
+        let mut rows = std::mem::take(&mut scratch.rows);
+        rows.clear();
+        let mut owners = std::mem::take(&mut scratch.owners);
+        owners.clear();
         Cands {
-            list: Vec::with_capacity(n),
+            topo,
+            list,
             width,
-            row: vec![NO_ROW; n],
-            rows: Vec::new(),
-            owners: Vec::new(),
+            row,
+            rows,
+            owners,
             zeros: SmallVec::from_elem(0, width),
             expected: Vec::new(),
             custom: Vec::new(),
+        }
+    }
+
+    fn cand(&self, i: usize) -> Cand<'t> {
+        let s = &self.list[i];
+        Cand {
+            loc: s.loc,
+            location: self.topo.location(s.loc),
+            chord2: s.chord2,
+            transfer: s.transfer,
+            excluded: s.excluded,
         }
     }
 
@@ -406,11 +481,14 @@ impl<'t> Cands<'t> {
 
     /// Eligible candidates with some of `need`, in no order.
     fn useful(&self, need: &[i64]) -> Vec<usize> {
-        self.owners
-            .iter()
-            .map(|&i| i as usize)
-            .filter(|&i| self.list[i].excluded.is_none() && coverage(self.stock(i), need) > 0)
-            .collect()
+        let mut out = Vec::with_capacity(self.owners.len());
+        out.extend(
+            self.owners
+                .iter()
+                .map(|&i| i as usize)
+                .filter(|&i| self.list[i].excluded.is_none() && coverage(self.stock(i), need) > 0),
+        );
+        out
     }
 }
 
@@ -500,7 +578,8 @@ impl Engine {
         let day = now / DAY_MS;
         let picks = capacity_aware.then(|| self.picks.lock());
         let n = channel.locations.len();
-        let mut cands = Cands::new(n, lines.len());
+        let mut scratch = Scratch::take();
+        let mut cands = Cands::new(&topo, n, lines.len(), &mut scratch);
         // Candidate index by location id: candidates are the channel's
         // locations in order.
         let slot = topo.chan_slots(chan);
@@ -514,9 +593,8 @@ impl Engine {
             let (transfer, excluded) = eligibility(&req.fulfilment, location, loc, store, today);
             let p = topo.unit(loc);
             let chord2 = (p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2);
-            cands.list.push(Cand {
+            cands.list.push(Slot {
                 loc,
-                location,
                 name_rank: topo.name_rank(loc),
                 chord2,
                 transfer,
@@ -615,7 +693,18 @@ impl Engine {
             }
         }
         let store_name = store.map(|s| topo.location(s).key.to_string());
-        plan(now, lines, cands, flows, opts, store_name.as_deref())
+        let mut rk = Ranking::new(&cands, &lines, opts, &mut scratch);
+        let plan = plan(
+            now,
+            lines,
+            &cands,
+            &mut rk,
+            flows,
+            opts,
+            store_name.as_deref(),
+        );
+        scratch.recycle(cands, rk);
+        plan
     }
 
     /// The destination's coordinates, and the named store if any.
@@ -658,7 +747,7 @@ fn view(
     rank: usize,
     custom: Option<f64>,
 ) -> CandidateView {
-    let c = &cands.list[i];
+    let c = &cands.cand(i);
     let (units, n) = if lines.iter().all(|l| l.scale == 0) {
         let sum: i64 = cands
             .stock(i)
@@ -863,7 +952,13 @@ struct Ranking {
 }
 
 impl Ranking {
-    fn new(cands: &Cands<'_>, lines: &[Line], opts: &RouteOptions) -> Ranking {
+    /// The ranking, over the buffers of `scratch` (taken).
+    fn new(
+        cands: &Cands<'_>,
+        lines: &[Line],
+        opts: &RouteOptions,
+        scratch: &mut Scratch,
+    ) -> Ranking {
         let nk = opts
             .strategies
             .iter()
@@ -875,10 +970,16 @@ impl Ranking {
             })
             .count();
         let n = cands.list.len();
-        let mut values: Vec<f64> = vec![0.0; n * nk];
+        let mut values = std::mem::take(&mut scratch.values);
+        values.clear();
+        values.resize(n * nk, 0.0);
         let pack = |hi: u64, lo: u32, i: usize| (hi as u128) << 64 | (lo as u128) << 32 | i as u128;
-        let mut key_of = vec![u128::MAX; n];
-        let mut keys: Vec<u128> = Vec::with_capacity(n);
+        let mut key_of = std::mem::take(&mut scratch.key_of);
+        key_of.clear();
+        key_of.resize(n, u128::MAX);
+        let mut keys = std::mem::take(&mut scratch.keys);
+        keys.clear();
+        keys.reserve(n);
         if nk <= 1 {
             // One key (the usual case): its bits in the same total order
             // as `f64::total_cmp`, then the id's rank, then the index.
@@ -892,7 +993,14 @@ impl Ranking {
                     total_order_bits(c.chord2)
                 } else if nk == 1 {
                     let out = &mut values[i..i + 1];
-                    key_into(c, cands.stock(i), cands.custom(i), lines, opts, out);
+                    key_into(
+                        &cands.cand(i),
+                        cands.stock(i),
+                        cands.custom(i),
+                        lines,
+                        opts,
+                        out,
+                    );
                     total_order_bits(out[0])
                 } else {
                     0
@@ -914,7 +1022,14 @@ impl Ranking {
             if c.excluded.is_none() {
                 order.push(i);
                 let out = &mut values[i * nk..(i + 1) * nk];
-                key_into(c, cands.stock(i), cands.custom(i), lines, opts, out);
+                key_into(
+                    &cands.cand(i),
+                    cands.stock(i),
+                    cands.custom(i),
+                    lines,
+                    opts,
+                    out,
+                );
             }
         }
         let row = |i: usize| &values[i * nk..(i + 1) * nk];
@@ -1034,12 +1149,12 @@ impl Ranking {
 fn plan(
     now: u64,
     lines: Vec<Line>,
-    cands: Cands<'_>,
+    cands: &Cands<'_>,
+    rk: &mut Ranking,
     mut flows: Vec<Option<crate::pool::Flow>>,
     opts: &RouteOptions,
     store: Option<&str>,
 ) -> Result<Plan> {
-    let mut rk = Ranking::new(&cands, &lines, opts);
     let max_ship = opts.max_shipments.unwrap_or(usize::MAX);
     let fewest = opts.strategies.contains(&RouteStrategy::FewestShipments);
 
@@ -1073,7 +1188,7 @@ fn plan(
         }
     } else if fewest {
         // A candidate with none of what is needed is in no smallest cover.
-        fewest_shipments(&cands, &rk, cands.useful(&need), &need, max_ship)
+        fewest_shipments(cands, rk, cands.useful(&need), &need, max_ship)
     } else {
         // In rank order, the locations that still add something, up to
         // the most shipments allowed.
@@ -1105,7 +1220,7 @@ fn plan(
     let mut chosen_sorted = chosen.clone();
     rk.sort(&mut chosen_sorted);
     for &i in &chosen_sorted {
-        let c = &cands.list[i];
+        let c = &cands.cand(i);
         let take: SmallVec<[i64; 8]> = cands
             .stock(i)
             .iter()
@@ -1130,7 +1245,7 @@ fn plan(
         let why = explain(
             c,
             rank,
-            runner_up.map(|j| (&cands.list[j], rk.values(i), rk.values(j))),
+            runner_up.map(|j| (cands.cand(j), rk.values(i), rk.values(j))),
             opts,
             fewest,
             chosen.len(),
@@ -1171,7 +1286,7 @@ fn plan(
                 let i = Ranking::index(k);
                 let mut take: SmallVec<[i64; 8]> = SmallVec::from_elem(0, lines.len());
                 take[li] = *s;
-                let c = &cands.list[i];
+                let c = &cands.cand(i);
                 let cost = shipment_cost(c, &take, &lines, opts);
                 total_cost += cost;
                 let preorder = rk.eligible().all(|i| cands.stock(i)[li] == 0);
@@ -1251,14 +1366,14 @@ fn plan(
     let custom = |i: usize| cands.custom(i).first().copied().filter(|_| scored);
     let mut candidates: Vec<CandidateView> = Vec::with_capacity(top.len() + below.len());
     for (pos, &i) in top.iter().enumerate() {
-        candidates.push(view(&cands, i, &lines, opts, pos + 1, custom(i)));
+        candidates.push(view(cands, i, &lines, opts, pos + 1, custom(i)));
     }
     for &i in &below {
-        candidates.push(view(&cands, i, &lines, opts, rk.place(i).0, custom(i)));
+        candidates.push(view(cands, i, &lines, opts, rk.place(i).0, custom(i)));
     }
     for (i, c) in cands.list.iter().enumerate() {
         if c.excluded.is_some() {
-            candidates.push(view(&cands, i, &lines, opts, 0, custom(i)));
+            candidates.push(view(cands, i, &lines, opts, 0, custom(i)));
         }
     }
     Ok(Plan {
@@ -1359,7 +1474,7 @@ fn next_combination(idx: &mut [usize], n: usize) -> bool {
 fn explain(
     c: &Cand<'_>,
     rank: usize,
-    runner_up: Option<(&Cand<'_>, &[f64], &[f64])>,
+    runner_up: Option<(Cand<'_>, &[f64], &[f64])>,
     opts: &RouteOptions,
     fewest: bool,
     shipments: usize,
@@ -1387,20 +1502,21 @@ fn explain(
 /// `n` in decimal, without the formatting machinery (explanations are
 /// written for every shipment of every plan).
 fn push_number(out: &mut String, n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut n = n;
+    out.push_str(decimal_digits(n as u64, &mut [0; 20]));
+}
+
+/// `n` in decimal digits, written at the end of `buf`.
+fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
     loop {
         at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
+        buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
         if n == 0 {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(d as char);
-    }
+    std::str::from_utf8(&buf[at..]).expect("ASCII digits")
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1474,7 +1590,13 @@ fn request_digest(req: &RouteRequest<'_>) -> u64 {
         Fulfilment::TillSale { store } => (3u8, store).hash(&mut h),
     }
     for l in req.lines {
-        (l.sku, l.qty.to_decimal().normalize().to_string()).hash(&mut h);
+        l.sku.hash(&mut h);
+        // As the normalised decimal's text (whole units without
+        // formatting or allocating).
+        match l.qty.as_units().filter(|&u| u >= 0) {
+            Some(u) => decimal_digits(u as u64, &mut [0; 20]).hash(&mut h),
+            None => l.qty.to_decimal().normalize().to_string().hash(&mut h),
+        }
     }
     let o = &req.options;
     for s in &o.strategies {
@@ -2385,7 +2507,8 @@ impl Engine {
         };
         // Per SKU: its pool flow (if it has claims) and what the channel
         // may sell of it, both as of before this transaction.
-        let mut flows: SmallVec<[(SkuId, Option<crate::pool::Flow>, i64); 2]> = SmallVec::new();
+        let mut flows: Vec<(SkuId, Option<crate::pool::Flow>, i64)> =
+            Vec::with_capacity(parts.len());
         for p in parts {
             let total: i64 = parts.iter().filter(|x| x.sku == p.sku).map(|x| x.qty).sum();
             let stock = txn.stock(p.sku);
@@ -2431,5 +2554,65 @@ impl Engine {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Placement digests are kept in journals and snapshots: the
+    /// allocation-free hashing of whole quantities must give what hashing
+    /// their text always gave.
+    #[test]
+    fn request_digest_hashes_quantities_as_their_normalised_text() {
+        use std::hash::{Hash, Hasher};
+        let reference = |req: &RouteRequest<'_>| {
+            let mut h = crate::ids::StableHasher::default();
+            req.channel.hash(&mut h);
+            if let Fulfilment::Ship { lat, lon, country } = &req.fulfilment {
+                (0u8, lat.to_bits(), lon.to_bits(), country).hash(&mut h);
+            }
+            for l in req.lines {
+                (l.sku, l.qty.to_decimal().normalize().to_string()).hash(&mut h);
+            }
+            let o = &req.options;
+            for s in &o.strategies {
+                s.name().hash(&mut h);
+            }
+            (
+                o.allow_split,
+                o.max_shipments,
+                o.allow_partial,
+                o.allow_backorder,
+                o.cost_per_km.normalize().to_string(),
+                o.transfer_days,
+            )
+                .hash(&mut h);
+            h.finish()
+        };
+        let quantities: Vec<Qty> = vec![
+            1.into(),
+            10.into(),
+            1_000_000_007.into(),
+            i64::MAX.into(),
+            Qty::from(Decimal::new(25, 1)),
+            Qty::from(Decimal::new(300, 2)),
+            Qty::from(-4),
+        ];
+        for q in quantities {
+            let lines = [HoldLine::new("tee", q), HoldLine::new("cap", 3)];
+            let req = RouteRequest {
+                channel: "web",
+                fulfilment: Fulfilment::Ship {
+                    lat: 48.85,
+                    lon: 2.35,
+                    country: "FR".into(),
+                },
+                lines: &lines,
+                options: RouteOptions::default(),
+            };
+            assert_eq!(request_digest(&req), reference(&req), "{q:?}");
+        }
     }
 }
