@@ -4,7 +4,9 @@
 //! over France, 1,000 SKUs each stocked at 10 random locations; each plan
 //! routes 5 random SKUs to a random address with nearest + fewest
 //! shipments (greedy set cover beyond 16 candidates), with priority alone
-//! for comparison, and routed then placed (allocated).
+//! for comparison, and routed then placed (allocated; the placed orders
+//! are cancelled and purged between batches of 10,000, untimed, so the
+//! order book stays bounded as a shop's does).
 //!
 //! Pool holds: one SKU with 5 units at each of the 100 locations and 470
 //! of its 500 units claimed by pool holds of three channels with
@@ -16,6 +18,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use unistock::*;
 
 const LOCS: usize = 100;
@@ -36,7 +40,11 @@ impl Lcg {
 }
 
 fn rig() -> (Engine, Vec<String>) {
-    let e = Engine::new();
+    rig_with(Config::default())
+}
+
+fn rig_with(config: Config) -> (Engine, Vec<String>) {
+    let e = Engine::with_config(config);
     let mut r = Lcg(7);
     let locs: Vec<String> = (0..LOCS).map(|i| format!("wh-{i:03}")).collect();
     for (i, l) in locs.iter().enumerate() {
@@ -95,29 +103,59 @@ fn routing(c: &mut Criterion) {
         });
     }
     // Route + place: every order is allocated (stock is ample: 10,000 units
-    // of each SKU at each of its 10 locations).
+    // of each SKU at each of its 10 locations). Between batches of 10,000
+    // (untimed), the batch's orders are cancelled and purged once their
+    // retention passes, as a shop's shipped orders are: the order book
+    // stays at most one batch deep instead of growing by millions over the
+    // run.
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let (e, skus) = rig_with(Config {
+        order_retention_ms: 1_000,
+        ..Config::with_clock(clock.clone())
+    });
     let mut r = Lcg(13);
     let mut n = 0u64;
+    let mut placed: Vec<String> = Vec::with_capacity(10_000);
     g.bench_function("route + place, nearest + fewest shipments", |b| {
-        b.iter(|| {
-            n += 1;
-            let order = format!("o{n}");
-            let lines: [HoldLine<'_>; 5] =
-                std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
-            let req = RouteRequest {
-                channel: "web",
-                fulfilment: Fulfilment::Ship {
-                    lat: 43.0 + (r.below(800) as f64) / 100.0,
-                    lon: -1.0 + (r.below(800) as f64) / 100.0,
-                    country: String::new(),
-                },
-                lines: &lines,
-                options: RouteOptions {
-                    strategies: vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
-                    ..RouteOptions::default()
-                },
-            };
-            black_box(e.place(&order, &req).unwrap())
+        b.iter_custom(|iters| {
+            let mut took = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let batch = (iters - done).min(10_000);
+                let t = Instant::now();
+                for _ in 0..batch {
+                    n += 1;
+                    let order = format!("o{n}");
+                    let lines: [HoldLine<'_>; 5] =
+                        std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
+                    let req = RouteRequest {
+                        channel: "web",
+                        fulfilment: Fulfilment::Ship {
+                            lat: 43.0 + (r.below(800) as f64) / 100.0,
+                            lon: -1.0 + (r.below(800) as f64) / 100.0,
+                            country: String::new(),
+                        },
+                        lines: &lines,
+                        options: RouteOptions {
+                            strategies: vec![
+                                RouteStrategy::FewestShipments,
+                                RouteStrategy::Nearest,
+                            ],
+                            ..RouteOptions::default()
+                        },
+                    };
+                    black_box(e.place(&order, &req).unwrap());
+                    placed.push(order);
+                }
+                took += t.elapsed();
+                done += batch;
+                for o in placed.drain(..) {
+                    e.cancel_order(&o).unwrap();
+                }
+                clock.advance(2_000);
+                e.expire_due(clock.now_ms());
+            }
+            took
         })
     });
     g.finish();

@@ -58,6 +58,11 @@ pub struct Config {
     pub shards: usize,
     /// How long ended holds are kept so that retries stay idempotent.
     pub hold_retention_ms: u64,
+    /// How long a closed order (every allocation fulfilled or cancelled,
+    /// no open backorder, nothing in transit) is kept after it closed:
+    /// readable, and a retried placement returns it. Then it is purged and
+    /// its id may be used again. Open orders are kept until they close.
+    pub order_retention_ms: u64,
     /// At least this many of the newest ledger events are kept in memory;
     /// older ones are dropped a chunk at a time (128 events of one stripe),
     /// so up to 128 per stripe more are kept (`None`: all).
@@ -76,6 +81,7 @@ impl Default for Config {
             stripes: 256,
             shards: 64,
             hold_retention_ms: 24 * 3600 * 1000,
+            order_retention_ms: 7 * 24 * 3600 * 1000,
             ledger_retention: Some(1 << 20),
             max_ttl_ms: 30 * 24 * 3600 * 1000,
             max_lines: 1000,
@@ -100,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("stripes", &self.stripes)
             .field("shards", &self.shards)
             .field("hold_retention_ms", &self.hold_retention_ms)
+            .field("order_retention_ms", &self.order_retention_ms)
             .field("ledger_retention", &self.ledger_retention)
             .field("max_ttl_ms", &self.max_ttl_ms)
             .field("max_lines", &self.max_lines)

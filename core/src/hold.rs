@@ -579,12 +579,14 @@ impl Engine {
     }
 
     /// Ends every active hold whose expiry is at or before `now_ms`, and
-    /// purges ended holds past their retention. Returns how many expired.
+    /// purges ended holds and closed orders past their retention. Returns
+    /// how many holds expired.
     /// Operations call this themselves whenever a hold is due, so a host
     /// only needs it to make expiries (and their events) happen on time.
     ///
     /// Locking: the sweep lock, then each hold shard in turn with the
-    /// stripes of the holds it ends.
+    /// stripes of the holds it ends, then each order shard in turn (one
+    /// busy elsewhere is skipped until a later sweep).
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let n = self.sweep(now_ms);
         // The expiries are not the caller's to acknowledge; a storage
@@ -640,6 +642,18 @@ impl Engine {
                 }
                 sh.purges.pop_front();
                 sh.purge(slot);
+            }
+        }
+        for shard in self.orders.iter() {
+            // A shard busy elsewhere is purged on a later sweep (and no
+            // order lock is ever waited for with the sweep lock held).
+            match shard.0.try_lock() {
+                Some(mut sh) => {
+                    if let Some(due) = sh.purge_due(now) {
+                        min_due = min_due.min(due);
+                    }
+                }
+                None => min_due = min_due.min(now.saturating_add(1)),
             }
         }
         if self

@@ -122,6 +122,9 @@ pub(crate) struct OrderRec {
     /// Units promised from expected receipts, allocated when they arrive.
     #[serde(default)]
     pub backorders: Vec<BackorderRec>,
+    /// When the order closed (see [`crate::Config::order_retention_ms`]).
+    #[serde(default)]
+    pub closed_ms: Option<u64>,
 }
 
 /// Units of an order promised from an expected receipt at a location.
@@ -174,6 +177,7 @@ impl OrderRec {
             transfers: Vec::new(),
             in_transit: 0,
             backorders,
+            closed_ms: None,
         }
     }
 
@@ -210,6 +214,11 @@ impl OrderRec {
             allocations: self.allocs.iter().map(|a| a.part.public()).collect(),
         }
     }
+    /// Not yet closed (see [`crate::Config::order_retention_ms`]).
+    pub(crate) fn is_open(&self) -> bool {
+        self.state() == OrderState::Open
+    }
+
     fn state(&self) -> OrderState {
         if self.in_transit > 0
             || self.allocs.iter().any(|a| a.open() > 0)
@@ -227,9 +236,39 @@ impl OrderRec {
 #[derive(Default)]
 pub(crate) struct OrderShard {
     pub map: FastMap<Key, OrderRec>,
+    /// Closed orders by purge time (FIFO: retention is one constant).
+    pub purges: std::collections::VecDeque<(u64, Key)>,
 }
 
 impl OrderShard {
+    /// Notes that `order` may have closed at `now`: a closed order gets its
+    /// closing time and a place in the purge queue. Returns its purge time
+    /// when it closed just now.
+    pub(crate) fn closing(&mut self, order: &str, now: u64, retention: u64) -> Option<u64> {
+        let rec = self.map.get_mut(order)?;
+        if rec.closed_ms.is_some() || rec.state() == OrderState::Open {
+            return None;
+        }
+        rec.closed_ms = Some(now);
+        let due = now.saturating_add(retention);
+        self.purges.push_back((due, Key::new(order)));
+        Some(due)
+    }
+
+    /// Purges the closed orders due at `now`; returns the next purge time.
+    pub(crate) fn purge_due(&mut self, now: u64) -> Option<u64> {
+        while let Some((due, key)) = self.purges.front() {
+            if *due > now {
+                return Some(*due);
+            }
+            if self.map.get(key).is_some_and(|r| r.closed_ms.is_some()) {
+                self.map.remove(key);
+            }
+            self.purges.pop_front();
+        }
+        None
+    }
+
     /// The order's record, or `UnknownOrder`.
     pub(crate) fn rec_mut(&mut self, order: &str) -> Result<&mut OrderRec> {
         self.map.get_mut(order).ok_or_else(|| Error::UnknownOrder {
@@ -362,6 +401,7 @@ impl Engine {
         );
         let receipt = order_rec.receipt(false);
         oshard.map.insert(Key::new(order), order_rec);
+        self.order_touched(&mut oshard, order, now);
         drop(oshard);
         self.finish_record(hshard, slot, HoldState::Committed, now);
         hshard.rec_mut(slot).order = Some(Key::new(order));
@@ -481,9 +521,11 @@ impl Engine {
             origin: Origin::TillSale(lines),
             created_ms: now,
             allocs,
+            closed_ms: None,
         };
         let receipt = rec.receipt(false);
         oshard.map.insert(Key::new(sale), rec);
+        self.order_touched(&mut oshard, sale, now);
         drop(oshard);
         self.publish(changes);
         Ok(receipt)
@@ -575,6 +617,7 @@ impl Engine {
             rec.add_allocation(sku, loc, take, scale);
         }
         let view = self.order_view(order, rec);
+        self.order_touched(&mut shard, order, now);
         drop(shard);
         self.publish(changes);
         self.durable(Ok(view))
@@ -625,6 +668,7 @@ impl Engine {
             b.cancelled += b.open();
         }
         let view = self.order_view(order, rec);
+        self.order_touched(&mut shard, order, now);
         drop(shard);
         self.publish(changes);
         self.durable(Ok(view))
@@ -658,10 +702,12 @@ impl Engine {
         self.cancel(order, &refs)
     }
 
-    /// An order's state and lines.
+    /// An order's state and lines (a closed order until its retention
+    /// passes: `Config::order_retention_ms`).
     ///
-    /// Locking: the order's shard.
+    /// Locking: the order's shard (after a sweep when one is due).
     pub fn order_info(&self, order: &str) -> Result<OrderView> {
+        self.now_and_sweep();
         let shard = self.orders[self.order_shard(order)].0.lock();
         let rec = shard.map.get(order).ok_or_else(|| Error::UnknownOrder {
             order: order.to_string(),
@@ -715,6 +761,14 @@ impl Engine {
 
     pub(crate) fn order_shard(&self, id: &str) -> usize {
         shard_index(id, self.orders.len())
+    }
+
+    /// After a change to `order` (its shard locked): if it closed, it is
+    /// kept for the retention window and then purged by the sweep.
+    pub(crate) fn order_touched(&self, shard: &mut OrderShard, order: &str, now: u64) {
+        if let Some(due) = shard.closing(order, now, self.config.order_retention_ms) {
+            self.note_due(due);
+        }
     }
 
     fn settle(&self, order: &str, lines: &[OrderLine<'_>], how: Settle) -> Result<OrderView> {
@@ -801,6 +855,7 @@ impl Engine {
             }
         }
         let view = self.order_view(order, rec);
+        self.order_touched(&mut shard, order, now);
         drop(shard);
         self.publish(changes);
         self.durable(Ok(view))

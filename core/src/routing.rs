@@ -1649,6 +1649,9 @@ impl Engine {
         host: &mut dyn FnMut(u32, &CandidateView) -> Result<f64>,
     ) -> Result<Placed> {
         crate::ids::check_id("order", order)?;
+        // Closed orders past their retention are gone before the id is
+        // looked up.
+        self.now_and_sweep();
         let digest = request_digest(req);
         if let Some(found) = self.placed_again(order, digest)? {
             return Ok(found);
@@ -1784,6 +1787,7 @@ impl Engine {
         });
         let allocations = parts.iter().map(|p| p.public()).collect();
         shard.map.insert(crate::ids::Key::new(order), rec);
+        self.order_touched(&mut shard, order, now);
         drop(shard);
         drop(transfers);
         self.publish(changes);
@@ -1842,6 +1846,7 @@ impl Engine {
     ) -> Result<Placed> {
         crate::ids::check_id("hold", hold)?;
         crate::ids::check_id("order", order)?;
+        self.now_and_sweep();
         let mut last_err = None;
         for _attempt in 0..2 {
             let seen = self.hold_seen(hold)?;
@@ -2033,6 +2038,7 @@ impl Engine {
             plan: std::borrow::Cow::Borrowed(&plan),
         });
         oshard.map.insert(crate::ids::Key::new(order), order_rec);
+        self.order_touched(&mut oshard, order, now);
         drop(oshard);
         drop(transfers);
         self.finish_record(hshard, slot, crate::HoldState::Committed, now);
@@ -2248,6 +2254,7 @@ impl Engine {
             **kept = PlanRec(plan.clone());
         }
         let allocations = parts.iter().map(|p| p.public()).collect();
+        self.order_touched(&mut shard, order, now);
         drop(shard);
         drop(transfers);
         self.publish(changes);

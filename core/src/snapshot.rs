@@ -174,12 +174,32 @@ impl Engine {
                 .lock()
                 .insert(&h, rec, due);
         }
-        for (key, rec) in snapshot.orders {
+        // Closed orders wait for their purge again, in closing order (a
+        // snapshot from before closing times were kept: closed now).
+        let order_retention = eng.config.order_retention_ms;
+        let now = eng.now_ms();
+        let mut closed: Vec<(u64, Key)> = Vec::new();
+        for (key, mut rec) in snapshot.orders {
+            if rec.closed_ms.is_none() && !rec.is_open() {
+                rec.closed_ms = Some(now);
+            }
+            if let Some(at) = rec.closed_ms {
+                closed.push((at.saturating_add(order_retention), key.clone()));
+            }
             eng.orders[shard_index(&key, eng.orders.len())]
                 .0
                 .lock()
                 .map
                 .insert(key, rec);
+        }
+        closed.sort_unstable();
+        for (due, key) in closed {
+            min_due = min_due.min(due);
+            eng.orders[shard_index(&key, eng.orders.len())]
+                .0
+                .lock()
+                .purges
+                .push_back((due, key));
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;

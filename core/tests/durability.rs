@@ -923,3 +923,41 @@ mod lockstep {
         }
     }
 }
+
+/// A closed order's retention runs across restarts, from the journal and
+/// from a snapshot alike: it is still there (and retries replay) until its
+/// purge time, then gone.
+#[test]
+fn closed_orders_keep_their_purge_time_across_restarts() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let retention = Config::default().order_retention_ms;
+    let lines = [HoldLine::new("tee", 1)];
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        e.upsert_location(LocationSpec::store("st")).unwrap();
+        e.upsert_channel(ChannelSpec::new("till", ["st"])).unwrap();
+        e.receive("tee", "st", 5.into(), Note::default()).unwrap();
+        e.till_sale("s1", "till", &lines).unwrap();
+        clock.advance(1_000);
+        e.checkpoint().unwrap();
+        clock.advance(1_000);
+        e.till_sale("s2", "till", &lines).unwrap();
+    }
+    clock.advance(retention - 2_000 - 1);
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        assert!(e.till_sale("s1", "till", &lines).unwrap().replayed);
+        assert!(e.till_sale("s2", "till", &lines).unwrap().replayed);
+    }
+    clock.advance(1);
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        assert_eq!(e.order_info("s1").unwrap_err().code(), "E_UNKNOWN_ORDER");
+        assert_eq!(e.order_info("s2").unwrap().id, "s2", "closed 2 s later");
+        clock.advance(2_000);
+        assert_eq!(e.order_info("s2").unwrap_err().code(), "E_UNKNOWN_ORDER");
+        assert!(!e.till_sale("s1", "till", &lines).unwrap().replayed);
+        assert_eq!(e.levels("tee", "st").unwrap().on_hand, 2.into());
+    }
+}

@@ -934,3 +934,49 @@ fn snapshot_restore_round_trips_exactly() {
     assert_eq!(r.hold_info("h1").unwrap().state, HoldState::Expired);
     assert!(r.last_seq() > snap.seq());
 }
+
+/// Closed orders (till sales, fulfilled or cancelled orders) are kept for
+/// the retention window, so retries stay idempotent, then purged; open
+/// orders are kept however old.
+#[test]
+fn closed_orders_are_purged_after_their_retention_and_open_ones_stay() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        order_retention_ms: 10 * MIN,
+        ..Config::with_clock(clock.clone())
+    });
+    e.upsert_location(LocationSpec::store("st")).unwrap();
+    e.upsert_channel(ChannelSpec::new("till", ["st"])).unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["st"])).unwrap();
+    receive(&e, "a", "st", 10);
+    let one = [HoldLine::new("a", 1)];
+    // A till sale closes at once.
+    e.till_sale("sale", "till", &one).unwrap();
+    // An order committed from a hold stays open until it is settled.
+    e.hold(&HoldRequest::new("h", "web", &one, 5 * MIN).bind_now())
+        .unwrap();
+    e.commit("h", "o").unwrap();
+
+    clock.set(T0 + 10 * MIN - 1);
+    assert!(e.till_sale("sale", "till", &one).unwrap().replayed);
+    assert_eq!(e.order_info("sale").unwrap().state, OrderState::Completed);
+    clock.set(T0 + 10 * MIN);
+    assert_eq!(e.order_info("sale").unwrap_err().code(), "E_UNKNOWN_ORDER");
+    assert!(
+        !e.till_sale("sale", "till", &one).unwrap().replayed,
+        "the id is free again: a new sale"
+    );
+    assert_eq!(e.levels("a", "st").unwrap().on_hand, 8.into());
+
+    clock.set(T0 + 3 * 24 * 60 * MIN);
+    assert_eq!(e.order_info("o").unwrap().state, OrderState::Open);
+    let t = clock.now_ms();
+    e.fulfil("o", &[OrderLine::new("a", 1)]).unwrap();
+    clock.set(t + 10 * MIN - 1);
+    assert_eq!(e.order_info("o").unwrap().state, OrderState::Completed);
+    // The sweep (any operation, or `expire_due`) purges it on time.
+    clock.set(t + 10 * MIN);
+    e.expire_due(t + 10 * MIN);
+    assert_eq!(e.order_info("o").unwrap_err().code(), "E_UNKNOWN_ORDER");
+    assert_ledger_folds(&e);
+}
