@@ -643,6 +643,12 @@ export interface EngineOptions {
   defaultTtlMs?: number
   /** How long ended holds are kept so that retries stay idempotent, in ms (default 24 h). */
   holdRetentionMs?: number
+  /**
+   * How long a closed order (every allocation fulfilled or cancelled)
+   * or till sale stays readable and idempotent after it closed, in ms
+   * (default 7 days); then it is purged and its id is free.
+   */
+  orderRetentionMs?: number
   /** Longest hold TTL accepted, in ms (default 30 days). */
   maxTtlMs?: number
   /**
@@ -870,6 +876,7 @@ export interface OpenOptions {
   clock?: ManualClock
   defaultTtlMs?: number
   holdRetentionMs?: number
+  orderRetentionMs?: number
   maxTtlMs?: number
   ledgerRetention?: number | null
   stripes?: number

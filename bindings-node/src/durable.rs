@@ -39,6 +39,7 @@ pub struct OpenOptions {
     pub clock: Option<Unknown<'static>>,
     pub default_ttl_ms: Option<f64>,
     pub hold_retention_ms: Option<f64>,
+    pub order_retention_ms: Option<f64>,
     pub max_ttl_ms: Option<f64>,
     #[napi(ts_type = "number | null")]
     pub ledger_retention: Option<f64>,

@@ -160,6 +160,9 @@ pub(crate) fn settings(options: Option<&Unknown<'_>>) -> Core<(Config, u64)> {
     if let Some(v) = field(&o, "holdRetentionMs")? {
         config.hold_retention_ms = ms_in(&v, "holdRetentionMs")?;
     }
+    if let Some(v) = field(&o, "orderRetentionMs")? {
+        config.order_retention_ms = ms_in(&v, "orderRetentionMs")?;
+    }
     if let Some(v) = field(&o, "maxTtlMs")? {
         config.max_ttl_ms = ms_in(&v, "maxTtlMs")?;
     }
@@ -199,6 +202,10 @@ pub struct EngineOptions {
     pub default_ttl_ms: Option<f64>,
     /// How long ended holds are kept so that retries stay idempotent, in ms (default 24 h).
     pub hold_retention_ms: Option<f64>,
+    /// How long a closed order (every allocation fulfilled or cancelled)
+    /// or till sale stays readable and idempotent after it closed, in ms
+    /// (default 7 days); then it is purged and its id is free.
+    pub order_retention_ms: Option<f64>,
     /// Longest hold TTL accepted, in ms (default 30 days).
     pub max_ttl_ms: Option<f64>,
     /// At least this many of the newest ledger events are kept in memory

@@ -146,6 +146,26 @@ test('commit, fulfil, cancel and till sales', () => {
   assert.equal(e.kpis().tillSales, 1n)
 })
 
+test('closed orders are purged after orderRetentionMs; open ones stay', () => {
+  const { e, clock } = makeShop({ orderRetentionMs: 10 * MIN })
+  e.receive('tee', 'store-1', 5)
+  e.tillSale('s1', 'till:store-1', [['tee', 1]])
+  e.hold('h', 'web', [['tee', 1, 'store-1']])
+  e.commit('h', 'o1')
+  clock.advance(10 * MIN - 1)
+  assert.equal(e.tillSale('s1', 'till:store-1', [['tee', 1]]).replayed, true)
+  clock.advance(1)
+  throwsCode(assert, () => e.orderInfo('s1'), 'E_UNKNOWN_ORDER')
+  assert.equal(e.tillSale('s1', 'till:store-1', [['tee', 1]]).replayed, false, 'the id is free again')
+  assert.equal(e.orderInfo('o1').state, 'open', 'open orders stay')
+  e.fulfil('o1', [['tee', 1]])
+  clock.advance(10 * MIN)
+  throwsCode(assert, () => e.orderInfo('o1'), 'E_UNKNOWN_ORDER')
+  for (const bad of [0, -1, 1.5, NaN, '600000', 2 ** 64]) {
+    throwsCode(assert, () => new u.Engine({ orderRetentionMs: bad }), 'E_INVALID_ARGUMENT')
+  }
+})
+
 test('batches return outcomes as values, sync and async', async () => {
   const { e } = makeShop()
   e.receive('tee', 'wh-1', 3)

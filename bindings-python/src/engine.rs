@@ -64,6 +64,7 @@ pub(crate) fn settings(
     clock: Option<&Bound<'_, ManualClock>>,
     default_ttl: Option<&Bound<'_, PyAny>>,
     hold_retention: Option<&Bound<'_, PyAny>>,
+    order_retention: Option<&Bound<'_, PyAny>>,
     max_ttl: Option<&Bound<'_, PyAny>>,
     ledger_retention: Option<&Bound<'_, PyAny>>,
     stripes: usize,
@@ -77,6 +78,9 @@ pub(crate) fn settings(
     config.max_lines = max_lines;
     if let Some(v) = hold_retention {
         config.hold_retention_ms = ttl_in(v, "hold_retention")?;
+    }
+    if let Some(v) = order_retention {
+        config.order_retention_ms = ttl_in(v, "order_retention")?;
     }
     if let Some(v) = max_ttl {
         config.max_ttl_ms = ttl_in(v, "max_ttl")?;
@@ -186,13 +190,16 @@ impl From<unistock::Kpis> for Kpis {
 impl Engine {
     /// An empty engine. `clock`: a `ManualClock` (default: the system
     /// clock). `default_ttl`: the TTL of holds created without one.
+    /// `hold_retention` / `order_retention`: how long ended holds and
+    /// closed orders stay readable and idempotent (default 24 h / 7 days).
     #[new]
-    #[pyo3(signature = (*, clock=None, default_ttl=None, hold_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
+    #[pyo3(signature = (*, clock=None, default_ttl=None, hold_retention=None, order_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         clock: Option<&Bound<'_, ManualClock>>,
         default_ttl: Option<&Bound<'_, PyAny>>,
         hold_retention: Option<&Bound<'_, PyAny>>,
+        order_retention: Option<&Bound<'_, PyAny>>,
         max_ttl: Option<&Bound<'_, PyAny>>,
         ledger_retention: Option<&Bound<'_, PyAny>>,
         stripes: usize,
@@ -202,6 +209,7 @@ impl Engine {
             clock,
             default_ttl,
             hold_retention,
+            order_retention,
             max_ttl,
             ledger_retention,
             stripes,
@@ -215,7 +223,7 @@ impl Engine {
 
     /// An engine rebuilt from `snapshot()` bytes, with these settings.
     #[staticmethod]
-    #[pyo3(signature = (data, *, clock=None, default_ttl=None, hold_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
+    #[pyo3(signature = (data, *, clock=None, default_ttl=None, hold_retention=None, order_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
     #[allow(clippy::too_many_arguments)]
     fn restore(
         py: Python<'_>,
@@ -223,6 +231,7 @@ impl Engine {
         clock: Option<&Bound<'_, ManualClock>>,
         default_ttl: Option<&Bound<'_, PyAny>>,
         hold_retention: Option<&Bound<'_, PyAny>>,
+        order_retention: Option<&Bound<'_, PyAny>>,
         max_ttl: Option<&Bound<'_, PyAny>>,
         ledger_retention: Option<&Bound<'_, PyAny>>,
         stripes: usize,
@@ -237,6 +246,7 @@ impl Engine {
             clock,
             default_ttl,
             hold_retention,
+            order_retention,
             max_ttl,
             ledger_retention,
             stripes,

@@ -227,6 +227,28 @@ def test_till_sale(shop):
     assert e.kpis().till_sales == 1 and e.kpis().till_sales_refused == 1
 
 
+def test_closed_orders_are_purged_after_order_retention():
+    e, clock = make_shop(order_retention=timedelta(minutes=10))
+    e.receive("tee", "store-1", 5)
+    e.till_sale("s1", "till:store-1", [("tee", 1)])
+    e.hold("h", "web", [("tee", 1, "store-1")])
+    e.commit("h", "o1")
+    clock.advance(10 * MIN - timedelta(milliseconds=1))
+    assert e.till_sale("s1", "till:store-1", [("tee", 1)]).replayed
+    clock.advance(timedelta(milliseconds=1))
+    with pytest.raises(u.UnknownOrderError):
+        e.order_info("s1")
+    assert not e.till_sale("s1", "till:store-1", [("tee", 1)]).replayed, "the id is free again"
+    assert e.order_info("o1").state == "open", "open orders stay"
+    e.fulfil("o1", [("tee", 1)])
+    clock.advance(10 * MIN)
+    with pytest.raises(u.UnknownOrderError):
+        e.order_info("o1")
+    for bad in (timedelta(0), 600_000, "10m", 1.5):
+        with pytest.raises(u.InvalidArgumentError):
+            u.Engine(order_retention=bad)
+
+
 def test_batches_return_outcomes_as_values(shop):
     e, _ = shop
     e.receive("tee", "wh-1", 3)
