@@ -1109,30 +1109,6 @@ impl Ranking {
         if m == 0 {
             return Vec::new();
         }
-        if m * 8 <= self.keys.len() {
-            // A few of many: keep the best m seen, sorted, by insertion;
-            // most keys lose to the worst kept one and cost one compare.
-            let mut best: Vec<u128> = Vec::with_capacity(m + 1);
-            let mut worst = u128::MAX;
-            for &k in &self.keys {
-                if k >= worst {
-                    continue;
-                }
-                if best.len() == m {
-                    best.pop();
-                }
-                best.push(k);
-                let mut at = best.len() - 1;
-                while at > 0 && best[at - 1] > k {
-                    best.swap(at - 1, at);
-                    at -= 1;
-                }
-                if best.len() == m {
-                    worst = best[m - 1];
-                }
-            }
-            return best.into_iter().map(Self::index).collect();
-        }
         if m < self.keys.len() {
             self.keys.select_nth_unstable(m - 1);
         }
