@@ -202,10 +202,7 @@ fn routing_plans_match_the_golden_digests() {
         return;
     }
     let want = std::fs::read_to_string(&path).expect("tests/golden/routing.txt");
-    let mismatch = want
-        .lines()
-        .zip(digests.lines())
-        .position(|(w, d)| w != d);
+    let mismatch = want.lines().zip(digests.lines()).position(|(w, d)| w != d);
     if let Some(i) = mismatch {
         panic!(
             "route {i} differs from its golden digest (UNISTOCK_BLESS=1 after an intended change):\n{}",
