@@ -4,9 +4,10 @@
 //! over France, 1,000 SKUs each stocked at 10 random locations; each plan
 //! routes 5 random SKUs to a random address with nearest + fewest
 //! shipments (greedy set cover beyond 16 candidates), with priority alone
-//! for comparison, and routed then placed (allocated; the placed orders
-//! are cancelled and purged between batches of 10,000, untimed, so the
-//! order book stays bounded as a shop's does).
+//! and the default strategies (priority, nearest) for comparison, and
+//! routed then placed (allocated; the placed orders are cancelled and
+//! purged between batches of 10,000, untimed, so the order book stays
+//! bounded as a shop's does).
 //!
 //! Pool holds: one SKU with 5 units at each of the 100 locations and 470
 //! of its 500 units claimed by pool holds of three channels with
@@ -79,6 +80,10 @@ fn routing(c: &mut Criterion) {
             vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
         ),
         ("priority", vec![RouteStrategy::Priority]),
+        (
+            "priority + nearest (the default)",
+            RouteOptions::default().strategies,
+        ),
     ] {
         let mut r = Lcg(11);
         g.bench_function(label, |b| {

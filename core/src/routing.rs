@@ -949,6 +949,8 @@ struct Ranking {
     /// deciding criterion).
     values: Vec<f64>,
     nk: usize,
+    /// The bits of a key that hold its candidate's index.
+    mask: u128,
 }
 
 impl Ranking {
@@ -1014,6 +1016,51 @@ impl Ranking {
                 key_of,
                 values,
                 nk,
+                mask: u32::MAX as u128,
+            };
+        }
+        let first_priority = opts
+            .strategies
+            .iter()
+            .find(|s| {
+                !matches!(
+                    s,
+                    RouteStrategy::FewestShipments | RouteStrategy::CapacityAware
+                )
+            })
+            .is_some_and(|s| *s == RouteStrategy::Priority);
+        if nk == 2 && first_priority && n <= 1 << 16 && cands.topo.locations.len() <= 1 << 16 {
+            // Priority then one more key (the default: priority, nearest):
+            // the priority in 32 bits (higher first), the other key's 64,
+            // then the id's rank and the index in 16 bits each. One pass,
+            // no sort.
+            let nearest = opts.strategies.contains(&RouteStrategy::Nearest);
+            for (i, c) in cands.list.iter().enumerate() {
+                if c.excluded.is_some() {
+                    continue;
+                }
+                let cand = cands.cand(i);
+                let out = &mut values[i * 2..i * 2 + 2];
+                if nearest {
+                    out[0] = -(cand.location.spec.priority as f64);
+                    out[1] = c.chord2;
+                } else {
+                    key_into(&cand, cands.stock(i), cands.custom(i), lines, opts, out);
+                }
+                let prio = (i32::MAX as i64 - cand.location.spec.priority as i64) as u32;
+                let k = (prio as u128) << 96
+                    | (total_order_bits(out[1]) as u128) << 32
+                    | (c.name_rank as u128) << 16
+                    | i as u128;
+                key_of[i] = k;
+                keys.push(k);
+            }
+            return Ranking {
+                keys,
+                key_of,
+                values,
+                nk,
+                mask: u16::MAX as u128,
             };
         }
         // Several keys: sort once; the position is the key.
@@ -1065,16 +1112,18 @@ impl Ranking {
             key_of,
             values,
             nk,
+            mask: u32::MAX as u128,
         }
     }
 
-    fn index(key: u128) -> usize {
-        key as u32 as usize
+    /// The candidate a key stands for.
+    fn index(&self, key: u128) -> usize {
+        (key & self.mask) as usize
     }
 
     /// The eligible candidates, in no order.
     fn eligible(&self) -> impl Iterator<Item = usize> + '_ {
-        self.keys.iter().map(|&k| Self::index(k))
+        self.keys.iter().map(|&k| self.index(k))
     }
 
     fn key(&self, i: usize) -> u128 {
@@ -1094,7 +1143,7 @@ impl Ranking {
             let above = if x > k { x } else { u128::MAX };
             next = next.min(above);
         }
-        (1 + ahead, (next != u128::MAX).then(|| Self::index(next)))
+        (1 + ahead, (next != u128::MAX).then(|| self.index(next)))
     }
 
     /// `subset` in rank order.
@@ -1114,7 +1163,7 @@ impl Ranking {
         }
         let best = &mut self.keys[..m];
         best.sort_unstable();
-        best.iter().map(|&k| Self::index(k)).collect()
+        best.iter().map(|&k| (k & self.mask) as usize).collect()
     }
 
     fn values(&self, i: usize) -> &[f64] {
@@ -1142,9 +1191,9 @@ fn plan(
             .keys
             .iter()
             .copied()
-            .filter(|&k| covers(cands.stock(Ranking::index(k)), &need))
+            .filter(|&k| covers(cands.stock(rk.index(k)), &need))
             .min()
-            .map(Ranking::index);
+            .map(|k| rk.index(k));
         match full {
             Some(i) => vec![i],
             None if opts.allow_partial || opts.allow_backorder => {
@@ -1154,10 +1203,10 @@ fn plan(
                     .iter()
                     .copied()
                     .max_by_key(|&k| {
-                        let i = Ranking::index(k);
+                        let i = rk.index(k);
                         (coverage(cands.stock(i), &need), std::cmp::Reverse(k))
                     })
-                    .map(Ranking::index);
+                    .map(|k| rk.index(k));
                 best.into_iter().collect()
             }
             None => Vec::new(),
@@ -1259,7 +1308,7 @@ fn plan(
                 }
             }
             if let Some((due, k)) = best {
-                let i = Ranking::index(k);
+                let i = rk.index(k);
                 let mut take: SmallVec<[i64; 8]> = SmallVec::from_elem(0, lines.len());
                 take[li] = *s;
                 let c = &cands.cand(i);
