@@ -139,6 +139,13 @@ fn routes() -> Vec<String> {
             RouteStrategy::Nearest,
         ],
         vec![RouteStrategy::FewestShipments],
+        vec![RouteStrategy::Priority, RouteStrategy::LowestCost],
+        vec![RouteStrategy::Priority, RouteStrategy::StockBalancing],
+        vec![
+            RouteStrategy::FewestShipments,
+            RouteStrategy::Priority,
+            RouteStrategy::Nearest,
+        ],
         vec![],
     ];
     (0..1000)
