@@ -250,9 +250,15 @@ impl OrderShard {
             return None;
         }
         rec.closed_ms = Some(now);
-        let due = now.saturating_add(retention);
-        self.purges.push_back((due, Key::new(order)));
-        Some(due)
+        Some(self.queue_purge(Key::new(order), now, retention))
+    }
+
+    /// Queues the purge of an order closed at `closed_ms`; returns when it
+    /// is due. Purges must be queued in closing order.
+    pub(crate) fn queue_purge(&mut self, order: Key, closed_ms: u64, retention: u64) -> u64 {
+        let due = closed_ms.saturating_add(retention);
+        self.purges.push_back((due, order));
+        due
     }
 
     /// Purges the closed orders due at `now`; returns the next purge time.

@@ -176,7 +176,6 @@ impl Engine {
         }
         // Closed orders wait for their purge again, in closing order (a
         // snapshot from before closing times were kept: closed now).
-        let order_retention = eng.config.order_retention_ms;
         let now = eng.now_ms();
         let mut closed: Vec<(u64, Key)> = Vec::new();
         for (key, mut rec) in snapshot.orders {
@@ -184,7 +183,7 @@ impl Engine {
                 rec.closed_ms = Some(now);
             }
             if let Some(at) = rec.closed_ms {
-                closed.push((at.saturating_add(order_retention), key.clone()));
+                closed.push((at, key.clone()));
             }
             eng.orders[shard_index(&key, eng.orders.len())]
                 .0
@@ -193,13 +192,13 @@ impl Engine {
                 .insert(key, rec);
         }
         closed.sort_unstable();
-        for (due, key) in closed {
-            min_due = min_due.min(due);
-            eng.orders[shard_index(&key, eng.orders.len())]
+        for (at, key) in closed {
+            let shard = &eng.orders[shard_index(&key, eng.orders.len())];
+            let due = shard
                 .0
                 .lock()
-                .purges
-                .push_back((due, key));
+                .queue_purge(key, at, eng.config.order_retention_ms);
+            min_due = min_due.min(due);
         }
         eng.transfers.lock().map.extend(snapshot.transfers);
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
