@@ -23,51 +23,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use unistock::*;
 
-const LOCS: usize = 100;
-const SKUS: usize = 1000;
-
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+#[path = "common/routing_rig.rs"]
+mod rig;
+use rig::{LOCS, Lcg, rig_with};
 
 fn rig() -> (Engine, Vec<String>) {
     rig_with(Config::default())
-}
-
-fn rig_with(config: Config) -> (Engine, Vec<String>) {
-    let e = Engine::with_config(config);
-    let mut r = Lcg(7);
-    let locs: Vec<String> = (0..LOCS).map(|i| format!("wh-{i:03}")).collect();
-    for (i, l) in locs.iter().enumerate() {
-        let lat = 43.0 + (r.below(800) as f64) / 100.0;
-        let lon = -1.0 + (r.below(800) as f64) / 100.0;
-        e.upsert_location(
-            LocationSpec::warehouse(l)
-                .at(lat, lon)
-                .priority(i as i32 % 7),
-        )
-        .unwrap();
-    }
-    e.upsert_channel(ChannelSpec::new("web", locs.clone()))
-        .unwrap();
-    let skus: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:04}")).collect();
-    for s in &skus {
-        for _ in 0..10 {
-            e.receive(s, &locs[r.below(LOCS)], 10_000.into(), Note::default())
-                .unwrap();
-        }
-    }
-    (e, skus)
 }
 
 fn routing(c: &mut Criterion) {
@@ -88,15 +49,10 @@ fn routing(c: &mut Criterion) {
         let mut r = Lcg(11);
         g.bench_function(label, |b| {
             b.iter(|| {
-                let lines: [HoldLine<'_>; 5] =
-                    std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
+                let lines = rig::lines(&mut r, &skus);
                 let req = RouteRequest {
                     channel: "web",
-                    fulfilment: Fulfilment::Ship {
-                        lat: 43.0 + (r.below(800) as f64) / 100.0,
-                        lon: -1.0 + (r.below(800) as f64) / 100.0,
-                        country: String::new(),
-                    },
+                    fulfilment: rig::ship_to(&mut r),
                     lines: &lines,
                     options: RouteOptions {
                         strategies: strategies.clone(),
@@ -131,15 +87,10 @@ fn routing(c: &mut Criterion) {
                 for _ in 0..batch {
                     n += 1;
                     let order = format!("o{n}");
-                    let lines: [HoldLine<'_>; 5] =
-                        std::array::from_fn(|_| HoldLine::new(&skus[r.below(SKUS)], 1));
+                    let lines = rig::lines(&mut r, &skus);
                     let req = RouteRequest {
                         channel: "web",
-                        fulfilment: Fulfilment::Ship {
-                            lat: 43.0 + (r.below(800) as f64) / 100.0,
-                            lon: -1.0 + (r.below(800) as f64) / 100.0,
-                            country: String::new(),
-                        },
+                        fulfilment: rig::ship_to(&mut r),
                         lines: &lines,
                         options: RouteOptions {
                             strategies: vec![

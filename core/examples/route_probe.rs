@@ -7,16 +7,8 @@
 use std::time::Instant;
 use unistock::*;
 
-struct Lcg(u64);
-impl Lcg {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 33) % n as u64) as usize
-    }
-}
+#[path = "../benches/common/routing_rig.rs"]
+mod rig;
 
 fn main() {
     let n: usize = std::env::args()
@@ -25,28 +17,7 @@ fn main() {
     let mode = std::env::args().nth(2).unwrap_or_default();
     let place = mode != "route";
     let route = mode != "place";
-    let e = Engine::new();
-    let mut r = Lcg(7);
-    let locs: Vec<String> = (0..100).map(|i| format!("wh-{i:03}")).collect();
-    for (i, l) in locs.iter().enumerate() {
-        let lat = 43.0 + (r.below(800) as f64) / 100.0;
-        let lon = -1.0 + (r.below(800) as f64) / 100.0;
-        e.upsert_location(
-            LocationSpec::warehouse(l)
-                .at(lat, lon)
-                .priority(i as i32 % 7),
-        )
-        .unwrap();
-    }
-    e.upsert_channel(ChannelSpec::new("web", locs.clone()))
-        .unwrap();
-    let skus: Vec<String> = (0..1000).map(|i| format!("sku-{i:04}")).collect();
-    for s in &skus {
-        for _ in 0..10 {
-            e.receive(s, &locs[r.below(100)], 10_000.into(), Note::default())
-                .unwrap();
-        }
-    }
+    let (e, skus) = rig::rig_with(Config::default());
     let options = RouteOptions {
         strategies: vec![RouteStrategy::FewestShipments, RouteStrategy::Nearest],
         explain: std::env::var("EXPLAIN")
@@ -54,18 +25,13 @@ fn main() {
             .map_or(10, |v| v.parse().unwrap()),
         ..RouteOptions::default()
     };
-    let mut r = Lcg(11);
+    let mut r = rig::Lcg(11);
     let t = Instant::now();
     for _ in 0..if route { n } else { 0 } {
-        let lines: [HoldLine<'_>; 5] =
-            std::array::from_fn(|_| HoldLine::new(&skus[r.below(1000)], 1));
+        let lines = rig::lines(&mut r, &skus);
         let req = RouteRequest {
             channel: "web",
-            fulfilment: Fulfilment::Ship {
-                lat: 43.0 + (r.below(800) as f64) / 100.0,
-                lon: -1.0 + (r.below(800) as f64) / 100.0,
-                country: String::new(),
-            },
+            fulfilment: rig::ship_to(&mut r),
             lines: &lines,
             options: options.clone(),
         };
@@ -84,15 +50,10 @@ fn main() {
     }
     let t = Instant::now();
     for i in 0..n {
-        let lines: [HoldLine<'_>; 5] =
-            std::array::from_fn(|_| HoldLine::new(&skus[r.below(1000)], 1));
+        let lines = rig::lines(&mut r, &skus);
         let req = RouteRequest {
             channel: "web",
-            fulfilment: Fulfilment::Ship {
-                lat: 43.0 + (r.below(800) as f64) / 100.0,
-                lon: -1.0 + (r.below(800) as f64) / 100.0,
-                country: String::new(),
-            },
+            fulfilment: rig::ship_to(&mut r),
             lines: &lines,
             options: options.clone(),
         };
