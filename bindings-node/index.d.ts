@@ -202,6 +202,7 @@ export declare class Engine {
    * mutations throw `E_STORAGE`. A no-op in memory.
    */
   close(): void
+
   /**
    * Calls `callback(changes)` on the event loop with the derived changes
    * of every later mutation (derived only while someone is subscribed).

@@ -106,6 +106,26 @@ fn qty_problem(sku: &str, shown: String, problem: QtyProblem) -> CoreError {
     }
 }
 
+/// A quantity given as a JS number: whole units, or a fraction only for a
+/// SKU with a unit scale.
+pub(crate) fn qty_of_number(n: f64, sku: &str) -> Core<Qty> {
+    if !n.is_finite() {
+        return Err(arg("qty", "must be a finite number"));
+    }
+    if n.abs() > MAX_SAFE {
+        return Err(qty_problem(sku, n.to_string(), QtyProblem::Overflow));
+    }
+    if n.fract() == 0.0 {
+        return Ok(Qty::units(n as i64));
+    }
+    // The shortest decimal that reads back as this number: 1.5 is 1.5 (and
+    // refused for a whole-unit SKU), 0.1 is 0.1.
+    let s = format!("{n}");
+    rust_decimal::Decimal::from_str(&s)
+        .map(Qty::from_decimal)
+        .map_err(|_| qty_problem(sku, s, QtyProblem::Overflow))
+}
+
 /// A quantity: a number (whole units; a fraction only for a SKU with a unit
 /// scale) or a decimal string.
 pub(crate) fn qty_in(v: &Unknown<'_>, sku: &str) -> Core<Qty> {
@@ -113,21 +133,7 @@ pub(crate) fn qty_in(v: &Unknown<'_>, sku: &str) -> Core<Qty> {
         ValueType::Number => {
             // SAFETY: checked to be a number.
             let n = unsafe { v.cast::<f64>() }.map_err(|e| arg("qty", e.reason.clone()))?;
-            if !n.is_finite() {
-                return Err(arg("qty", "must be a finite number"));
-            }
-            if n.abs() > MAX_SAFE {
-                return Err(qty_problem(sku, n.to_string(), QtyProblem::Overflow));
-            }
-            if n.fract() == 0.0 {
-                return Ok(Qty::units(n as i64));
-            }
-            // The shortest decimal that reads back as this number: 1.5 is
-            // 1.5 (and refused for a whole-unit SKU), 0.1 is 0.1.
-            let s = format!("{n}");
-            rust_decimal::Decimal::from_str(&s)
-                .map(Qty::from_decimal)
-                .map_err(|_| qty_problem(sku, s, QtyProblem::Overflow))
+            qty_of_number(n, sku)
         }
         ValueType::String => {
             // SAFETY: checked to be a string.
@@ -177,6 +183,11 @@ pub(crate) fn ms_in(v: &Unknown<'_>, field: &'static str) -> Core<u64> {
     }
     // SAFETY: checked to be a number.
     let n = unsafe { v.cast::<f64>() }.map_err(|e| arg(field, e.reason.clone()))?;
+    ms_of_number(n, field)
+}
+
+/// Milliseconds given as a JS number: finite, integral, 1..2^53-1.
+pub(crate) fn ms_of_number(n: f64, field: &'static str) -> Core<u64> {
     if !n.is_finite() || n.fract() != 0.0 || !(1.0..=MAX_SAFE).contains(&n) {
         return Err(arg(
             field,

@@ -136,6 +136,24 @@ impl ToNapiValue for ErrorValue {
     }
 }
 
+/// The JS `Error` (code `E_INTERNAL`) for a caught panic.
+pub(crate) fn panic_object(
+    env: &Env,
+    panic: &(dyn std::any::Any + Send),
+) -> Result<Object<'static>> {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_string());
+    let code = env.create_string("E_INTERNAL")?;
+    let msg = env.create_string(format!("internal error in unistock: {msg}"))?;
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: both strings are live napi values of this env.
+    check_status!(unsafe { sys::napi_create_error(env.raw(), code.raw(), msg.raw(), &mut raw) })?;
+    Ok(Object::from_raw(env.raw(), raw))
+}
+
 /// Runs a call; a core error is thrown as its JS `Error` (with data), and a
 /// panic as an `Error` with code `E_INTERNAL` (the `catch_unwind` on every
 /// export is the second net).
@@ -143,21 +161,7 @@ pub(crate) fn wrap<T>(env: &Env, f: impl FnOnce() -> Core<T>) -> Result<T> {
     let obj = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(v)) => return Ok(v),
         Ok(Err(e)) => error_object(env, &e)?,
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_string());
-            let code = env.create_string("E_INTERNAL")?;
-            let msg = env.create_string(format!("internal error in unistock: {msg}"))?;
-            let mut raw = std::ptr::null_mut();
-            // SAFETY: both strings are live napi values of this env.
-            check_status!(unsafe {
-                sys::napi_create_error(env.raw(), code.raw(), msg.raw(), &mut raw)
-            })?;
-            Object::from_raw(env.raw(), raw)
-        }
+        Err(panic) => panic_object(env, panic.as_ref())?,
     };
     env.throw(obj)?;
     Err(Error::new(Status::PendingException, "thrown"))

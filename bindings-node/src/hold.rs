@@ -96,7 +96,11 @@ pub(crate) fn parts_out(e: &unistock::Engine, parts: &[unistock::Part]) -> Vec<P
         .collect()
 }
 
-fn receipt_out(e: &unistock::Engine, hold: &str, r: unistock::HoldReceipt) -> HoldReceipt {
+pub(crate) fn receipt_out(
+    e: &unistock::Engine,
+    hold: &str,
+    r: unistock::HoldReceipt,
+) -> HoldReceipt {
     HoldReceipt {
         hold: hold.to_string(),
         expires_at: JsTime(r.expires_at_ms),

@@ -11,6 +11,7 @@ mod engine;
 // After `engine`: napi-rs must see `Engine` before an `impl Engine`.
 mod durable;
 mod errors;
+mod fast;
 mod feed;
 mod hold;
 mod ledger;

@@ -1,0 +1,321 @@
+//! The hot path of `hold` and `holdBatch`: one line of whole units,
+//! `[sku, qty]` or `[sku, qty, location]`, with primitive arguments.
+//!
+//! A napi-rs method costs about 260 ns before it does any work (argument
+//! conversion, its borrow registry, the result object built one interned
+//! property key at a time); a raw N-API call with the same arguments about
+//! 45 ns. So `unistock.js`, the package's entry point, sends input of that
+//! shape to `holdOne` here and everything else to the napi-rs methods. The
+//! rules are the same either way (one call of `unistock::Engine::hold`), and
+//! so are the conversions (`convert`) and the errors (`errors`).
+//!
+//! `holdOne` returns the receipt's expiry (a number) when the receipt
+//! mirrors the request: not a replay, one part, at the line's location (or
+//! the pool), of the requested whole units. The receipt object is then
+//! built in JS, where an object literal is cheap. Any other receipt comes
+//! back as the napi-rs `HoldReceipt` object.
+
+use crate::convert::{ms_of_number, qty_of_number, qty_out};
+use crate::engine::Engine;
+use crate::errors::{Core, arg, error_object, panic_object};
+use crate::hold::receipt_out;
+use napi::bindgen_prelude::*;
+use napi::sys;
+use napi_derive::napi;
+use std::ffi::c_void;
+use std::ptr::null_mut;
+use std::sync::Arc;
+use unistock::{HoldLine, HoldRequest};
+
+/// What `holdOne` needs of an `Engine`, held by a JS external.
+struct Handle {
+    engine: Arc<unistock::Engine>,
+    default_ttl_ms: u64,
+}
+
+/// Marks the externals this module made, so `holdOne` never reads another
+/// addon's external as a `Handle`.
+const TAG: sys::napi_type_tag = sys::napi_type_tag {
+    lower: 0x756e_6973_746f_636b,
+    upper: 0x686f_6c64_2d6f_6e65,
+};
+
+/// `Engine._fastHandle()`: the external `holdOne` takes (not in the
+/// typings; `unistock.js` keeps one per engine).
+pub struct FastHandle(Handle);
+
+impl TypeName for FastHandle {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+    fn value_type() -> ValueType {
+        ValueType::External
+    }
+}
+
+unsafe extern "C" fn drop_handle(_env: sys::napi_env, data: *mut c_void, _hint: *mut c_void) {
+    // SAFETY: `data` is the `Box<Handle>` leaked in `to_napi_value`, and the
+    // finalizer runs once.
+    drop(unsafe { Box::from_raw(data.cast::<Handle>()) });
+}
+
+impl ToNapiValue for FastHandle {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let data = Box::into_raw(Box::new(val.0)).cast::<c_void>();
+        let mut v = null_mut();
+        // SAFETY: `data` is a live box; on success the external owns it
+        // and frees it in `drop_handle`.
+        let status =
+            unsafe { sys::napi_create_external(env, data, Some(drop_handle), null_mut(), &mut v) };
+        if status != sys::Status::napi_ok {
+            // SAFETY: not handed over, so still ours.
+            unsafe { drop_handle(env, data, null_mut()) };
+            return Err(Error::new(Status::from(status), "napi_create_external"));
+        }
+        check_status!(unsafe { sys::napi_type_tag_object(env, v, &TAG) })?;
+        Ok(v)
+    }
+}
+
+#[napi]
+impl Engine {
+    #[napi(skip_typescript, js_name = "_fastHandle")]
+    pub fn fast_handle(&self) -> FastHandle {
+        FastHandle(Handle {
+            engine: self.inner.clone(),
+            default_ttl_ms: self.default_ttl_ms,
+        })
+    }
+}
+
+/// Registers `holdOne` on the module's exports (not in the typings).
+#[napi(module_exports)]
+pub fn register(mut exports: Object, env: Env) -> Result<()> {
+    let mut f = null_mut();
+    check_status!(unsafe {
+        sys::napi_create_function(
+            env.raw(),
+            c"holdOne".as_ptr(),
+            7,
+            Some(hold_one),
+            null_mut(),
+            &mut f,
+        )
+    })?;
+    // SAFETY: `f` was just created in this env.
+    exports.set_named_property("holdOne", unsafe {
+        Unknown::from_raw_unchecked(env.raw(), f)
+    })
+}
+
+fn ok(status: sys::napi_status) -> bool {
+    status == sys::Status::napi_ok
+}
+
+fn type_of(env: sys::napi_env, v: sys::napi_value) -> sys::napi_valuetype {
+    let mut t = sys::ValueType::napi_undefined;
+    // SAFETY: `v` is an argument of the current call.
+    unsafe { sys::napi_typeof(env, v, &mut t) };
+    t
+}
+
+/// `undefined`, `null`, or not passed at all (a null handle).
+fn absent(env: sys::napi_env, v: sys::napi_value) -> bool {
+    v.is_null()
+        || matches!(
+            type_of(env, v),
+            sys::ValueType::napi_undefined | sys::ValueType::napi_null
+        )
+}
+
+/// Room for the ids of a hot call; longer strings go to the heap.
+const STACK: usize = 256;
+
+/// A JS string as UTF-8, on the stack when short. `napi_get_value_string_utf8`
+/// never splits a character (at most 4 bytes), so a result that leaves 4
+/// bytes of the buffer free is the whole string.
+fn str_arg<'b>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    field: &'static str,
+    stack: &'b mut [u8; STACK],
+    heap: &'b mut Vec<u8>,
+) -> Core<&'b str> {
+    let not_string = || arg(field, "must be a string");
+    let mut n = 0usize;
+    // SAFETY: the buffer is STACK bytes long; `v` is an argument.
+    let s = unsafe {
+        sys::napi_get_value_string_utf8(env, v, stack.as_mut_ptr().cast(), STACK, &mut n)
+    };
+    if !ok(s) {
+        return Err(not_string());
+    }
+    let bytes: &[u8] = if n + 4 < STACK {
+        &stack[..n]
+    } else {
+        // SAFETY: a null buffer asks for the length only.
+        if !ok(unsafe { sys::napi_get_value_string_utf8(env, v, null_mut(), 0, &mut n) }) {
+            return Err(not_string());
+        }
+        heap.resize(n + 1, 0);
+        // SAFETY: the buffer is n + 1 bytes long (the string and its NUL).
+        let s = unsafe {
+            sys::napi_get_value_string_utf8(env, v, heap.as_mut_ptr().cast(), n + 1, &mut n)
+        };
+        if !ok(s) {
+            return Err(not_string());
+        }
+        &heap[..n]
+    };
+    std::str::from_utf8(bytes).map_err(|_| not_string())
+}
+
+fn number_arg(env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Core<f64> {
+    let mut n = 0f64;
+    // SAFETY: `v` is an argument of the current call.
+    if ok(unsafe { sys::napi_get_value_double(env, v, &mut n) }) {
+        Ok(n)
+    } else {
+        Err(arg(field, "must be a number"))
+    }
+}
+
+fn bool_arg(env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Core<bool> {
+    let mut b = false;
+    // SAFETY: `v` is an argument of the current call.
+    if ok(unsafe { sys::napi_get_value_bool(env, v, &mut b) }) {
+        Ok(b)
+    } else {
+        Err(arg(field, "must be a boolean"))
+    }
+}
+
+/// The `Handle` behind a `_fastHandle()` external.
+fn handle_arg<'a>(env: sys::napi_env, v: sys::napi_value) -> Core<&'a Handle> {
+    let mut tagged = false;
+    let mut data = null_mut();
+    // Only an external: the tag check would convert anything else to an
+    // object, and throw for `undefined` and `null`.
+    if v.is_null() || type_of(env, v) != sys::ValueType::napi_external {
+        return Err(arg("engine", "must be an Engine"));
+    }
+    // SAFETY: `v` is an argument; only an external carrying our tag is read,
+    // and it keeps its `Handle` alive while JS can reach it (for this call).
+    unsafe {
+        if ok(sys::napi_check_object_type_tag(env, v, &TAG, &mut tagged))
+            && tagged
+            && ok(sys::napi_get_value_external(env, v, &mut data))
+        {
+            return Ok(&*data.cast::<Handle>());
+        }
+    }
+    Err(arg("engine", "must be an Engine"))
+}
+
+/// `holdOne(handle, asValue, id, channel, sku, qty, location?, ttlMs?,
+/// pool?)`: a hold of one line. A refusal is thrown, or returned when
+/// `asValue` (for `holdBatch`). Locking: as `Engine.hold`.
+unsafe extern "C" fn hold_one(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    let mut argc = 9usize;
+    let mut argv = [null_mut(); 9];
+    // SAFETY: `argv` has room for `argc` values; missing ones are undefined.
+    let got = unsafe {
+        sys::napi_get_cb_info(
+            env,
+            info,
+            &mut argc,
+            argv.as_mut_ptr(),
+            null_mut(),
+            null_mut(),
+        )
+    };
+    if !ok(got) {
+        return null_mut();
+    }
+    // Arguments past the ones passed are absent (no `napi_typeof` needed).
+    for a in argv.iter_mut().skip(argc) {
+        *a = null_mut();
+    }
+    let run = std::panic::catch_unwind(|| hold_one_in(env, &argv));
+    let e = Env::from_raw(env);
+    let thrown = match run {
+        Ok(Ok(v)) => return v,
+        Ok(Err(Failure::Napi(error))) => {
+            let msg = std::ffi::CString::new(error.reason).unwrap_or_default();
+            // SAFETY: a NUL-terminated message; throwing in the current env.
+            unsafe { sys::napi_throw_error(env, null_mut(), msg.as_ptr()) };
+            return null_mut();
+        }
+        Ok(Err(Failure::Refused(error, as_value))) => match error_object(&e, &error) {
+            Ok(o) if as_value => return o.raw(),
+            Ok(o) => o,
+            Err(_) => return null_mut(),
+        },
+        Err(panic) => match panic_object(&e, panic.as_ref()) {
+            Ok(o) => o,
+            Err(_) => return null_mut(),
+        },
+    };
+    // SAFETY: `thrown` is a live error object of this env.
+    unsafe { sys::napi_throw(env, thrown.raw()) };
+    null_mut()
+}
+
+enum Failure {
+    /// A core error, and whether it is returned (`asValue`) or thrown.
+    Refused(unistock::Error, bool),
+    /// N-API itself failed (building the result).
+    Napi(Error),
+}
+
+fn hold_one_in(
+    env: sys::napi_env,
+    argv: &[sys::napi_value; 9],
+) -> std::result::Result<sys::napi_value, Failure> {
+    let thrown = |e| Failure::Refused(e, false);
+    let h = handle_arg(env, argv[0]).map_err(thrown)?;
+    let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
+    let (mut b1, mut b2, mut b3, mut b4) = ([0u8; STACK], [0u8; STACK], [0u8; STACK], [0u8; STACK]);
+    let (mut h1, mut h2, mut h3, mut h4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let id = str_arg(env, argv[2], "id", &mut b1, &mut h1).map_err(thrown)?;
+    let channel = str_arg(env, argv[3], "channel", &mut b2, &mut h2).map_err(thrown)?;
+    let sku = str_arg(env, argv[4], "sku", &mut b3, &mut h3).map_err(thrown)?;
+    let qty = number_arg(env, argv[5], "qty")
+        .and_then(|n| qty_of_number(n, sku))
+        .map_err(thrown)?;
+    let location = match absent(env, argv[6]) {
+        true => None,
+        false => Some(str_arg(env, argv[6], "location", &mut b4, &mut h4).map_err(thrown)?),
+    };
+    let ttl_ms = match absent(env, argv[7]) {
+        true => h.default_ttl_ms,
+        false => number_arg(env, argv[7], "ttlMs")
+            .and_then(|n| ms_of_number(n, "ttlMs"))
+            .map_err(thrown)?,
+    };
+    let pool = absent(env, argv[8]) || bool_arg(env, argv[8], "pool").map_err(thrown)?;
+    let lines = [HoldLine { sku, qty, location }];
+    let mut req = HoldRequest::new(id, channel, &lines, ttl_ms);
+    req.pool = pool;
+    let r = h
+        .engine
+        .hold(&req)
+        .map_err(|e| Failure::Refused(e, as_value))?;
+    let mirrors = !r.replayed
+        && r.parts.len() == 1
+        && r.parts[0].location.is_some() == location.is_some()
+        && r.parts[0].qty == qty
+        && matches!(qty_out(r.parts[0].qty), Either::A(_));
+    let mut out = null_mut();
+    if mirrors {
+        // SAFETY: plain number creation in the current env.
+        unsafe { sys::napi_create_double(env, r.expires_at_ms as f64, &mut out) };
+        return Ok(out);
+    }
+    let receipt = receipt_out(&h.engine, id, r);
+    // SAFETY: converting a result in the current env.
+    unsafe { ToNapiValue::to_napi_value(env, receipt) }.map_err(Failure::Napi)
+}

@@ -1,0 +1,189 @@
+// The hot path (`main.js` + `src/fast.rs`): `hold` and `holdBatch` with one
+// `[sku, qty(, location)]` line of whole units go through the raw `holdOne`
+// call, anything else through the napi-rs methods. Both must give the same
+// results and the same errors; these tests run every case both ways, on two
+// engines with one clock, and check which door each input took.
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const fs = require('node:fs')
+const os = require('node:os')
+const path = require('node:path')
+const { u, T0, MIN, makeShop } = require('./shop')
+
+// Counts the raw calls (`main.js` looks `holdOne` up on every call).
+function spy() {
+  const real = u.holdOne
+  const s = { calls: 0 }
+  u.holdOne = (...a) => {
+    s.calls++
+    return real(...a)
+  }
+  s.restore = () => {
+    u.holdOne = real
+  }
+  return s
+}
+
+function pair() {
+  const clock = new u.ManualClock(T0)
+  const shops = [makeShop({ clock }), makeShop({ clock })].map((s) => s.e)
+  for (const e of shops) {
+    e.receive('tee', 'wh-1', 5)
+    e.receive('tee', 'wh-2', 5)
+    e.declareSku('rope', 2)
+    e.receive('rope', 'wh-1', '10.5')
+  }
+  return { fast: shops[0], slow: shops[1], clock }
+}
+
+// The same line as an object: not the fast shape, so the napi-rs method.
+const asObject = (l) => ({ sku: l[0], qty: l[1], ...(l.length === 3 ? { location: l[2] } : {}) })
+
+function outcome(f) {
+  try {
+    return { ok: f() }
+  } catch (x) {
+    assert.ok(x instanceof Error)
+    return { error: { ...x, message: x.message } }
+  }
+}
+
+const CASES = [
+  ['pool hold', ['c1', 'web', ['tee', 2]]],
+  ['replay', ['c1', 'web', ['tee', 2]]],
+  ['id conflict', ['c1', 'web', ['tee', 3]]],
+  ['at a location', ['c2', 'web', ['tee', 1, 'wh-2']]],
+  ['bound at once, at one location', ['c3a', 'web', ['tee', 1], null, { pool: false }]],
+  ['bound at once, split over two locations', ['c3', 'web', ['tee', 6], null, { pool: false }]],
+  ['pool: true spelled out', ['c4', 'web', ['tee', 1], 5 * MIN, { pool: true }]],
+  ['own ttl', ['c5', 'web', ['tee', 1], 7 * MIN]],
+  ['insufficient stock', ['c6', 'web', ['tee', 99]]],
+  ['a location outside the channel', ['c7', 'market', ['tee', 1, 'wh-2']]],
+  ['unknown channel', ['c8', 'nowhere', ['tee', 1]]],
+  ['unknown sku', ['c9', 'web', ['nope', 1]]],
+  ['unknown location', ['c10', 'web', ['tee', 1, 'nowhere']]],
+  ['zero units', ['c11', 'web', ['tee', 0]]],
+  ['negative units', ['c12', 'web', ['tee', -1]]],
+  ['a SKU sold by length (its receipt shows a decimal string)', ['c13', 'web', ['rope', 2]]],
+  ['empty id', ['', 'web', ['tee', 1]]],
+  ['a long id (past the stack buffer)', ['x'.repeat(300) + 'é', 'web', ['tee', 1]]],
+]
+
+test('hold: the raw call and the napi-rs method agree, case by case', () => {
+  const { fast, slow, clock } = pair()
+  const s = spy()
+  try {
+    for (const [name, [id, channel, line, ttl, options]] of CASES) {
+      const before = s.calls
+      const a = outcome(() => fast.hold(id, channel, [line], ttl, options))
+      assert.equal(s.calls, before + 1, `${name}: took the raw call`)
+      const b = outcome(() => slow.hold(id, channel, [asObject(line)], ttl, options))
+      assert.equal(s.calls, before + 1, `${name}: object lines take the napi-rs method`)
+      assert.deepStrictEqual(a, b, name)
+      clock.advance(1000)
+    }
+    assert.deepStrictEqual(fast.eventsSince(0, 1000), slow.eventsSince(0, 1000))
+    assert.deepStrictEqual(fast.kpis(), slow.kpis())
+  } finally {
+    s.restore()
+  }
+})
+
+test('hold: inputs the raw call does not take go to the napi-rs method', () => {
+  const { fast } = pair()
+  const s = spy()
+  try {
+    const shapes = [
+      [['tee', 1], ['tee', 1]], // two lines
+      [['tee', '1']], // a decimal string
+      [['tee', 1.5]], // a fraction
+      [['tee', 2 ** 53]], // past 2^53
+      [['tee', 1, null]],
+      [{ sku: 'tee', qty: 1 }],
+    ]
+    for (const lines of shapes) outcome(() => fast.hold('o', 'web', lines))
+    outcome(() => fast.hold('o', 'web', [['tee', 1]], 0))
+    outcome(() => fast.hold('o', 'web', [['tee', 1]], 1.5))
+    outcome(() => fast.hold('o', 'web', [['tee', 1]], null, { pool: 'yes' }))
+    outcome(() => fast.hold(1, 'web', [['tee', 1]]))
+    assert.equal(s.calls, 0)
+  } finally {
+    s.restore()
+  }
+})
+
+test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
+  const { fast, slow } = pair()
+  const reqs = CASES.map(([, [id, channel, line, ttl, options]]) => ({
+    id,
+    channel,
+    lines: [line],
+    ...(ttl != null ? { ttlMs: ttl } : {}),
+    ...(options ? { pool: options.pool } : {}),
+  }))
+  const s = spy()
+  try {
+    const a = fast.holdBatch(reqs)
+    assert.equal(s.calls, reqs.length)
+    const b = slow.holdBatch(reqs.map((r) => ({ ...r, lines: r.lines.map(asObject) })))
+    assert.equal(s.calls, reqs.length)
+    const show = (xs) => xs.map((x) => (x instanceof Error ? { error: { ...x, message: x.message } } : { ok: x }))
+    assert.deepStrictEqual(show(a), show(b))
+    assert.deepStrictEqual(fast.kpis(), slow.kpis())
+  } finally {
+    s.restore()
+  }
+})
+
+test('holdBatch: a malformed request anywhere throws before anything is held', () => {
+  const { fast } = pair()
+  const good = { id: 'g', channel: 'web', lines: [['tee', 1]] }
+  for (const bad of [{ id: 'b', channel: 'web', lines: [['tee', NaN]] }, null, { id: 'b', channel: 'web', lines: [['tee', 1]], ttlMs: -5 }]) {
+    const reqs = [good, good, bad]
+    assert.throws(() => fast.holdBatch(reqs), (x) => x.code === 'E_INVALID_ARGUMENT')
+    assert.equal(fast.availability('web', 'tee'), 10)
+  }
+  // A hole is malformed too (the napi-rs method says so).
+  assert.throws(() => fast.holdBatch([good, , good]), (x) => x.code === 'E_INVALID_ARGUMENT') // eslint-disable-line no-sparse-arrays
+  assert.equal(fast.availability('web', 'tee'), 10)
+})
+
+test('holdBatch on a durable engine stays one call (one journal wait for all)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unistock-fast-'))
+  try {
+    const e = u.Engine.open(dir, { clock: new u.ManualClock(T0) })
+    e.upsertLocation({ id: 'wh-1' })
+    e.upsertChannel('web', ['wh-1'])
+    e.receive('tee', 'wh-1', 5)
+    const s = spy()
+    try {
+      const r = e.holdBatch([1, 2, 3].map((i) => ({ id: `c${i}`, channel: 'web', lines: [['tee', 1]] })))
+      assert.equal(s.calls, 0)
+      assert.deepEqual(r.map((x) => x.hold), ['c1', 'c2', 'c3'])
+      e.hold('c4', 'web', [['tee', 1]]) // a single hold takes the raw call
+      assert.equal(s.calls, 1)
+    } finally {
+      s.restore()
+    }
+    e.close()
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('holdOne refuses anything but an engine handle, and changes nothing', () => {
+  const { fast } = pair()
+  const notHandles = [undefined, null, {}, 1, 'x', fast, Buffer.alloc(8)]
+  for (const h of notHandles) {
+    assert.throws(
+      () => u.holdOne(h, false, 'c1', 'web', 'tee', 1),
+      (x) => x.code === 'E_INVALID_ARGUMENT' && x.field === 'engine',
+    )
+  }
+  const h = fast._fastHandle()
+  assert.throws(() => u.holdOne(h, false, 'c1', 'web', 'tee', '1'), (x) => x.field === 'qty')
+  assert.throws(() => u.holdOne(h, false, 5, 'web', 'tee', 1), (x) => x.field === 'id')
+  assert.throws(() => u.holdOne(h, 'no', 'c1', 'web', 'tee', 1), (x) => x.field === 'asValue')
+  assert.equal(fast.availability('web', 'tee'), 10)
+})
