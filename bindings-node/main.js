@@ -1,9 +1,10 @@
 // The package's entry point: the generated loader's exports (`index.js`,
 // typed by `index.d.ts`), with a shortcut for the hottest calls.
 //
-// `hold` and `holdBatch` with one line of whole units (`[sku, qty]` or
-// `[sku, qty, location]`, strings and integers) go through `holdOne`, a raw
-// N-API call (see `src/fast.rs`), and the receipt object is built here;
+// `hold` and `holdBatch` with lines of whole units (`[sku, qty]` or
+// `[sku, qty, location]`, strings and integers) go through `holdOne` (one
+// line) or `holdLines`, raw N-API calls (see `src/fast.rs`), and the
+// receipt object is built here;
 // any other input goes to the napi-rs methods unchanged. Both run the same
 // core call, with the same conversions and errors; this file decides only
 // which door the arguments take. It holds no rule of its own.
@@ -20,8 +21,8 @@ const nativeHoldBatch = Engine.prototype.holdBatch
 const FAST = Symbol('unistock.fast')
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
-// Per engine: the external `holdOne` takes, and whether `holdBatch` may run
-// as a loop of `holdOne`. Only in memory: a durable engine's batch waits for
+// Per engine: the external the raw calls take, and whether `holdBatch` may
+// run as a loop of raw calls. Only in memory: a durable engine's batch waits for
 // its journal once for all items, which a loop would do once per item.
 function fastOf(engine) {
   return (
@@ -30,7 +31,7 @@ function fastOf(engine) {
   )
 }
 
-// A line `holdOne` takes: its conversions cannot throw for it, so a batch of
+// A line the raw calls take: their conversions cannot throw for it, so a batch of
 // such lines refuses items only as values, like the napi-rs batch.
 function simpleLine(l) {
   return (
@@ -47,11 +48,31 @@ function simpleTtl(t) {
   return t == null || (Number.isInteger(t) && t >= 1 && t <= MAX_SAFE)
 }
 
-// The receipt `holdOne` stands for when it returns a number (the expiry):
-// not a replay, one part, of the line's SKU, units and location (or pool).
-function receipt(id, expiresAt, l) {
-  const part = l.length === 3 ? { sku: l[0], qty: l[1], location: l[2] } : { sku: l[0], qty: l[1] }
-  return { hold: id, expiresAt: new Date(expiresAt), replayed: false, parts: [part] }
+function simpleLines(lines) {
+  if (!Array.isArray(lines) || lines.length === 0) return false
+  for (let i = 0; i < lines.length; i++) if (!simpleLine(lines[i])) return false
+  return true
+}
+
+const part = (l) => (l.length === 3 ? { sku: l[0], qty: l[1], location: l[2] } : { sku: l[0], qty: l[1] })
+
+// The receipt a raw call stands for when it returns a number (the expiry):
+// not a replay, one part per line, of the line's SKU, units and location
+// (or the pool).
+function receipt(id, expiresAt, lines) {
+  const parts = lines.length === 1 ? [part(lines[0])] : lines.map(part)
+  return { hold: id, expiresAt: new Date(expiresAt), replayed: false, parts }
+}
+
+// `holdLines` takes the lines as arguments (sku, qty, location triples):
+// one N-API call reads them all, where an array costs one per element.
+function holdLines(h, asValue, id, channel, lines, ttlMs, pool) {
+  const args = [h, asValue, id, channel, ttlMs, pool]
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]
+    args.push(l[0], l[1], l[2])
+  }
+  return native.holdLines(...args)
 }
 
 function poolOption(options) {
@@ -59,32 +80,35 @@ function poolOption(options) {
   if (typeof options === 'object' && (options.pool == null || typeof options.pool === 'boolean')) {
     return options.pool ?? undefined
   }
-  return null // not a shape `holdOne` takes
+  return null // not a shape the raw calls take
 }
 
 Engine.prototype.hold = function hold(id, channel, lines, ttlMs, options) {
   const pool = poolOption(options)
   if (
-    pool !== null &&
-    typeof id === 'string' &&
-    typeof channel === 'string' &&
-    simpleTtl(ttlMs) &&
-    Array.isArray(lines) &&
-    lines.length === 1 &&
-    simpleLine(lines[0])
+    pool === null ||
+    typeof id !== 'string' ||
+    typeof channel !== 'string' ||
+    !simpleTtl(ttlMs) ||
+    !simpleLines(lines)
   ) {
-    const l = lines[0]
-    const h = fastOf(this).handle
+    return nativeHold.call(this, id, channel, lines, ttlMs, options)
+  }
+  const h = fastOf(this).handle
+  let r
+  if (lines.length > 1) {
+    r = holdLines(h, false, id, channel, lines, ttlMs, pool)
+  } else {
     // The fewest arguments: those not passed cost the native side nothing.
-    const r =
+    const l = lines[0]
+    r =
       ttlMs == null && pool === undefined
         ? l.length === 2
           ? native.holdOne(h, false, id, channel, l[0], l[1])
           : native.holdOne(h, false, id, channel, l[0], l[1], l[2])
         : native.holdOne(h, false, id, channel, l[0], l[1], l[2], ttlMs, pool)
-    return typeof r === 'number' ? receipt(id, r, l) : r
   }
-  return nativeHold.call(this, id, channel, lines, ttlMs, options)
+  return typeof r === 'number' ? receipt(id, r, lines) : r
 }
 
 function simpleRequest(r) {
@@ -93,9 +117,7 @@ function simpleRequest(r) {
     typeof r === 'object' &&
     typeof r.id === 'string' &&
     typeof r.channel === 'string' &&
-    Array.isArray(r.lines) &&
-    r.lines.length === 1 &&
-    simpleLine(r.lines[0]) &&
+    simpleLines(r.lines) &&
     simpleTtl(r.ttlMs) &&
     (r.pool == null || typeof r.pool === 'boolean')
   )
@@ -115,9 +137,13 @@ Engine.prototype.holdBatch = function holdBatch(requests) {
   const out = new Array(requests.length)
   for (let i = 0; i < requests.length; i++) {
     const q = requests[i]
-    const l = q.lines[0]
-    const r = native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1], l[2], q.ttlMs, q.pool)
-    out[i] = typeof r === 'number' ? receipt(q.id, r, l) : r
+    const ls = q.lines
+    const l = ls[0]
+    const r =
+      ls.length === 1
+        ? native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1], l[2], q.ttlMs, q.pool)
+        : holdLines(fast.handle, true, q.id, q.channel, ls, q.ttlMs, q.pool)
+    out[i] = typeof r === 'number' ? receipt(q.id, r, ls) : r
   }
   return out
 }

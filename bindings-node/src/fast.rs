@@ -22,7 +22,9 @@ use crate::hold::receipt_out;
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
+use smallvec::SmallVec;
 use std::ffi::c_void;
+use std::ops::Range;
 use std::ptr::null_mut;
 use std::sync::Arc;
 use unistock::{HoldLine, HoldRequest};
@@ -88,24 +90,31 @@ impl Engine {
     }
 }
 
-/// Registers `holdOne` on the module's exports (not in the typings).
+/// Registers `holdOne` and `holdLines` on the module's exports (not in
+/// the typings).
 #[napi(module_exports)]
 pub fn register(mut exports: Object, env: Env) -> Result<()> {
-    let mut f = null_mut();
-    check_status!(unsafe {
-        sys::napi_create_function(
-            env.raw(),
-            c"holdOne".as_ptr(),
-            7,
-            Some(hold_one),
-            null_mut(),
-            &mut f,
-        )
-    })?;
-    // SAFETY: `f` was just created in this env.
-    exports.set_named_property("holdOne", unsafe {
-        Unknown::from_raw_unchecked(env.raw(), f)
-    })
+    let raw: [(&str, &std::ffi::CStr, sys::napi_callback); 2] = [
+        ("holdOne", c"holdOne", Some(hold_one)),
+        ("holdLines", c"holdLines", Some(hold_lines)),
+    ];
+    for (name, cname, f) in raw {
+        let mut v = null_mut();
+        // SAFETY: a NUL-terminated name and a callback of this module.
+        check_status!(unsafe {
+            sys::napi_create_function(
+                env.raw(),
+                cname.as_ptr(),
+                name.len() as isize,
+                f,
+                null_mut(),
+                &mut v,
+            )
+        })?;
+        // SAFETY: `v` was just created in this env.
+        exports.set_named_property(name, unsafe { Unknown::from_raw_unchecked(env.raw(), v) })?;
+    }
+    Ok(())
 }
 
 fn ok(status: sys::napi_status) -> bool {
@@ -212,16 +221,22 @@ fn handle_arg<'a>(env: sys::napi_env, v: sys::napi_value) -> Core<&'a Handle> {
     Err(arg("engine", "must be an Engine"))
 }
 
-/// `holdOne(handle, asValue, id, channel, sku, qty, location?, ttlMs?,
-/// pool?)`: a hold of one line. A refusal is thrown, or returned when
-/// `asValue` (for `holdBatch`). Locking: as `Engine.hold`.
-unsafe extern "C" fn hold_one(
+/// Reads a raw call's arguments (at least `MIN_ARGS`; those not passed are
+/// null), runs `body`, and answers: its value, a refusal returned or thrown
+/// as the `Error` of `errors`, a panic thrown as `E_INTERNAL`.
+fn entry(
     env: sys::napi_env,
     info: sys::napi_callback_info,
+    body: fn(
+        sys::napi_env,
+        &[sys::napi_value],
+        usize,
+    ) -> std::result::Result<sys::napi_value, Failure>,
 ) -> sys::napi_value {
-    let mut argc = 9usize;
-    let mut argv = [null_mut(); 9];
-    // SAFETY: `argv` has room for `argc` values; missing ones are undefined.
+    let mut argv: Args = SmallVec::from_elem(null_mut(), ARGS);
+    let mut argc = ARGS;
+    // SAFETY: `argv` has room for `argc` values; the call says how many
+    // were passed, and is repeated with room for all when there were more.
     let got = unsafe {
         sys::napi_get_cb_info(
             env,
@@ -235,11 +250,30 @@ unsafe extern "C" fn hold_one(
     if !ok(got) {
         return null_mut();
     }
+    if argc > ARGS {
+        argv.resize(argc, null_mut());
+        let mut room = argc;
+        // SAFETY: as above, with room for every argument.
+        let got = unsafe {
+            sys::napi_get_cb_info(
+                env,
+                info,
+                &mut room,
+                argv.as_mut_ptr(),
+                null_mut(),
+                null_mut(),
+            )
+        };
+        if !ok(got) {
+            return null_mut();
+        }
+    }
     // Arguments past the ones passed are absent (no `napi_typeof` needed).
+    argv.truncate(argc.max(MIN_ARGS));
     for a in argv.iter_mut().skip(argc) {
         *a = null_mut();
     }
-    let run = std::panic::catch_unwind(|| hold_one_in(env, &argv));
+    let run = std::panic::catch_unwind(|| body(env, &argv, argc));
     let e = Env::from_raw(env);
     let thrown = match run {
         Ok(Ok(v)) => return v,
@@ -264,6 +298,12 @@ unsafe extern "C" fn hold_one(
     null_mut()
 }
 
+/// Room for the arguments of a raw call with 14 lines, on the stack.
+const ARGS: usize = 48;
+/// What the bodies may index without checking.
+const MIN_ARGS: usize = 9;
+type Args = SmallVec<[sys::napi_value; ARGS]>;
+
 enum Failure {
     /// A core error, and whether it is returned (`asValue`) or thrown.
     Refused(unistock::Error, bool),
@@ -271,11 +311,37 @@ enum Failure {
     Napi(Error),
 }
 
+fn thrown(e: unistock::Error) -> Failure {
+    Failure::Refused(e, false)
+}
+
+/// `holdOne(handle, asValue, id, channel, sku, qty, location?, ttlMs?,
+/// pool?)`: a hold of one line. A refusal is thrown, or returned when
+/// `asValue` (for `holdBatch`). Locking: as `Engine.hold`.
+unsafe extern "C" fn hold_one(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    entry(env, info, hold_one_in)
+}
+
+/// `holdLines(handle, asValue, id, channel, ttlMs, pool, sku, qty,
+/// location, sku, qty, location, ...)`: a hold of many lines, passed as
+/// arguments (reading them is one call; reading an array's elements is one
+/// call each). `ttlMs`, `pool` and a `location` may be `undefined`.
+/// Locking: as `Engine.hold`.
+unsafe extern "C" fn hold_lines(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    entry(env, info, hold_lines_in)
+}
+
 fn hold_one_in(
     env: sys::napi_env,
-    argv: &[sys::napi_value; 9],
+    argv: &[sys::napi_value],
+    _argc: usize,
 ) -> std::result::Result<sys::napi_value, Failure> {
-    let thrown = |e| Failure::Refused(e, false);
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
     let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
     let (mut b1, mut b2, mut b3, mut b4) = ([0u8; STACK], [0u8; STACK], [0u8; STACK], [0u8; STACK]);
@@ -290,25 +356,105 @@ fn hold_one_in(
         true => None,
         false => Some(str_arg(env, argv[6], "location", &mut b4, &mut h4).map_err(thrown)?),
     };
-    let ttl_ms = match absent(env, argv[7]) {
+    let lines = [HoldLine { sku, qty, location }];
+    hold(env, h, as_value, id, channel, &lines, argv[7], argv[8])
+}
+
+/// A line of `holdLines` as read: where its strings are in the text read.
+type ReadLine = (Range<usize>, f64, Option<Range<usize>>);
+
+fn hold_lines_in(
+    env: sys::napi_env,
+    argv: &[sys::napi_value],
+    argc: usize,
+) -> std::result::Result<sys::napi_value, Failure> {
+    let h = handle_arg(env, argv[0]).map_err(thrown)?;
+    let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
+    let (mut b1, mut b2) = ([0u8; STACK], [0u8; STACK]);
+    let (mut h1, mut h2) = (Vec::new(), Vec::new());
+    let id = str_arg(env, argv[2], "id", &mut b1, &mut h1).map_err(thrown)?;
+    let channel = str_arg(env, argv[3], "channel", &mut b2, &mut h2).map_err(thrown)?;
+    let triples = &argv[6..argc.max(6)];
+    if triples.is_empty() || !triples.len().is_multiple_of(3) {
+        return Err(thrown(arg(
+            "lines",
+            "must come as sku, qty, location triples",
+        )));
+    }
+    // The lines' strings, one after another; then the lines borrow them.
+    let mut text = Vec::with_capacity(16 * triples.len());
+    let mut ranges: SmallVec<[ReadLine; 16]> = SmallVec::new();
+    for t in triples.chunks_exact(3) {
+        let sku = push_str(env, t[0], "sku", &mut text).map_err(thrown)?;
+        let qty = number_arg(env, t[1], "qty").map_err(thrown)?;
+        let location = match absent(env, t[2]) {
+            true => None,
+            false => Some(push_str(env, t[2], "location", &mut text).map_err(thrown)?),
+        };
+        ranges.push((sku, qty, location));
+    }
+    let text = std::str::from_utf8(&text).map_err(|_| thrown(arg("sku", "must be a string")))?;
+    let mut lines: SmallVec<[HoldLine<'_>; 16]> = SmallVec::with_capacity(ranges.len());
+    for (sku, qty, location) in ranges {
+        let sku = &text[sku];
+        lines.push(HoldLine {
+            sku,
+            qty: qty_of_number(qty, sku).map_err(thrown)?,
+            location: location.map(|r| &text[r]),
+        });
+    }
+    hold(env, h, as_value, id, channel, &lines, argv[4], argv[5])
+}
+
+/// Appends a JS string's UTF-8 to `text`; returns where it is.
+fn push_str(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    field: &'static str,
+    text: &mut Vec<u8>,
+) -> Core<Range<usize>> {
+    let (mut stack, mut heap) = ([0u8; STACK], Vec::new());
+    let s = str_arg(env, v, field, &mut stack, &mut heap)?;
+    let start = text.len();
+    text.extend_from_slice(s.as_bytes());
+    Ok(start..text.len())
+}
+
+/// Runs the hold and answers: the expiry when the receipt mirrors the
+/// request (not a replay; one part per line, in order, at the line's
+/// location or the pool, of the line's whole units), else the napi-rs
+/// `HoldReceipt`.
+#[allow(clippy::too_many_arguments)]
+fn hold(
+    env: sys::napi_env,
+    h: &Handle,
+    as_value: bool,
+    id: &str,
+    channel: &str,
+    lines: &[HoldLine<'_>],
+    ttl: sys::napi_value,
+    pool: sys::napi_value,
+) -> std::result::Result<sys::napi_value, Failure> {
+    let ttl_ms = match absent(env, ttl) {
         true => h.default_ttl_ms,
-        false => number_arg(env, argv[7], "ttlMs")
+        false => number_arg(env, ttl, "ttlMs")
             .and_then(|n| ms_of_number(n, "ttlMs"))
             .map_err(thrown)?,
     };
-    let pool = absent(env, argv[8]) || bool_arg(env, argv[8], "pool").map_err(thrown)?;
-    let lines = [HoldLine { sku, qty, location }];
-    let mut req = HoldRequest::new(id, channel, &lines, ttl_ms);
+    let pool = absent(env, pool) || bool_arg(env, pool, "pool").map_err(thrown)?;
+    let mut req = HoldRequest::new(id, channel, lines, ttl_ms);
     req.pool = pool;
     let r = h
         .engine
         .hold(&req)
         .map_err(|e| Failure::Refused(e, as_value))?;
     let mirrors = !r.replayed
-        && r.parts.len() == 1
-        && r.parts[0].location.is_some() == location.is_some()
-        && r.parts[0].qty == qty
-        && matches!(qty_out(r.parts[0].qty), Either::A(_));
+        && r.parts.len() == lines.len()
+        && r.parts.iter().zip(lines).all(|(p, l)| {
+            p.location.is_some() == l.location.is_some()
+                && p.qty == l.qty
+                && matches!(qty_out(p.qty), Either::A(_))
+        });
     let mut out = null_mut();
     if mirrors {
         // SAFETY: plain number creation in the current env.

@@ -1,6 +1,7 @@
-// The hot path (`main.js` + `src/fast.rs`): `hold` and `holdBatch` with one
-// `[sku, qty(, location)]` line of whole units go through the raw `holdOne`
-// call, anything else through the napi-rs methods. Both must give the same
+// The hot path (`main.js` + `src/fast.rs`): `hold` and `holdBatch` with
+// `[sku, qty(, location)]` lines of whole units go through the raw calls
+// `holdOne` (one line) and `holdLines`, anything else through the napi-rs
+// methods. Both must give the same
 // results and the same errors; these tests run every case both ways, on two
 // engines with one clock, and check which door each input took.
 'use strict'
@@ -11,17 +12,17 @@ const os = require('node:os')
 const path = require('node:path')
 const { u, T0, MIN, makeShop } = require('./shop')
 
-// Counts the raw calls (`main.js` looks `holdOne` up on every call).
+// Counts the raw calls (`main.js` looks them up on every call).
 function spy() {
-  const real = u.holdOne
+  const real = { holdOne: u.holdOne, holdLines: u.holdLines }
   const s = { calls: 0 }
-  u.holdOne = (...a) => {
-    s.calls++
-    return real(...a)
+  for (const [name, f] of Object.entries(real)) {
+    u[name] = (...a) => {
+      s.calls++
+      return f(...a)
+    }
   }
-  s.restore = () => {
-    u.holdOne = real
-  }
+  s.restore = () => Object.assign(u, real)
   return s
 }
 
@@ -49,36 +50,47 @@ function outcome(f) {
   }
 }
 
+// [name, [id, channel, lines, ttlMs, options]]
 const CASES = [
-  ['pool hold', ['c1', 'web', ['tee', 2]]],
-  ['replay', ['c1', 'web', ['tee', 2]]],
-  ['id conflict', ['c1', 'web', ['tee', 3]]],
-  ['at a location', ['c2', 'web', ['tee', 1, 'wh-2']]],
-  ['bound at once, at one location', ['c3a', 'web', ['tee', 1], null, { pool: false }]],
-  ['bound at once, split over two locations', ['c3', 'web', ['tee', 6], null, { pool: false }]],
-  ['pool: true spelled out', ['c4', 'web', ['tee', 1], 5 * MIN, { pool: true }]],
-  ['own ttl', ['c5', 'web', ['tee', 1], 7 * MIN]],
-  ['insufficient stock', ['c6', 'web', ['tee', 99]]],
-  ['a location outside the channel', ['c7', 'market', ['tee', 1, 'wh-2']]],
-  ['unknown channel', ['c8', 'nowhere', ['tee', 1]]],
-  ['unknown sku', ['c9', 'web', ['nope', 1]]],
-  ['unknown location', ['c10', 'web', ['tee', 1, 'nowhere']]],
-  ['zero units', ['c11', 'web', ['tee', 0]]],
-  ['negative units', ['c12', 'web', ['tee', -1]]],
-  ['a SKU sold by length (its receipt shows a decimal string)', ['c13', 'web', ['rope', 2]]],
-  ['empty id', ['', 'web', ['tee', 1]]],
-  ['a long id (past the stack buffer)', ['x'.repeat(300) + 'é', 'web', ['tee', 1]]],
+  ['pool hold', ['c1', 'web', [['tee', 2]]]],
+  ['replay', ['c1', 'web', [['tee', 2]]]],
+  ['id conflict', ['c1', 'web', [['tee', 3]]]],
+  ['at a location', ['c2', 'web', [['tee', 1, 'wh-2']]]],
+  ['bound at once, at one location', ['c3a', 'web', [['tee', 1]], null, { pool: false }]],
+  ['bound at once, split over two locations', ['c3', 'web', [['tee', 6]], null, { pool: false }]],
+  ['pool: true spelled out', ['c4', 'web', [['tee', 1]], 5 * MIN, { pool: true }]],
+  ['own ttl', ['c5', 'web', [['tee', 1]], 7 * MIN]],
+  ['insufficient stock', ['c6', 'web', [['tee', 99]]]],
+  ['a location outside the channel', ['c7', 'market', [['tee', 1, 'wh-2']]]],
+  ['unknown channel', ['c8', 'nowhere', [['tee', 1]]]],
+  ['unknown sku', ['c9', 'web', [['nope', 1]]]],
+  ['unknown location', ['c10', 'web', [['tee', 1, 'nowhere']]]],
+  ['zero units', ['c11', 'web', [['tee', 0]]]],
+  ['negative units', ['c12', 'web', [['tee', -1]]]],
+  ['a SKU sold by length (its receipt shows a decimal string)', ['c13', 'web', [['rope', 2]]]],
+  ['empty id', ['', 'web', [['tee', 1]]]],
+  ['a long id (past the stack buffer)', ['x'.repeat(300) + 'é', 'web', [['tee', 1]]]],
+  ['two lines', ['m1', 'web', [['tee', 1], ['rope', 1, 'wh-1']]]],
+  ['two lines, replayed', ['m1', 'web', [['tee', 1], ['rope', 1, 'wh-1']]]],
+  ['the same SKU twice', ['m2', 'web', [['tee', 1], ['tee', 1, 'wh-2']]]],
+  ['two lines, one sold by length', ['m3', 'web', [['tee', 1], ['rope', 1]]]],
+  ['two lines bound at once, one split', ['m4', 'web', [['tee', 1], ['tee', 4]], 9 * MIN, { pool: false }]],
+  ['two lines bound at once, one line each', ['m5', 'web', [['tee', 1, 'wh-1'], ['rope', 1]], null, { pool: false }]],
+  ['two lines, the second refused', ['m6', 'web', [['tee', 1], ['tee', 50]]]],
+  ['two lines, an unknown location', ['m7', 'web', [['tee', 1], ['tee', 1, 'x'.repeat(400)]]]],
+  ['twenty lines (past the stack room for arguments)', ['m8', 'web', Array.from({ length: 20 }, (_, i) => ['tee', 1, i % 2 ? 'wh-1' : 'wh-2'])]],
+  ['twenty lines, too many for the stock', ['m9', 'web', Array.from({ length: 20 }, () => ['tee', 1])]],
 ]
 
 test('hold: the raw call and the napi-rs method agree, case by case', () => {
   const { fast, slow, clock } = pair()
   const s = spy()
   try {
-    for (const [name, [id, channel, line, ttl, options]] of CASES) {
+    for (const [name, [id, channel, lines, ttl, options]] of CASES) {
       const before = s.calls
-      const a = outcome(() => fast.hold(id, channel, [line], ttl, options))
+      const a = outcome(() => fast.hold(id, channel, lines, ttl, options))
       assert.equal(s.calls, before + 1, `${name}: took the raw call`)
-      const b = outcome(() => slow.hold(id, channel, [asObject(line)], ttl, options))
+      const b = outcome(() => slow.hold(id, channel, lines.map(asObject), ttl, options))
       assert.equal(s.calls, before + 1, `${name}: object lines take the napi-rs method`)
       assert.deepStrictEqual(a, b, name)
       clock.advance(1000)
@@ -95,7 +107,9 @@ test('hold: inputs the raw call does not take go to the napi-rs method', () => {
   const s = spy()
   try {
     const shapes = [
-      [['tee', 1], ['tee', 1]], // two lines
+      [],
+      [['tee', 1], { sku: 'tee', qty: 1 }], // one line not of the shape
+      [['tee', 1], ['tee', 1.5]],
       [['tee', '1']], // a decimal string
       [['tee', 1.5]], // a fraction
       [['tee', 2 ** 53]], // past 2^53
@@ -115,10 +129,10 @@ test('hold: inputs the raw call does not take go to the napi-rs method', () => {
 
 test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
   const { fast, slow } = pair()
-  const reqs = CASES.map(([, [id, channel, line, ttl, options]]) => ({
+  const reqs = CASES.map(([, [id, channel, lines, ttl, options]]) => ({
     id,
     channel,
-    lines: [line],
+    lines,
     ...(ttl != null ? { ttlMs: ttl } : {}),
     ...(options ? { pool: options.pool } : {}),
   }))
@@ -185,5 +199,11 @@ test('holdOne refuses anything but an engine handle, and changes nothing', () =>
   assert.throws(() => u.holdOne(h, false, 'c1', 'web', 'tee', '1'), (x) => x.field === 'qty')
   assert.throws(() => u.holdOne(h, false, 5, 'web', 'tee', 1), (x) => x.field === 'id')
   assert.throws(() => u.holdOne(h, 'no', 'c1', 'web', 'tee', 1), (x) => x.field === 'asValue')
+  const lines = (...args) => u.holdLines(h, false, 'c1', 'web', undefined, undefined, ...args)
+  for (const [args, field] of [[['tee', 1], 'lines'], [['tee', 1, undefined, 'tee'], 'lines'], [[1, 1, undefined], 'sku'], [['tee', 'x', undefined], 'qty'], [['tee', 1, 7], 'location']]) {
+    assert.throws(() => lines(...args), (x) => x.code === 'E_INVALID_ARGUMENT' && x.field === field, JSON.stringify(args))
+  }
+  assert.throws(() => u.holdLines(h, false, 'c1', 'web', 0, undefined, 'tee', 1, undefined), (x) => x.field === 'ttlMs')
+  assert.throws(() => u.holdLines({}, false, 'c1', 'web', undefined, undefined, 'tee', 1, undefined), (x) => x.field === 'engine')
   assert.equal(fast.availability('web', 'tee'), 10)
 })
