@@ -252,14 +252,33 @@ impl HoldRec {
 /// entries once they outnumber the active holds, so it stays within a
 /// constant factor of the active holds however many are released early.
 pub(crate) struct HoldShard {
-    /// Slot numbers, hashed by the host's id (the hash is kept in the slot,
-    /// so the index is 4 bytes per hold and growing it reads no keys).
-    index: HashTable<u32>,
+    /// Slot numbers, hashed by the host's id, each with 32 bits of the id's
+    /// hash: a lookup reads a slot only when those match (not on every
+    /// 7-bit control match), and growing the index reads no slot at all.
+    index: HashTable<Entry>,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     expiries: Expiries,
     active: usize,
     purges: VecDeque<(u64, u32)>,
+}
+
+/// An index entry: a slot and the low 32 bits of its id's hash, from
+/// which the index's own hash is derived (`Entry::hash`).
+#[derive(Clone, Copy)]
+struct Entry {
+    slot: u32,
+    tag: u32,
+}
+
+impl Entry {
+    /// The index's hash of an id hash: its low 32 bits, repeated, so the
+    /// bucket (low bits) and the control byte (top 7 bits) both come from
+    /// the 32 bits the entry keeps.
+    #[inline]
+    fn hash(tag: u32) -> u64 {
+        (u64::from(tag) << 32) | u64::from(tag)
+    }
 }
 
 /// Two cache lines exactly: a hold written to a recycled slot touches two
@@ -290,13 +309,15 @@ impl HoldShard {
     #[inline]
     pub fn find(&self, id: &IdHash<'_>) -> Option<u32> {
         let slots = &self.slots;
+        let tag = id.hash as u32;
         self.index
-            .find(id.hash, |&s| {
-                slots[s as usize]
-                    .as_ref()
-                    .is_some_and(|x| x.key.as_str() == id.id)
+            .find(Entry::hash(tag), |e| {
+                e.tag == tag
+                    && slots[e.slot as usize]
+                        .as_ref()
+                        .is_some_and(|x| x.key.as_str() == id.id)
             })
-            .copied()
+            .map(|e| e.slot)
     }
     #[inline]
     fn slot(&self, slot: u32) -> &Slot {
@@ -329,10 +350,11 @@ impl HoldShard {
         } else {
             self.purges.push_back((purge_at, slot));
         }
-        let slots = &self.slots;
-        self.index.insert_unique(id.hash, slot, |&s| {
-            slots[s as usize].as_ref().map_or(0, |x| x.hash)
-        });
+        let tag = id.hash as u32;
+        self.index
+            .insert_unique(Entry::hash(tag), Entry { slot, tag }, |e| {
+                Entry::hash(e.tag)
+            });
         self.slots[slot as usize] = Some(Slot {
             hash: id.hash,
             key: Key::new(id.id),
@@ -363,7 +385,10 @@ impl HoldShard {
     }
     fn purge(&mut self, slot: u32) {
         if let Some(x) = self.slots[slot as usize].take() {
-            if let Ok(entry) = self.index.find_entry(x.hash, |&s| s == slot) {
+            if let Ok(entry) = self
+                .index
+                .find_entry(Entry::hash(x.hash as u32), |e| e.slot == slot)
+            {
                 entry.remove();
             }
             self.free.push(slot);
