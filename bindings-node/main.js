@@ -140,9 +140,11 @@ Engine.prototype.holdBatch = function holdBatch(requests) {
     const ls = q.lines
     const l = ls[0]
     const r =
-      ls.length === 1
-        ? native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1], l[2], q.ttlMs, q.pool)
-        : holdLines(fast.handle, true, q.id, q.channel, ls, q.ttlMs, q.pool)
+      ls.length > 1
+        ? holdLines(fast.handle, true, q.id, q.channel, ls, q.ttlMs, q.pool)
+        : q.ttlMs == null && q.pool == null && l.length === 2
+          ? native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1])
+          : native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1], l[2], q.ttlMs, q.pool)
     out[i] = typeof r === 'number' ? receipt(q.id, r, ls) : r
   }
   return out
