@@ -18,6 +18,7 @@ const native = module.exports
 const { Engine } = native
 const nativeHold = Engine.prototype.hold
 const nativeHoldBatch = Engine.prototype.holdBatch
+const nativeHoldBatchAsync = Engine.prototype.holdBatchAsync
 const FAST = Symbol('unistock.fast')
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
@@ -56,12 +57,13 @@ function simpleLines(lines) {
 
 const part = (l) => (l.length === 3 ? { sku: l[0], qty: l[1], location: l[2] } : { sku: l[0], qty: l[1] })
 
+const partsOf = (lines) => (lines.length === 1 ? [part(lines[0])] : lines.map(part))
+
 // The receipt a raw call stands for when it returns a number (the expiry):
 // not a replay, one part per line, of the line's SKU, units and location
 // (or the pool).
 function receipt(id, expiresAt, lines) {
-  const parts = lines.length === 1 ? [part(lines[0])] : lines.map(part)
-  return { hold: id, expiresAt: new Date(expiresAt), replayed: false, parts }
+  return { hold: id, expiresAt: new Date(expiresAt), replayed: false, parts: partsOf(lines) }
 }
 
 // `holdLines` takes the lines as arguments (sku, qty, location triples):
@@ -150,3 +152,50 @@ Engine.prototype.holdBatch = function holdBatch(requests) {
   return out
 }
 
+
+// `holdBatchAsync` of simple requests: packed into one string and one
+// Float64Array (`unpack` in `src/fast.rs` reads them; lengths in UTF-16
+// units), so reading them costs two N-API calls, not a few per request.
+// The batch runs off the main thread as before; it resolves with the
+// expiries of the receipts that mirror their requests, built here from the
+// ids and parts taken now (the caller may change its requests meanwhile),
+// and the other outcomes as objects.
+function pack(requests) {
+  let text = ''
+  const nums = []
+  const ids = new Array(requests.length)
+  const parts = new Array(requests.length)
+  for (let i = 0; i < requests.length; i++) {
+    const q = requests[i]
+    const lines = q.lines
+    ids[i] = q.id
+    parts[i] = partsOf(lines)
+    text += q.id + q.channel
+    nums.push(q.id.length, q.channel.length, q.ttlMs ?? NaN, q.pool == null ? NaN : q.pool ? 1 : 0, lines.length)
+    for (let j = 0; j < lines.length; j++) {
+      const l = lines[j]
+      text += l[0]
+      if (l.length === 3) {
+        text += l[2]
+        nums.push(l[0].length, l[1], l[2].length)
+      } else {
+        nums.push(l[0].length, l[1], -1)
+      }
+    }
+  }
+  return { text, nums: new Float64Array(nums), ids, parts }
+}
+
+Engine.prototype.holdBatchAsync = function holdBatchAsync(requests) {
+  if (!simpleRequests(requests)) return nativeHoldBatchAsync.call(this, requests)
+  const p = pack(requests)
+  return this._holdBatchAsyncPacked(p.text, p.nums).then(([expiries, at, others]) => {
+    const out = new Array(expiries.length)
+    for (let i = 0; i < expiries.length; i++) {
+      const x = expiries[i]
+      if (x === x) out[i] = { hold: p.ids[i], expiresAt: new Date(x), replayed: false, parts: p.parts[i] }
+    }
+    for (let k = 0; k < at.length; k++) out[at[k]] = others[k]
+    return out
+  })
+}

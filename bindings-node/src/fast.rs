@@ -15,10 +15,10 @@
 //! built in JS, where an object literal is cheap. Any other receipt comes
 //! back as the napi-rs `HoldReceipt` object.
 
-use crate::convert::{ms_of_number, qty_of_number, qty_out};
+use crate::convert::{OwnedLine, ms_of_number, qty_of_number, qty_out};
 use crate::engine::Engine;
-use crate::errors::{Core, arg, error_object, panic_object};
-use crate::hold::receipt_out;
+use crate::errors::{Core, Outcome, arg, error_object, outcome, panic_object, wrap};
+use crate::hold::{HoldReceipt, OwnedHold, receipt_out, run_hold_batch_with};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -27,7 +27,7 @@ use std::ffi::c_void;
 use std::ops::Range;
 use std::ptr::null_mut;
 use std::sync::Arc;
-use unistock::{HoldLine, HoldRequest};
+use unistock::{HoldLine, HoldRequest, Qty};
 
 /// What `holdOne` needs of an `Engine`, held by a JS external.
 struct Handle {
@@ -448,15 +448,8 @@ fn hold(
         .engine
         .hold(&req)
         .map_err(|e| Failure::Refused(e, as_value))?;
-    let mirrors = !r.replayed
-        && r.parts.len() == lines.len()
-        && r.parts.iter().zip(lines).all(|(p, l)| {
-            p.location.is_some() == l.location.is_some()
-                && p.qty == l.qty
-                && matches!(qty_out(p.qty), Either::A(_))
-        });
     let mut out = null_mut();
-    if mirrors {
+    if mirrors(&r, lines.iter().map(|l| (l.qty, l.location.is_some()))) {
         // SAFETY: plain number creation in the current env.
         unsafe { sys::napi_create_double(env, r.expires_at_ms as f64, &mut out) };
         return Ok(out);
@@ -464,4 +457,212 @@ fn hold(
     let receipt = receipt_out(&h.engine, id, r);
     // SAFETY: converting a result in the current env.
     unsafe { ToNapiValue::to_napi_value(env, receipt) }.map_err(Failure::Napi)
+}
+
+/// True when a receipt is what `main.js` builds from the request alone: not
+/// a replay; one part per line, in order, at the line's location (or the
+/// pool), of the line's units, shown as a number (whole units).
+fn mirrors(r: &unistock::HoldReceipt, lines: impl ExactSizeIterator<Item = (Qty, bool)>) -> bool {
+    !r.replayed
+        && r.parts.len() == lines.len()
+        && r.parts.iter().zip(lines).all(|(p, (qty, located))| {
+            p.location.is_some() == located
+                && p.qty == qty
+                && matches!(qty_out(p.qty), Either::A(_))
+        })
+}
+
+/// What `_holdBatchAsyncPacked` resolves with: `[expiries, at, others]`.
+/// `expiries[i]` is request i's expiry when its receipt mirrors it (see
+/// `mirrors`), else NaN, and its outcome (the napi-rs receipt, or the
+/// refusal as an `Error`) is `others[k]` where `at[k] == i`.
+#[derive(Default)]
+pub struct Packed {
+    expiries: Vec<f64>,
+    at: Vec<u32>,
+    others: Vec<Outcome<HoldReceipt>>,
+}
+
+impl TypeName for Packed {
+    fn type_name() -> &'static str {
+        "unknown"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ToNapiValue for Packed {
+    unsafe fn to_napi_value(env: sys::napi_env, val: Self) -> Result<sys::napi_value> {
+        let mut array = null_mut();
+        // SAFETY: building a fresh array in the current env.
+        check_status!(unsafe { sys::napi_create_array_with_length(env, 3, &mut array) })?;
+        let items = unsafe {
+            [
+                Float64Array::to_napi_value(env, Float64Array::new(val.expiries))?,
+                Vec::<u32>::to_napi_value(env, val.at)?,
+                Vec::<Outcome<HoldReceipt>>::to_napi_value(env, val.others)?,
+            ]
+        };
+        for (i, v) in items.into_iter().enumerate() {
+            // SAFETY: `array` and `v` are live values of the current env.
+            check_status!(unsafe { sys::napi_set_element(env, array, i as u32, v) })?;
+        }
+        Ok(array)
+    }
+}
+
+/// `holdBatchAsync` of packed requests: the batch runs on the libuv thread
+/// pool; only the receipts that do not mirror their request are converted
+/// to objects here.
+pub struct PackedHoldBatchTask {
+    engine: Arc<unistock::Engine>,
+    reqs: Vec<OwnedHold>,
+}
+
+impl Task for PackedHoldBatchTask {
+    type Output = Packed;
+    type JsValue = Packed;
+    fn compute(&mut self) -> Result<Self::Output> {
+        let (e, reqs) = (&self.engine, &self.reqs);
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut p = Packed {
+                expiries: Vec::with_capacity(reqs.len()),
+                ..Packed::default()
+            };
+            let mut i = 0u32;
+            run_hold_batch_with(e, reqs, |r, res| {
+                let lines = r.lines.iter().map(|l| (l.qty, l.location.is_some()));
+                match res {
+                    Ok(rec) if mirrors(&rec, lines) => p.expiries.push(rec.expires_at_ms as f64),
+                    res => {
+                        p.expiries.push(f64::NAN);
+                        p.at.push(i);
+                        p.others
+                            .push(outcome(res.map(|rec| receipt_out(e, &r.id, rec))));
+                    }
+                }
+                i += 1;
+            });
+            p
+        }))
+        .map_err(|_| Error::from_reason("internal error in unistock (panic)"))
+    }
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(output)
+    }
+}
+
+/// Reads `main.js`'s packing of simple hold requests: `text` is every id,
+/// channel, SKU and location one after another; `nums` has per request
+/// `[idLength, channelLength, ttlMs (NaN: the default), pool (NaN: the
+/// default, else 0 or 1), lineCount]`, then per line `[skuLength, qty,
+/// locationLength (-1: none)]`. Lengths count UTF-16 units, as JS does.
+fn unpack(text: &[u16], nums: &[f64], default_ttl_ms: u64) -> Core<Vec<OwnedHold>> {
+    let mut r = Packing {
+        text,
+        nums,
+        t: 0,
+        n: 0,
+    };
+    let mut reqs = Vec::new();
+    while r.n < nums.len() {
+        let (id_len, channel_len, ttl, pool, count) =
+            (r.num()?, r.num()?, r.num()?, r.num()?, r.num()?);
+        let id = r.take(id_len)?;
+        let channel = r.take(channel_len)?;
+        let ttl_ms = match ttl.is_nan() {
+            true => default_ttl_ms,
+            false => ms_of_number(ttl, "ttlMs")?,
+        };
+        let mut lines = Vec::with_capacity(count.clamp(0.0, 1024.0) as usize);
+        for _ in 0..count as u32 {
+            let (sku_len, qty, location_len) = (r.num()?, r.num()?, r.num()?);
+            let sku = r.take(sku_len)?;
+            let qty = qty_of_number(qty, &sku)?;
+            let location = match location_len < 0.0 {
+                true => None,
+                false => Some(r.take(location_len)?),
+            };
+            lines.push(OwnedLine { sku, qty, location });
+        }
+        reqs.push(OwnedHold {
+            id,
+            channel,
+            lines,
+            ttl_ms,
+            pool: pool.is_nan() || pool != 0.0,
+        });
+    }
+    if r.t != text.len() {
+        return Err(Packing::bad());
+    }
+    Ok(reqs)
+}
+
+/// A cursor over a packed batch.
+struct Packing<'a> {
+    text: &'a [u16],
+    nums: &'a [f64],
+    t: usize,
+    n: usize,
+}
+
+impl Packing<'_> {
+    fn bad() -> unistock::Error {
+        arg("requests", "a packed batch that does not add up")
+    }
+    fn num(&mut self) -> Core<f64> {
+        let v = *self.nums.get(self.n).ok_or_else(Self::bad)?;
+        self.n += 1;
+        Ok(v)
+    }
+    fn take(&mut self, len: f64) -> Core<String> {
+        let left = self.text.len() - self.t;
+        if !(len >= 0.0 && len.fract() == 0.0 && len <= left as f64) {
+            return Err(Self::bad());
+        }
+        let end = self.t + len as usize;
+        let s = String::from_utf16_lossy(&self.text[self.t..end]);
+        self.t = end;
+        Ok(s)
+    }
+}
+
+/// A JS string's UTF-16 units.
+fn utf16_arg(env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Core<Vec<u16>> {
+    let mut len = 0usize;
+    // SAFETY: a null buffer asks for the length only.
+    if !ok(unsafe { sys::napi_get_value_string_utf16(env, v, null_mut(), 0, &mut len) }) {
+        return Err(arg(field, "must be a string"));
+    }
+    let mut units = vec![0u16; len + 1];
+    // SAFETY: the buffer has room for the string and its NUL.
+    let got =
+        unsafe { sys::napi_get_value_string_utf16(env, v, units.as_mut_ptr(), len + 1, &mut len) };
+    if !ok(got) {
+        return Err(arg(field, "must be a string"));
+    }
+    units.truncate(len);
+    Ok(units)
+}
+
+#[napi]
+impl Engine {
+    /// `holdBatchAsync` for requests `main.js` packed (see `unpack`).
+    #[napi(catch_unwind, skip_typescript, js_name = "_holdBatchAsyncPacked")]
+    pub fn hold_batch_async_packed(
+        &self,
+        env: Env,
+        text: Unknown<'_>,
+        nums: Float64Array,
+    ) -> Result<AsyncTask<PackedHoldBatchTask>> {
+        wrap(&env, || {
+            let text = utf16_arg(env.raw(), text.raw(), "text")?;
+            Ok(AsyncTask::new(PackedHoldBatchTask {
+                engine: self.inner.clone(),
+                reqs: unpack(&text, &nums, self.default_ttl_ms)?,
+            }))
+        })
+    }
 }

@@ -110,11 +110,11 @@ pub(crate) fn receipt_out(
 }
 
 pub(crate) struct OwnedHold {
-    id: String,
-    channel: String,
-    lines: Vec<OwnedLine>,
-    ttl_ms: u64,
-    pool: bool,
+    pub id: String,
+    pub channel: String,
+    pub lines: Vec<OwnedLine>,
+    pub ttl_ms: u64,
+    pub pool: bool,
 }
 
 /// The `pool` option: a boolean, `true` (a pool hold) when absent.
@@ -152,6 +152,18 @@ impl Engine {
 }
 
 fn run_hold_batch(e: &unistock::Engine, reqs: &[OwnedHold]) -> Vec<Outcome<HoldReceipt>> {
+    run_hold_batch_with(e, reqs, |r, res| {
+        outcome(res.map(|rec| receipt_out(e, &r.id, rec)))
+    })
+}
+
+/// One core `hold_batch` of owned requests; `each` turns a request's
+/// result into the caller's item.
+pub(crate) fn run_hold_batch_with<T>(
+    e: &unistock::Engine,
+    reqs: &[OwnedHold],
+    mut each: impl FnMut(&OwnedHold, Core<unistock::HoldReceipt>) -> T,
+) -> Vec<T> {
     let lines: Vec<Vec<unistock::HoldLine<'_>>> =
         reqs.iter().map(|r| hold_lines(&r.lines)).collect();
     let core: Vec<HoldRequest<'_>> = reqs
@@ -166,7 +178,7 @@ fn run_hold_batch(e: &unistock::Engine, reqs: &[OwnedHold]) -> Vec<Outcome<HoldR
     e.hold_batch(&core)
         .into_iter()
         .zip(reqs)
-        .map(|(res, r)| outcome(res.map(|rec| receipt_out(e, &r.id, rec))))
+        .map(|(res, r)| each(r, res))
         .collect()
 }
 

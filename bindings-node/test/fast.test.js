@@ -69,6 +69,7 @@ const CASES = [
   ['negative units', ['c12', 'web', [['tee', -1]]]],
   ['a SKU sold by length (its receipt shows a decimal string)', ['c13', 'web', [['rope', 2]]]],
   ['empty id', ['', 'web', [['tee', 1]]]],
+  ['an id with an emoji and a lone surrogate', ['cart-\u{1F600}-\uD800', 'web', [['tee', 1]]]],
   ['a long id (past the stack buffer)', ['x'.repeat(300) + 'é', 'web', [['tee', 1]]]],
   ['two lines', ['m1', 'web', [['tee', 1], ['rope', 1, 'wh-1']]]],
   ['two lines, replayed', ['m1', 'web', [['tee', 1], ['rope', 1, 'wh-1']]]],
@@ -148,6 +149,63 @@ test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
   } finally {
     s.restore()
   }
+})
+
+test('holdBatchAsync: the packed batch and the napi-rs batch agree', async () => {
+  const { fast, slow } = pair()
+  const reqs = CASES.map(([, [id, channel, lines, ttl, options]]) => ({
+    id,
+    channel,
+    lines,
+    ...(ttl != null ? { ttlMs: ttl } : {}),
+    ...(options ? { pool: options.pool } : {}),
+  }))
+  const real = u.Engine.prototype._holdBatchAsyncPacked
+  let packed = 0
+  u.Engine.prototype._holdBatchAsyncPacked = function (...a) {
+    packed++
+    return real.apply(this, a)
+  }
+  try {
+    const pending = fast.holdBatchAsync(reqs)
+    reqs[0].id = 'changed while in flight' // the receipts keep what was asked
+    reqs[0].lines = [['tee', 3]]
+    const a = await pending
+    reqs[0].id = 'c1'
+    reqs[0].lines = [['tee', 2]]
+    assert.equal(packed, 1)
+    const b = await slow.holdBatchAsync(reqs.map((r) => ({ ...r, lines: r.lines.map(asObject) })))
+    assert.equal(packed, 1)
+    const show = (xs) => xs.map((x) => (x instanceof Error ? { error: { ...x, message: x.message } } : { ok: x }))
+    assert.deepStrictEqual(show(a), show(b))
+    assert.deepStrictEqual(fast.kpis(), slow.kpis())
+    assert.deepStrictEqual(fast.eventsSince(0, 1000), slow.eventsSince(0, 1000))
+  } finally {
+    u.Engine.prototype._holdBatchAsyncPacked = real
+  }
+})
+
+test('a packed batch that does not add up is refused before anything is held', () => {
+  const { fast } = pair()
+  const nums = (xs) => new Float64Array(xs)
+  const bad = [
+    ['c1webtee', nums([2, 3, NaN, NaN, 1, 3, 1])], // a line short
+    ['c1webtee', nums([2, 3, NaN, NaN, 1, 3, 1, -1, 0])], // a number left over
+    ['c1webteeX', nums([2, 3, NaN, NaN, 1, 3, 1, -1])], // text left over
+    ['c1webte', nums([2, 3, NaN, NaN, 1, 3, 1, -1])], // text too short
+    ['c1webtee', nums([2, 3, NaN, NaN, 1, 3, 1e300, -1])], // as the napi-rs method: E_INVALID_QUANTITY
+    ['c1webtee', nums([-2, 3, NaN, NaN, 1, 3, 1, -1])],
+    ['c1webtee', nums([2, 3, 0, NaN, 1, 3, 1, -1])], // ttl 0
+  ]
+  for (const [text, n] of bad) {
+    assert.throws(
+      () => fast._holdBatchAsyncPacked(text, n),
+      (x) => x.code === (n[6] === 1e300 ? 'E_INVALID_QUANTITY' : 'E_INVALID_ARGUMENT'),
+      String(n),
+    )
+  }
+  assert.throws(() => fast._holdBatchAsyncPacked(5, nums([])), (x) => x.code === 'E_INVALID_ARGUMENT')
+  assert.equal(fast.availability('web', 'tee'), 10)
 })
 
 test('holdBatch: a malformed request anywhere throws before anything is held', () => {
