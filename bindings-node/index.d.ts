@@ -203,7 +203,6 @@ export declare class Engine {
    */
   close(): void
 
-
   /**
    * Calls `callback(changes)` on the event loop with the derived changes
    * of every later mutation (derived only while someone is subscribed).

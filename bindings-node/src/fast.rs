@@ -79,17 +79,6 @@ impl ToNapiValue for FastHandle {
     }
 }
 
-#[napi]
-impl Engine {
-    #[napi(skip_typescript, js_name = "_fastHandle")]
-    pub fn fast_handle(&self) -> FastHandle {
-        FastHandle(Handle {
-            engine: self.inner.clone(),
-            default_ttl_ms: self.default_ttl_ms,
-        })
-    }
-}
-
 /// Registers `holdOne` and `holdLines` on the module's exports (not in
 /// the typings).
 #[napi(module_exports)]
@@ -649,6 +638,15 @@ fn utf16_arg(env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Cor
 
 #[napi]
 impl Engine {
+    /// The external the raw calls take (`main.js` keeps one per engine).
+    #[napi(skip_typescript, js_name = "_fastHandle")]
+    pub fn fast_handle(&self) -> FastHandle {
+        FastHandle(Handle {
+            engine: self.inner.clone(),
+            default_ttl_ms: self.default_ttl_ms,
+        })
+    }
+
     /// `holdBatchAsync` for requests `main.js` packed (see `unpack`).
     #[napi(catch_unwind, skip_typescript, js_name = "_holdBatchAsyncPacked")]
     pub fn hold_batch_async_packed(
