@@ -1,19 +1,21 @@
-//! The hot path of `hold` and `holdBatch`: one line of whole units,
-//! `[sku, qty]` or `[sku, qty, location]`, with primitive arguments.
+//! The hot path of `hold`, `holdBatch` and `holdBatchAsync`: lines of
+//! whole units, `[sku, qty]` or `[sku, qty, location]`.
 //!
 //! A napi-rs method costs about 260 ns before it does any work (argument
 //! conversion, its borrow registry, the result object built one interned
 //! property key at a time); a raw N-API call with the same arguments about
-//! 45 ns. So `unistock.js`, the package's entry point, sends input of that
-//! shape to `holdOne` here and everything else to the napi-rs methods. The
-//! rules are the same either way (one call of `unistock::Engine::hold`), and
-//! so are the conversions (`convert`) and the errors (`errors`).
+//! 45 ns. So `main.js`, the package's entry point, sends input of that
+//! shape here and everything else to the napi-rs methods: `holdOne` (one
+//! line, primitive arguments), `holdLines` (the lines as sku, qty, location
+//! argument triples) and `_holdBatchAsyncPacked` (a batch packed into one
+//! string and one `Float64Array`). The rules are the same either way (the
+//! same core calls), and so are the conversions (`convert`) and the errors
+//! (`errors`).
 //!
-//! `holdOne` returns the receipt's expiry (a number) when the receipt
-//! mirrors the request: not a replay, one part, at the line's location (or
-//! the pool), of the requested whole units. The receipt object is then
-//! built in JS, where an object literal is cheap. Any other receipt comes
-//! back as the napi-rs `HoldReceipt` object.
+//! A hold answers with the receipt's expiry (a number) when the receipt
+//! mirrors the request (`mirrors`): the receipt object is then built in JS,
+//! where an object literal is cheap. Any other receipt comes back as the
+//! napi-rs `HoldReceipt` object.
 
 use crate::convert::{OwnedLine, ms_of_number, qty_of_number, qty_out};
 use crate::engine::Engine;
