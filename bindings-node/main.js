@@ -1,13 +1,13 @@
 // The package's entry point: the generated loader's exports (`index.js`,
 // typed by `index.d.ts`), with a shortcut for the hottest calls.
 //
-// `hold` and `holdBatch` with lines of whole units (`[sku, qty]` or
-// `[sku, qty, location]`, strings and integers) go through `holdOne` (one
-// line) or `holdLines`, raw N-API calls (see `src/fast.rs`), and the
-// receipt object is built here;
-// any other input goes to the napi-rs methods unchanged. Both run the same
-// core call, with the same conversions and errors; this file decides only
-// which door the arguments take. It holds no rule of its own.
+// `hold`, `holdBatch` and `holdBatchAsync` with lines of whole units
+// (`[sku, qty]` or `[sku, qty, location]`, strings and integers), and
+// `availability` of one SKU, go through raw N-API calls (see `src/fast.rs`);
+// a hold's receipt object is built here. Any other input goes to the
+// napi-rs methods unchanged. Both run the same core calls, with the same
+// conversions and errors; this file decides only which door the arguments
+// take. It holds no rule of its own.
 'use strict'
 
 // Spelled so that Node's ESM loader sees the re-export: `import { Engine }
@@ -19,6 +19,7 @@ const { Engine } = native
 const nativeHold = Engine.prototype.hold
 const nativeHoldBatch = Engine.prototype.holdBatch
 const nativeHoldBatchAsync = Engine.prototype.holdBatchAsync
+const nativeAvailability = Engine.prototype.availability
 const FAST = Symbol('unistock.fast')
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
@@ -198,4 +199,11 @@ Engine.prototype.holdBatchAsync = function holdBatchAsync(requests) {
     for (let k = 0; k < at.length; k++) out[at[k]] = others[k]
     return out
   })
+}
+
+Engine.prototype.availability = function availability(channel, sku) {
+  if (typeof channel === 'string' && typeof sku === 'string') {
+    return native.availabilityOne(fastOf(this).handle, channel, sku)
+  }
+  return nativeAvailability.call(this, channel, sku)
 }

@@ -7,8 +7,8 @@
 //! 45 ns. So `main.js`, the package's entry point, sends input of that
 //! shape here and everything else to the napi-rs methods: `holdOne` (one
 //! line, primitive arguments), `holdLines` (the lines as sku, qty, location
-//! argument triples) and `_holdBatchAsyncPacked` (a batch packed into one
-//! string and one `Float64Array`). The rules are the same either way (the
+//! argument triples), `_holdBatchAsyncPacked` (a batch packed into one
+//! string and one `Float64Array`) and `availabilityOne`. The rules are the same either way (the
 //! same core calls), and so are the conversions (`convert`) and the errors
 //! (`errors`).
 //!
@@ -81,13 +81,17 @@ impl ToNapiValue for FastHandle {
     }
 }
 
-/// Registers `holdOne` and `holdLines` on the module's exports (not in
-/// the typings).
+/// Registers the raw calls on the module's exports (not in the typings).
 #[napi(module_exports)]
 pub fn register(mut exports: Object, env: Env) -> Result<()> {
-    let raw: [(&str, &std::ffi::CStr, sys::napi_callback); 2] = [
+    let raw: [(&str, &std::ffi::CStr, sys::napi_callback); 3] = [
         ("holdOne", c"holdOne", Some(hold_one)),
         ("holdLines", c"holdLines", Some(hold_lines)),
+        (
+            "availabilityOne",
+            c"availabilityOne",
+            Some(availability_one),
+        ),
     ];
     for (name, cname, f) in raw {
         let mut v = null_mut();
@@ -349,6 +353,31 @@ fn hold_one_in(
     };
     let lines = [HoldLine { sku, qty, location }];
     hold(env, h, as_value, id, channel, &lines, argv[7], argv[8])
+}
+
+/// `availabilityOne(handle, channel, sku)`: what `channel` may sell of
+/// `sku` now (a number, or a decimal string for a SKU with a unit scale).
+/// Locking: as `Engine.availability`.
+unsafe extern "C" fn availability_one(
+    env: sys::napi_env,
+    info: sys::napi_callback_info,
+) -> sys::napi_value {
+    entry(env, info, availability_one_in)
+}
+
+fn availability_one_in(
+    env: sys::napi_env,
+    argv: &[sys::napi_value],
+    _argc: usize,
+) -> std::result::Result<sys::napi_value, Failure> {
+    let h = handle_arg(env, argv[0]).map_err(thrown)?;
+    let (mut b1, mut b2) = ([0u8; STACK], [0u8; STACK]);
+    let (mut h1, mut h2) = (Vec::new(), Vec::new());
+    let channel = str_arg(env, argv[1], "channel", &mut b1, &mut h1).map_err(thrown)?;
+    let sku = str_arg(env, argv[2], "sku", &mut b2, &mut h2).map_err(thrown)?;
+    let q = h.engine.availability(channel, sku).map_err(thrown)?;
+    // SAFETY: converting a result in the current env.
+    unsafe { ToNapiValue::to_napi_value(env, qty_out(q)) }.map_err(Failure::Napi)
 }
 
 /// A line of `holdLines` as read: where its strings are in the text read.

@@ -208,6 +208,34 @@ test('a packed batch that does not add up is refused before anything is held', (
   assert.equal(fast.availability('web', 'tee'), 10)
 })
 
+test('availability: the raw call and the napi-rs method agree', () => {
+  const { fast } = pair()
+  fast.hold('c1', 'web', [['tee', 2]])
+  const s = spy()
+  const real = u.availabilityOne
+  let raw = 0
+  u.availabilityOne = (...a) => {
+    raw++
+    return real(...a)
+  }
+  try {
+    const cases = [['web', 'tee'], ['web', 'rope'], ['market', 'tee'], ['nowhere', 'tee'], ['web', 'nope'], ['', '']]
+    for (const [channel, sku] of cases) {
+      const a = outcome(() => fast.availability(channel, sku))
+      const b = outcome(() => fast.availabilityMany(channel, [sku])[0])
+      assert.deepStrictEqual(a, b, `${channel} ${sku}`)
+    }
+    assert.equal(raw, cases.length)
+    assert.equal(fast.availability('web', 'tee'), 8)
+    assert.equal(fast.availability('web', 'rope'), '10.50')
+    outcome(() => fast.availability('web', 5)) // not strings: the napi-rs method
+    assert.equal(raw, cases.length + 2)
+  } finally {
+    u.availabilityOne = real
+    s.restore()
+  }
+})
+
 test('holdBatch: a malformed request anywhere throws before anything is held', () => {
   const { fast } = pair()
   const good = { id: 'g', channel: 'web', lines: [['tee', 1]] }
