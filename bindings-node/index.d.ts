@@ -650,6 +650,12 @@ export interface EngineOptions {
    * (default 7 days); then it is purged and its id is free.
    */
   orderRetentionMs?: number
+  /**
+   * How long an ended transfer (received in full, or cancelled) stays
+   * readable and idempotent after it ended, in ms (default 7 days); then
+   * it is purged and its id is free.
+   */
+  transferRetentionMs?: number
   /** Longest hold TTL accepted, in ms (default 30 days). */
   maxTtlMs?: number
   /**
@@ -878,6 +884,7 @@ export interface OpenOptions {
   defaultTtlMs?: number
   holdRetentionMs?: number
   orderRetentionMs?: number
+  transferRetentionMs?: number
   maxTtlMs?: number
   ledgerRetention?: number | null
   stripes?: number

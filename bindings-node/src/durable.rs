@@ -40,6 +40,7 @@ pub struct OpenOptions {
     pub default_ttl_ms: Option<f64>,
     pub hold_retention_ms: Option<f64>,
     pub order_retention_ms: Option<f64>,
+    pub transfer_retention_ms: Option<f64>,
     pub max_ttl_ms: Option<f64>,
     #[napi(ts_type = "number | null")]
     pub ledger_retention: Option<f64>,

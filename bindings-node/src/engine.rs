@@ -163,6 +163,9 @@ pub(crate) fn settings(options: Option<&Unknown<'_>>) -> Core<(Config, u64)> {
     if let Some(v) = field(&o, "orderRetentionMs")? {
         config.order_retention_ms = ms_in(&v, "orderRetentionMs")?;
     }
+    if let Some(v) = field(&o, "transferRetentionMs")? {
+        config.transfer_retention_ms = ms_in(&v, "transferRetentionMs")?;
+    }
     if let Some(v) = field(&o, "maxTtlMs")? {
         config.max_ttl_ms = ms_in(&v, "maxTtlMs")?;
     }
@@ -206,6 +209,10 @@ pub struct EngineOptions {
     /// or till sale stays readable and idempotent after it closed, in ms
     /// (default 7 days); then it is purged and its id is free.
     pub order_retention_ms: Option<f64>,
+    /// How long an ended transfer (received in full, or cancelled) stays
+    /// readable and idempotent after it ended, in ms (default 7 days); then
+    /// it is purged and its id is free.
+    pub transfer_retention_ms: Option<f64>,
     /// Longest hold TTL accepted, in ms (default 30 days).
     pub max_ttl_ms: Option<f64>,
     /// At least this many of the newest ledger events are kept in memory

@@ -166,6 +166,27 @@ test('closed orders are purged after orderRetentionMs; open ones stay', () => {
   }
 })
 
+test('ended transfers are purged after transferRetentionMs; open ones stay', () => {
+  const { e, clock } = makeShop({ transferRetentionMs: 10 * MIN })
+  e.receive('tee', 'wh-1', 10)
+  e.dispatchTransfer('t-in', 'tee', 'wh-1', 'store-1', 2)
+  e.receiveTransfer('t-in')
+  e.dispatchTransfer('t-out', 'tee', 'wh-1', 'store-1', 2)
+  e.cancelTransfer('t-out')
+  e.dispatchTransfer('t-open', 'tee', 'wh-1', 'store-1', 2)
+  clock.advance(10 * MIN - 1)
+  assert.equal(e.dispatchTransfer('t-in', 'tee', 'wh-1', 'store-1', 2).state, 'received', 'a retry returns it')
+  assert.equal(e.transferInfo('t-out').state, 'cancelled')
+  clock.advance(1)
+  for (const t of ['t-in', 't-out']) throwsCode(assert, () => e.transferInfo(t), 'E_UNKNOWN_TRANSFER')
+  assert.equal(e.dispatchTransfer('t-in', 'tee', 'wh-1', 'store-1', 2).state, 'in_transit', 'the id is free again')
+  clock.advance(30 * 24 * 60 * MIN)
+  assert.equal(e.transferInfo('t-open').state, 'in_transit', 'open transfers stay')
+  for (const bad of [0, -1, 1.5, NaN, '600000', 2 ** 64]) {
+    throwsCode(assert, () => new u.Engine({ transferRetentionMs: bad }), 'E_INVALID_ARGUMENT')
+  }
+})
+
 test('batches return outcomes as values, sync and async', async () => {
   const { e } = makeShop()
   e.receive('tee', 'wh-1', 3)

@@ -46,7 +46,7 @@ impl Engine {
     ///
     /// Locking: none of the engine's (it is new); holds the directory's lock file.
     #[staticmethod]
-    #[pyo3(signature = (path, *, durability="sync", snapshot_bytes=268435456, clock=None, default_ttl=None, hold_retention=None, order_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
+    #[pyo3(signature = (path, *, durability="sync", snapshot_bytes=268435456, clock=None, default_ttl=None, hold_retention=None, order_retention=None, transfer_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -57,6 +57,7 @@ impl Engine {
         default_ttl: Option<&Bound<'_, PyAny>>,
         hold_retention: Option<&Bound<'_, PyAny>>,
         order_retention: Option<&Bound<'_, PyAny>>,
+        transfer_retention: Option<&Bound<'_, PyAny>>,
         max_ttl: Option<&Bound<'_, PyAny>>,
         ledger_retention: Option<&Bound<'_, PyAny>>,
         stripes: usize,
@@ -82,6 +83,7 @@ impl Engine {
             default_ttl,
             hold_retention,
             order_retention,
+            transfer_retention,
             max_ttl,
             ledger_retention,
             stripes,

@@ -65,6 +65,7 @@ pub(crate) fn settings(
     default_ttl: Option<&Bound<'_, PyAny>>,
     hold_retention: Option<&Bound<'_, PyAny>>,
     order_retention: Option<&Bound<'_, PyAny>>,
+    transfer_retention: Option<&Bound<'_, PyAny>>,
     max_ttl: Option<&Bound<'_, PyAny>>,
     ledger_retention: Option<&Bound<'_, PyAny>>,
     stripes: usize,
@@ -81,6 +82,9 @@ pub(crate) fn settings(
     }
     if let Some(v) = order_retention {
         config.order_retention_ms = ttl_in(v, "order_retention")?;
+    }
+    if let Some(v) = transfer_retention {
+        config.transfer_retention_ms = ttl_in(v, "transfer_retention")?;
     }
     if let Some(v) = max_ttl {
         config.max_ttl_ms = ttl_in(v, "max_ttl")?;
@@ -190,16 +194,18 @@ impl From<unistock::Kpis> for Kpis {
 impl Engine {
     /// An empty engine. `clock`: a `ManualClock` (default: the system
     /// clock). `default_ttl`: the TTL of holds created without one.
-    /// `hold_retention` / `order_retention`: how long ended holds and
-    /// closed orders stay readable and idempotent (default 24 h / 7 days).
+    /// `hold_retention` / `order_retention` / `transfer_retention`: how long
+    /// ended holds, closed orders and ended transfers stay readable and
+    /// idempotent (default 24 h / 7 days / 7 days).
     #[new]
-    #[pyo3(signature = (*, clock=None, default_ttl=None, hold_retention=None, order_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
+    #[pyo3(signature = (*, clock=None, default_ttl=None, hold_retention=None, order_retention=None, transfer_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         clock: Option<&Bound<'_, ManualClock>>,
         default_ttl: Option<&Bound<'_, PyAny>>,
         hold_retention: Option<&Bound<'_, PyAny>>,
         order_retention: Option<&Bound<'_, PyAny>>,
+        transfer_retention: Option<&Bound<'_, PyAny>>,
         max_ttl: Option<&Bound<'_, PyAny>>,
         ledger_retention: Option<&Bound<'_, PyAny>>,
         stripes: usize,
@@ -210,6 +216,7 @@ impl Engine {
             default_ttl,
             hold_retention,
             order_retention,
+            transfer_retention,
             max_ttl,
             ledger_retention,
             stripes,
@@ -223,7 +230,7 @@ impl Engine {
 
     /// An engine rebuilt from `snapshot()` bytes, with these settings.
     #[staticmethod]
-    #[pyo3(signature = (data, *, clock=None, default_ttl=None, hold_retention=None, order_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
+    #[pyo3(signature = (data, *, clock=None, default_ttl=None, hold_retention=None, order_retention=None, transfer_retention=None, max_ttl=None, ledger_retention=None, stripes=256, max_lines=1000))]
     #[allow(clippy::too_many_arguments)]
     fn restore(
         py: Python<'_>,
@@ -232,6 +239,7 @@ impl Engine {
         default_ttl: Option<&Bound<'_, PyAny>>,
         hold_retention: Option<&Bound<'_, PyAny>>,
         order_retention: Option<&Bound<'_, PyAny>>,
+        transfer_retention: Option<&Bound<'_, PyAny>>,
         max_ttl: Option<&Bound<'_, PyAny>>,
         ledger_retention: Option<&Bound<'_, PyAny>>,
         stripes: usize,
@@ -247,6 +255,7 @@ impl Engine {
             default_ttl,
             hold_retention,
             order_retention,
+            transfer_retention,
             max_ttl,
             ledger_retention,
             stripes,

@@ -249,6 +249,29 @@ def test_closed_orders_are_purged_after_order_retention():
             u.Engine(order_retention=bad)
 
 
+def test_ended_transfers_are_purged_after_transfer_retention():
+    e, clock = make_shop(transfer_retention=timedelta(minutes=10))
+    e.receive("tee", "wh-1", 10)
+    e.dispatch_transfer("t-in", "tee", "wh-1", "store-1", 2)
+    e.receive_transfer("t-in")
+    e.dispatch_transfer("t-out", "tee", "wh-1", "store-1", 2)
+    e.cancel_transfer("t-out")
+    e.dispatch_transfer("t-open", "tee", "wh-1", "store-1", 2)
+    clock.advance(10 * MIN - timedelta(milliseconds=1))
+    assert e.dispatch_transfer("t-in", "tee", "wh-1", "store-1", 2).state == "received", "a retry returns it"
+    assert e.transfer_info("t-out").state == "cancelled"
+    clock.advance(timedelta(milliseconds=1))
+    for t in ("t-in", "t-out"):
+        with pytest.raises(u.UnknownTransferError):
+            e.transfer_info(t)
+    assert e.dispatch_transfer("t-in", "tee", "wh-1", "store-1", 2).state == "in_transit", "the id is free again"
+    clock.advance(timedelta(days=30))
+    assert e.transfer_info("t-open").state == "in_transit", "open transfers stay"
+    for bad in (timedelta(0), 600_000, "10m", 1.5):
+        with pytest.raises(u.InvalidArgumentError):
+            u.Engine(transfer_retention=bad)
+
+
 def test_batches_return_outcomes_as_values(shop):
     e, _ = shop
     e.receive("tee", "wh-1", 3)

@@ -63,6 +63,11 @@ pub struct Config {
     /// readable, and a retried placement returns it. Then it is purged and
     /// its id may be used again. Open orders are kept until they close.
     pub order_retention_ms: u64,
+    /// How long an ended transfer (received in full, or cancelled) is kept
+    /// after it ended: readable, and a retried dispatch returns it. Then it
+    /// is purged and its id may be used again. Transfers still planned or
+    /// in transit are kept until they end.
+    pub transfer_retention_ms: u64,
     /// At least this many of the newest ledger events are kept in memory;
     /// older ones are dropped a chunk at a time (128 events of one stripe),
     /// so up to 128 per stripe more are kept (`None`: all).
@@ -82,6 +87,7 @@ impl Default for Config {
             shards: 64,
             hold_retention_ms: 24 * 3600 * 1000,
             order_retention_ms: 7 * 24 * 3600 * 1000,
+            transfer_retention_ms: 7 * 24 * 3600 * 1000,
             ledger_retention: Some(1 << 20),
             max_ttl_ms: 30 * 24 * 3600 * 1000,
             max_lines: 1000,
@@ -107,6 +113,7 @@ impl std::fmt::Debug for Config {
             .field("shards", &self.shards)
             .field("hold_retention_ms", &self.hold_retention_ms)
             .field("order_retention_ms", &self.order_retention_ms)
+            .field("transfer_retention_ms", &self.transfer_retention_ms)
             .field("ledger_retention", &self.ledger_retention)
             .field("max_ttl_ms", &self.max_ttl_ms)
             .field("max_lines", &self.max_lines)
@@ -546,6 +553,12 @@ impl<'e> Txn<'e> {
             before: None,
             kpi: Kpis::default(),
         }
+    }
+
+    /// The transaction's time.
+    #[inline]
+    pub(crate) fn now(&self) -> u64 {
+        self.now
     }
 
     #[inline]

@@ -604,14 +604,14 @@ impl Engine {
     }
 
     /// Ends every active hold whose expiry is at or before `now_ms`, and
-    /// purges ended holds and closed orders past their retention. Returns
-    /// how many holds expired.
+    /// purges ended holds, closed orders and ended transfers past their
+    /// retention. Returns how many holds expired.
     /// Operations call this themselves whenever a hold is due, so a host
     /// only needs it to make expiries (and their events) happen on time.
     ///
     /// Locking: the sweep lock, then each hold shard in turn with the
-    /// stripes of the holds it ends, then each order shard in turn (one
-    /// busy elsewhere is skipped until a later sweep).
+    /// stripes of the holds it ends, then each order shard in turn and the
+    /// transfer table (one busy elsewhere is skipped until a later sweep).
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let n = self.sweep(now_ms);
         // The expiries are not the caller's to acknowledge; a storage
@@ -680,6 +680,14 @@ impl Engine {
                 }
                 None => min_due = min_due.min(now.saturating_add(1)),
             }
+        }
+        match self.transfers.try_lock() {
+            Some(mut table) => {
+                if let Some(due) = table.purge_due(now) {
+                    min_due = min_due.min(due);
+                }
+            }
+            None => min_due = min_due.min(now.saturating_add(1)),
         }
         if self
             .next_due_ms

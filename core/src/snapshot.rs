@@ -200,7 +200,13 @@ impl Engine {
                 .queue_purge(key, at, eng.config.order_retention_ms);
             min_due = min_due.min(due);
         }
-        eng.transfers.lock().map.extend(snapshot.transfers);
+        if let Some(due) =
+            eng.transfers
+                .lock()
+                .restore(snapshot.transfers, now, eng.config.transfer_retention_ms)
+        {
+            min_due = min_due.min(due);
+        }
         eng.stripes[0].0.lock().kpi = snapshot.kpis;
         *eng.picks.lock() = snapshot.picks;
         if snapshot

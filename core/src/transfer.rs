@@ -61,14 +61,85 @@ pub(crate) struct TransferRec {
     /// The click & collect order it was planned for.
     #[serde(default)]
     pub order: Option<Key>,
+    /// When it was received in full or cancelled (see
+    /// [`crate::Config::transfer_retention_ms`]).
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
+}
+
+impl TransferRec {
+    fn ended(&self) -> bool {
+        matches!(
+            self.state,
+            TransferState::Received | TransferState::Cancelled
+        )
+    }
 }
 
 #[derive(Default)]
 pub(crate) struct TransferTable {
     pub map: FastMap<Key, TransferRec>,
+    /// Ended transfers by purge time (FIFO: retention is one constant).
+    purges: std::collections::VecDeque<(u64, Key)>,
 }
 
 impl TransferTable {
+    /// Ends a transfer (received in full, or cancelled) at `now`: it is kept
+    /// for `retention`, then purged. Returns the purge time.
+    fn end(&mut self, id: &str, state: TransferState, now: u64, retention: u64) -> Option<u64> {
+        let rec = self.map.get_mut(id)?;
+        rec.state = state;
+        rec.ended_ms = Some(now);
+        Some(self.queue_purge(Key::new(id), now, retention))
+    }
+
+    /// Queues the purge of a transfer ended at `ended_ms`; returns when it is
+    /// due. Purges must be queued in ending order.
+    pub(crate) fn queue_purge(&mut self, id: Key, ended_ms: u64, retention: u64) -> u64 {
+        let due = ended_ms.saturating_add(retention);
+        self.purges.push_back((due, id));
+        due
+    }
+
+    /// Purges the ended transfers due at `now`; returns the next purge time.
+    pub(crate) fn purge_due(&mut self, now: u64) -> Option<u64> {
+        while let Some((due, id)) = self.purges.front() {
+            if *due > now {
+                return Some(*due);
+            }
+            if self.map.get(id).is_some_and(TransferRec::ended) {
+                self.map.remove(id);
+            }
+            self.purges.pop_front();
+        }
+        None
+    }
+
+    /// Puts restored transfers back, the ended ones in the purge queue in
+    /// ending order (a snapshot from before ending times were kept: ended
+    /// at `now`). Returns the earliest purge time.
+    pub(crate) fn restore(
+        &mut self,
+        transfers: impl IntoIterator<Item = (Key, TransferRec)>,
+        now: u64,
+        retention: u64,
+    ) -> Option<u64> {
+        let mut ended: Vec<(u64, Key)> = Vec::new();
+        for (key, mut rec) in transfers {
+            if rec.ended() {
+                let at = *rec.ended_ms.get_or_insert(now);
+                ended.push((at, key.clone()));
+            }
+            self.map.insert(key, rec);
+        }
+        ended.sort_unstable();
+        let first = ended.first().map(|(at, _)| at.saturating_add(retention));
+        for (at, key) in ended {
+            self.queue_purge(key, at, retention);
+        }
+        first
+    }
+
     /// A transfer that is still in transit.
     fn open(&mut self, id: &str) -> Result<&mut TransferRec> {
         let rec = self.map.get_mut(id).ok_or_else(|| Error::UnknownTransfer {
@@ -148,6 +219,7 @@ impl Engine {
             received: 0,
             state: TransferState::InTransit,
             order: None,
+            ended_ms: None,
         };
         let view = self.transfer_view(id, &rec);
         table.map.insert(Key::new(id), rec);
@@ -211,11 +283,15 @@ impl Engine {
             orec.add_allocation(rec.sku, rec.to, q, rec.scale);
         }
         rec.received += q;
-        if rec.received == rec.qty {
+        let received = rec.received == rec.qty;
+        if received {
             rec.state = TransferState::Received;
             txn.kpi.transfers_received += 1;
         }
         let view = self.transfer_view(id, rec);
+        if received {
+            self.transfer_ended(&mut table, id, TransferState::Received, now);
+        }
         drop(oshard);
         drop(table);
         self.finish(txn, &Rec::ReceiveTransfer { id, qty });
@@ -244,6 +320,7 @@ impl Engine {
             );
             rec.state = TransferState::Cancelled;
             let view = self.transfer_view(id, rec);
+            self.transfer_ended(&mut table, id, TransferState::Cancelled, now);
             drop(table);
             self.finish(txn, &Rec::CancelTransfer { id });
             return self.durable(Ok(view));
@@ -279,6 +356,7 @@ impl Engine {
         txn.event(EventKind::TransferReturned, rec.sku, rec.from, left, note);
         rec.state = TransferState::Cancelled;
         let view = self.transfer_view(id, rec);
+        self.transfer_ended(&mut table, id, TransferState::Cancelled, now);
         drop(oshard);
         drop(table);
         self.finish(txn, &Rec::CancelTransfer { id });
@@ -399,6 +477,7 @@ impl Engine {
                     received: 0,
                     state: TransferState::Planned,
                     order: Some(Key::new(order)),
+                    ended_ms: None,
                 },
             );
             orec.transfers.push(Key::new(&id));
@@ -427,13 +506,24 @@ impl Engine {
                     rec.qty,
                     note,
                 );
-                rec.state = TransferState::Cancelled;
+                self.transfer_ended(table, id, TransferState::Cancelled, txn.now());
             }
         }
     }
 
-    /// A transfer's state.
+    /// Ends a transfer (its table locked) and has the sweep purge it once
+    /// `Config::transfer_retention_ms` has passed.
+    fn transfer_ended(&self, table: &mut TransferTable, id: &str, state: TransferState, now: u64) {
+        if let Some(due) = table.end(id, state, now, self.config.transfer_retention_ms) {
+            self.note_due(due);
+        }
+    }
+
+    /// A transfer's state (an ended one until its retention has passed).
+    ///
+    /// Locking: the transfer table.
     pub fn transfer_info(&self, id: &str) -> Result<TransferView> {
+        self.now_and_sweep();
         let table = self.transfers.lock();
         let rec = table.map.get(id).ok_or_else(|| Error::UnknownTransfer {
             transfer: id.to_string(),

@@ -961,3 +961,58 @@ fn closed_orders_keep_their_purge_time_across_restarts() {
         assert_eq!(e.levels("tee", "st").unwrap().on_hand, 2.into());
     }
 }
+
+/// An ended transfer's retention runs across restarts, from the journal and
+/// from a snapshot alike.
+#[test]
+fn ended_transfers_keep_their_purge_time_across_restarts() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let retention = Config::default().transfer_retention_ms;
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+        e.upsert_location(LocationSpec::store("st")).unwrap();
+        e.receive("tee", "wh", 5.into(), Note::default()).unwrap();
+        e.dispatch_transfer("t1", "tee", "wh", "st", 1.into())
+            .unwrap();
+        e.receive_transfer("t1", None).unwrap();
+        clock.advance(1_000);
+        e.checkpoint().unwrap();
+        clock.advance(1_000);
+        e.dispatch_transfer("t2", "tee", "wh", "st", 1.into())
+            .unwrap();
+        e.cancel_transfer("t2").unwrap();
+    }
+    clock.advance(retention - 2_000 - 1);
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        assert_eq!(
+            e.transfer_info("t1").unwrap().state,
+            TransferState::Received
+        );
+        assert_eq!(
+            e.transfer_info("t2").unwrap().state,
+            TransferState::Cancelled
+        );
+    }
+    clock.advance(1);
+    {
+        let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+        assert_eq!(
+            e.transfer_info("t1").unwrap_err().code(),
+            "E_UNKNOWN_TRANSFER"
+        );
+        assert_eq!(e.transfer_info("t2").unwrap().id, "t2", "ended 2 s later");
+        clock.advance(2_000);
+        assert_eq!(
+            e.transfer_info("t2").unwrap_err().code(),
+            "E_UNKNOWN_TRANSFER"
+        );
+        let again = e
+            .dispatch_transfer("t1", "tee", "wh", "st", 1.into())
+            .unwrap();
+        assert_eq!(again.state, TransferState::InTransit);
+        assert_eq!(e.levels("tee", "wh").unwrap().on_hand, 3.into());
+    }
+}

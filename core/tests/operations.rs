@@ -980,3 +980,61 @@ fn closed_orders_are_purged_after_their_retention_and_open_ones_stay() {
     assert_eq!(e.order_info("o").unwrap_err().code(), "E_UNKNOWN_ORDER");
     assert_ledger_folds(&e);
 }
+
+/// Ended transfers (received in full, or cancelled) are kept for the
+/// retention window, so a retried dispatch returns them, then purged and
+/// their ids free again; transfers in transit are kept however old.
+#[test]
+fn ended_transfers_are_purged_after_their_retention_and_open_ones_stay() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        transfer_retention_ms: 10 * MIN,
+        ..Config::with_clock(clock.clone())
+    });
+    e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+    e.upsert_location(LocationSpec::store("st")).unwrap();
+    receive(&e, "a", "wh", 10);
+    let dispatch = |id: &str| e.dispatch_transfer(id, "a", "wh", "st", 2.into());
+    dispatch("t-received").unwrap();
+    dispatch("t-cancelled").unwrap();
+    dispatch("t-open").unwrap();
+    clock.set(T0 + MIN);
+    e.receive_transfer("t-received", Some(1.into())).unwrap();
+    clock.set(T0 + 2 * MIN);
+    e.receive_transfer("t-received", None).unwrap();
+    e.cancel_transfer("t-cancelled").unwrap();
+
+    clock.set(T0 + 12 * MIN - 1);
+    assert_eq!(
+        dispatch("t-received").unwrap().state,
+        TransferState::Received
+    );
+    assert_eq!(
+        e.transfer_info("t-cancelled").unwrap().state,
+        TransferState::Cancelled
+    );
+    clock.set(T0 + 12 * MIN);
+    for id in ["t-received", "t-cancelled"] {
+        assert_eq!(
+            e.transfer_info(id).unwrap_err().code(),
+            "E_UNKNOWN_TRANSFER",
+            "{id}"
+        );
+    }
+    // The ids are free again: a new dispatch.
+    assert_eq!(
+        dispatch("t-received").unwrap().state,
+        TransferState::InTransit
+    );
+    clock.set(T0 + 3 * 24 * 60 * MIN);
+    assert_eq!(
+        e.transfer_info("t-open").unwrap().state,
+        TransferState::InTransit
+    );
+    let l = e.levels("a", "wh").unwrap();
+    assert_eq!(
+        (l.on_hand, e.levels("a", "st").unwrap().in_transit),
+        (4.into(), 4.into())
+    );
+    assert_ledger_folds(&e);
+}
