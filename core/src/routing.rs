@@ -1761,41 +1761,30 @@ impl Engine {
         }
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(backorders.iter().map(|b| b.sku));
-        let mut txn = Txn::begin(self, &skus, now);
-        // Re-check under the locks: each part fits its location, and each
-        // SKU's total fits what the channel may sell.
-        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &[]) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
         let enforce = req
             .options
             .strategies
             .contains(&RouteStrategy::CapacityAware);
-        if let Err(err) = self.count_orders(&topo, &parts, now, enforce) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
-        let note = crate::Note {
-            reason: "",
-            reference: Some(order),
+        let txn = Txn::begin(self, &skus, now);
+        let mut txn = match self.vet(txn, &topo, chan, &parts, &[], &parts, enforce) {
+            Ok(txn) => txn,
+            Err(err) => return Ok(Err(err)),
         };
-        book_plan(&mut txn, &parts, &backorders, note);
         count_placed(
             &mut txn.kpi,
             &plan,
             req.lines.iter().map(|l| l.qty.to_decimal()).sum(),
         );
-        let mut rec = crate::order::OrderRec::new(
+        let origin = crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None);
+        let new = NewOrder {
+            order,
             chan,
-            crate::order::Origin::Routed(digest, Box::new(PlanRec(plan.clone())), None),
-            now,
-            &parts,
+            origin,
+            parts: &parts,
             backorders,
-        );
-        if let Some(table) = transfers.as_mut() {
-            self.plan_transfers(table, &mut txn, order, &mut rec, &moves);
-        }
+            moves: &moves,
+        };
+        let rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
         let changes = txn.commit(&crate::durable::rec::Rec::Place {
             order,
             digest,
@@ -2008,15 +1997,11 @@ impl Engine {
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(held.iter().map(|p| p.sku));
         skus.extend(backorders.iter().map(|b| b.sku));
-        let mut txn = Txn::begin(self, &skus, now);
-        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, &credit) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
-        if let Err(err) = self.count_orders(&topo, &parts, now, enforce) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
+        let txn = Txn::begin(self, &skus, now);
+        let mut txn = match self.vet(txn, &topo, chan, &parts, &credit, &parts, enforce) {
+            Ok(txn) => txn,
+            Err(err) => return Ok(Err(err)),
+        };
         let note = crate::Note {
             reason: "",
             reference: Some(order),
@@ -2032,23 +2017,22 @@ impl Engine {
                 txn.event(crate::EventKind::Released, p.sku, p.loc, p.qty, note);
             }
         }
-        book_plan(&mut txn, &parts, &backorders, note);
         txn.kpi.holds_committed += 1;
         count_placed(&mut txn.kpi, &plan, ordered);
-        let mut order_rec = crate::order::OrderRec::new(
-            chan,
-            crate::order::Origin::Routed(
-                digest,
-                Box::new(PlanRec(plan.clone())),
-                Some(crate::ids::Key::new(hold)),
-            ),
-            now,
-            &parts,
-            backorders,
+        let origin = crate::order::Origin::Routed(
+            digest,
+            Box::new(PlanRec(plan.clone())),
+            Some(crate::ids::Key::new(hold)),
         );
-        if let Some(table) = transfers.as_mut() {
-            self.plan_transfers(table, &mut txn, order, &mut order_rec, &moves);
-        }
+        let new = NewOrder {
+            order,
+            chan,
+            origin,
+            parts: &parts,
+            backorders,
+            moves: &moves,
+        };
+        let order_rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
         let changes = txn.commit(&crate::durable::rec::Rec::PlaceHold {
             hold,
             order,
@@ -2223,21 +2207,17 @@ impl Engine {
         let mut skus: SmallVec<[SkuId; 4]> = parts.iter().map(|p| p.sku).collect();
         skus.extend(open.iter().map(|p| p.sku));
         skus.extend(backorders.iter().map(|b| b.sku));
-        let mut txn = Txn::begin(self, &skus, now);
-        if let Some(err) = self.recheck(&txn, &topo, chan, &parts, credit) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
         // Locations the order already had are not picking a new order.
         let new: SmallVec<[crate::hold::PartRec; 2]> = parts
             .iter()
             .filter(|p| !open.iter().any(|o| o.loc == p.loc))
             .copied()
             .collect();
-        if let Err(err) = self.count_orders(&topo, &new, now, enforce) {
-            txn.abandon();
-            return Ok(Err(err));
-        }
+        let txn = Txn::begin(self, &skus, now);
+        let mut txn = match self.vet(txn, &topo, chan, &parts, credit, &new, enforce) {
+            Ok(txn) => txn,
+            Err(err) => return Ok(Err(err)),
+        };
         let note = crate::Note {
             reason: "reroute",
             reference: Some(order),
@@ -2307,6 +2287,69 @@ fn book_plan(
     for b in backorders {
         txn.adjust(b.sku, b.loc, crate::engine::Field::Backordered, b.qty);
         txn.event(crate::EventKind::Backordered, b.sku, b.loc, b.qty, note);
+    }
+}
+
+/// A placed plan's new order, for [`Engine::book_order`].
+struct NewOrder<'a> {
+    order: &'a str,
+    chan: crate::ids::ChannelId,
+    origin: crate::order::Origin,
+    parts: &'a [crate::hold::PartRec],
+    backorders: Vec<crate::order::BackorderRec>,
+    moves: &'a [(LocationId, LocationId, SkuId, i64, u8)],
+}
+
+impl Engine {
+    /// Vets a plan under the locks of `txn`: every part still fits
+    /// (`recheck`, with `credit` given back in the same transaction), then
+    /// the daily capacities of the locations in `counted` (`count_orders`).
+    /// A refusal abandons the transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn vet<'e>(
+        &self,
+        txn: Txn<'e>,
+        topo: &Topology,
+        chan: crate::ids::ChannelId,
+        parts: &[crate::hold::PartRec],
+        credit: &[(SkuId, LocationId, i64)],
+        counted: &[crate::hold::PartRec],
+        enforce: bool,
+    ) -> std::result::Result<Txn<'e>, Error> {
+        let refused = match self.recheck(&txn, topo, chan, parts, credit) {
+            Some(err) => Err(err),
+            None => self.count_orders(topo, counted, txn.now(), enforce),
+        };
+        match refused {
+            Ok(()) => Ok(txn),
+            Err(err) => {
+                txn.abandon();
+                Err(err)
+            }
+        }
+    }
+
+    /// Books a vetted plan as a new order inside `txn`: its allocations and
+    /// backorders, and the order's record with the click & collect
+    /// transfers it plans (`transfers`: the table, locked, when it plans
+    /// any).
+    fn book_order(
+        &self,
+        txn: &mut Txn<'_>,
+        transfers: Option<&mut crate::transfer::TransferTable>,
+        new: NewOrder<'_>,
+    ) -> crate::order::OrderRec {
+        let note = crate::Note {
+            reason: "",
+            reference: Some(new.order),
+        };
+        book_plan(txn, new.parts, &new.backorders, note);
+        let mut rec =
+            crate::order::OrderRec::new(new.chan, new.origin, txn.now(), new.parts, new.backorders);
+        if let Some(table) = transfers {
+            self.plan_transfers(table, txn, new.order, &mut rec, new.moves);
+        }
+        rec
     }
 }
 
