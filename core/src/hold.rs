@@ -610,8 +610,9 @@ impl Engine {
     /// only needs it to make expiries (and their events) happen on time.
     ///
     /// Locking: the sweep lock, then each hold shard in turn with the
-    /// stripes of the holds it ends, then each order shard in turn and the
-    /// transfer table (one busy elsewhere is skipped until a later sweep).
+    /// stripes of the holds it ends, then the transfer table and with it
+    /// each order shard in turn (a table or shard busy elsewhere is skipped
+    /// until a later sweep).
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let n = self.sweep(now_ms);
         // The expiries are not the caller's to acknowledge; a storage
@@ -669,20 +670,24 @@ impl Engine {
                 sh.purge(slot);
             }
         }
-        for shard in self.orders.iter() {
-            // A shard busy elsewhere is purged on a later sweep (and no
-            // order lock is ever waited for with the sweep lock held).
-            match shard.0.try_lock() {
-                Some(mut sh) => {
-                    if let Some(due) = sh.purge_due(now) {
-                        min_due = min_due.min(due);
-                    }
-                }
-                None => min_due = min_due.min(now.saturating_add(1)),
-            }
-        }
+        // The transfer table comes before the order shards (a purged
+        // order's planned transfers go with it). A table or shard busy
+        // elsewhere is purged on a later sweep, and no lock is ever waited
+        // for with the sweep lock held.
         match self.transfers.try_lock() {
             Some(mut table) => {
+                let mut planned = Vec::new();
+                for shard in self.orders.iter() {
+                    match shard.0.try_lock() {
+                        Some(mut sh) => {
+                            if let Some(due) = sh.purge_due(now, &mut planned) {
+                                min_due = min_due.min(due);
+                            }
+                        }
+                        None => min_due = min_due.min(now.saturating_add(1)),
+                    }
+                }
+                table.drop_planned(&planned);
                 if let Some(due) = table.purge_due(now) {
                     min_due = min_due.min(due);
                 }

@@ -261,14 +261,17 @@ impl OrderShard {
         due
     }
 
-    /// Purges the closed orders due at `now`; returns the next purge time.
-    pub(crate) fn purge_due(&mut self, now: u64) -> Option<u64> {
+    /// Purges the closed orders due at `now`, adding their transfers to
+    /// `transfers`; returns the next purge time.
+    pub(crate) fn purge_due(&mut self, now: u64, transfers: &mut Vec<Key>) -> Option<u64> {
         while let Some((due, key)) = self.purges.front() {
             if *due > now {
                 return Some(*due);
             }
-            if self.map.get(key).is_some_and(|r| r.closed_ms.is_some()) {
-                self.map.remove(key);
+            if self.map.get(key).is_some_and(|r| r.closed_ms.is_some())
+                && let Some(rec) = self.map.remove(key)
+            {
+                transfers.extend(rec.transfers);
             }
             self.purges.pop_front();
         }

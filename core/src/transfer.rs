@@ -115,6 +115,21 @@ impl TransferTable {
         None
     }
 
+    /// Drops the transfers of purged orders that are still planned: a
+    /// closed order has no open allocation left for them to carry, so they
+    /// can never be dispatched. (Nothing moved; no event.)
+    pub(crate) fn drop_planned(&mut self, ids: &[Key]) {
+        for id in ids {
+            if self
+                .map
+                .get(id)
+                .is_some_and(|r| r.state == TransferState::Planned)
+            {
+                self.map.remove(id);
+            }
+        }
+    }
+
     /// Puts restored transfers back, the ended ones in the purge queue in
     /// ending order (a snapshot from before ending times were kept: ended
     /// at `now`). Returns the earliest purge time.

@@ -1380,3 +1380,52 @@ fn reroute_swaps_the_allocation_atomically_or_keeps_the_old_one() {
         "nothing open"
     );
 }
+
+/// A click & collect order cancelled before its transfer was dispatched
+/// closes; when it is purged, its planned transfer (which nothing can
+/// dispatch any more) goes with it. A dispatched one ends and is purged on
+/// its own.
+#[test]
+fn a_purged_order_takes_its_planned_transfers_with_it() {
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        order_retention_ms: 60_000,
+        ..Config::with_clock(clock.clone())
+    });
+    e.upsert_location(LocationSpec::warehouse("lyon").at(45.76, 4.84))
+        .unwrap();
+    e.upsert_location(LocationSpec::store("paris-store").at(48.87, 2.33))
+        .unwrap();
+    e.upsert_channel(ChannelSpec::new("web", ["lyon", "paris-store"]))
+        .unwrap();
+    stock(&e, "tee", "lyon", 5);
+    let lines = [HoldLine::new("tee", 2)];
+    let req = RouteRequest {
+        channel: "web",
+        fulfilment: Fulfilment::ClickAndCollect {
+            store: "paris-store".into(),
+        },
+        lines: &lines,
+        options: with(vec![RouteStrategy::Nearest]),
+    };
+    e.place("o1", &req).unwrap();
+    assert_eq!(
+        e.transfer_info("o1/1").unwrap().state,
+        TransferState::Planned
+    );
+    e.cancel("o1", &[HoldLine::new("tee", 2).at("lyon")])
+        .unwrap();
+    assert_eq!(e.order_info("o1").unwrap().state, OrderState::Cancelled);
+    clock.advance(60_000 - 1);
+    assert_eq!(
+        e.transfer_info("o1/1").unwrap().state,
+        TransferState::Planned
+    );
+    clock.advance(1);
+    assert_eq!(e.order_info("o1").unwrap_err().code(), "E_UNKNOWN_ORDER");
+    assert_eq!(
+        e.transfer_info("o1/1").unwrap_err().code(),
+        "E_UNKNOWN_TRANSFER"
+    );
+    assert_eq!(e.levels("tee", "lyon").unwrap().allocated, 0.into());
+}
