@@ -24,8 +24,9 @@ const FAST = Symbol('unistock.fast')
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
 // Per engine: the external the raw calls take, and whether `holdBatch` may
-// run as a loop of raw calls. Only in memory: a durable engine's batch waits for
-// its journal once for all items, which a loop would do once per item.
+// run as a loop of raw calls. Only in memory: a durable engine's batch
+// waits for its journal once for all items, which a loop would do once per
+// item.
 function fastOf(engine) {
   return (
     engine[FAST] ??
@@ -33,8 +34,8 @@ function fastOf(engine) {
   )
 }
 
-// A line the raw calls take: their conversions cannot throw for it, so a batch of
-// such lines refuses items only as values, like the napi-rs batch.
+// A line the raw calls take: their conversions cannot throw for it, so a
+// batch of such lines refuses items only as values, like the napi-rs batch.
 function simpleLine(l) {
   return (
     Array.isArray(l) &&
@@ -50,8 +51,12 @@ function simpleTtl(t) {
   return t == null || (Number.isInteger(t) && t >= 1 && t <= MAX_SAFE)
 }
 
+// At most MAX_LINES lines: `holdLines` takes three arguments per line, and
+// a call's arguments have a limit (longer holds take the napi-rs method).
+const MAX_LINES = 4096
+
 function simpleLines(lines) {
-  if (!Array.isArray(lines) || lines.length === 0) return false
+  if (!Array.isArray(lines) || lines.length === 0 || lines.length > MAX_LINES) return false
   for (let i = 0; i < lines.length; i++) if (!simpleLine(lines[i])) return false
   return true
 }

@@ -123,6 +123,12 @@ test('hold: inputs the raw call does not take go to the napi-rs method', () => {
     outcome(() => fast.hold('o', 'web', [['tee', 1]], null, { pool: 'yes' }))
     outcome(() => fast.hold(1, 'web', [['tee', 1]]))
     assert.equal(s.calls, 0)
+    // Past 4,096 lines (three arguments each): the napi-rs method, which
+    // refuses it by the engine's own limit (1,000 by default).
+    const many = Array.from({ length: 5000 }, () => ['tee', 1])
+    const r = outcome(() => fast.hold('o', 'web', many))
+    assert.equal(r.error.code, 'E_INVALID_ARGUMENT')
+    assert.equal(s.calls, 0)
   } finally {
     s.restore()
   }
