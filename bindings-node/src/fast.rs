@@ -229,37 +229,29 @@ fn entry(
     ) -> std::result::Result<sys::napi_value, Failure>,
 ) -> sys::napi_value {
     let mut argv: Args = SmallVec::from_elem(null_mut(), ARGS);
-    let mut argc = ARGS;
-    // SAFETY: `argv` has room for `argc` values; the call says how many
-    // were passed, and is repeated with room for all when there were more.
-    let got = unsafe {
-        sys::napi_get_cb_info(
-            env,
-            info,
-            &mut argc,
-            argv.as_mut_ptr(),
-            null_mut(),
-            null_mut(),
-        )
-    };
-    if !ok(got) {
-        return null_mut();
-    }
-    if argc > ARGS {
-        argv.resize(argc, null_mut());
-        let mut room = argc;
-        // SAFETY: as above, with room for every argument.
+    // Reads up to `argv.len()` arguments; returns how many were passed.
+    let read = |argv: &mut Args| {
+        let mut argc = argv.len();
+        // SAFETY: `argv` has room for `argc` values.
         let got = unsafe {
             sys::napi_get_cb_info(
                 env,
                 info,
-                &mut room,
+                &mut argc,
                 argv.as_mut_ptr(),
                 null_mut(),
                 null_mut(),
             )
         };
-        if !ok(got) {
+        ok(got).then_some(argc)
+    };
+    let Some(argc) = read(&mut argv) else {
+        return null_mut();
+    };
+    // More than there was room for: read again, with room for all.
+    if argc > ARGS {
+        argv.resize(argc, null_mut());
+        if read(&mut argv).is_none() {
             return null_mut();
         }
     }

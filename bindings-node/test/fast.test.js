@@ -134,15 +134,19 @@ test('hold: inputs the raw call does not take go to the napi-rs method', () => {
   }
 })
 
-test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
-  const { fast, slow } = pair()
-  const reqs = CASES.map(([, [id, channel, lines, ttl, options]]) => ({
+// CASES as batch requests.
+const requests = () =>
+  CASES.map(([, [id, channel, lines, ttl, options]]) => ({
     id,
     channel,
     lines,
     ...(ttl != null ? { ttlMs: ttl } : {}),
     ...(options ? { pool: options.pool } : {}),
   }))
+
+test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
+  const { fast, slow } = pair()
+  const reqs = requests()
   const s = spy()
   try {
     const a = fast.holdBatch(reqs)
@@ -159,13 +163,7 @@ test('holdBatch: the loop of raw calls and the napi-rs batch agree', () => {
 
 test('holdBatchAsync: the packed batch and the napi-rs batch agree', async () => {
   const { fast, slow } = pair()
-  const reqs = CASES.map(([, [id, channel, lines, ttl, options]]) => ({
-    id,
-    channel,
-    lines,
-    ...(ttl != null ? { ttlMs: ttl } : {}),
-    ...(options ? { pool: options.pool } : {}),
-  }))
+  const reqs = requests()
   const real = u.Engine.prototype._holdBatchAsyncPacked
   let packed = 0
   u.Engine.prototype._holdBatchAsyncPacked = function (...a) {
