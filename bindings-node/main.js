@@ -83,6 +83,18 @@ function holdLines(h, asValue, id, channel, lines, ttlMs, pool) {
   return native.holdLines(...args)
 }
 
+// One hold through a raw call: `holdOne` for one line, `holdLines` for
+// more, with the fewest arguments (those not passed cost the native side
+// nothing).
+function holdRaw(h, asValue, id, channel, lines, ttlMs, pool) {
+  if (lines.length > 1) return holdLines(h, asValue, id, channel, lines, ttlMs, pool)
+  const l = lines[0]
+  if (ttlMs != null || pool != null) return native.holdOne(h, asValue, id, channel, l[0], l[1], l[2], ttlMs, pool)
+  return l.length === 2
+    ? native.holdOne(h, asValue, id, channel, l[0], l[1])
+    : native.holdOne(h, asValue, id, channel, l[0], l[1], l[2])
+}
+
 function poolOption(options) {
   if (options == null) return undefined
   if (typeof options === 'object' && (options.pool == null || typeof options.pool === 'boolean')) {
@@ -102,20 +114,7 @@ Engine.prototype.hold = function hold(id, channel, lines, ttlMs, options) {
   ) {
     return nativeHold.call(this, id, channel, lines, ttlMs, options)
   }
-  const h = fastOf(this).handle
-  let r
-  if (lines.length > 1) {
-    r = holdLines(h, false, id, channel, lines, ttlMs, pool)
-  } else {
-    // The fewest arguments: those not passed cost the native side nothing.
-    const l = lines[0]
-    r =
-      ttlMs == null && pool === undefined
-        ? l.length === 2
-          ? native.holdOne(h, false, id, channel, l[0], l[1])
-          : native.holdOne(h, false, id, channel, l[0], l[1], l[2])
-        : native.holdOne(h, false, id, channel, l[0], l[1], l[2], ttlMs, pool)
-  }
+  const r = holdRaw(fastOf(this).handle, false, id, channel, lines, ttlMs, pool)
   return typeof r === 'number' ? receipt(id, r, lines) : r
 }
 
@@ -145,15 +144,8 @@ Engine.prototype.holdBatch = function holdBatch(requests) {
   const out = new Array(requests.length)
   for (let i = 0; i < requests.length; i++) {
     const q = requests[i]
-    const ls = q.lines
-    const l = ls[0]
-    const r =
-      ls.length > 1
-        ? holdLines(fast.handle, true, q.id, q.channel, ls, q.ttlMs, q.pool)
-        : q.ttlMs == null && q.pool == null && l.length === 2
-          ? native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1])
-          : native.holdOne(fast.handle, true, q.id, q.channel, l[0], l[1], l[2], q.ttlMs, q.pool)
-    out[i] = typeof r === 'number' ? receipt(q.id, r, ls) : r
+    const r = holdRaw(fast.handle, true, q.id, q.channel, q.lines, q.ttlMs, q.pool)
+    out[i] = typeof r === 'number' ? receipt(q.id, r, q.lines) : r
   }
   return out
 }
