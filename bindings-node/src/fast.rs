@@ -135,43 +135,59 @@ fn absent(env: sys::napi_env, v: sys::napi_value) -> bool {
 /// Room for the ids of a hot call; longer strings go to the heap.
 const STACK: usize = 256;
 
-/// A JS string as UTF-8, on the stack when short. `napi_get_value_string_utf8`
-/// never splits a character (at most 4 bytes), so a result that leaves 4
-/// bytes of the buffer free is the whole string.
-fn str_arg<'b>(
-    env: sys::napi_env,
-    v: sys::napi_value,
-    field: &'static str,
-    stack: &'b mut [u8; STACK],
-    heap: &'b mut Vec<u8>,
-) -> Core<&'b str> {
-    let not_string = || arg(field, "must be a string");
-    let mut n = 0usize;
-    // SAFETY: the buffer is STACK bytes long; `v` is an argument.
-    let s = unsafe {
-        sys::napi_get_value_string_utf8(env, v, stack.as_mut_ptr().cast(), STACK, &mut n)
-    };
-    if !ok(s) {
-        return Err(not_string());
-    }
-    let bytes: &[u8] = if n + 4 < STACK {
-        &stack[..n]
-    } else {
-        // SAFETY: a null buffer asks for the length only.
-        if !ok(unsafe { sys::napi_get_value_string_utf8(env, v, null_mut(), 0, &mut n) }) {
-            return Err(not_string());
+/// Room to read one JS string as UTF-8: on the stack when it is short (the
+/// ids of a hot call), on the heap otherwise.
+struct StrBuf {
+    stack: [u8; STACK],
+    heap: Vec<u8>,
+}
+
+impl StrBuf {
+    fn new() -> Self {
+        StrBuf {
+            stack: [0; STACK],
+            heap: Vec::new(),
         }
-        heap.resize(n + 1, 0);
-        // SAFETY: the buffer is n + 1 bytes long (the string and its NUL).
+    }
+
+    /// `v` as UTF-8. `napi_get_value_string_utf8` never splits a character
+    /// (at most 4 bytes), so a result that leaves 4 bytes of the stack
+    /// buffer free is the whole string.
+    fn read(&mut self, env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Core<&str> {
+        let not_string = || arg(field, "must be a string");
+        let mut n = 0usize;
+        // SAFETY: the buffer is STACK bytes long; `v` is an argument.
         let s = unsafe {
-            sys::napi_get_value_string_utf8(env, v, heap.as_mut_ptr().cast(), n + 1, &mut n)
+            sys::napi_get_value_string_utf8(env, v, self.stack.as_mut_ptr().cast(), STACK, &mut n)
         };
         if !ok(s) {
             return Err(not_string());
         }
-        &heap[..n]
-    };
-    std::str::from_utf8(bytes).map_err(|_| not_string())
+        let bytes: &[u8] = if n + 4 < STACK {
+            &self.stack[..n]
+        } else {
+            // SAFETY: a null buffer asks for the length only.
+            if !ok(unsafe { sys::napi_get_value_string_utf8(env, v, null_mut(), 0, &mut n) }) {
+                return Err(not_string());
+            }
+            self.heap.resize(n + 1, 0);
+            // SAFETY: the buffer is n + 1 bytes long (the string and its NUL).
+            let s = unsafe {
+                sys::napi_get_value_string_utf8(
+                    env,
+                    v,
+                    self.heap.as_mut_ptr().cast(),
+                    n + 1,
+                    &mut n,
+                )
+            };
+            if !ok(s) {
+                return Err(not_string());
+            }
+            &self.heap[..n]
+        };
+        std::str::from_utf8(bytes).map_err(|_| not_string())
+    }
 }
 
 fn number_arg(env: sys::napi_env, v: sys::napi_value, field: &'static str) -> Core<f64> {
@@ -331,17 +347,16 @@ fn hold_one_in(
 ) -> std::result::Result<sys::napi_value, Failure> {
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
     let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
-    let (mut b1, mut b2, mut b3, mut b4) = ([0u8; STACK], [0u8; STACK], [0u8; STACK], [0u8; STACK]);
-    let (mut h1, mut h2, mut h3, mut h4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let id = str_arg(env, argv[2], "id", &mut b1, &mut h1).map_err(thrown)?;
-    let channel = str_arg(env, argv[3], "channel", &mut b2, &mut h2).map_err(thrown)?;
-    let sku = str_arg(env, argv[4], "sku", &mut b3, &mut h3).map_err(thrown)?;
+    let [mut b1, mut b2, mut b3, mut b4] = std::array::from_fn(|_| StrBuf::new());
+    let id = b1.read(env, argv[2], "id").map_err(thrown)?;
+    let channel = b2.read(env, argv[3], "channel").map_err(thrown)?;
+    let sku = b3.read(env, argv[4], "sku").map_err(thrown)?;
     let qty = number_arg(env, argv[5], "qty")
         .and_then(|n| qty_of_number(n, sku))
         .map_err(thrown)?;
     let location = match absent(env, argv[6]) {
         true => None,
-        false => Some(str_arg(env, argv[6], "location", &mut b4, &mut h4).map_err(thrown)?),
+        false => Some(b4.read(env, argv[6], "location").map_err(thrown)?),
     };
     let lines = [HoldLine { sku, qty, location }];
     hold(env, h, as_value, id, channel, &lines, argv[7], argv[8])
@@ -363,10 +378,9 @@ fn availability_one_in(
     _argc: usize,
 ) -> std::result::Result<sys::napi_value, Failure> {
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
-    let (mut b1, mut b2) = ([0u8; STACK], [0u8; STACK]);
-    let (mut h1, mut h2) = (Vec::new(), Vec::new());
-    let channel = str_arg(env, argv[1], "channel", &mut b1, &mut h1).map_err(thrown)?;
-    let sku = str_arg(env, argv[2], "sku", &mut b2, &mut h2).map_err(thrown)?;
+    let [mut b1, mut b2] = std::array::from_fn(|_| StrBuf::new());
+    let channel = b1.read(env, argv[1], "channel").map_err(thrown)?;
+    let sku = b2.read(env, argv[2], "sku").map_err(thrown)?;
     let q = h.engine.availability(channel, sku).map_err(thrown)?;
     // SAFETY: converting a result in the current env.
     unsafe { ToNapiValue::to_napi_value(env, qty_out(q)) }.map_err(Failure::Napi)
@@ -382,10 +396,9 @@ fn hold_lines_in(
 ) -> std::result::Result<sys::napi_value, Failure> {
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
     let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
-    let (mut b1, mut b2) = ([0u8; STACK], [0u8; STACK]);
-    let (mut h1, mut h2) = (Vec::new(), Vec::new());
-    let id = str_arg(env, argv[2], "id", &mut b1, &mut h1).map_err(thrown)?;
-    let channel = str_arg(env, argv[3], "channel", &mut b2, &mut h2).map_err(thrown)?;
+    let [mut b1, mut b2] = std::array::from_fn(|_| StrBuf::new());
+    let id = b1.read(env, argv[2], "id").map_err(thrown)?;
+    let channel = b2.read(env, argv[3], "channel").map_err(thrown)?;
     let triples = &argv[6..argc.max(6)];
     if triples.is_empty() || !triples.len().is_multiple_of(3) {
         return Err(thrown(arg(
@@ -425,8 +438,8 @@ fn push_str(
     field: &'static str,
     text: &mut Vec<u8>,
 ) -> Core<Range<usize>> {
-    let (mut stack, mut heap) = ([0u8; STACK], Vec::new());
-    let s = str_arg(env, v, field, &mut stack, &mut heap)?;
+    let mut buf = StrBuf::new();
+    let s = buf.read(env, v, field)?;
     let start = text.len();
     text.extend_from_slice(s.as_bytes());
     Ok(start..text.len())
