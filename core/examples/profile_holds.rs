@@ -2,7 +2,7 @@
 //!
 //! `cargo run --release -p unistock --example profile_holds -- N SKUS`
 //! (defaults: 2,000,000 iterations over 1 hot SKU). `RET` sets the ledger
-//! retention in events.
+//! retention in events (the default; `RET=none` keeps all), `IDS` the number of hold ids cycled (65,536).
 use std::sync::Arc;
 use unistock::*;
 fn main() {
@@ -15,7 +15,9 @@ fn main() {
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let e = Engine::with_config(Config {
         hold_retention_ms: 1_000,
-        ledger_retention: std::env::var("RET").ok().map(|s| s.parse().unwrap()),
+        ledger_retention: std::env::var("RET")
+            .ok()
+            .map_or(Config::default().ledger_retention, |s| s.parse().ok()),
         ..Config::with_clock(clock.clone())
     });
     e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
@@ -27,13 +29,16 @@ fn main() {
         e.receive(s, "wh-1", 1_000_000.into(), Note::default())
             .unwrap();
     }
-    let ids: Vec<String> = (0..1 << 16).map(|i| format!("h{i:x}")).collect();
+    let nids: usize = std::env::var("IDS")
+        .ok()
+        .map_or(1 << 16, |s| s.parse().unwrap());
+    let ids: Vec<String> = (0..nids).map(|i| format!("h{i:x}")).collect();
     let t = std::time::Instant::now();
     for i in 0..n {
-        if i & 0xffff == 0xffff {
+        if i % nids as u64 == nids as u64 - 1 {
             clock.advance(2_000);
         }
-        let id = &ids[(i & 0xffff) as usize];
+        let id = &ids[(i % nids as u64) as usize];
         let lines = [HoldLine::new(&names[(i as usize * 7919) % skus], 1)];
         e.hold(&HoldRequest::new(id, "web", &lines, 900_000))
             .unwrap();

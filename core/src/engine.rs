@@ -35,7 +35,7 @@ use crate::error::{Error, Result};
 use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
 use crate::ids::{ChannelId, LocationId, SkuId};
-use crate::kpi::Kpis;
+use crate::kpi::{Kpis, TxnKpis};
 use crate::ledger::{EventKind, Log, Pending, Reason, Reasons};
 use crate::order::OrderShard;
 use crate::qty::Qty;
@@ -489,17 +489,19 @@ pub(crate) struct Txn<'e> {
     pending: SmallVec<[Pending; 2]>,
     undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
     before: Option<Vec<ChannelAvail>>,
-    pub kpi: Kpis,
+    pub kpi: TxnKpis,
 }
 
 impl<'e> Txn<'e> {
     /// Locks the stripes of `skus` in ascending order.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn begin(eng: &'e Engine, skus: &[SkuId], now: u64) -> Txn<'e> {
-        let mut guards = SmallVec::new();
+        // Built in place and filled (moving a transaction copies its inline
+        // buffers whole).
+        let mut txn = Txn::new(eng, now);
         if let [one] = skus {
             let i = eng.stripe_slot(*one).0;
-            guards.push((i, eng.stripes[i].0.lock()));
+            txn.guards.push((i, eng.stripes[i].0.lock()));
         } else {
             let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
             for &s in skus {
@@ -508,50 +510,49 @@ impl<'e> Txn<'e> {
             idx.sort_unstable();
             idx.dedup();
             for i in idx {
-                guards.push((i, eng.stripes[i].0.lock()));
+                txn.guards.push((i, eng.stripes[i].0.lock()));
             }
         }
-        let mut txn = Txn::with_guards(eng, guards, now);
         if eng.feed.is_active() {
-            let topo = eng.topo.load();
-            let mut distinct: SmallVec<[SkuId; 4]> = skus.into();
-            distinct.sort_unstable();
-            distinct.dedup();
-            txn.before = Some(
-                distinct
-                    .iter()
-                    .map(|&s| (s, topo.channel_availabilities(txn.stock(s))))
-                    .collect(),
-            );
+            txn.capture_before(skus);
         }
         txn
     }
 
-    /// Locks every stripe (snapshots, topology changes).
-    pub(crate) fn begin_all(eng: &'e Engine, now: u64) -> Txn<'e> {
-        let guards = eng
-            .stripes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (i, s.0.lock()))
-            .collect();
-        Txn::with_guards(eng, guards, now)
+    /// Remembers the channel availabilities of `skus` before the change,
+    /// for the change feed's derived events.
+    #[cold]
+    fn capture_before(&mut self, skus: &[SkuId]) {
+        let topo = self.eng.topo.load();
+        let mut distinct: SmallVec<[SkuId; 4]> = skus.into();
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.before = Some(
+            distinct
+                .iter()
+                .map(|&s| (s, topo.channel_availabilities(self.stock(s))))
+                .collect(),
+        );
     }
 
-    #[inline]
-    fn with_guards(
-        eng: &'e Engine,
-        guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
-        now: u64,
-    ) -> Txn<'e> {
+    /// Locks every stripe (snapshots, topology changes).
+    pub(crate) fn begin_all(eng: &'e Engine, now: u64) -> Txn<'e> {
+        let mut txn = Txn::new(eng, now);
+        txn.guards
+            .extend(eng.stripes.iter().enumerate().map(|(i, s)| (i, s.0.lock())));
+        txn
+    }
+
+    #[inline(always)]
+    fn new(eng: &'e Engine, now: u64) -> Txn<'e> {
         Txn {
             eng,
-            guards,
+            guards: SmallVec::new(),
             now,
             pending: SmallVec::new(),
             undo: SmallVec::new(),
             before: None,
-            kpi: Kpis::default(),
+            kpi: TxnKpis::default(),
         }
     }
 
@@ -646,8 +647,9 @@ impl<'e> Txn<'e> {
     pub(crate) fn record_pool_shortage(&mut self, sku: SkuId, short: i64, note: crate::Note<'_>) {
         let scale = self.stock(sku).scale;
         self.pool_event(EventKind::Shortage, sku, short, note);
-        self.kpi.shortages += 1;
-        self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+        let k = self.kpi.more();
+        k.shortages += 1;
+        k.shortage_units += Qty::from_minor(short, scale).to_decimal();
     }
 
     /// Every SKU with pool claims among the locked stripes (all of them
@@ -692,8 +694,9 @@ impl<'e> Txn<'e> {
         if short > 0 {
             let scale = self.stock(sku).scale;
             self.event(EventKind::Shortage, sku, loc, short, note);
-            self.kpi.shortages += 1;
-            self.kpi.shortage_units += Qty::from_minor(short, scale).to_decimal();
+            let k = self.kpi.more();
+            k.shortages += 1;
+            k.shortage_units += Qty::from_minor(short, scale).to_decimal();
         }
         if !self.stock(sku).has_pool() {
             short
@@ -733,9 +736,10 @@ impl<'e> Txn<'e> {
 
     fn flush_kpi(&mut self) {
         if let Some((_, g)) = self.guards.first_mut() {
-            g.kpi.add(&self.kpi);
+            self.kpi.flush_into(&mut g.kpi);
+        } else {
+            self.kpi = TxnKpis::default();
         }
-        self.kpi = Kpis::default();
     }
 
     /// Numbers and appends the events (inside the critical section), then

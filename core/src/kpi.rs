@@ -136,6 +136,49 @@ impl Kpis {
     }
 }
 
+/// A transaction's KPI counts, added to its stripe's `Kpis` when it ends.
+/// The counters of holds and till sales sit inline (the hot path touches
+/// one of them); the rest, which routing, counts and transfers move, are
+/// boxed on first use, so a hold's transaction stays small and cheap to
+/// start and flush.
+#[derive(Default)]
+pub(crate) struct TxnKpis {
+    pub holds_created: u64,
+    pub holds_committed: u64,
+    pub holds_released: u64,
+    pub holds_expired: u64,
+    pub holds_refused: u64,
+    pub till_sales: u64,
+    pub till_sales_refused: u64,
+    pub orders_refused: u64,
+    rest: Option<Box<Kpis>>,
+}
+
+impl TxnKpis {
+    /// The other counters (allocated on first use).
+    pub(crate) fn more(&mut self) -> &mut Kpis {
+        self.rest.get_or_insert_with(Default::default)
+    }
+
+    /// Adds the counts to `k` and zeroes them.
+    #[inline]
+    pub(crate) fn flush_into(&mut self, k: &mut Kpis) {
+        // Unconditional adds: cheaper than testing eight fields first.
+        k.holds_created += self.holds_created;
+        k.holds_committed += self.holds_committed;
+        k.holds_released += self.holds_released;
+        k.holds_expired += self.holds_expired;
+        k.holds_refused += self.holds_refused;
+        k.till_sales += self.till_sales;
+        k.till_sales_refused += self.till_sales_refused;
+        k.orders_refused += self.orders_refused;
+        if let Some(rest) = self.rest.take() {
+            k.add(&rest);
+        }
+        *self = TxnKpis::default();
+    }
+}
+
 impl Engine {
     /// The KPI counters.
     ///

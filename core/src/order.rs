@@ -609,7 +609,7 @@ impl Engine {
                 }
             }
             if arrived + take > 0 {
-                txn.kpi.units_backorder_filled +=
+                txn.kpi.more().units_backorder_filled +=
                     Qty::from_minor(arrived + take, b.scale).to_decimal();
                 filled.push((i, arrived + take));
             }

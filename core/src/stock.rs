@@ -568,8 +568,9 @@ impl Engine {
             txn.adjust(id, loc, Field::OnHand, variance);
         }
         txn.event(EventKind::Counted, id, loc, variance, note);
-        txn.kpi.counts += 1;
-        txn.kpi.count_variance_units += Qty::from_minor(variance.abs(), scale).to_decimal();
+        let k = txn.kpi.more();
+        k.counts += 1;
+        k.count_variance_units += Qty::from_minor(variance.abs(), scale).to_decimal();
         let shortage = txn.report_shortage(id, loc, note);
         let report = CountReport {
             variance: Qty::from_minor(variance, scale),
