@@ -1030,6 +1030,17 @@ impl Engine {
         let reason = self.reasons.intern(note.reason);
         let reference = note.reference.unwrap_or_default();
         let mut g = self.stripes[stripe].0.lock();
+        // Room for a SKU's new locations is made once, of the exact size
+        // (pushed one by one, ten locations would take room for sixteen).
+        let mut k = 0;
+        while k < group.len() {
+            let sku = group[k].0;
+            let run = &group[k..k + group[k..].iter().take_while(|x| x.0 == sku).count()];
+            let stock = &mut g.skus[self.stripe_slot(sku).1];
+            let new = run.iter().filter(|x| stock.get(x.1).is_none()).count();
+            stock.locs.reserve_exact(new);
+            k += run.len();
+        }
         for (k, &(sku, loc, q)) in group.iter().enumerate() {
             let slot = self.stripe_slot(sku).1;
             if g.skus[slot].get(loc).map_or(0, |l| l.on_hand) + q > MAX_MINOR {
