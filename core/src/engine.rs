@@ -175,6 +175,21 @@ pub(crate) struct Stripe {
     pub skus: Vec<SkuStock>,
     pub kpi: Kpis,
     pub log: Log,
+    /// The working lists of the transaction holding this stripe as its
+    /// first (lowest) lock; empty between transactions.
+    scratch: Scratch,
+}
+
+/// A transaction's events waiting for their sequence numbers, and its level
+/// changes, to undo on rollback. They live in the transaction's first
+/// stripe, not in the transaction: they keep their capacity from one
+/// transaction to the next, and a transaction stays small enough to pass
+/// around without copying buffers.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pending: Vec<Pending>,
+    undo: Vec<(SkuId, LocationId, Field, i64)>,
+    kpi: TxnKpis,
 }
 
 /// The inventory engine. Share it between threads with an `Arc`; every
@@ -479,17 +494,15 @@ type ChannelAvail = (SkuId, Vec<(ChannelId, i64)>);
 
 /// A mutation in progress: the stripes of its SKUs are locked (ascending),
 /// level changes are applied at once and remembered for rollback; events
-/// wait in the transaction and `commit` numbers and appends them to the log
-/// inside the critical section.
+/// wait in the first stripe's [`Scratch`] and `commit` numbers and appends
+/// them to the log inside the critical section.
 pub(crate) struct Txn<'e> {
     eng: &'e Engine,
     guards: SmallVec<[(usize, MutexGuard<'e, Stripe>); 4]>,
     now: u64,
-    /// Events waiting for their sequence numbers.
-    pending: SmallVec<[Pending; 2]>,
-    undo: SmallVec<[(SkuId, LocationId, Field, i64); 4]>,
+    /// The working lists of a transaction that locks no stripe.
+    own: Option<Box<Scratch>>,
     before: Option<Vec<ChannelAvail>>,
-    pub kpi: TxnKpis,
 }
 
 impl<'e> Txn<'e> {
@@ -549,11 +562,42 @@ impl<'e> Txn<'e> {
             eng,
             guards: SmallVec::new(),
             now,
-            pending: SmallVec::new(),
-            undo: SmallVec::new(),
+            own: None,
             before: None,
-            kpi: TxnKpis::default(),
         }
+    }
+
+    /// The working lists: the first stripe's (or the transaction's own).
+    #[inline]
+    fn scratch(&mut self) -> &mut Scratch {
+        match self.guards.first_mut() {
+            Some((_, g)) => &mut g.scratch,
+            None => self.own.get_or_insert_with(Default::default),
+        }
+    }
+
+    #[inline]
+    fn undo_list(&self) -> &[(SkuId, LocationId, Field, i64)] {
+        match (self.guards.first(), &self.own) {
+            (Some((_, g)), _) => &g.scratch.undo,
+            (None, Some(own)) => &own.undo,
+            (None, None) => &[],
+        }
+    }
+
+    #[inline]
+    fn is_clean(&self) -> bool {
+        match (self.guards.first(), &self.own) {
+            (Some((_, g)), _) => g.scratch.undo.is_empty() && g.scratch.pending.is_empty(),
+            (None, Some(own)) => own.undo.is_empty() && own.pending.is_empty(),
+            (None, None) => true,
+        }
+    }
+
+    /// The transaction's KPI counts (added to its first stripe's at the end).
+    #[inline]
+    pub(crate) fn kpi(&mut self) -> &mut TxnKpis {
+        &mut self.scratch().kpi
     }
 
     /// The transaction's time.
@@ -593,7 +637,7 @@ impl<'e> Txn<'e> {
     #[inline]
     pub(crate) fn adjust(&mut self, sku: SkuId, loc: LocationId, field: Field, delta: i64) {
         self.stock_mut(sku).adjust(loc, field, delta);
-        self.undo.push((sku, loc, field, delta));
+        self.scratch().undo.push((sku, loc, field, delta));
     }
 
     /// Changes a channel's pool claim on a SKU and remembers how to undo it.
@@ -612,13 +656,14 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        self.pending.push(Pending::new(
-            self.now,
+        let (now, reason) = (self.now, self.eng.reasons.intern(note.reason));
+        self.scratch().pending.push(Pending::new(
+            now,
             kind,
             Some(sku),
             Some(loc),
             qty,
-            self.eng.reasons.intern(note.reason),
+            reason,
             note.reference.unwrap_or_default(),
         ));
     }
@@ -631,13 +676,14 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        self.pending.push(Pending::new(
-            self.now,
+        let (now, reason) = (self.now, self.eng.reasons.intern(note.reason));
+        self.scratch().pending.push(Pending::new(
+            now,
             kind,
             Some(sku),
             None,
             qty,
-            self.eng.reasons.intern(note.reason),
+            reason,
             note.reference.unwrap_or_default(),
         ));
     }
@@ -647,7 +693,7 @@ impl<'e> Txn<'e> {
     pub(crate) fn record_pool_shortage(&mut self, sku: SkuId, short: i64, note: crate::Note<'_>) {
         let scale = self.stock(sku).scale;
         self.pool_event(EventKind::Shortage, sku, short, note);
-        let k = self.kpi.more();
+        let k = self.kpi().more();
         k.shortages += 1;
         k.shortage_units += Qty::from_minor(short, scale).to_decimal();
     }
@@ -678,7 +724,7 @@ impl<'e> Txn<'e> {
     }
 
     fn drop_pending(&mut self) {
-        self.pending.clear();
+        self.scratch().pending.clear();
     }
 
     /// Reports (event + KPI) promised units beyond what is physically
@@ -694,7 +740,7 @@ impl<'e> Txn<'e> {
         if short > 0 {
             let scale = self.stock(sku).scale;
             self.event(EventKind::Shortage, sku, loc, short, note);
-            let k = self.kpi.more();
+            let k = self.kpi().more();
             k.shortages += 1;
             k.shortage_units += Qty::from_minor(short, scale).to_decimal();
         }
@@ -707,22 +753,24 @@ impl<'e> Txn<'e> {
 
     /// Undoes every level change (KPI counts such as refusals are kept) and
     /// returns `err`, so that call sites read `return Err(txn.fail(e))`.
+    #[inline(always)]
     pub(crate) fn fail(mut self, err: Error) -> Error {
         self.rollback();
         err
     }
 
     pub(crate) fn rollback(&mut self) {
-        while let Some((sku, loc, field, delta)) = self.undo.pop() {
+        while let Some((sku, loc, field, delta)) = self.scratch().undo.pop() {
             self.stock_mut(sku).adjust(loc, field, -delta);
         }
         self.drop_pending();
-        let k = &self.kpi;
-        if k.holds_refused + k.till_sales_refused + k.orders_refused > 0 {
+        let k = &self.scratch().kpi;
+        let refused = (k.holds_refused, k.till_sales_refused, k.orders_refused);
+        if refused.0 + refused.1 + refused.2 > 0 {
             self.eng.journal_unordered(&Rec::Refused {
-                holds: k.holds_refused,
-                till_sales: k.till_sales_refused,
-                orders: k.orders_refused,
+                holds: refused.0,
+                till_sales: refused.1,
+                orders: refused.2,
             });
         }
         self.flush_kpi();
@@ -730,32 +778,40 @@ impl<'e> Txn<'e> {
 
     /// Releases the locks of a read-only transaction.
     pub(crate) fn abandon(mut self) {
-        self.undo.clear();
+        self.scratch().undo.clear();
         self.drop_pending();
     }
 
     fn flush_kpi(&mut self) {
-        if let Some((_, g)) = self.guards.first_mut() {
-            self.kpi.flush_into(&mut g.kpi);
-        } else {
-            self.kpi = TxnKpis::default();
+        match self.guards.first_mut() {
+            Some((_, g)) => {
+                let g = &mut **g;
+                g.scratch.kpi.flush_into(&mut g.kpi);
+            }
+            None => self.own = None,
         }
     }
 
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
+    #[inline(always)]
     pub(crate) fn commit(mut self, rec: &Rec<'_>) -> Vec<Change> {
+        // By reference inside: passing a transaction by value to an
+        // out-of-line function copies all its inline buffers.
+        self.commit_in_place(rec)
+    }
+
+    fn commit_in_place(&mut self, rec: &Rec<'_>) -> Vec<Change> {
         let eng = self.eng;
-        let first = if self.pending.is_empty() {
+        let n = self.scratch().pending.len() as u64;
+        let first = if n == 0 {
             eng.seq.load(Ordering::Acquire)
         } else {
-            let n = self.pending.len() as u64;
             let first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
-            self.guards[0]
-                .1
-                .log
-                .append(first, &self.pending, eng.config.ledger_retention);
-            self.pending.clear();
+            let g = &mut *self.guards[0].1;
+            g.log
+                .append(first, &g.scratch.pending, eng.config.ledger_retention);
+            g.scratch.pending.clear();
             if let Some(j) = &eng.journal {
                 j.append(first, first + n - 1, self.now, rec);
             }
@@ -766,7 +822,7 @@ impl<'e> Txn<'e> {
             Some(before) => self.derive_changes(before, first),
             None => Vec::new(),
         };
-        self.undo.clear();
+        self.scratch().undo.clear();
         changes
     }
 
@@ -779,7 +835,7 @@ impl<'e> Txn<'e> {
         let topo = eng.topo.load();
         let mut out = Vec::new();
         let mut touched: SmallVec<[(SkuId, LocationId); 4]> = SmallVec::new();
-        for &(sku, loc, field, _) in &self.undo {
+        for &(sku, loc, field, _) in self.undo_list() {
             if field != Field::Pool && !touched.contains(&(sku, loc)) {
                 touched.push((sku, loc));
             }
@@ -835,8 +891,12 @@ impl Drop for Txn<'_> {
     fn drop(&mut self) {
         // A transaction dropped without commit (an early `?`) must not leave
         // half-applied levels behind.
-        if !self.undo.is_empty() || !self.pending.is_empty() {
+        if !self.is_clean() {
             self.rollback();
+        } else if let Some((_, g)) = self.guards.first_mut() {
+            // Counts of a transaction neither committed nor rolled back are
+            // dropped with it, not left for the stripe's next one.
+            g.scratch.kpi = TxnKpis::default();
         }
     }
 }

@@ -802,12 +802,12 @@ impl Engine {
             Ok(parts) => parts,
             Err(e) => {
                 if matches!(e, Error::InsufficientStock { .. }) {
-                    txn.kpi.holds_refused += 1;
+                    txn.kpi().holds_refused += 1;
                 }
                 return Err(txn.fail(e));
             }
         };
-        txn.kpi.holds_created += 1;
+        txn.kpi().holds_created += 1;
         let changes = txn.commit(&Rec::Hold {
             id: req.id,
             channel: req.channel,
@@ -1149,8 +1149,8 @@ impl Engine {
             txn.event(kind, p.sku, p.loc, p.qty, note);
         }
         match state {
-            HoldState::Expired => txn.kpi.holds_expired += 1,
-            _ => txn.kpi.holds_released += 1,
+            HoldState::Expired => txn.kpi().holds_expired += 1,
+            _ => txn.kpi().holds_released += 1,
         }
         let changes = txn.commit(&match state {
             HoldState::Expired => Rec::Expire { hold: key.as_str() },

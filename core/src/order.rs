@@ -397,7 +397,7 @@ impl Engine {
             }
             parts.extend(bound);
         }
-        txn.kpi.holds_committed += 1;
+        txn.kpi().holds_committed += 1;
         // The order counts against the locations' daily capacities.
         let _ = self.count_orders(&topo, &parts, now, false);
         let changes = txn.commit(&Rec::Commit { hold, order });
@@ -497,7 +497,7 @@ impl Engine {
                 Ok(loc) => loc,
                 Err(e) => {
                     if matches!(e, Error::InsufficientStock { .. }) {
-                        txn.kpi.till_sales_refused += 1;
+                        txn.kpi().till_sales_refused += 1;
                     }
                     return Err(txn.fail(e));
                 }
@@ -516,7 +516,7 @@ impl Engine {
                 cancelled: 0,
             });
         }
-        txn.kpi.till_sales += 1;
+        txn.kpi().till_sales += 1;
         let changes = txn.commit(&Rec::TillSale {
             sale,
             channel,
@@ -609,7 +609,7 @@ impl Engine {
                 }
             }
             if arrived + take > 0 {
-                txn.kpi.more().units_backorder_filled +=
+                txn.kpi().more().units_backorder_filled +=
                     Qty::from_minor(arrived + take, b.scale).to_decimal();
                 filled.push((i, arrived + take));
             }

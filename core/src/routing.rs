@@ -1771,7 +1771,7 @@ impl Engine {
             Err(err) => return Ok(Err(err)),
         };
         count_placed(
-            txn.kpi.more(),
+            txn.kpi().more(),
             &plan,
             req.lines.iter().map(|l| l.qty.to_decimal()).sum(),
         );
@@ -2017,8 +2017,8 @@ impl Engine {
                 txn.event(crate::EventKind::Released, p.sku, p.loc, p.qty, note);
             }
         }
-        txn.kpi.holds_committed += 1;
-        count_placed(txn.kpi.more(), &plan, ordered);
+        txn.kpi().holds_committed += 1;
+        count_placed(txn.kpi().more(), &plan, ordered);
         let origin = crate::order::Origin::Routed(
             digest,
             Box::new(PlanRec(plan.clone())),
@@ -2233,7 +2233,7 @@ impl Engine {
             );
         }
         book_plan(&mut txn, &parts, &backorders, note);
-        txn.kpi.more().reroutes += 1;
+        txn.kpi().more().reroutes += 1;
         self.cancel_planned_transfers(&mut transfers, &mut txn, rec);
         self.plan_transfers(&mut transfers, &mut txn, order, rec, &moves);
         let changes = txn.commit(&crate::durable::rec::Rec::Reroute {

@@ -568,7 +568,7 @@ impl Engine {
             txn.adjust(id, loc, Field::OnHand, variance);
         }
         txn.event(EventKind::Counted, id, loc, variance, note);
-        let k = txn.kpi.more();
+        let k = txn.kpi().more();
         k.counts += 1;
         k.count_variance_units += Qty::from_minor(variance.abs(), scale).to_decimal();
         let shortage = txn.report_shortage(id, loc, note);

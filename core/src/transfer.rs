@@ -224,7 +224,7 @@ impl Engine {
         txn.event(EventKind::TransferDispatched, sid, f, q, note);
         txn.adjust(sid, t, Field::InTransit, q);
         txn.event(EventKind::TransferInbound, sid, t, q, note);
-        txn.kpi.more().transfers_dispatched += 1;
+        txn.kpi().more().transfers_dispatched += 1;
         let rec = TransferRec {
             sku: sid,
             scale,
@@ -301,7 +301,7 @@ impl Engine {
         let received = rec.received == rec.qty;
         if received {
             rec.state = TransferState::Received;
-            txn.kpi.more().transfers_received += 1;
+            txn.kpi().more().transfers_received += 1;
         }
         let view = self.transfer_view(id, rec);
         if received {
@@ -427,7 +427,7 @@ impl Engine {
         txn.event(EventKind::Fulfilled, rec.sku, rec.from, rec.qty, note);
         txn.adjust(rec.sku, rec.to, Field::InTransit, rec.qty);
         txn.event(EventKind::TransferInbound, rec.sku, rec.to, rec.qty, note);
-        txn.kpi.more().transfers_dispatched += 1;
+        txn.kpi().more().transfers_dispatched += 1;
         let mut left = rec.qty;
         for a in orec
             .allocs
