@@ -7,9 +7,10 @@
 //! temporary directory in the target directory, on the repository's disk).
 //!
 //! Prints: the machine's fsync latency; single-line hold+release pairs/s in
-//! memory and in `none`, `interval` and `sync` mode; durable holds/s through
-//! `hold_batch` in `sync` mode (group commit, 4,096 per batch); recovery
-//! speed (journal events replayed per second).
+//! memory and in `none`, `interval` and `sync` mode; holds/s through
+//! `hold_batch` (4,096 per batch) in memory, in `none` mode (the journal's
+//! own cost, no fsync waited for) and durable in `sync` mode (group
+//! commit); recovery speed (journal events replayed per second).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -153,6 +154,17 @@ fn main() {
         batch()
     );
     drop(mem);
+    // The journal's own cost, without waiting for the disk.
+    let dir = root.join("none-batch");
+    let e = open(&dir, Durability::None);
+    let names = setup(&e);
+    let journaled = batch_holds(&e, &names, &ids, batches);
+    println!(
+        "none, hold_batch of {}:      {journaled:>10.0} journaled holds/s ({:.2}x in memory)",
+        batch(),
+        journaled / in_memory
+    );
+    drop(e);
     let dir = root.join("sync-batch");
     let e = open(&dir, Durability::Sync);
     let names = setup(&e);
