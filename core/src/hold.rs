@@ -490,6 +490,28 @@ pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
     IdHash::new(id).shard(shards)
 }
 
+/// What a hold reads before locking anything, loaded once per call (a
+/// batch shares it): the topology with its generation, and the SKU table.
+pub(crate) struct Tables<'e> {
+    topo_gen: u64,
+    topo: arc_swap::Guard<std::sync::Arc<Topology>>,
+    skus: crate::sku::SkuLookup<'e>,
+}
+
+impl<'e> Tables<'e> {
+    #[inline]
+    fn new(eng: &'e Engine) -> Tables<'e> {
+        // The generation first: a swap in between makes the next hold
+        // reload (harmless), never keep a stale topology.
+        let topo_gen = eng.topo_gen.load(Ordering::Acquire);
+        Tables {
+            topo_gen,
+            topo: eng.topo.load(),
+            skus: eng.skus.lookup(),
+        }
+    }
+}
+
 impl Engine {
     /// Holds stock for a cart or checkout. See the module docs for the
     /// order in which outcomes are decided.
@@ -497,7 +519,7 @@ impl Engine {
     /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
     pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
-        self.durable(self.hold_at(req, now))
+        self.durable(self.hold_at(req, now, &mut Tables::new(self)))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -506,7 +528,14 @@ impl Engine {
     /// Locking: per item, as `hold`.
     pub fn hold_batch(&self, reqs: &[HoldRequest<'_>]) -> Vec<Result<HoldReceipt>> {
         let now = self.now_and_sweep();
-        self.durable_batch(reqs.iter().map(|r| self.hold_at(r, now)).collect())
+        // The topology and the SKU table are loaded once for the batch (each
+        // hold still sees a topology change made meanwhile).
+        let mut tables = Tables::new(self);
+        self.durable_batch(
+            reqs.iter()
+                .map(|r| self.hold_at(r, now, &mut tables))
+                .collect(),
+        )
     }
 
     /// Releases an active hold; its units become available again. Releasing
@@ -726,6 +755,15 @@ impl Engine {
 
     /// Resolves and validates lines (steps 3-5 of the precedence).
     pub(crate) fn resolve_lines(&self, topo: &Topology, lines: &[HoldLine<'_>]) -> Result<Lines> {
+        self.resolve_lines_in(topo, &self.skus.lookup(), lines)
+    }
+
+    fn resolve_lines_in(
+        &self,
+        topo: &Topology,
+        skus: &crate::sku::SkuLookup<'_>,
+        lines: &[HoldLine<'_>],
+    ) -> Result<Lines> {
         if lines.is_empty() || lines.len() > self.config.max_lines {
             return Err(Error::arg(
                 "lines",
@@ -734,7 +772,9 @@ impl Engine {
         }
         let mut out = Lines::new();
         for l in lines {
-            let (sku, scale) = self.sku_id(l.sku)?;
+            let (sku, scale) = skus.get(l.sku).ok_or_else(|| Error::UnknownSku {
+                sku: l.sku.to_string(),
+            })?;
             let loc = match l.location {
                 Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
                     location: n.to_string(),
@@ -755,17 +795,25 @@ impl Engine {
         Ok(out)
     }
 
-    fn hold_at(&self, req: &HoldRequest<'_>, now: u64) -> Result<HoldReceipt> {
+    fn hold_at<'e>(
+        &'e self,
+        req: &HoldRequest<'_>,
+        now: u64,
+        tables: &mut Tables<'e>,
+    ) -> Result<HoldReceipt> {
         check_id("hold", req.id)?;
         self.check_ttl(req.ttl_ms)?;
         let topo_gen = self.topo_gen.load(Ordering::Acquire);
-        let mut topo = self.topo.load();
-        let chan = topo
+        if topo_gen != tables.topo_gen {
+            *tables = Tables::new(self);
+        }
+        let chan = tables
+            .topo
             .channel_id(req.channel)
             .ok_or_else(|| Error::UnknownChannel {
                 channel: req.channel.to_string(),
             })?;
-        let lines = self.resolve_lines(&topo, req.lines)?;
+        let lines = self.resolve_lines_in(&tables.topo, &tables.skus, req.lines)?;
 
         let h = IdHash::new(req.id);
         let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
@@ -785,12 +833,16 @@ impl Engine {
             skus.push(l.sku);
         }
         let mut txn = Txn::begin(self, &skus, now);
-        if self.topo_gen.load(Ordering::Acquire) != topo_gen {
-            topo = self.topo.load();
-        }
+        let reloaded;
+        let topo: &Topology = if self.topo_gen.load(Ordering::Acquire) != topo_gen {
+            reloaded = self.topo.load();
+            &reloaded
+        } else {
+            &tables.topo
+        };
         let parts = match self.reserve(
             &mut txn,
-            &topo,
+            topo,
             chan,
             &lines,
             req.pool,

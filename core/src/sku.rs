@@ -123,6 +123,24 @@ impl Table {
     }
 }
 
+/// A registry table taken once for several lookups ([`SkuRegistry::lookup`]).
+pub(crate) struct SkuLookup<'r> {
+    reg: &'r SkuRegistry,
+    table: arc_swap::Guard<Arc<Table>>,
+}
+
+impl SkuLookup<'_> {
+    /// As [`SkuRegistry::get`].
+    #[inline]
+    pub(crate) fn get(&self, sku: &str) -> Option<(SkuId, u8)> {
+        let h = hash(sku);
+        if let Some(found) = self.table.get(sku, h) {
+            return Some(found);
+        }
+        self.reg.get_slow(sku, h)
+    }
+}
+
 impl SkuRegistry {
     pub(crate) fn new() -> Self {
         SkuRegistry {
@@ -139,11 +157,18 @@ impl SkuRegistry {
     /// Locking: none for SKUs in the table; the delta mutex otherwise.
     #[inline]
     pub(crate) fn get(&self, sku: &str) -> Option<(SkuId, u8)> {
-        let h = hash(sku);
-        if let Some(found) = self.table.load().get(sku, h) {
-            return Some(found);
+        self.lookup().get(sku)
+    }
+
+    /// The current table, for many lookups (a batch) at the cost of one
+    /// load. SKUs created after it was taken are still found (through the
+    /// delta, or the table then current).
+    #[inline]
+    pub(crate) fn lookup(&self) -> SkuLookup<'_> {
+        SkuLookup {
+            reg: self,
+            table: self.table.load(),
         }
-        self.get_slow(sku, h)
     }
 
     #[cold]
