@@ -313,9 +313,7 @@ impl Engine {
 
     /// The id and unit scale of a known SKU.
     pub fn sku_id(&self, sku: &str) -> Result<(SkuId, u8)> {
-        self.skus.get(sku).ok_or_else(|| Error::UnknownSku {
-            sku: sku.to_string(),
-        })
+        self.skus.lookup().id(sku)
     }
 
     /// The host's id of an interned SKU.
@@ -509,8 +507,6 @@ impl<'e> Txn<'e> {
     /// Locks the stripes of `skus` in ascending order.
     #[inline(always)]
     pub(crate) fn begin(eng: &'e Engine, skus: &[SkuId], now: u64) -> Txn<'e> {
-        // Built in place and filled (moving a transaction copies its inline
-        // buffers whole).
         let mut txn = Txn::new(eng, now);
         if let [one] = skus {
             let i = eng.stripe_slot(*one).0;
@@ -576,22 +572,24 @@ impl<'e> Txn<'e> {
         }
     }
 
+    /// The working lists, if any were used.
     #[inline]
-    fn undo_list(&self) -> &[(SkuId, LocationId, Field, i64)] {
-        match (self.guards.first(), &self.own) {
-            (Some((_, g)), _) => &g.scratch.undo,
-            (None, Some(own)) => &own.undo,
-            (None, None) => &[],
+    fn scratch_ref(&self) -> Option<&Scratch> {
+        match self.guards.first() {
+            Some((_, g)) => Some(&g.scratch),
+            None => self.own.as_deref(),
         }
     }
 
     #[inline]
+    fn undo_list(&self) -> &[(SkuId, LocationId, Field, i64)] {
+        self.scratch_ref().map_or(&[], |s| &s.undo)
+    }
+
+    #[inline]
     fn is_clean(&self) -> bool {
-        match (self.guards.first(), &self.own) {
-            (Some((_, g)), _) => g.scratch.undo.is_empty() && g.scratch.pending.is_empty(),
-            (None, Some(own)) => own.undo.is_empty() && own.pending.is_empty(),
-            (None, None) => true,
-        }
+        self.scratch_ref()
+            .is_none_or(|s| s.undo.is_empty() && s.pending.is_empty())
     }
 
     /// The transaction's KPI counts (added to its first stripe's at the end).
@@ -753,7 +751,6 @@ impl<'e> Txn<'e> {
 
     /// Undoes every level change (KPI counts such as refusals are kept) and
     /// returns `err`, so that call sites read `return Err(txn.fail(e))`.
-    #[inline(always)]
     pub(crate) fn fail(mut self, err: Error) -> Error {
         self.rollback();
         err
@@ -794,14 +791,7 @@ impl<'e> Txn<'e> {
 
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
-    #[inline(always)]
     pub(crate) fn commit(mut self, rec: &Rec<'_>) -> Vec<Change> {
-        // By reference inside: passing a transaction by value to an
-        // out-of-line function copies all its inline buffers.
-        self.commit_in_place(rec)
-    }
-
-    fn commit_in_place(&mut self, rec: &Rec<'_>) -> Vec<Change> {
         let eng = self.eng;
         let n = self.scratch().pending.len() as u64;
         let first = if n == 0 {
