@@ -2,7 +2,8 @@
 //!
 //! `cargo run --release -p unistock --example profile_holds -- N SKUS`
 //! (defaults: 2,000,000 iterations over 1 hot SKU). `RET` sets the ledger
-//! retention in events (the default; `RET=none` keeps all), `IDS` the number of hold ids cycled (65,536).
+//! retention in events (unset: the default; `RET=none` keeps all), `IDS`
+//! the number of hold ids cycled (default 65,536).
 use std::sync::Arc;
 use unistock::*;
 fn main() {

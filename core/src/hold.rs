@@ -772,9 +772,7 @@ impl Engine {
         }
         let mut out = Lines::new();
         for l in lines {
-            let (sku, scale) = skus.get(l.sku).ok_or_else(|| Error::UnknownSku {
-                sku: l.sku.to_string(),
-            })?;
+            let (sku, scale) = skus.id(l.sku)?;
             let loc = match l.location {
                 Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
                     location: n.to_string(),

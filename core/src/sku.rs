@@ -57,6 +57,16 @@ struct Entry {
 
 const _: () = assert!(std::mem::size_of::<Entry>() == 32);
 
+impl Entry {
+    #[inline]
+    fn id_scale(&self) -> (SkuId, u8) {
+        (
+            SkuId(self.packed >> SCALE_BITS),
+            (self.packed & ((1 << SCALE_BITS) - 1)) as u8,
+        )
+    }
+}
+
 /// Linear probing, at most 4/5 full.
 struct Table {
     entries: Box<[Entry]>,
@@ -99,10 +109,7 @@ impl Table {
                 return None;
             }
             if e.tag == tag && e.name.as_str().as_bytes() == name.as_bytes() {
-                return Some((
-                    SkuId(e.packed >> SCALE_BITS),
-                    (e.packed & ((1 << SCALE_BITS) - 1)) as u8,
-                ));
+                return Some(e.id_scale());
             }
             i = (i + 1) & mask;
         }
@@ -138,6 +145,14 @@ impl SkuLookup<'_> {
             return Some(found);
         }
         self.reg.get_slow(sku, h)
+    }
+
+    /// As `get`; an unknown SKU is an error.
+    #[inline]
+    pub(crate) fn id(&self, sku: &str) -> crate::Result<(SkuId, u8)> {
+        self.get(sku).ok_or_else(|| crate::Error::UnknownSku {
+            sku: sku.to_string(),
+        })
     }
 }
 
@@ -197,12 +212,8 @@ impl SkuRegistry {
         let old = self.table.load();
         let mut table = Table::with_capacity(old.len + delta.map.len());
         for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
-            table.insert(
-                e.name.clone(),
-                hash(&e.name),
-                SkuId(e.packed >> SCALE_BITS),
-                (e.packed & ((1 << SCALE_BITS) - 1)) as u8,
-            );
+            let (id, scale) = e.id_scale();
+            table.insert(e.name.clone(), hash(&e.name), id, scale);
         }
         for (name, &(id, scale)) in delta.map.iter() {
             table.insert(name.clone(), hash(name), id, scale);

@@ -1031,7 +1031,7 @@ impl Engine {
         let reference = note.reference.unwrap_or_default();
         let mut g = self.stripes[stripe].0.lock();
         // Room for a SKU's new locations is made once, of the exact size
-        // (pushed one by one, ten locations would take room for sixteen).
+        // (`entry` grows a spilled list by one: a realloc per location).
         let mut k = 0;
         while k < group.len() {
             let sku = group[k].0;
