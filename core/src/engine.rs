@@ -372,17 +372,7 @@ impl Engine {
         self.skus.get_or_create_with(
             sku,
             spec,
-            |id, scale| {
-                self.place_stock(id, SkuStock::new(scale));
-                self.meta_event(
-                    EventKind::SkuDeclared,
-                    Some(id.0),
-                    None,
-                    scale as i64,
-                    sku,
-                    &Rec::DeclareSku { sku, scale },
-                );
-            },
+            |id, scale| self.declare_stock(id, scale, sku),
             rebuild,
         )
     }
@@ -397,6 +387,40 @@ impl Engine {
             s.skus.resize_with(slot + 1, SkuStock::default);
         }
         s.skus[slot] = stock;
+    }
+
+    /// Creates a SKU's empty stock record and appends its declaration to
+    /// the log of the SKU's stripe, not the meta-log: a log trims only when
+    /// it appends, so a million declarations in the meta-log would stay
+    /// there, past the retention, once declaring stopped.
+    ///
+    /// Locking: the SKU's stripe.
+    fn declare_stock(&self, id: SkuId, scale: u8, sku: &str) {
+        let now = self.config.clock.now_ms();
+        let event = Pending::new(
+            now,
+            EventKind::SkuDeclared,
+            Some(id),
+            None,
+            scale as i64,
+            Reason::Default,
+            sku,
+        );
+        let (stripe, slot) = self.stripe_slot(id);
+        let mut s = self.stripes[stripe].0.lock();
+        if s.skus.len() <= slot {
+            s.skus.resize_with(slot + 1, SkuStock::default);
+        }
+        s.skus[slot] = SkuStock::new(scale);
+        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        s.log.append(
+            seq,
+            std::slice::from_ref(&event),
+            self.config.ledger_retention,
+        );
+        if let Some(j) = &self.journal {
+            j.append(seq, seq, now, &Rec::DeclareSku { sku, scale });
+        }
     }
 
     #[inline]

@@ -634,16 +634,18 @@ impl Engine {
 
     /// Ends every active hold whose expiry is at or before `now_ms`, and
     /// purges ended holds, closed orders and ended transfers past their
-    /// retention. Returns how many holds expired.
+    /// retention, and ledger events past `ledger_retention` from slices of
+    /// the ledger that no longer append. Returns how many holds expired.
     /// Operations call this themselves whenever a hold is due, so a host
     /// only needs it to make expiries (and their events) happen on time.
     ///
     /// Locking: the sweep lock, then each hold shard in turn with the
     /// stripes of the holds it ends, then the transfer table and with it
     /// each order shard in turn (a table or shard busy elsewhere is skipped
-    /// until a later sweep).
+    /// until a later sweep); then each stripe in turn and the meta-log.
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let n = self.sweep(now_ms);
+        self.trim_ledger();
         // The expiries are not the caller's to acknowledge; a storage
         // failure surfaces on the next mutation.
         let _ = self.durable(Ok(()));

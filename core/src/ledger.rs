@@ -305,6 +305,36 @@ impl Engine {
         finish_run(all, floor, after, limit)
     }
 
+    /// Drops what retention no longer keeps from every slice of the log.
+    /// A slice trims itself only when it starts a chunk, so a slice that
+    /// stopped receiving events (a SKU's stripe after its flash sale, the
+    /// meta-log after a catalogue import) would keep its old chunks, and
+    /// the ledger would hold several times its retention. `expire_due` and
+    /// `bulk_load` call this.
+    ///
+    /// Locking: each stripe in turn, then the meta-log (no two at once).
+    pub(crate) fn trim_ledger(&self) {
+        let keep = self.config.ledger_retention;
+        if keep.is_none() {
+            return;
+        }
+        let now = self.last_seq();
+        for s in self.stripes.iter() {
+            s.0.lock().log.trim(keep, now);
+        }
+        self.meta_log.lock().trim(keep, now);
+    }
+
+    /// Events the ledger keeps in memory, counting the empty room of each
+    /// slice's last chunk (what retention is measured against in tests).
+    ///
+    /// Locking: each stripe in turn, then the meta-log (no two at once).
+    #[doc(hidden)]
+    pub fn ledger_capacity(&self) -> usize {
+        let stripes: usize = self.stripes.iter().map(|s| s.0.lock().log.capacity()).sum();
+        stripes + self.meta_log.lock().capacity()
+    }
+
     /// Puts events read back from a snapshot into the slices they came
     /// from; every slice starts above `floor`.
     pub(crate) fn replay_events(&self, floor: u64, events: Vec<Event>) {
@@ -325,12 +355,17 @@ impl Engine {
                 &e.reference,
             )];
             match e.sku {
-                Some(sku) if e.location.is_some() || e.kind.deltas(1).pooled != 0 => self.stripes
-                    [self.stripe_slot(sku).0]
-                    .0
-                    .lock()
-                    .log
-                    .append(e.seq, &p, keep),
+                Some(sku)
+                    if e.location.is_some()
+                        || e.kind.deltas(1).pooled != 0
+                        || e.kind == EventKind::SkuDeclared =>
+                {
+                    self.stripes[self.stripe_slot(sku).0]
+                        .0
+                        .lock()
+                        .log
+                        .append(e.seq, &p, keep)
+                }
                 _ => self.meta_log.lock().append(e.seq, &p, keep),
             }
         }
@@ -596,6 +631,11 @@ impl Log {
         self.floor
     }
 
+    /// Events kept, counting the empty room of the last chunk.
+    pub(crate) fn capacity(&self) -> usize {
+        self.chunks.len() * CHUNK
+    }
+
     pub(crate) fn set_floor(&mut self, floor: u64) {
         self.floor = self.floor.max(floor);
     }
@@ -629,7 +669,7 @@ impl Log {
         }
     }
 
-    fn trim(&mut self, keep: Option<u64>, now_seq: u64) {
+    pub(crate) fn trim(&mut self, keep: Option<u64>, now_seq: u64) {
         let Some(keep) = keep else { return };
         while self.chunks.len() > 1 {
             let newest_of_first = self.chunks[0][CHUNK - 1].0.seq;

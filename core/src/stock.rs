@@ -902,7 +902,8 @@ impl Engine {
     /// (`subscribe_from`) get its entries.
     ///
     /// Locking: the SKU-creation mutex per new SKU; then per step, each
-    /// stripe it touches in turn (one at a time).
+    /// stripe it touches in turn (one at a time); at the end each stripe in
+    /// turn and the meta-log, to trim the ledger to its retention.
     pub fn bulk_load(
         &self,
         records: &[LoadRecord<'_>],
@@ -1010,6 +1011,8 @@ impl Engine {
             self.durable(Ok(()))?;
             progress(done, total);
         }
+        // A load often lands in stripes that then go quiet for a while.
+        self.trim_ledger();
         Ok(LoadReport {
             records: done,
             skus_created: created,

@@ -867,6 +867,69 @@ fn ledger_reads_from_a_sequence_number_and_reports_truncation() {
     );
 }
 
+/// Retention bounds the whole ledger, not each slice of it: a SKU's
+/// stripe that goes quiet after its busy spell, and a catalogue import,
+/// leave nothing past the retention once `expire_due` or `bulk_load` ran.
+#[test]
+fn ledger_retention_bounds_quiet_stripes_and_catalogue_imports() {
+    const KEEP: usize = 1000;
+    const CHUNK: usize = 128; // a slice's allocation unit
+    let clock = Arc::new(ManualClock::new(T0));
+    let e = Engine::with_config(Config {
+        ledger_retention: Some(KEEP as u64),
+        stripes: 4,
+        ..Config::with_clock(clock)
+    });
+    e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+    // Four SKUs on four stripes (ids 0..3), busy one after the other.
+    for sku in ["a", "b", "c", "d"] {
+        for _ in 0..5 * KEEP {
+            receive(&e, sku, "wh", 1);
+        }
+    }
+    // The window, plus per slice (4 stripes and the meta-log) a chunk
+    // straddling each end of it.
+    let bound = KEEP + 2 * 5 * CHUNK;
+    assert!(
+        e.ledger_capacity() > 3 * KEEP,
+        "each quiet stripe still holds its own window before a sweep: {}",
+        e.ledger_capacity()
+    );
+    e.expire_due(T0);
+    assert!(
+        e.ledger_capacity() <= bound,
+        "{} events kept for a retention of {KEEP}",
+        e.ledger_capacity()
+    );
+    let last = e.last_seq();
+    assert_eq!(
+        e.events_since(last - KEEP as u64, usize::MAX)
+            .unwrap()
+            .len(),
+        KEEP,
+        "the retention window stays readable"
+    );
+    // A catalogue import: many SKU declarations, then one location loaded.
+    let names: Vec<String> = (0..4 * KEEP).map(|i| format!("s{i}")).collect();
+    for n in &names {
+        e.declare_sku(n, SkuSpec::default()).unwrap();
+    }
+    let records: Vec<LoadRecord<'_>> = (0..2 * KEEP)
+        .map(|_| LoadRecord {
+            sku: "a",
+            location: "wh",
+            qty: 1.into(),
+        })
+        .collect();
+    e.bulk_load(&records, Note::default(), &mut |_, _| {})
+        .unwrap();
+    assert!(
+        e.ledger_capacity() <= bound,
+        "{} events kept after the import",
+        e.ledger_capacity()
+    );
+}
+
 #[test]
 fn snapshot_restore_round_trips_exactly() {
     let (e, clock) = shop();
