@@ -21,8 +21,10 @@ pub struct SkuSpec {
 /// addressing table published through an `ArcSwap`. An entry is 32 bytes
 /// (two per cache line, never straddling one): 32 bits of the name's hash,
 /// the id and unit scale packed in 32 bits, and the name, inline when it is
-/// at most 23 bytes, so a hit is usually one cache line. The table is at
-/// least 5/4 the SKUs it holds (4 MiB for 100,000 SKUs): small enough to
+/// at most 23 bytes, so a hit is usually one cache line. The table has
+/// 4/3 the SKUs it holds, of any size (4 MiB for 100,000 SKUs; a power of
+/// two would cost up to twice that, 6.7 bytes per stock record of a
+/// million SKUs at ten locations, not 4.3): small enough to
 /// stay in cache, where a hit costs a tenth of a miss to memory. SKUs
 /// created since the table was built wait in a small delta map under a
 /// mutex, and the table is rebuilt with them once they are many or are
@@ -48,7 +50,7 @@ struct Delta {
 #[derive(Clone)]
 #[repr(C, align(32))]
 struct Entry {
-    /// The high 32 bits of the name's hash (the low bits place it).
+    /// The low 32 bits of the name's hash (the high bits place it).
     tag: u32,
     /// `id << SCALE_BITS | unit scale`; `EMPTY` when the entry is free.
     packed: u32,
@@ -67,7 +69,9 @@ impl Entry {
     }
 }
 
-/// Linear probing, at most 4/5 full.
+/// Linear probing, at most 3/4 full. A name's home slot is the high bits
+/// of its hash scaled to the table's length (`home`); the entry keeps the
+/// low 32 bits as its tag.
 struct Table {
     entries: Box<[Entry]>,
     len: usize,
@@ -86,7 +90,7 @@ fn hash(name: &str) -> u64 {
 
 impl Table {
     fn with_capacity(n: usize) -> Table {
-        let cap = (n + n / 4 + 1).max(16).next_power_of_two();
+        let cap = (n + n / 3 + 1).max(16);
         let empty = Entry {
             tag: 0,
             packed: EMPTY,
@@ -99,10 +103,23 @@ impl Table {
     }
 
     #[inline]
+    fn home(&self, h: u64) -> usize {
+        ((u128::from(h) * self.entries.len() as u128) >> 64) as usize
+    }
+
+    #[inline]
+    fn next(&self, i: usize) -> usize {
+        if i + 1 == self.entries.len() {
+            0
+        } else {
+            i + 1
+        }
+    }
+
+    #[inline]
     fn get(&self, name: &str, h: u64) -> Option<(SkuId, u8)> {
-        let mask = self.entries.len() - 1;
-        let tag = (h >> 32) as u32;
-        let mut i = h as usize & mask;
+        let tag = h as u32;
+        let mut i = self.home(h);
         loop {
             let e = &self.entries[i];
             if e.packed == EMPTY {
@@ -111,18 +128,17 @@ impl Table {
             if e.tag == tag && e.name.as_str().as_bytes() == name.as_bytes() {
                 return Some(e.id_scale());
             }
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
     }
 
     fn insert(&mut self, name: Key, h: u64, id: SkuId, scale: u8) {
-        let mask = self.entries.len() - 1;
-        let mut i = h as usize & mask;
+        let mut i = self.home(h);
         while self.entries[i].packed != EMPTY {
-            i = (i + 1) & mask;
+            i = self.next(i);
         }
         self.entries[i] = Entry {
-            tag: (h >> 32) as u32,
+            tag: h as u32,
             packed: id.0 << SCALE_BITS | u32::from(scale),
             name,
         };
