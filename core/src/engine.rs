@@ -758,7 +758,7 @@ impl<'e> Txn<'e> {
         loc: LocationId,
         note: crate::Note<'_>,
     ) -> i64 {
-        let short = self.stock(sku).get(loc).map_or(0, |l| l.shortage());
+        let short = self.stock(sku).shortage(loc);
         if short > 0 {
             let scale = self.stock(sku).scale;
             self.event(EventKind::Shortage, sku, loc, short, note);

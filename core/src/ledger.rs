@@ -399,13 +399,13 @@ impl Engine {
         for (stripe, g) in guards.iter().enumerate() {
             for (slot, stock) in g.skus.iter().enumerate() {
                 let sku = SkuId(((slot as u32) << self.stripe_bits) | stripe as u32);
-                for h in &stock.locs {
+                for h in stock.locs.iter() {
                     let c = stock.cold(h.loc).cloned().unwrap_or_default();
                     let l = FoldedLevels {
                         on_hand: h.on_hand,
                         reserved: h.reserved,
                         allocated: h.allocated,
-                        safety: h.safety,
+                        safety: h.blocked - c.damaged - c.quality_control,
                         damaged: c.damaged,
                         quality_control: c.quality_control,
                         in_transit: c.in_transit,

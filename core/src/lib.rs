@@ -48,6 +48,7 @@ pub mod ids;
 pub mod kpi;
 pub mod ledger;
 pub mod location;
+mod loclist;
 pub mod order;
 pub mod pool;
 pub mod qty;

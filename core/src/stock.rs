@@ -5,6 +5,7 @@ use crate::engine::{Engine, Field, Note, Txn};
 use crate::error::{Error, Result};
 use crate::ids::{ChannelId, Key, LocationId, SkuId};
 use crate::ledger::EventKind;
+use crate::loclist::LocList;
 use crate::qty::{MAX_MINOR, Qty};
 use crate::sku::SkuSpec;
 use serde::{Deserialize, Serialize};
@@ -73,19 +74,24 @@ pub struct Expected {
     pub due_ms: u64,
 }
 
-/// The hot levels of one SKU at one location (48 bytes).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The hot levels of one SKU at one location (40 bytes). Safety stock and
+/// unsellable units are one hot level, `blocked`: a hold only needs their
+/// sum; the unsellable conditions are in the cold record, and safety is the
+/// difference.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LocLevels {
     pub loc: LocationId,
     pub on_hand: i64,
     pub reserved: i64,
     pub allocated: i64,
-    pub safety: i64,
-    pub unsellable: i64,
+    /// `safety + damaged + quality_control`.
+    pub blocked: i64,
 }
 
+const _: () = assert!(std::mem::size_of::<LocLevels>() == 40);
+
 impl LocLevels {
-    fn new(loc: LocationId) -> Self {
+    pub(crate) fn new(loc: LocationId) -> Self {
         LocLevels {
             loc,
             ..Default::default()
@@ -94,12 +100,21 @@ impl LocLevels {
     /// Available to promise; may be negative inside (a shortage).
     #[inline]
     pub fn atp(&self) -> i64 {
-        self.on_hand - self.reserved - self.allocated - self.safety - self.unsellable
+        self.on_hand - self.reserved - self.allocated - self.blocked
     }
-    /// Promised units beyond what is physically sellable.
-    pub fn shortage(&self) -> i64 {
-        (self.reserved + self.allocated - (self.on_hand - self.unsellable)).max(0)
-    }
+}
+
+/// How a snapshot writes the hot levels of a location: the shape they had
+/// before safety and unsellable units shared one hot level, so snapshots
+/// keep one format.
+#[derive(Serialize, Deserialize)]
+struct WireLevels {
+    loc: LocationId,
+    on_hand: i64,
+    reserved: i64,
+    allocated: i64,
+    safety: i64,
+    unsellable: i64,
 }
 
 /// Rarely used levels, kept out of the hot record.
@@ -197,7 +212,8 @@ impl Cold {
 /// All stock of one SKU, guarded by its stripe's lock: 128 bytes, aligned
 /// to them, so a SKU stocked at one or two locations never straddles more
 /// than two cache lines.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "WireIn")]
 #[repr(align(128))]
 pub(crate) struct SkuStock {
     pub scale: u8,
@@ -205,15 +221,12 @@ pub(crate) struct SkuStock {
     /// SKUs are claimed by one channel, or none: `u32::MAX`) so that a
     /// hold need not read the cold record; more channels' claims live
     /// there (`pool_more`). When this is empty, so is the cold list.
-    #[serde(default = "no_channel")]
     pub pool_chan: u32,
-    #[serde(default)]
     pub pool_qty: i64,
-    #[serde(default)]
     pub pool_more: bool,
     /// Sorted by location id; a SKU stocked at one or two locations keeps
     /// them inline (no pointer to chase on the hot path).
-    pub locs: smallvec::SmallVec<[LocLevels; 2]>,
+    pub locs: LocList,
     pub cold: Cold,
 }
 
@@ -223,6 +236,92 @@ fn no_channel() -> u32 {
     u32::MAX
 }
 
+/// A SKU's record as a snapshot reads it (the field order is the format).
+#[derive(Deserialize)]
+#[serde(rename = "SkuStock")]
+struct WireIn {
+    scale: u8,
+    #[serde(default = "no_channel")]
+    pool_chan: u32,
+    #[serde(default)]
+    pool_qty: i64,
+    #[serde(default)]
+    pool_more: bool,
+    locs: Vec<WireLevels>,
+    cold: Cold,
+}
+
+/// A SKU's record as a snapshot writes it.
+#[derive(Serialize)]
+#[serde(rename = "SkuStock")]
+struct WireOut<'a> {
+    scale: u8,
+    pool_chan: u32,
+    pool_qty: i64,
+    pool_more: bool,
+    locs: WireLocs<'a>,
+    cold: &'a Cold,
+}
+
+struct WireLocs<'a>(&'a SkuStock);
+
+impl Serialize for WireLocs<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let stock = self.0;
+        s.collect_seq(stock.locs.iter().map(|l| {
+            let unsellable = stock.unsellable(l.loc);
+            WireLevels {
+                loc: l.loc,
+                on_hand: l.on_hand,
+                reserved: l.reserved,
+                allocated: l.allocated,
+                safety: l.blocked - unsellable,
+                unsellable,
+            }
+        }))
+    }
+}
+
+impl Serialize for SkuStock {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        WireOut {
+            scale: self.scale,
+            pool_chan: self.pool_chan,
+            pool_qty: self.pool_qty,
+            pool_more: self.pool_more,
+            locs: WireLocs(self),
+            cold: &self.cold,
+        }
+        .serialize(s)
+    }
+}
+
+impl From<WireIn> for SkuStock {
+    fn from(w: WireIn) -> Self {
+        let mut levels: Vec<LocLevels> = w
+            .locs
+            .into_iter()
+            .map(|l| LocLevels {
+                loc: l.loc,
+                on_hand: l.on_hand,
+                reserved: l.reserved,
+                allocated: l.allocated,
+                blocked: l.safety + l.unsellable,
+            })
+            .collect();
+        levels.sort_by_key(|l| l.loc);
+        levels.dedup_by_key(|l| l.loc);
+        SkuStock {
+            scale: w.scale,
+            pool_chan: w.pool_chan,
+            pool_qty: w.pool_qty,
+            pool_more: w.pool_more,
+            locs: LocList::from_sorted(levels),
+            cold: w.cold,
+        }
+    }
+}
+
 impl SkuStock {
     pub(crate) fn new(scale: u8) -> Self {
         SkuStock {
@@ -230,7 +329,7 @@ impl SkuStock {
             pool_chan: u32::MAX,
             pool_qty: 0,
             pool_more: false,
-            locs: smallvec::SmallVec::new(),
+            locs: LocList::default(),
             cold: Cold::default(),
         }
     }
@@ -285,13 +384,7 @@ impl SkuStock {
 
     #[inline]
     pub(crate) fn get(&self, loc: LocationId) -> Option<&LocLevels> {
-        if self.locs.len() <= 8 {
-            return self.locs.iter().find(|l| l.loc == loc);
-        }
-        self.locs
-            .binary_search_by_key(&loc, |l| l.loc)
-            .ok()
-            .map(|i| &self.locs[i])
+        self.locs.get(loc)
     }
 
     #[inline]
@@ -301,20 +394,29 @@ impl SkuStock {
 
     #[inline]
     pub(crate) fn entry(&mut self, loc: LocationId) -> &mut LocLevels {
-        let i = match self.locs.binary_search_by_key(&loc, |l| l.loc) {
-            Ok(i) => i,
-            Err(i) => {
-                // Grow by exactly one once spilled: a SKU at 10 locations
-                // then holds 10 levels, not 16 (doubling wastes a third of
-                // the memory of a large catalogue).
-                if self.locs.spilled() || self.locs.len() == self.locs.inline_size() {
-                    self.locs.reserve_exact(1);
-                }
-                self.locs.insert(i, LocLevels::new(loc));
-                i
-            }
-        };
-        &mut self.locs[i]
+        self.locs.entry(loc)
+    }
+
+    /// Damaged and quality-control units at `loc` (cold).
+    pub(crate) fn unsellable(&self, loc: LocationId) -> i64 {
+        self.cold(loc).map_or(0, |c| c.damaged + c.quality_control)
+    }
+
+    /// On_hand less the unsellable units at `loc`.
+    pub(crate) fn sellable_on_hand(&self, loc: LocationId) -> i64 {
+        self.get(loc).map_or(0, |l| l.on_hand) - self.unsellable(loc)
+    }
+
+    /// Safety stock at `loc`.
+    pub(crate) fn safety(&self, loc: LocationId) -> i64 {
+        self.get(loc).map_or(0, |l| l.blocked) - self.unsellable(loc)
+    }
+
+    /// Promised units beyond what is physically sellable at `loc`.
+    pub(crate) fn shortage(&self, loc: LocationId) -> i64 {
+        self.get(loc).map_or(0, |l| {
+            (l.reserved + l.allocated - (l.on_hand - self.unsellable(loc))).max(0)
+        })
     }
 
     pub(crate) fn cold(&self, loc: LocationId) -> Option<&ColdLevels> {
@@ -340,13 +442,13 @@ impl SkuStock {
             Field::OnHand => self.entry(loc).on_hand += delta,
             Field::Reserved => self.entry(loc).reserved += delta,
             Field::Allocated => self.entry(loc).allocated += delta,
-            Field::Safety => self.entry(loc).safety += delta,
+            Field::Safety => self.entry(loc).blocked += delta,
             Field::Damaged => {
-                self.entry(loc).unsellable += delta;
+                self.entry(loc).blocked += delta;
                 self.cold_entry(loc).damaged += delta;
             }
             Field::QualityControl => {
-                self.entry(loc).unsellable += delta;
+                self.entry(loc).blocked += delta;
                 self.cold_entry(loc).quality_control += delta;
             }
             Field::InTransit => self.cold_entry(loc).in_transit += delta,
@@ -369,10 +471,10 @@ impl SkuStock {
             on_hand: q(h.on_hand),
             reserved: q(h.reserved),
             allocated: q(h.allocated),
-            safety: q(h.safety),
+            safety: q(h.blocked - c.damaged - c.quality_control),
             damaged: q(c.damaged),
             quality_control: q(c.quality_control),
-            unsellable: q(h.unsellable),
+            unsellable: q(c.damaged + c.quality_control),
             in_transit: q(c.in_transit),
             incoming: q(c.incoming),
             backordered: q(c.backordered),
@@ -557,7 +659,7 @@ impl Engine {
         note: Note<'_>,
     ) -> Result<CountReport> {
         let before = txn.stock(id).get(loc).copied().unwrap_or_default();
-        if c < before.unsellable {
+        if c < txn.stock(id).unsellable(loc) {
             return Err(txn.fail(Error::arg(
                 "counted",
                 "below the units held as unsellable; restore or write those off first",
@@ -603,9 +705,8 @@ impl Engine {
         let (mut txn, id, scale, loc, q) =
             self.begin_movement(sku, location, qty, Amount::Positive)?;
         let stock = txn.stock(id);
-        let h = stock.get(loc).copied().unwrap_or_default();
         let have = match from {
-            None => h.on_hand - h.unsellable,
+            None => stock.sellable_on_hand(loc),
             Some(c) => c.level(stock.cold(loc)),
         };
         if q > have {
@@ -637,16 +738,9 @@ impl Engine {
     ) -> Result<Levels> {
         let (mut txn, id, scale, loc, q) =
             self.begin_movement(sku, location, qty, Amount::Positive)?;
-        let h = txn.stock(id).get(loc).copied().unwrap_or_default();
-        if q > h.on_hand - h.unsellable {
-            return Err(txn.fail(self.insufficient(
-                id,
-                Some(loc),
-                None,
-                q,
-                h.on_hand - h.unsellable,
-                scale,
-            )));
+        let have = txn.stock(id).sellable_on_hand(loc);
+        if q > have {
+            return Err(txn.fail(self.insufficient(id, Some(loc), None, q, have, scale)));
         }
         txn.adjust(id, loc, condition.field(), q);
         txn.event(EventKind::MarkedUnsellable(condition), id, loc, q, note);
@@ -696,7 +790,7 @@ impl Engine {
     ) -> Result<Levels> {
         let (mut txn, id, _, loc, q) =
             self.begin_movement(sku, location, qty, Amount::NonNegative)?;
-        let delta = q - txn.stock(id).get(loc).map_or(0, |l| l.safety);
+        let delta = q - txn.stock(id).safety(loc);
         txn.adjust(id, loc, Field::Safety, delta);
         txn.event(EventKind::SafetySet, id, loc, delta, note);
         let rec = Rec::stock(StockOp::SetSafety, sku, location, qty, note);
@@ -1040,8 +1134,7 @@ impl Engine {
             let sku = group[k].0;
             let run = &group[k..k + group[k..].iter().take_while(|x| x.0 == sku).count()];
             let stock = &mut g.skus[self.stripe_slot(sku).1];
-            let new = run.iter().filter(|x| stock.get(x.1).is_none()).count();
-            stock.locs.reserve_exact(new);
+            stock.locs.add_all(run.iter().map(|x| x.1));
             k += run.len();
         }
         for (k, &(sku, loc, q)) in group.iter().enumerate() {

@@ -965,9 +965,14 @@ fn snapshot_restore_round_trips_exactly() {
         Note::default(),
     )
     .unwrap();
+    e.set_safety("a", "store-1", 2.into(), Note::default())
+        .unwrap();
 
     let snap = e.snapshot();
     let json = serde_json::to_string(&snap).unwrap();
+    // Safety and unsellable units share one hot level inside; snapshots
+    // keep writing them apart (one format).
+    assert!(json.contains(r#""safety":2,"unsellable":1}"#), "{json}");
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);
     let r = Engine::restore(
@@ -982,6 +987,12 @@ fn snapshot_restore_round_trips_exactly() {
     assert_ledger_folds(&r);
     assert_eq!(r.levels_as_folded(), e.levels_as_folded());
     assert_eq!(r.kpis(), e.kpis());
+    let l = r.levels("a", "store-1").unwrap();
+    assert_eq!(
+        (l.safety, l.damaged, l.unsellable),
+        (2.into(), 1.into(), 1.into())
+    );
+    assert_eq!(l, e.levels("a", "store-1").unwrap());
     // The restored engine carries on: idempotency, expiry and sequence.
     assert!(
         r.hold(&HoldRequest::new(
