@@ -356,25 +356,25 @@ impl Engine {
     }
 
     pub(crate) fn create_sku(&self, sku: &str, spec: SkuSpec) -> Result<((SkuId, u8), bool)> {
-        self.create_sku_with(sku, spec, true)
-    }
-
-    /// `create_sku`; `rebuild: false` leaves the lock-free SKU table to a
-    /// later `settle` (bulk loads).
-    pub(crate) fn create_sku_with(
-        &self,
-        sku: &str,
-        spec: SkuSpec,
-        rebuild: bool,
-    ) -> Result<((SkuId, u8), bool)> {
         // The declaration is numbered under the creation mutex, so that
         // SKU ids follow sequence order (recovery gives the same ids).
-        self.skus.get_or_create_with(
-            sku,
-            spec,
-            |id, scale| self.declare_stock(id, scale, sku),
-            rebuild,
-        )
+        self.skus
+            .get_or_create(sku, spec, |id, scale| self.declare_stock(id, scale, sku))
+    }
+
+    /// Creates the SKUs of `skus` not known yet (whole units; names
+    /// already checked), room for their stock made in each stripe at once;
+    /// returns how many it created.
+    ///
+    /// Locking: each stripe in turn; then the SKU registry's creation
+    /// mutex, and per SKU its stripe.
+    pub(crate) fn create_skus(&self, skus: &[&str]) -> Result<u64> {
+        let per_stripe = skus.len() / self.stripes.len() + 1;
+        for s in self.stripes.iter() {
+            s.0.lock().skus.reserve_exact(per_stripe);
+        }
+        self.skus
+            .create_many(skus, 0, |id, scale, sku| self.declare_stock(id, scale, sku))
     }
 
     /// Stores a new SKU's stock record (creation and restore).

@@ -259,11 +259,15 @@ impl Engine {
     /// `limit`. The log has no gaps: every event up to `last_seq()` is
     /// readable.
     ///
-    /// Locking: the log, then the reason interner; then the SKU name table.
+    /// Locking: the log, then the reason interner; then the SKU name table
+    /// (and the SKU creation mutex when an event names a SKU whose creation
+    /// is still finishing).
     pub fn events_since(&self, after: u64, limit: usize) -> Result<Vec<LedgerEntry>> {
         let raw = self.raw_events_since(after, limit)?;
         let topo = self.topo.load();
-        let names = self.skus.all();
+        let names = self
+            .skus
+            .all_covering(raw.iter().filter_map(|e| e.sku).max());
         Ok(raw
             .into_iter()
             .map(|e| {

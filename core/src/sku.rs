@@ -221,12 +221,13 @@ impl SkuRegistry {
         Some(found)
     }
 
-    /// Moves the delta into a new table. Called with the delta locked.
-    fn rebuild(&self, delta: &mut Delta) {
+    /// Moves the delta, and `fresh` SKUs not in it, into a new table.
+    /// Called with the delta locked.
+    fn rebuild_with(&self, delta: &mut Delta, fresh: &[(Key, SkuId, u8)]) {
         self.rebuilds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let old = self.table.load();
-        let mut table = Table::with_capacity(old.len + delta.map.len());
+        let mut table = Table::with_capacity(old.len + delta.map.len() + fresh.len());
         for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
             let (id, scale) = e.id_scale();
             table.insert(e.name.clone(), hash(&e.name), id, scale);
@@ -234,8 +235,11 @@ impl SkuRegistry {
         for (name, &(id, scale)) in delta.map.iter() {
             table.insert(name.clone(), hash(name), id, scale);
         }
+        for (name, id, scale) in fresh {
+            table.insert(name.clone(), hash(name), *id, *scale);
+        }
         self.table.store(Arc::new(table));
-        // A large delta (a bulk load) gives its memory back.
+        // A large delta gives its memory back.
         if delta.map.capacity() > 1024 {
             delta.map = Default::default();
         } else {
@@ -244,14 +248,57 @@ impl SkuRegistry {
         delta.hits = 0;
     }
 
-    /// Moves SKUs created since the last rebuild into the lock-free table
-    /// (after a bulk load created many).
+    fn rebuild(&self, delta: &mut Delta) {
+        self.rebuild_with(delta, &[]);
+    }
+
+    /// Creates each SKU of `skus` not known yet (names already checked;
+    /// repeats count once), with unit scale `scale`, and publishes them in
+    /// one new table; returns how many it created. `init` runs for each
+    /// before its id is known to anyone (as in `get_or_create`). A
+    /// catalogue import creates a million SKUs this way without growing the
+    /// delta map a million times over.
     ///
-    /// Locking: the delta mutex.
-    pub(crate) fn settle(&self) {
+    /// Locking: the creation mutex throughout; per SKU, what `init` locks,
+    /// then the name list; at the end the delta mutex.
+    pub(crate) fn create_many(
+        &self,
+        skus: &[&str],
+        scale: u8,
+        mut init: impl FnMut(SkuId, u8, &str),
+    ) -> crate::Result<u64> {
+        let _g = self.create.lock();
+        let mut seen: crate::ids::FastMap<&str, ()> = Default::default();
+        seen.reserve(skus.len());
+        let mut fresh: Vec<(Key, SkuId, u8)> = Vec::with_capacity(skus.len());
+        let mut next = {
+            let mut names = self.names.write();
+            names.reserve_exact(skus.len());
+            names.len()
+        };
+        let mut failed = None;
+        for &sku in skus {
+            if seen.insert(sku, ()).is_some() || self.get(sku).is_some() {
+                continue;
+            }
+            if next >= MAX_SKUS {
+                failed = Some(crate::Error::arg("sku", "too many SKUs"));
+                break;
+            }
+            let id = SkuId(next as u32);
+            init(id, scale, sku);
+            self.names.write().push((Key::new(sku), scale));
+            fresh.push((Key::new(sku), id, scale));
+            next += 1;
+        }
+        // Those created before a failure are published all the same.
         let mut delta = self.delta.lock();
-        if !delta.map.is_empty() {
-            self.rebuild(&mut delta);
+        if !fresh.is_empty() {
+            self.rebuild_with(&mut delta, &fresh);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(fresh.len() as u64),
         }
     }
 
@@ -267,6 +314,23 @@ impl SkuRegistry {
         self.names.read().clone()
     }
 
+    /// `all`, listing at least the SKUs up to `id`. A SKU's declaration is
+    /// in the ledger a moment before its name is listed (`init` runs
+    /// first), so a reader that saw the event waits for its creator.
+    ///
+    /// Locking: the name list; when `id` is not listed yet, the creation
+    /// mutex, then the name list again.
+    pub(crate) fn all_covering(&self, id: Option<SkuId>) -> Vec<(Key, u8)> {
+        let names = self.all();
+        match id {
+            Some(id) if id.0 as usize >= names.len() => {
+                let _created = self.create.lock();
+                self.all()
+            }
+            _ => names,
+        }
+    }
+
     /// Returns the SKU, creating it with `spec` when new. `init` runs before
     /// the id becomes visible, so readers never see an id without its stock.
     pub(crate) fn get_or_create(
@@ -274,19 +338,6 @@ impl SkuRegistry {
         sku: &str,
         spec: SkuSpec,
         init: impl FnOnce(SkuId, u8),
-    ) -> crate::Result<((SkuId, u8), bool)> {
-        self.get_or_create_with(sku, spec, init, true)
-    }
-
-    /// `get_or_create`; with `rebuild` false the lock-free table is not
-    /// rebuilt however large the delta grows (a bulk load creating many
-    /// SKUs calls `settle` once at the end).
-    pub(crate) fn get_or_create_with(
-        &self,
-        sku: &str,
-        spec: SkuSpec,
-        init: impl FnOnce(SkuId, u8),
-        rebuild: bool,
     ) -> crate::Result<((SkuId, u8), bool)> {
         if let Some(found) = self.get(sku) {
             return Ok((found, false));
@@ -314,7 +365,7 @@ impl SkuRegistry {
         self.names.write().push((Key::new(sku), spec.unit_scale));
         let mut delta = self.delta.lock();
         delta.map.insert(Key::new(sku), (id, spec.unit_scale));
-        if rebuild && delta.map.len() > 64 + self.table.load().len / 8 {
+        if delta.map.len() > 64 + self.table.load().len / 8 {
             self.rebuild(&mut delta);
         }
         Ok(((id, spec.unit_scale), true))
@@ -382,6 +433,58 @@ mod tests {
         assert!(rebuilds < 200, "{rebuilds} rebuilds for {n} SKUs");
         for i in (0..n).step_by(997) {
             assert_eq!(reg.get(&format!("sku-{i}")).map(|x| x.0.0), Some(i as u32));
+        }
+    }
+
+    /// Many SKUs at once: repeats and known SKUs are skipped, ids follow
+    /// first appearance, `init` runs once per new SKU, and a creator racing
+    /// on the same names gets the same ids.
+    #[test]
+    fn create_many_creates_each_new_sku_once_with_consecutive_ids() {
+        let reg = SkuRegistry::new();
+        reg.get_or_create("known", SkuSpec::default(), |_, _| {})
+            .unwrap();
+        let names: Vec<String> = (0..5_000).map(|i| format!("sku-{i}")).collect();
+        let mut batch: Vec<&str> = names.iter().map(String::as_str).collect();
+        batch.extend(names.iter().step_by(3).map(String::as_str));
+        batch.push("known");
+        let mut inits = Vec::new();
+        let racer_ids = std::thread::scope(|s| {
+            let racer = s.spawn(|| {
+                names
+                    .iter()
+                    .rev()
+                    .step_by(101)
+                    .map(|n| {
+                        let ((id, _), _) =
+                            reg.get_or_create(n, SkuSpec::default(), |_, _| {}).unwrap();
+                        (n.clone(), id)
+                    })
+                    .collect::<Vec<_>>()
+            });
+            let created = reg
+                .create_many(&batch, 0, |id, _, name| inits.push((id, name.to_string())))
+                .unwrap();
+            assert!(created <= 5_000 && created > 4_900, "{created}");
+            racer.join().unwrap()
+        });
+        let mut once: Vec<&str> = inits.iter().map(|(_, n)| n.as_str()).collect();
+        once.sort_unstable();
+        once.dedup();
+        assert_eq!(once.len(), inits.len(), "each SKU initialised once");
+        for w in inits.windows(2) {
+            assert!(w[1].0.0 > w[0].0.0, "ids in creation order");
+        }
+        for (name, id) in &racer_ids {
+            assert_eq!(reg.get(name), Some((*id, 0)), "{name}");
+        }
+        for (id, name) in &inits {
+            assert_eq!(reg.get(name), Some((*id, 0)), "{name}");
+        }
+        assert_eq!(reg.len(), 5_001);
+        let all = reg.all();
+        for (i, (name, _)) in all.iter().enumerate() {
+            assert_eq!(reg.get(name).map(|x| x.0.0 as usize), Some(i));
         }
     }
 }

@@ -1007,7 +1007,6 @@ impl Engine {
         let topo = self.topo.load();
         let mut locs: crate::ids::FastMap<&str, LocationId> = Default::default();
         let mut new_skus: Vec<&str> = Vec::new();
-        let mut seen_new: crate::ids::FastMap<&str, ()> = Default::default();
         // Records come grouped by SKU as a rule: look each run up once.
         let mut last: Option<(&str, u8)> = None;
         for r in records {
@@ -1026,9 +1025,7 @@ impl Engine {
                         Some((_, scale)) => scale,
                         None => {
                             crate::ids::check_id("sku", r.sku)?;
-                            if seen_new.insert(r.sku, ()).is_none() {
-                                new_skus.push(r.sku);
-                            }
+                            new_skus.push(r.sku); // repeats are created once
                             0
                         }
                     };
@@ -1041,11 +1038,7 @@ impl Engine {
                 .map_err(|p| Error::qty(r.sku, r.qty, p))?;
         }
         drop(topo);
-        let mut created = 0;
-        for sku in new_skus {
-            created += self.create_sku_with(sku, SkuSpec::default(), false)?.1 as u64;
-        }
-        self.skus.settle();
+        let created = self.create_skus(&new_skus)?;
         let total = records.len() as u64;
         let mut done = 0u64;
         let now = self.now_and_sweep();

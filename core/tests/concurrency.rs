@@ -236,3 +236,35 @@ fn units_are_conserved_under_mixed_load() {
     }
     assert_ledger_folds(&e);
 }
+
+/// A reader of the ledger sees a SKU's declaration the moment it is
+/// numbered, a moment before the SKU's name is listed: the read must wait
+/// for the name, never fail or panic on it.
+#[test]
+fn ledger_readers_see_skus_declared_meanwhile_by_name() {
+    let e = Arc::new(Engine::new());
+    let n = 20_000 * scale() as usize;
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (e, done) = (e.clone(), done.clone());
+        thread::spawn(move || {
+            let mut seen = 0usize;
+            while !done.load(Ordering::Acquire) {
+                let last = e.last_seq();
+                for ev in e.events_since(last.saturating_sub(4), 4).unwrap() {
+                    if ev.kind == EventKind::SkuDeclared {
+                        assert!(ev.sku.as_deref().is_some_and(|s| s.starts_with("s-")));
+                        seen += 1;
+                    }
+                }
+            }
+            seen
+        })
+    };
+    for i in 0..n {
+        e.declare_sku(&format!("s-{i}"), SkuSpec::default())
+            .unwrap();
+    }
+    done.store(true, Ordering::Release);
+    assert!(reader.join().unwrap() > 0, "the reader saw declarations");
+}
