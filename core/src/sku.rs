@@ -118,18 +118,35 @@ impl Table {
 
     #[inline]
     fn get(&self, name: &str, h: u64) -> Option<(SkuId, u8)> {
+        self.find(name, h).ok()
+    }
+
+    /// The SKU named `name`, or the free slot where it would go.
+    #[inline]
+    fn find(&self, name: &str, h: u64) -> Result<(SkuId, u8), usize> {
         let tag = h as u32;
         let mut i = self.home(h);
         loop {
             let e = &self.entries[i];
             if e.packed == EMPTY {
-                return None;
+                return Err(i);
             }
             if e.tag == tag && e.name.as_str().as_bytes() == name.as_bytes() {
-                return Some(e.id_scale());
+                return Ok(e.id_scale());
             }
             i = self.next(i);
         }
+    }
+
+    /// Fills the free slot `find` gave for `name`.
+    fn fill(&mut self, slot: usize, name: Key, h: u64, id: SkuId, scale: u8) {
+        debug_assert!(self.entries[slot].packed == EMPTY);
+        self.entries[slot] = Entry {
+            tag: h as u32,
+            packed: id.0 << SCALE_BITS | u32::from(scale),
+            name,
+        };
+        self.len += 1;
     }
 
     fn insert(&mut self, name: Key, h: u64, id: SkuId, scale: u8) {
@@ -221,13 +238,10 @@ impl SkuRegistry {
         Some(found)
     }
 
-    /// Moves the delta, and `fresh` SKUs not in it, into a new table.
-    /// Called with the delta locked.
-    fn rebuild_with(&self, delta: &mut Delta, fresh: &[(Key, SkuId, u8)]) {
-        self.rebuilds
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    /// Moves the delta into a new table. Called with the delta locked.
+    fn rebuild(&self, delta: &mut Delta) {
         let old = self.table.load();
-        let mut table = Table::with_capacity(old.len + delta.map.len() + fresh.len());
+        let mut table = Table::with_capacity(old.len + delta.map.len());
         for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
             let (id, scale) = e.id_scale();
             table.insert(e.name.clone(), hash(&e.name), id, scale);
@@ -235,9 +249,14 @@ impl SkuRegistry {
         for (name, &(id, scale)) in delta.map.iter() {
             table.insert(name.clone(), hash(name), id, scale);
         }
-        for (name, id, scale) in fresh {
-            table.insert(name.clone(), hash(name), *id, *scale);
-        }
+        self.publish(delta, table);
+    }
+
+    /// Makes `table`, which holds every SKU of the delta, the current one.
+    /// Called with the delta locked.
+    fn publish(&self, delta: &mut Delta, table: Table) {
+        self.rebuilds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.table.store(Arc::new(table));
         // A large delta gives its memory back.
         if delta.map.capacity() > 1024 {
@@ -248,19 +267,17 @@ impl SkuRegistry {
         delta.hits = 0;
     }
 
-    fn rebuild(&self, delta: &mut Delta) {
-        self.rebuild_with(delta, &[]);
-    }
-
     /// Creates each SKU of `skus` not known yet (names already checked;
-    /// repeats count once), with unit scale `scale`, and publishes them in
-    /// one new table; returns how many it created. `init` runs for each
-    /// before its id is known to anyone (as in `get_or_create`). A
-    /// catalogue import creates a million SKUs this way without growing the
-    /// delta map a million times over.
+    /// repeats count once), with unit scale `scale`; returns how many it
+    /// created. `init` runs for each before its id is known to anyone (as
+    /// in `get_or_create`). Many SKUs (a catalogue import) go straight into
+    /// one new table, which also finds repeats and known SKUs: one probe
+    /// per name, no delta map grown a million times over. A few go through
+    /// the delta, one at a time, so a small load into a large catalogue
+    /// does not copy the table.
     ///
     /// Locking: the creation mutex throughout; per SKU, what `init` locks,
-    /// then the name list; at the end the delta mutex.
+    /// then the name list; the delta mutex briefly at the start and end.
     pub(crate) fn create_many(
         &self,
         skus: &[&str],
@@ -268,19 +285,46 @@ impl SkuRegistry {
         mut init: impl FnMut(SkuId, u8, &str),
     ) -> crate::Result<u64> {
         let _g = self.create.lock();
-        let mut seen: crate::ids::FastMap<&str, ()> = Default::default();
-        seen.reserve(skus.len());
-        let mut fresh: Vec<(Key, SkuId, u8)> = Vec::with_capacity(skus.len());
+        let old = self.table.load_full();
+        if skus.len() < 64 + old.len / 8 {
+            let mut created = 0;
+            for &sku in skus {
+                if self.get(sku).is_none() {
+                    self.create_locked(sku, scale, |id, scale| init(id, scale, sku))?;
+                    created += 1;
+                }
+            }
+            return Ok(created);
+        }
+        // Only creators add to the delta, and this one holds the creation
+        // mutex: what it holds now is all it will hold.
+        let delta: Vec<(Key, SkuId, u8)> = {
+            let d = self.delta.lock();
+            d.map
+                .iter()
+                .map(|(k, &(id, s))| (k.clone(), id, s))
+                .collect()
+        };
+        let mut table = Table::with_capacity(old.len + delta.len() + skus.len());
+        for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
+            let (id, scale) = e.id_scale();
+            table.insert(e.name.clone(), hash(&e.name), id, scale);
+        }
+        for (name, id, scale) in delta {
+            table.insert(name.clone(), hash(&name), id, scale);
+        }
+        drop(old);
         let mut next = {
             let mut names = self.names.write();
             names.reserve_exact(skus.len());
             names.len()
         };
-        let mut failed = None;
+        let (first, mut failed) = (next, None);
         for &sku in skus {
-            if seen.insert(sku, ()).is_some() || self.get(sku).is_some() {
+            let h = hash(sku);
+            let Err(slot) = table.find(sku, h) else {
                 continue;
-            }
+            };
             if next >= MAX_SKUS {
                 failed = Some(crate::Error::arg("sku", "too many SKUs"));
                 break;
@@ -288,17 +332,24 @@ impl SkuRegistry {
             let id = SkuId(next as u32);
             init(id, scale, sku);
             self.names.write().push((Key::new(sku), scale));
-            fresh.push((Key::new(sku), id, scale));
+            table.fill(slot, Key::new(sku), h, id, scale);
             next += 1;
+        }
+        if table.len * 3 < table.entries.len() {
+            // Mostly repeats: the table was sized for far more names.
+            let mut compact = Table::with_capacity(table.len);
+            for e in table.entries.iter().filter(|e| e.packed != EMPTY) {
+                let (id, scale) = e.id_scale();
+                compact.insert(e.name.clone(), hash(&e.name), id, scale);
+            }
+            table = compact;
         }
         // Those created before a failure are published all the same.
         let mut delta = self.delta.lock();
-        if !fresh.is_empty() {
-            self.rebuild_with(&mut delta, &fresh);
-        }
+        self.publish(&mut delta, table);
         match failed {
             Some(e) => Err(e),
-            None => Ok(fresh.len() as u64),
+            None => Ok((next - first) as u64),
         }
     }
 
@@ -353,6 +404,17 @@ impl SkuRegistry {
         if let Some(found) = self.get(sku) {
             return Ok((found, false));
         }
+        let id = self.create_locked(sku, spec.unit_scale, init)?;
+        Ok(((id, spec.unit_scale), true))
+    }
+
+    /// Creates `sku` (checked, not known), the creation mutex held.
+    fn create_locked(
+        &self,
+        sku: &str,
+        scale: u8,
+        init: impl FnOnce(SkuId, u8),
+    ) -> crate::Result<SkuId> {
         // The creation mutex serializes creators, so the length read here is
         // still the next id when we push. `init` locks a stock stripe, and
         // stripe holders read `names`: take the write lock only after it.
@@ -361,14 +423,14 @@ impl SkuRegistry {
             return Err(crate::Error::arg("sku", "too many SKUs"));
         }
         let id = SkuId(next as u32);
-        init(id, spec.unit_scale);
-        self.names.write().push((Key::new(sku), spec.unit_scale));
+        init(id, scale);
+        self.names.write().push((Key::new(sku), scale));
         let mut delta = self.delta.lock();
-        delta.map.insert(Key::new(sku), (id, spec.unit_scale));
+        delta.map.insert(Key::new(sku), (id, scale));
         if delta.map.len() > 64 + self.table.load().len / 8 {
             self.rebuild(&mut delta);
         }
-        Ok(((id, spec.unit_scale), true))
+        Ok(id)
     }
 }
 
@@ -485,6 +547,32 @@ mod tests {
         let all = reg.all();
         for (i, (name, _)) in all.iter().enumerate() {
             assert_eq!(reg.get(name).map(|x| x.0.0 as usize), Some(i));
+        }
+    }
+
+    /// A few new SKUs into a large catalogue go through the delta (the
+    /// table is not copied); a batch of mostly repeats ends in a table
+    /// sized for what it holds.
+    #[test]
+    fn create_many_copies_the_table_only_for_many_new_skus() {
+        let reg = SkuRegistry::new();
+        let names: Vec<String> = (0..4_000).map(|i| format!("sku-{i}")).collect();
+        let all: Vec<&str> = names.iter().map(String::as_str).collect();
+        assert_eq!(reg.create_many(&all, 0, |_, _, _| {}).unwrap(), 4_000);
+        let rebuilds = reg.rebuilds.load(Ordering::Relaxed);
+        let few = ["new-1", "sku-7", "new-2", "new-1"];
+        assert_eq!(reg.create_many(&few, 2, |_, _, _| {}).unwrap(), 2);
+        assert_eq!(reg.rebuilds.load(Ordering::Relaxed), rebuilds);
+        assert_eq!(reg.get("new-2"), Some((SkuId(4_001), 2)));
+        assert_eq!(reg.get("sku-7"), Some((SkuId(7), 0)));
+
+        let reg = SkuRegistry::new();
+        let repeats: Vec<&str> = (0..40_000).map(|i| all[i % 100]).collect();
+        assert_eq!(reg.create_many(&repeats, 0, |_, _, _| {}).unwrap(), 100);
+        let table = reg.table.load();
+        assert!(table.entries.len() < 4 * table.len, "{} slots", table.entries.len());
+        for (i, name) in all[..100].iter().enumerate() {
+            assert_eq!(reg.get(name), Some((SkuId(i as u32), 0)));
         }
     }
 }

@@ -1005,6 +1005,7 @@ impl Engine {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<LoadReport> {
         let topo = self.topo.load();
+        let lookup = self.skus.lookup();
         let mut locs: crate::ids::FastMap<&str, LocationId> = Default::default();
         let mut new_skus: Vec<&str> = Vec::new();
         // Records come grouped by SKU as a rule: look each run up once.
@@ -1021,7 +1022,7 @@ impl Engine {
             let scale = match last {
                 Some((sku, scale)) if sku == r.sku => scale,
                 _ => {
-                    let scale = match self.skus.get(r.sku) {
+                    let scale = match lookup.get(r.sku) {
                         Some((_, scale)) => scale,
                         None => {
                             crate::ids::check_id("sku", r.sku)?;
@@ -1037,7 +1038,7 @@ impl Engine {
                 .to_positive_minor(scale)
                 .map_err(|p| Error::qty(r.sku, r.qty, p))?;
         }
-        drop(topo);
+        drop((topo, lookup));
         let created = self.create_skus(&new_skus)?;
         let total = records.len() as u64;
         let mut done = 0u64;
@@ -1046,12 +1047,13 @@ impl Engine {
             Vec::with_capacity(LOAD_CHUNK.min(records.len()));
         for chunk in records.chunks(LOAD_CHUNK) {
             items.clear();
+            let lookup = self.skus.lookup();
             let mut last: Option<(&str, SkuId, u8)> = None;
             for (i, r) in chunk.iter().enumerate() {
                 let (sku, scale) = match last {
                     Some((name, id, scale)) if name == r.sku => (id, scale),
                     _ => {
-                        let (id, scale) = self.sku_id(r.sku)?;
+                        let (id, scale) = lookup.id(r.sku)?;
                         last = Some((r.sku, id, scale));
                         (id, scale)
                     }
