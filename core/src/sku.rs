@@ -570,7 +570,11 @@ mod tests {
         let repeats: Vec<&str> = (0..40_000).map(|i| all[i % 100]).collect();
         assert_eq!(reg.create_many(&repeats, 0, |_, _, _| {}).unwrap(), 100);
         let table = reg.table.load();
-        assert!(table.entries.len() < 4 * table.len, "{} slots", table.entries.len());
+        assert!(
+            table.entries.len() < 4 * table.len,
+            "{} slots",
+            table.entries.len()
+        );
         for (i, name) in all[..100].iter().enumerate() {
             assert_eq!(reg.get(name), Some((SkuId(i as u32), 0)));
         }
