@@ -180,6 +180,16 @@ pub(crate) struct Stripe {
     scratch: Scratch,
 }
 
+impl Stripe {
+    /// Puts a new SKU's stock at `slot`, growing the table to it.
+    fn place(&mut self, slot: usize, stock: SkuStock) {
+        if self.skus.len() <= slot {
+            self.skus.resize_with(slot + 1, SkuStock::default);
+        }
+        self.skus[slot] = stock;
+    }
+}
+
 /// A transaction's events waiting for their sequence numbers, and its level
 /// changes, to undo on rollback. They live in the transaction's first
 /// stripe, not in the transaction: they keep their capacity from one
@@ -382,11 +392,7 @@ impl Engine {
     /// Locking: the SKU's stripe.
     pub(crate) fn place_stock(&self, id: SkuId, stock: SkuStock) {
         let (stripe, slot) = self.stripe_slot(id);
-        let mut s = self.stripes[stripe].0.lock();
-        if s.skus.len() <= slot {
-            s.skus.resize_with(slot + 1, SkuStock::default);
-        }
-        s.skus[slot] = stock;
+        self.stripes[stripe].0.lock().place(slot, stock);
     }
 
     /// Creates a SKU's empty stock record and appends its declaration to
@@ -408,10 +414,7 @@ impl Engine {
         );
         let (stripe, slot) = self.stripe_slot(id);
         let mut s = self.stripes[stripe].0.lock();
-        if s.skus.len() <= slot {
-            s.skus.resize_with(slot + 1, SkuStock::default);
-        }
-        s.skus[slot] = SkuStock::new(scale);
+        s.place(slot, SkuStock::new(scale));
         let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
         s.log.append(
             seq,

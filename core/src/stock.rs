@@ -134,6 +134,13 @@ pub(crate) struct ColdLevels {
     pub expected: Vec<Expected>,
 }
 
+impl ColdLevels {
+    /// Damaged and quality-control units.
+    pub(crate) fn unsellable(&self) -> i64 {
+        self.damaged + self.quality_control
+    }
+}
+
 /// The cold part of a SKU: one pointer while it has none. Once a SKU has
 /// had pool claims the box stays (a cart per second would otherwise
 /// allocate and free it each time); equality ignores the difference.
@@ -399,7 +406,7 @@ impl SkuStock {
 
     /// Damaged and quality-control units at `loc` (cold).
     pub(crate) fn unsellable(&self, loc: LocationId) -> i64 {
-        self.cold(loc).map_or(0, |c| c.damaged + c.quality_control)
+        self.cold(loc).map_or(0, ColdLevels::unsellable)
     }
 
     /// On_hand less the unsellable units at `loc`.
@@ -471,10 +478,10 @@ impl SkuStock {
             on_hand: q(h.on_hand),
             reserved: q(h.reserved),
             allocated: q(h.allocated),
-            safety: q(h.blocked - c.damaged - c.quality_control),
+            safety: q(h.blocked - c.unsellable()),
             damaged: q(c.damaged),
             quality_control: q(c.quality_control),
-            unsellable: q(c.damaged + c.quality_control),
+            unsellable: q(c.unsellable()),
             in_transit: q(c.in_transit),
             incoming: q(c.incoming),
             backordered: q(c.backordered),
