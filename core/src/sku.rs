@@ -149,17 +149,10 @@ impl Table {
         self.len += 1;
     }
 
+    /// Adds a SKU the table does not hold.
     fn insert(&mut self, name: Key, h: u64, id: SkuId, scale: u8) {
-        let mut i = self.home(h);
-        while self.entries[i].packed != EMPTY {
-            i = self.next(i);
-        }
-        self.entries[i] = Entry {
-            tag: h as u32,
-            packed: id.0 << SCALE_BITS | u32::from(scale),
-            name,
-        };
-        self.len += 1;
+        let slot = self.find(&name, h).expect_err("a SKU is in a table once");
+        self.fill(slot, name, h, id, scale);
     }
 }
 
