@@ -70,7 +70,9 @@ pub struct Config {
     pub transfer_retention_ms: u64,
     /// At least this many of the newest ledger events are kept in memory;
     /// older ones are dropped a chunk at a time (128 events of one stripe),
-    /// so up to 128 per stripe more are kept (`None`: all).
+    /// so up to two chunks per stripe more are kept (`None`: all). A stripe
+    /// drops its old chunks as it appends; one that went quiet does at the
+    /// next `expire_due` or `bulk_load`.
     pub ledger_retention: Option<u64>,
     /// Longest hold TTL accepted.
     pub max_ttl_ms: u64,
