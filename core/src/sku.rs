@@ -149,6 +149,19 @@ impl Table {
         self.len += 1;
     }
 
+    /// A table of `old`'s SKUs and `delta`'s, with room for `extra` more.
+    fn merged(old: &Table, delta: &Delta, extra: usize) -> Table {
+        let mut table = Table::with_capacity(old.len + delta.map.len() + extra);
+        for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
+            let (id, scale) = e.id_scale();
+            table.insert(e.name.clone(), hash(&e.name), id, scale);
+        }
+        for (name, &(id, scale)) in delta.map.iter() {
+            table.insert(name.clone(), hash(name), id, scale);
+        }
+        table
+    }
+
     /// Adds a SKU the table does not hold.
     fn insert(&mut self, name: Key, h: u64, id: SkuId, scale: u8) {
         let slot = self.find(&name, h).expect_err("a SKU is in a table once");
@@ -233,15 +246,7 @@ impl SkuRegistry {
 
     /// Moves the delta into a new table. Called with the delta locked.
     fn rebuild(&self, delta: &mut Delta) {
-        let old = self.table.load();
-        let mut table = Table::with_capacity(old.len + delta.map.len());
-        for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
-            let (id, scale) = e.id_scale();
-            table.insert(e.name.clone(), hash(&e.name), id, scale);
-        }
-        for (name, &(id, scale)) in delta.map.iter() {
-            table.insert(name.clone(), hash(name), id, scale);
-        }
+        let table = Table::merged(&self.table.load(), delta, 0);
         self.publish(delta, table);
     }
 
@@ -291,21 +296,7 @@ impl SkuRegistry {
         }
         // Only creators add to the delta, and this one holds the creation
         // mutex: what it holds now is all it will hold.
-        let delta: Vec<(Key, SkuId, u8)> = {
-            let d = self.delta.lock();
-            d.map
-                .iter()
-                .map(|(k, &(id, s))| (k.clone(), id, s))
-                .collect()
-        };
-        let mut table = Table::with_capacity(old.len + delta.len() + skus.len());
-        for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
-            let (id, scale) = e.id_scale();
-            table.insert(e.name.clone(), hash(&e.name), id, scale);
-        }
-        for (name, id, scale) in delta {
-            table.insert(name.clone(), hash(&name), id, scale);
-        }
+        let mut table = Table::merged(&old, &self.delta.lock(), skus.len());
         drop(old);
         let mut next = {
             let mut names = self.names.write();
@@ -330,12 +321,7 @@ impl SkuRegistry {
         }
         if table.len * 3 < table.entries.len() {
             // Mostly repeats: the table was sized for far more names.
-            let mut compact = Table::with_capacity(table.len);
-            for e in table.entries.iter().filter(|e| e.packed != EMPTY) {
-                let (id, scale) = e.id_scale();
-                compact.insert(e.name.clone(), hash(&e.name), id, scale);
-            }
-            table = compact;
+            table = Table::merged(&table, &Delta::default(), 0);
         }
         // Those created before a failure are published all the same.
         let mut delta = self.delta.lock();
