@@ -26,8 +26,8 @@ use crate::feed::Change;
 use crate::ids::{ChannelId, Key, LocationId, SkuId, check_id};
 use crate::ledger::EventKind;
 use crate::qty::Qty;
+use crate::tagindex::TagIndex;
 use crate::topology::Topology;
-use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 use std::borrow::Cow;
@@ -251,34 +251,16 @@ impl HoldRec {
 /// dropped when they reach the front, and the queue is compacted to the live
 /// entries once they outnumber the active holds, so it stays within a
 /// constant factor of the active holds however many are released early.
+#[derive(Default)]
 pub(crate) struct HoldShard {
-    /// Slot numbers, hashed by the host's id, each with 32 bits of the id's
-    /// hash: a lookup reads a slot only when those match (not on every
-    /// 7-bit control match), and growing the index reads no slot at all.
-    index: HashTable<Entry>,
+    /// Slot numbers by the low 32 bits of the id's hash: a lookup reads a
+    /// slot only when those match, and growing the index reads no slot.
+    index: TagIndex,
     slots: Vec<Option<Slot>>,
     free: Vec<u32>,
     expiries: Expiries,
     active: usize,
     purges: VecDeque<(u64, u32)>,
-}
-
-/// An index entry: a slot and the low 32 bits of its id's hash, from
-/// which the index's own hash is derived (`Entry::hash`).
-#[derive(Clone, Copy)]
-struct Entry {
-    slot: u32,
-    tag: u32,
-}
-
-impl Entry {
-    /// The index's hash of an id hash: its low 32 bits, repeated, so the
-    /// bucket (low bits) and the control byte (top 7 bits) both come from
-    /// the 32 bits the entry keeps.
-    #[inline]
-    fn hash(tag: u32) -> u64 {
-        (u64::from(tag) << 32) | u64::from(tag)
-    }
 }
 
 /// Two cache lines exactly: a hold written to a recycled slot touches two
@@ -292,32 +274,16 @@ pub(crate) struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 
-impl Default for HoldShard {
-    fn default() -> Self {
-        HoldShard {
-            index: HashTable::new(),
-            slots: Vec::new(),
-            free: Vec::new(),
-            expiries: Expiries::default(),
-            active: 0,
-            purges: VecDeque::new(),
-        }
-    }
-}
-
 impl HoldShard {
     #[inline]
     pub fn find(&self, id: &IdHash<'_>) -> Option<u32> {
         let slots = &self.slots;
         let tag = id.hash as u32;
-        self.index
-            .find(Entry::hash(tag), |e| {
-                e.tag == tag
-                    && slots[e.slot as usize]
-                        .as_ref()
-                        .is_some_and(|x| x.key.as_str() == id.id)
-            })
-            .map(|e| e.slot)
+        self.index.find(tag, |slot| {
+            slots[slot as usize]
+                .as_ref()
+                .is_some_and(|x| x.key.as_str() == id.id)
+        })
     }
     #[inline]
     fn slot(&self, slot: u32) -> &Slot {
@@ -350,11 +316,7 @@ impl HoldShard {
         } else {
             self.purges.push_back((purge_at, slot));
         }
-        let tag = id.hash as u32;
-        self.index
-            .insert_unique(Entry::hash(tag), Entry { slot, tag }, |e| {
-                Entry::hash(e.tag)
-            });
+        self.index.insert(id.hash as u32, slot);
         self.slots[slot as usize] = Some(Slot {
             hash: id.hash,
             key: Key::new(id.id),
@@ -385,12 +347,7 @@ impl HoldShard {
     }
     fn purge(&mut self, slot: u32) {
         if let Some(x) = self.slots[slot as usize].take() {
-            if let Ok(entry) = self
-                .index
-                .find_entry(Entry::hash(x.hash as u32), |e| e.slot == slot)
-            {
-                entry.remove();
-            }
+            self.index.remove(x.hash as u32, slot);
             self.free.push(slot);
         }
     }

@@ -56,6 +56,7 @@ pub mod routing;
 pub mod sku;
 pub mod snapshot;
 pub mod stock;
+mod tagindex;
 pub mod topology;
 pub mod transfer;
 
