@@ -409,7 +409,7 @@ impl Engine {
                         on_hand: h.on_hand,
                         reserved: h.reserved,
                         allocated: h.allocated,
-                        safety: h.blocked - c.unsellable(),
+                        safety: h.safety(c.unsellable()),
                         damaged: c.damaged,
                         quality_control: c.quality_control,
                         in_transit: c.in_transit,

@@ -102,6 +102,13 @@ impl LocLevels {
     pub fn atp(&self) -> i64 {
         self.on_hand - self.reserved - self.allocated - self.blocked
     }
+
+    /// Safety stock, given the location's `unsellable` units (damaged and
+    /// quality control): `blocked` holds both.
+    #[inline]
+    pub(crate) fn safety(&self, unsellable: i64) -> i64 {
+        self.blocked - unsellable
+    }
 }
 
 /// How a snapshot writes the hot levels of a location: the shape they had
@@ -282,7 +289,7 @@ impl Serialize for WireLocs<'_> {
                 on_hand: l.on_hand,
                 reserved: l.reserved,
                 allocated: l.allocated,
-                safety: l.blocked - unsellable,
+                safety: l.safety(unsellable),
                 unsellable,
             }
         }))
@@ -478,7 +485,7 @@ impl SkuStock {
             on_hand: q(h.on_hand),
             reserved: q(h.reserved),
             allocated: q(h.allocated),
-            safety: q(h.blocked - c.unsellable()),
+            safety: q(h.safety(c.unsellable())),
             damaged: q(c.damaged),
             quality_control: q(c.quality_control),
             unsellable: q(c.unsellable()),
