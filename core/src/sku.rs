@@ -315,8 +315,9 @@ impl SkuRegistry {
             }
             let id = SkuId(next as u32);
             init(id, scale, sku);
-            self.names.write().push((Key::new(sku), scale));
-            table.fill(slot, Key::new(sku), h, id, scale);
+            let key = Key::new(sku);
+            self.names.write().push((key.clone(), scale));
+            table.fill(slot, key, h, id, scale);
             next += 1;
         }
         if table.len * 3 < table.entries.len() {
@@ -403,9 +404,10 @@ impl SkuRegistry {
         }
         let id = SkuId(next as u32);
         init(id, scale);
-        self.names.write().push((Key::new(sku), scale));
+        let key = Key::new(sku);
+        self.names.write().push((key.clone(), scale));
         let mut delta = self.delta.lock();
-        delta.map.insert(Key::new(sku), (id, scale));
+        delta.map.insert(key, (id, scale));
         if delta.map.len() > 64 + self.table.load().len / 8 {
             self.rebuild(&mut delta);
         }
