@@ -324,6 +324,14 @@ impl HoldShard {
         });
         slot
     }
+    /// Reads the slot the next insert fills, so that its cache miss is
+    /// under way while the caller does other work.
+    #[inline]
+    pub fn warm_free(&self) {
+        if let Some(&s) = self.free.last() {
+            std::hint::black_box(self.slots[s as usize].is_some());
+        }
+    }
     pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
         self.rec_mut(slot).expires_ms = expires_ms;
         self.push_expiry(expires_ms, slot);
@@ -770,11 +778,16 @@ impl Engine {
             .ok_or_else(|| Error::UnknownChannel {
                 channel: req.channel.to_string(),
             })?;
-        let lines = self.resolve_lines_in(&tables.topo, &tables.skus, req.lines)?;
-
         let h = IdHash::new(req.id);
         let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
-        if let Some(slot) = shard.find(&h) {
+        // The id's index line, the slot a new hold fills and the lines' SKU
+        // entries are independent cache misses: started together under the
+        // shard lock, they overlap (an atomic in between would serialize
+        // them). The lines are checked before the id, as before.
+        shard.warm_free();
+        let found = shard.find(&h);
+        let lines = self.resolve_lines_in(&tables.topo, &tables.skus, req.lines)?;
+        if let Some(slot) = found {
             let rec = shard.rec(slot);
             return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, &lines) {
                 Ok(rec.receipt(true))
