@@ -1,7 +1,8 @@
 //! The core's own speed on the bindings' batch workload: what the Python
 //! and Node batch calls could reach with no binding cost at all.
 //!
-//! `cargo run --release -p unistock --example batch_ceiling -- [N] [ROUNDS]`
+//! `cargo run --release -p unistock --example batch_ceiling -- [N] [ROUNDS] [ten]`
+//! (`ten`: the ten-line holds only, for `perf record`)
 //!
 //! The same shape as `benches/python/bench_holds.py` and
 //! `benches/node/bench_holds.js`: 1,000 SKUs at one of two warehouses, a
@@ -19,6 +20,7 @@ fn main() {
         .map(|a| a.parse::<usize>().unwrap());
     let n = args.next().unwrap_or(200_000);
     let rounds = args.next().unwrap_or(3);
+    let ten_only = std::env::args().nth(3).as_deref() == Some("ten");
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let e = Engine::with_config(Config {
         hold_retention_ms: 1_000,
@@ -54,7 +56,7 @@ fn main() {
     let (mut best_one, mut best_ten) = (0f64, 0f64);
     for _ in 0..rounds {
         let t = Instant::now();
-        for k in (0..n).step_by(1000) {
+        for k in (0..n).step_by(1000).filter(|_| !ten_only) {
             let reqs: Vec<HoldRequest<'_>> = (k..(k + 1000).min(n))
                 .map(|i| HoldRequest::new(&one_ids[i], "web", &one[i], 900_000))
                 .collect();

@@ -541,7 +541,7 @@ impl<'e> Txn<'e> {
             let i = eng.stripe_slot(*one).0;
             txn.guards.push((i, eng.stripes[i].0.lock()));
         } else {
-            let mut idx: SmallVec<[usize; 4]> = SmallVec::new();
+            let mut idx: SmallVec<[usize; 16]> = SmallVec::new();
             for &s in skus {
                 idx.push(eng.stripe_slot(s).0);
             }

@@ -461,6 +461,9 @@ pub(crate) struct Tables<'e> {
     topo_gen: u64,
     topo: arc_swap::Guard<std::sync::Arc<Topology>>,
     skus: crate::sku::SkuLookup<'e>,
+    /// The resolved lines of the hold at hand (reused across a batch, so
+    /// that holds of many lines allocate once per batch, not per hold).
+    lines: Lines,
 }
 
 impl<'e> Tables<'e> {
@@ -473,6 +476,7 @@ impl<'e> Tables<'e> {
             topo_gen,
             topo: eng.topo.load(),
             skus: eng.skus.lookup(),
+            lines: Lines::new(),
         }
     }
 }
@@ -722,7 +726,9 @@ impl Engine {
 
     /// Resolves and validates lines (steps 3-5 of the precedence).
     pub(crate) fn resolve_lines(&self, topo: &Topology, lines: &[HoldLine<'_>]) -> Result<Lines> {
-        self.resolve_lines_in(topo, &self.skus.lookup(), lines)
+        let mut out = Lines::new();
+        self.resolve_lines_in(topo, &self.skus.lookup(), lines, &mut out)?;
+        Ok(out)
     }
 
     fn resolve_lines_in(
@@ -730,14 +736,15 @@ impl Engine {
         topo: &Topology,
         skus: &crate::sku::SkuLookup<'_>,
         lines: &[HoldLine<'_>],
-    ) -> Result<Lines> {
+        out: &mut Lines,
+    ) -> Result<()> {
         if lines.is_empty() || lines.len() > self.config.max_lines {
             return Err(Error::arg(
                 "lines",
                 format!("must have 1..={} lines", self.config.max_lines),
             ));
         }
-        let mut out = Lines::new();
+        out.clear();
         for l in lines {
             let (sku, scale) = skus.id(l.sku)?;
             let loc = match l.location {
@@ -757,7 +764,7 @@ impl Engine {
                 scale,
             });
         }
-        Ok(out)
+        Ok(())
     }
 
     fn hold_at<'e>(
@@ -779,17 +786,35 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let h = IdHash::new(req.id);
-        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let shard = self.holds[h.shard(self.holds.len())].0.lock();
         // The id's index line, the slot a new hold fills and the lines' SKU
         // entries are independent cache misses: started together under the
         // shard lock, they overlap (an atomic in between would serialize
         // them). The lines are checked before the id, as before.
         shard.warm_free();
         let found = shard.find(&h);
-        let lines = self.resolve_lines_in(&tables.topo, &tables.skus, req.lines)?;
+        self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
+        self.hold_resolved(req, chan, now, tables, (shard, &h, found))
+    }
+
+    /// `hold_at` once the lines are resolved, under the hold's shard lock
+    /// (`found`: the record already under the id).
+    fn hold_resolved<'e>(
+        &'e self,
+        req: &HoldRequest<'_>,
+        chan: ChannelId,
+        now: u64,
+        tables: &Tables<'e>,
+        (mut shard, h, found): (
+            parking_lot::MutexGuard<'_, HoldShard>,
+            &IdHash<'_>,
+            Option<u32>,
+        ),
+    ) -> Result<HoldReceipt> {
+        let lines = &tables.lines[..];
         if let Some(slot) = found {
             let rec = shard.rec(slot);
-            return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, &lines) {
+            return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, lines) {
                 Ok(rec.receipt(true))
             } else {
                 Err(Error::IdConflict {
@@ -798,13 +823,13 @@ impl Engine {
                 })
             };
         }
-        let mut skus: SmallVec<[SkuId; 4]> = SmallVec::new();
-        for l in &lines {
+        let mut skus: SmallVec<[SkuId; 16]> = SmallVec::new();
+        for l in lines {
             skus.push(l.sku);
         }
         let mut txn = Txn::begin(self, &skus, now);
         let reloaded;
-        let topo: &Topology = if self.topo_gen.load(Ordering::Acquire) != topo_gen {
+        let topo: &Topology = if self.topo_gen.load(Ordering::Acquire) != tables.topo_gen {
             reloaded = self.topo.load();
             &reloaded
         } else {
@@ -814,7 +839,7 @@ impl Engine {
             &mut txn,
             topo,
             chan,
-            &lines,
+            lines,
             req.pool,
             Note {
                 reason: "",
@@ -844,12 +869,12 @@ impl Engine {
             created_ms: now,
             expires_ms: expires,
             ended_ms: 0,
-            request: fingerprint(chan, req.pool, &lines),
+            request: fingerprint(chan, req.pool, lines),
             parts,
             order: None,
         };
         let receipt = rec.receipt(false);
-        shard.insert(&h, rec, 0);
+        shard.insert(h, rec, 0);
         drop(shard);
         self.note_due(expires);
         self.publish(changes);
@@ -871,7 +896,8 @@ impl Engine {
         let channel = topo.channel(chan).ok_or_else(|| Error::UnknownChannel {
             channel: self.channel_label(chan),
         })?;
-        let mut parts = Parts::new();
+        // One allocation for a hold of many lines, not one per doubling.
+        let mut parts = Parts::with_capacity(lines.len());
         for l in lines {
             match l.loc {
                 Some(loc) => {
@@ -1141,7 +1167,7 @@ impl Engine {
     ) -> Vec<Change> {
         let rec = shard.rec(slot);
         assert_eq!(rec.state, HoldState::Active, "a hold ends exactly once");
-        let mut skus: SmallVec<[SkuId; 4]> = SmallVec::new();
+        let mut skus: SmallVec<[SkuId; 16]> = SmallVec::new();
         for p in &rec.parts {
             skus.push(p.sku);
         }
