@@ -49,6 +49,7 @@ pub mod kpi;
 pub mod ledger;
 pub mod location;
 mod loclist;
+mod names;
 pub mod order;
 pub mod pool;
 pub mod qty;

@@ -1,11 +1,11 @@
 //! SKUs: the sellable items, and the registry that interns their ids.
 
 use crate::ids::{Key, SkuId};
+use crate::names::{NameTable, hash};
 use crate::qty::MAX_SCALE;
 use arc_swap::ArcSwap;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 /// How a SKU is measured.
@@ -47,114 +47,49 @@ struct Delta {
     hits: usize,
 }
 
-#[derive(Clone)]
-#[repr(C, align(32))]
-struct Entry {
-    /// The low 32 bits of the name's hash (the high bits place it).
-    tag: u32,
-    /// `id << SCALE_BITS | unit scale`; `EMPTY` when the entry is free.
-    packed: u32,
-    name: Key,
-}
+/// The SKU table: a [`NameTable`] whose values pack the id and the unit
+/// scale (`id << SCALE_BITS | scale`).
+struct Table(NameTable);
 
-const _: () = assert!(std::mem::size_of::<Entry>() == 32);
-
-impl Entry {
-    #[inline]
-    fn id_scale(&self) -> (SkuId, u8) {
-        (
-            SkuId(self.packed >> SCALE_BITS),
-            (self.packed & ((1 << SCALE_BITS) - 1)) as u8,
-        )
-    }
-}
-
-/// Linear probing, at most 3/4 full. A name's home slot is the high bits
-/// of its hash scaled to the table's length (`home`); the entry keeps the
-/// low 32 bits as its tag.
-struct Table {
-    entries: Box<[Entry]>,
-    len: usize,
-}
-
-const EMPTY: u32 = u32::MAX;
-/// Bits of `Entry::packed` that hold the unit scale (0..=MAX_SCALE).
+/// Bits of a packed value that hold the unit scale (0..=MAX_SCALE).
 const SCALE_BITS: u32 = 3;
 const _: () = assert!(MAX_SCALE < 1 << SCALE_BITS);
-/// SKU ids are below this (the rest of `Entry::packed`, less `EMPTY`).
+/// SKU ids are below this (the rest of a packed value, less the free mark).
 const MAX_SKUS: usize = (u32::MAX >> SCALE_BITS) as usize;
 
-fn hash(name: &str) -> u64 {
-    foldhash::quality::FixedState::with_seed(0x756e_6973_746f_636b).hash_one(name)
+#[inline]
+fn unpack(v: u32) -> (SkuId, u8) {
+    (SkuId(v >> SCALE_BITS), (v & ((1 << SCALE_BITS) - 1)) as u8)
 }
 
 impl Table {
     fn with_capacity(n: usize) -> Table {
-        let cap = (n + n / 3 + 1).max(16);
-        let empty = Entry {
-            tag: 0,
-            packed: EMPTY,
-            name: Key::default(),
-        };
-        Table {
-            entries: vec![empty; cap].into_boxed_slice(),
-            len: 0,
-        }
-    }
-
-    #[inline]
-    fn home(&self, h: u64) -> usize {
-        ((u128::from(h) * self.entries.len() as u128) >> 64) as usize
-    }
-
-    #[inline]
-    fn next(&self, i: usize) -> usize {
-        if i + 1 == self.entries.len() {
-            0
-        } else {
-            i + 1
-        }
+        Table(NameTable::with_capacity(n))
     }
 
     #[inline]
     fn get(&self, name: &str, h: u64) -> Option<(SkuId, u8)> {
-        self.find(name, h).ok()
+        self.0.get(name, h).map(unpack)
     }
 
     /// The SKU named `name`, or the free slot where it would go.
     #[inline]
     fn find(&self, name: &str, h: u64) -> Result<(SkuId, u8), usize> {
-        let tag = h as u32;
-        let mut i = self.home(h);
-        loop {
-            let e = &self.entries[i];
-            if e.packed == EMPTY {
-                return Err(i);
-            }
-            if e.tag == tag && e.name.as_str().as_bytes() == name.as_bytes() {
-                return Ok(e.id_scale());
-            }
-            i = self.next(i);
-        }
+        self.0.find(name, h).map(unpack)
     }
 
     /// Fills the free slot `find` gave for `name`.
     fn fill(&mut self, slot: usize, name: Key, h: u64, id: SkuId, scale: u8) {
-        debug_assert!(self.entries[slot].packed == EMPTY);
-        self.entries[slot] = Entry {
-            tag: h as u32,
-            packed: id.0 << SCALE_BITS | u32::from(scale),
-            name,
-        };
-        self.len += 1;
+        self.0
+            .fill(slot, name, h, id.0 << SCALE_BITS | u32::from(scale));
     }
 
     /// A table of `old`'s SKUs and `delta`'s, with room for `extra` more.
     fn merged(old: &Table, delta: &Delta, extra: usize) -> Table {
-        let mut table = Table::with_capacity(old.len + delta.map.len() + extra);
-        for e in old.entries.iter().filter(|e| e.packed != EMPTY) {
-            let (id, scale) = e.id_scale();
-            table.insert(e.name.clone(), hash(&e.name), id, scale);
+        let mut table = Table::with_capacity(old.0.len() + delta.map.len() + extra);
+        for (name, v) in old.0.iter() {
+            let (id, scale) = unpack(v);
+            table.insert(name.clone(), hash(name), id, scale);
         }
         for (name, &(id, scale)) in delta.map.iter() {
             table.insert(name.clone(), hash(name), id, scale);
@@ -238,7 +173,7 @@ impl SkuRegistry {
         // A rebuild copies the whole table: it waits until slow lookups
         // have paid for half of it, so a bulk load (each new SKU looked up
         // again at once) stays linear.
-        if delta.hits > 64 + self.table.load().len / 2 + delta.map.len() {
+        if delta.hits > 64 + self.table.load().0.len() / 2 + delta.map.len() {
             self.rebuild(&mut delta);
         }
         Some(found)
@@ -284,7 +219,7 @@ impl SkuRegistry {
     ) -> crate::Result<u64> {
         let _g = self.create.lock();
         let old = self.table.load_full();
-        if skus.len() < 64 + old.len / 8 {
+        if skus.len() < 64 + old.0.len() / 8 {
             let mut created = 0;
             for &sku in skus {
                 if self.get(sku).is_none() {
@@ -320,7 +255,7 @@ impl SkuRegistry {
             table.fill(slot, key, h, id, scale);
             next += 1;
         }
-        if table.len * 3 < table.entries.len() {
+        if table.0.len() * 3 < table.0.capacity() {
             // Mostly repeats: the table was sized for far more names.
             table = Table::merged(&table, &Delta::default(), 0);
         }
@@ -408,7 +343,7 @@ impl SkuRegistry {
         self.names.write().push((key.clone(), scale));
         let mut delta = self.delta.lock();
         delta.map.insert(key, (id, scale));
-        if delta.map.len() > 64 + self.table.load().len / 8 {
+        if delta.map.len() > 64 + self.table.load().0.len() / 8 {
             self.rebuild(&mut delta);
         }
         Ok(id)
@@ -552,9 +487,9 @@ mod tests {
         assert_eq!(reg.create_many(&repeats, 0, |_, _, _| {}).unwrap(), 100);
         let table = reg.table.load();
         assert!(
-            table.entries.len() < 4 * table.len,
+            table.0.capacity() < 4 * table.0.len(),
             "{} slots",
-            table.entries.len()
+            table.0.capacity()
         );
         for (i, name) in all[..100].iter().enumerate() {
             assert_eq!(reg.get(name), Some((SkuId(i as u32), 0)));

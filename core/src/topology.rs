@@ -9,9 +9,10 @@ use crate::channel::{Channel, ChannelSpec};
 use crate::durable::rec::Rec;
 use crate::engine::{Engine, Txn};
 use crate::error::{Error, Result};
-use crate::ids::{ChannelId, FastMap, Key, LocationId};
+use crate::ids::{ChannelId, Key, LocationId};
 use crate::ledger::EventKind;
 use crate::location::{Location, LocationSpec};
+use crate::names::{NameTable, hash};
 use crate::stock::SkuStock;
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -19,9 +20,9 @@ use std::sync::Arc;
 #[derive(Clone, Default, Debug)]
 pub(crate) struct Topology {
     pub locations: Vec<Location>,
-    loc_index: FastMap<Key, LocationId>,
+    loc_index: NameTable,
     pub channels: Vec<Option<Channel>>,
-    chan_index: FastMap<Key, ChannelId>,
+    chan_index: NameTable,
     /// Derived lookups, rebuilt after every change (see `reindex`).
     derived: Derived,
 }
@@ -44,11 +45,11 @@ struct Derived {
 impl Topology {
     #[inline]
     pub fn location_id(&self, name: &str) -> Option<LocationId> {
-        self.loc_index.get(name).copied()
+        self.loc_index.get(name, hash(name)).map(LocationId)
     }
     #[inline]
     pub fn channel_id(&self, name: &str) -> Option<ChannelId> {
-        self.chan_index.get(name).copied()
+        self.chan_index.get(name, hash(name)).map(ChannelId)
     }
     #[inline]
     pub fn location(&self, id: LocationId) -> &Location {
@@ -79,12 +80,12 @@ impl Topology {
         let loc_index = locations
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.key.clone(), LocationId(i as u32)))
+            .map(|(i, l)| (l.key.clone(), i as u32))
             .collect();
         let chan_index = channels
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| c.as_ref().map(|c| (c.key.clone(), ChannelId(i as u32))))
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.key.clone(), i as u32)))
             .collect();
         let mut t = Topology {
             locations,
@@ -197,7 +198,7 @@ impl Engine {
                         spec,
                         closed: false,
                     });
-                    t.loc_index.insert(key, id);
+                    t.loc_index.insert(key, id.0);
                     id
                 }
             })
@@ -236,7 +237,7 @@ impl Engine {
                 }
                 None => {
                     let id = ChannelId(t.channels.len() as u32);
-                    t.chan_index.insert(channel.key.clone(), id);
+                    t.chan_index.insert(channel.key.clone(), id.0);
                     t.channels.push(Some(channel));
                     id
                 }
