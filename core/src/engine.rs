@@ -220,8 +220,10 @@ pub struct Engine {
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
     pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
     pub(crate) transfers: Mutex<TransferTable>,
-    /// The last sequence number assigned.
-    pub(crate) seq: AtomicU64,
+    /// The last sequence number assigned: written by every mutation, so on
+    /// a line of its own (sharing one would make the other cores re-read
+    /// the fields every hold reads).
+    pub(crate) seq: Padded<AtomicU64>,
     /// Events that touch no stock (topology, hold extensions).
     pub(crate) meta_log: Mutex<Log>,
     pub(crate) reasons: Reasons,
@@ -293,7 +295,7 @@ impl Engine {
             holds,
             orders,
             transfers: Mutex::new(TransferTable::default()),
-            seq: AtomicU64::new(0),
+            seq: Padded(AtomicU64::new(0)),
             meta_log: Mutex::new(Log::default()),
             reasons: Reasons::default(),
             next_due_ms: AtomicU64::new(u64::MAX),
@@ -320,7 +322,7 @@ impl Engine {
 
     /// The last sequence number assigned (0 before the first event).
     pub fn last_seq(&self) -> u64 {
-        self.seq.load(Ordering::Acquire)
+        self.seq.0.load(Ordering::Acquire)
     }
 
     /// The id and unit scale of a known SKU.
@@ -417,7 +419,7 @@ impl Engine {
         let (stripe, slot) = self.stripe_slot(id);
         let mut s = self.stripes[stripe].0.lock();
         s.place(slot, SkuStock::new(scale));
-        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let seq = self.seq.0.fetch_add(1, Ordering::AcqRel) + 1;
         s.log.append(
             seq,
             std::slice::from_ref(&event),
@@ -504,7 +506,7 @@ impl Engine {
             reference,
         );
         let mut log = self.meta_log.lock();
-        let seq = self.seq.fetch_add(1, Ordering::AcqRel) + 1;
+        let seq = self.seq.0.fetch_add(1, Ordering::AcqRel) + 1;
         log.append(
             seq,
             std::slice::from_ref(&event),
@@ -824,9 +826,9 @@ impl<'e> Txn<'e> {
         let eng = self.eng;
         let n = self.scratch().pending.len() as u64;
         let first = if n == 0 {
-            eng.seq.load(Ordering::Acquire)
+            eng.seq.0.load(Ordering::Acquire)
         } else {
-            let first = eng.seq.fetch_add(n, Ordering::AcqRel) + 1;
+            let first = eng.seq.0.fetch_add(n, Ordering::AcqRel) + 1;
             let g = &mut *self.guards[0].1;
             g.log
                 .append(first, &g.scratch.pending, eng.config.ledger_retention);

@@ -90,7 +90,7 @@ impl Engine {
         meta.read_into(0, &self.reasons, &mut ledger);
         // Every stripe is locked and meta-events are numbered under the
         // meta-log lock: nothing is numbered but not yet appended.
-        let seq = self.seq.load(Ordering::Acquire);
+        let seq = self.seq.0.load(Ordering::Acquire);
         let picks = self.picks.lock().clone();
         let cut = at_cut();
         drop(meta);
@@ -226,7 +226,7 @@ impl Engine {
             ));
         }
         eng.replay_events(snapshot.ledger_floor, snapshot.ledger);
-        eng.seq.store(snapshot.seq, Ordering::Release);
+        eng.seq.0.store(snapshot.seq, Ordering::Release);
         eng.next_due_ms.store(min_due, Ordering::Release);
         Ok(eng)
     }

@@ -1176,7 +1176,7 @@ impl Engine {
             })
             .collect();
         let n = events.len() as u64;
-        let first = self.seq.fetch_add(n, std::sync::atomic::Ordering::AcqRel) + 1;
+        let first = self.seq.0.fetch_add(n, std::sync::atomic::Ordering::AcqRel) + 1;
         g.log.append(first, &events, self.config.ledger_retention);
         if let Some(j) = &self.journal {
             j.append(first, first + n - 1, now, rec);
