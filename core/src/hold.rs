@@ -485,7 +485,9 @@ impl Engine {
     /// Holds stock for a cart or checkout. See the module docs for the
     /// order in which outcomes are decided.
     ///
-    /// Locking: the hold's shard, then the stripes of its SKUs (ascending).
+    /// Locking: the hold's shard (and under it, for a SKU created since
+    /// the SKU table was last rebuilt, the registry's delta mutex, a leaf),
+    /// then the stripes of its SKUs (ascending).
     pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
         self.durable(self.hold_at(req, now, &mut Tables::new(self)))
@@ -786,7 +788,7 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let h = IdHash::new(req.id);
-        let shard = self.holds[h.shard(self.holds.len())].0.lock();
+        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
         // The id's index line, the slot a new hold fills and the lines' SKU
         // entries are independent cache misses: started together under the
         // shard lock, they overlap (an atomic in between would serialize
@@ -794,23 +796,6 @@ impl Engine {
         shard.warm_free();
         let found = shard.find(&h);
         self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
-        self.hold_resolved(req, chan, now, tables, (shard, &h, found))
-    }
-
-    /// `hold_at` once the lines are resolved, under the hold's shard lock
-    /// (`found`: the record already under the id).
-    fn hold_resolved<'e>(
-        &'e self,
-        req: &HoldRequest<'_>,
-        chan: ChannelId,
-        now: u64,
-        tables: &Tables<'e>,
-        (mut shard, h, found): (
-            parking_lot::MutexGuard<'_, HoldShard>,
-            &IdHash<'_>,
-            Option<u32>,
-        ),
-    ) -> Result<HoldReceipt> {
         let lines = &tables.lines[..];
         if let Some(slot) = found {
             let rec = shard.rec(slot);
@@ -874,7 +859,7 @@ impl Engine {
             order: None,
         };
         let receipt = rec.receipt(false);
-        shard.insert(h, rec, 0);
+        shard.insert(&h, rec, 0);
         drop(shard);
         self.note_due(expires);
         self.publish(changes);
