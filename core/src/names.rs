@@ -97,6 +97,12 @@ impl NameTable {
     /// The value stored under `name`, or the free entry where it would go.
     #[inline]
     pub(crate) fn find(&self, name: &str, h: u64) -> Result<u32, usize> {
+        self.probe(name, h).map(|i| self.entries[i].value)
+    }
+
+    /// The entry holding `name`, or the free entry where it would go.
+    #[inline]
+    fn probe(&self, name: &str, h: u64) -> Result<usize, usize> {
         let tag = h as u32;
         let mut i = self.home(h);
         loop {
@@ -105,7 +111,7 @@ impl NameTable {
                 return Err(i);
             }
             if e.tag == tag && e.name.as_str().as_bytes() == name.as_bytes() {
-                return Ok(e.value);
+                return Ok(i);
             }
             i = self.next(i);
         }
@@ -127,14 +133,8 @@ impl NameTable {
     /// table when it would be more than 3/4 full.
     pub(crate) fn insert(&mut self, name: Key, value: u32) {
         let h = hash(&name);
-        match self.find(&name, h) {
-            Ok(_) => {
-                let mut i = self.home(h);
-                while self.entries[i].name != name {
-                    i = self.next(i);
-                }
-                self.entries[i].value = value;
-            }
+        match self.probe(&name, h) {
+            Ok(i) => self.entries[i].value = value,
             Err(slot) if 4 * (self.len + 1) <= 3 * self.entries.len() => {
                 self.fill(slot, name, h, value)
             }
