@@ -549,6 +549,7 @@ impl<'e> Txn<'e> {
             }
             idx.sort_unstable();
             idx.dedup();
+            txn.guards.reserve_exact(idx.len());
             for i in idx {
                 txn.guards.push((i, eng.stripes[i].0.lock()));
             }

@@ -228,13 +228,8 @@ impl HoldRec {
         HoldReceipt {
             expires_at_ms: self.expires_ms,
             replayed,
-            parts: {
-                let mut parts = SmallVec::new();
-                for p in &self.parts {
-                    parts.push(p.public());
-                }
-                parts
-            },
+            // Sized once from the exact length, not grown per part.
+            parts: self.parts.iter().map(PartRec::public).collect(),
         }
     }
 }
