@@ -347,31 +347,40 @@ impl<'py> IntoPyObject<'py> for PyDecimal {
 /// The Python objects behind a list of lines, held so that the engine can
 /// read their text in place (`LineItems::lines`): no copies on the hot path.
 pub(crate) struct LineItems<'py> {
-    parts: SmallVec<[Bound<'py, PyAny>; 6]>,
-    qtys: SmallVec<[Qty; 2]>,
-    has_loc: SmallVec<[bool; 2]>,
+    items: SmallVec<[LineItem<'py>; 2]>,
 }
+
+/// One line: the SKU, the location if one was given, the quantity.
+type LineItem<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, Qty);
 
 impl<'py> LineItems<'py> {
     pub(crate) fn new(v: &Bound<'py, PyAny>) -> PyResult<Self> {
         let py = v.py();
         let shape = "each line must be (sku, qty), (sku, qty, location) or a Line";
-        let mut out = LineItems {
-            parts: SmallVec::new(),
-            qtys: SmallVec::new(),
-            has_loc: SmallVec::new(),
+        // Sized once from the length (a cart of many lines grew the list
+        // a few times over).
+        let count = if let Ok(l) = v.cast::<PyList>() {
+            l.len()
+        } else if let Ok(t) = v.cast::<PyTuple>() {
+            t.len()
+        } else {
+            return Err(arg_err(
+                py,
+                "lines",
+                format!("must be a list, not {}", type_name(v)),
+            ));
         };
+        let mut items = SmallVec::with_capacity(count);
         let mut push = |item: Bound<'py, PyAny>| -> PyResult<()> {
             if let Ok(line) = item.cast::<crate::hold::Line>() {
                 let l = line.get();
-                out.parts
-                    .push(pyo3::types::PyString::new(py, &l.sku).into_any());
-                out.parts.push(match &l.location {
-                    Some(loc) => pyo3::types::PyString::new(py, loc).into_any(),
-                    None => py.None().into_bound(py),
-                });
-                out.qtys.push(l.qty.0);
-                out.has_loc.push(l.location.is_some());
+                items.push((
+                    pyo3::types::PyString::new(py, &l.sku).into_any(),
+                    l.location
+                        .as_ref()
+                        .map(|loc| pyo3::types::PyString::new(py, loc).into_any()),
+                    l.qty.0,
+                ));
                 return Ok(());
             }
             let t = item
@@ -389,18 +398,14 @@ impl<'py> LineItems<'py> {
             let sku_text = id_ref(&sku, "sku")?;
             let qty = qty_in(&t.get_item(1)?, sku_text)?;
             let loc = if n == 3 {
-                t.get_item(2)?
+                Some(t.get_item(2)?).filter(|l| !l.is_none())
             } else {
-                py.None().into_bound(py)
+                None
             };
-            let has_loc = !loc.is_none();
-            if has_loc {
-                id_ref(&loc, "location")?;
+            if let Some(loc) = &loc {
+                id_ref(loc, "location")?;
             }
-            out.parts.push(sku);
-            out.parts.push(loc);
-            out.qtys.push(qty);
-            out.has_loc.push(has_loc);
+            items.push((sku, loc, qty));
             Ok(())
         };
         if let Ok(l) = v.cast::<PyList>() {
@@ -411,31 +416,35 @@ impl<'py> LineItems<'py> {
             for item in t.iter() {
                 push(item)?;
             }
-        } else {
-            return Err(arg_err(
-                py,
-                "lines",
-                format!("must be a list, not {}", type_name(v)),
-            ));
         }
-        Ok(out)
+        Ok(LineItems { items })
+    }
+
+    /// How many lines.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// The lines, reading the text in place, appended to `out`.
+    pub(crate) fn push_lines<'a>(
+        &'a self,
+        out: &mut impl Extend<unistock::HoldLine<'a>>,
+    ) -> PyResult<()> {
+        for (sku, loc, qty) in &self.items {
+            out.extend([unistock::HoldLine {
+                sku: id_ref(sku, "sku")?,
+                qty: *qty,
+                location: loc.as_ref().map(|l| id_ref(l, "location")).transpose()?,
+            }]);
+        }
+        Ok(())
     }
 
     /// The lines, reading the text in place.
     pub(crate) fn lines(&self) -> PyResult<SmallVec<[unistock::HoldLine<'_>; 2]>> {
-        (0..self.qtys.len())
-            .map(|i| {
-                Ok(unistock::HoldLine {
-                    sku: id_ref(&self.parts[2 * i], "sku")?,
-                    qty: self.qtys[i],
-                    location: if self.has_loc[i] {
-                        Some(id_ref(&self.parts[2 * i + 1], "location")?)
-                    } else {
-                        None
-                    },
-                })
-            })
-            .collect()
+        let mut out = SmallVec::with_capacity(self.items.len());
+        self.push_lines(&mut out)?;
+        Ok(out)
     }
 }
 

@@ -272,14 +272,17 @@ impl Engine {
             .iter()
             .map(|r| self.hold_request_in(r))
             .collect::<PyResult<Vec<_>>>()?;
-        let lines = reqs
-            .iter()
-            .map(|r| r.lines.lines())
-            .collect::<PyResult<Vec<_>>>()?;
+        // Every request's lines in one list (no list per request).
+        let mut lines = Vec::with_capacity(reqs.iter().map(|r| r.lines.len()).sum());
+        for r in &reqs {
+            r.lines.push_lines(&mut lines)?;
+        }
+        let mut rest = &lines[..];
         let core = reqs
             .iter()
-            .zip(&lines)
-            .map(|(r, l)| {
+            .map(|r| {
+                let (l, after) = rest.split_at(r.lines.len());
+                rest = after;
                 let mut req =
                     HoldRequest::new(str_ref(&r.id)?, id_ref(&r.channel, "channel")?, l, r.ttl_ms);
                 req.pool = pool;

@@ -293,6 +293,24 @@ def test_batches_return_outcomes_as_values(shop):
         e.hold_batch([("x", "web")])
 
 
+def test_batch_requests_of_many_lines_each_get_their_own(shop):
+    e, _ = shop
+    for sku in ("tee", "cap", "mug"):
+        e.receive(sku, "wh-1", 10)
+        e.receive(sku, "wh-2", 10)
+    out = e.hold_batch([
+        ("a", "web", [("tee", 2), ("cap", 1, "wh-2")]),
+        ("b", "web", (u.Line("mug", 3, "wh-2"),)),
+        ("c", "web", [("cap", 4), ("mug", 1, "wh-1"), ("tee", 5, "wh-2")]),
+    ], pool=False)
+    assert [[(p.sku, p.location, p.qty) for p in r.parts] for r in out] == [
+        [("tee", "wh-1", 2), ("cap", "wh-2", 1)],
+        [("mug", "wh-2", 3)],
+        [("cap", "wh-1", 4), ("mug", "wh-1", 1), ("tee", "wh-2", 5)],
+    ]
+    assert [r.hold for r in out] == ["a", "b", "c"]
+
+
 def test_ledger_reads_and_truncation():
     e, _ = make_shop()
     e.receive("tee", "wh-1", 1)
