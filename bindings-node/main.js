@@ -1,10 +1,10 @@
 // The package's entry point: the generated loader's exports (`index.js`,
 // typed by `index.d.ts`), with a shortcut for the hottest calls.
 //
-// `hold`, `holdBatch` and `holdBatchAsync` with lines of whole units
-// (`[sku, qty]` or `[sku, qty, location]`, strings and integers), and
-// `availability` of one SKU, go through raw N-API calls (see `src/fast.rs`);
-// a hold's receipt object is built here. Any other input goes to the
+// `hold` with lines of whole units (`[sku, qty]` or `[sku, qty, location]`,
+// strings and integers), and `availability` of one SKU, go through raw
+// N-API calls; `holdBatch` and `holdBatchAsync` of such lines through one
+// packed call (see `src/fast.rs`). A hold's receipt object is built here. Any other input goes to the
 // napi-rs methods unchanged. Both run the same core calls, with the same
 // conversions and errors; this file decides only which door the arguments
 // take. It holds no rule of its own.
@@ -23,19 +23,14 @@ const nativeAvailability = Engine.prototype.availability
 const FAST = Symbol('unistock.fast')
 const MAX_SAFE = Number.MAX_SAFE_INTEGER
 
-// Per engine: the external the raw calls take, and whether `holdBatch` may
-// run as a loop of raw calls. Only in memory: a durable engine's batch
-// waits for its journal once for all items, which a loop would do once per
-// item.
+// Per engine: the external the raw calls take.
 function fastOf(engine) {
-  return (
-    engine[FAST] ??
-    (engine[FAST] = { handle: engine._fastHandle(), loop: engine.durability === null })
-  )
+  return engine[FAST] ?? (engine[FAST] = { handle: engine._fastHandle() })
 }
 
-// A line the raw calls take: their conversions cannot throw for it, so a
-// batch of such lines refuses items only as values, like the napi-rs batch.
+// A line the raw and packed calls take: their conversions cannot throw for
+// it, so a batch of such lines refuses items only as values, like the
+// napi-rs batch.
 function simpleLine(l) {
   return (
     Array.isArray(l) &&
@@ -74,8 +69,8 @@ function receipt(id, expiresAt, lines) {
 
 // `holdLines` takes the lines as arguments (sku, qty, location triples):
 // one N-API call reads them all, where an array costs one per element.
-function holdLines(h, asValue, id, channel, lines, ttlMs, pool) {
-  const args = [h, asValue, id, channel, ttlMs, pool]
+function holdLines(h, id, channel, lines, ttlMs, pool) {
+  const args = [h, id, channel, ttlMs, pool]
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]
     args.push(l[0], l[1], l[2])
@@ -86,13 +81,13 @@ function holdLines(h, asValue, id, channel, lines, ttlMs, pool) {
 // One hold through a raw call: `holdOne` for one line, `holdLines` for
 // more, with the fewest arguments (those not passed cost the native side
 // nothing).
-function holdRaw(h, asValue, id, channel, lines, ttlMs, pool) {
-  if (lines.length > 1) return holdLines(h, asValue, id, channel, lines, ttlMs, pool)
+function holdRaw(h, id, channel, lines, ttlMs, pool) {
+  if (lines.length > 1) return holdLines(h, id, channel, lines, ttlMs, pool)
   const l = lines[0]
-  if (ttlMs != null || pool != null) return native.holdOne(h, asValue, id, channel, l[0], l[1], l[2], ttlMs, pool)
+  if (ttlMs != null || pool != null) return native.holdOne(h, id, channel, l[0], l[1], l[2], ttlMs, pool)
   return l.length === 2
-    ? native.holdOne(h, asValue, id, channel, l[0], l[1])
-    : native.holdOne(h, asValue, id, channel, l[0], l[1], l[2])
+    ? native.holdOne(h, id, channel, l[0], l[1])
+    : native.holdOne(h, id, channel, l[0], l[1], l[2])
 }
 
 function poolOption(options) {
@@ -114,7 +109,7 @@ Engine.prototype.hold = function hold(id, channel, lines, ttlMs, options) {
   ) {
     return nativeHold.call(this, id, channel, lines, ttlMs, options)
   }
-  const r = holdRaw(fastOf(this).handle, false, id, channel, lines, ttlMs, pool)
+  const r = holdRaw(fastOf(this).handle, id, channel, lines, ttlMs, pool)
   return typeof r === 'number' ? receipt(id, r, lines) : r
 }
 
@@ -138,29 +133,20 @@ function simpleRequests(requests) {
   return true
 }
 
-Engine.prototype.holdBatch = function holdBatch(requests) {
-  const fast = simpleRequests(requests) && fastOf(this)
-  if (!fast || !fast.loop) return nativeHoldBatch.call(this, requests)
-  const out = new Array(requests.length)
-  for (let i = 0; i < requests.length; i++) {
-    const q = requests[i]
-    const r = holdRaw(fast.handle, true, q.id, q.channel, q.lines, q.ttlMs, q.pool)
-    out[i] = typeof r === 'number' ? receipt(q.id, r, q.lines) : r
-  }
-  return out
-}
-
-
-// `holdBatchAsync` of simple requests: packed into one string and one
-// Float64Array (`unpack` in `src/fast.rs` reads them; lengths in UTF-16
-// units), so reading them costs two N-API calls, not a few per request.
-// The batch runs off the main thread as before; it resolves with the
+// `holdBatch` and `holdBatchAsync` of simple requests: packed into one
+// string and one Float64Array (`PackedBatch::unpack` in `src/fast.rs`
+// reads them; lengths in UTF-16 units), so reading them costs two N-API
+// calls, not a few per request, and the batch is one core `hold_batch` (in
+// a durable engine, one journal wait for all items). The answer is the
 // expiries of the receipts that mirror their requests, built here from the
-// ids and parts taken now (the caller may change its requests meanwhile),
-// and the other outcomes as objects.
+// ids and parts taken now (an async caller may change its requests
+// meanwhile), and the other outcomes as objects.
 function pack(requests) {
   let text = ''
-  const nums = []
+  let count = 0
+  for (let i = 0; i < requests.length; i++) count += 5 + 3 * requests[i].lines.length
+  const nums = new Float64Array(count)
+  let n = 0
   const ids = new Array(requests.length)
   const parts = new Array(requests.length)
   for (let i = 0; i < requests.length; i++) {
@@ -169,33 +155,47 @@ function pack(requests) {
     ids[i] = q.id
     parts[i] = partsOf(lines)
     text += q.id + q.channel
-    nums.push(q.id.length, q.channel.length, q.ttlMs ?? NaN, q.pool == null ? NaN : q.pool ? 1 : 0, lines.length)
+    nums[n++] = q.id.length
+    nums[n++] = q.channel.length
+    nums[n++] = q.ttlMs ?? NaN
+    nums[n++] = q.pool == null ? NaN : q.pool ? 1 : 0
+    nums[n++] = lines.length
     for (let j = 0; j < lines.length; j++) {
       const l = lines[j]
       text += l[0]
+      nums[n++] = l[0].length
+      nums[n++] = l[1]
       if (l.length === 3) {
         text += l[2]
-        nums.push(l[0].length, l[1], l[2].length)
+        nums[n++] = l[2].length
       } else {
-        nums.push(l[0].length, l[1], -1)
+        nums[n++] = -1
       }
     }
   }
-  return { text, nums: new Float64Array(nums), ids, parts }
+  return { text, nums, ids, parts }
+}
+
+function unpacked(p, [expiries, at, others]) {
+  const out = new Array(expiries.length)
+  for (let i = 0; i < expiries.length; i++) {
+    const x = expiries[i]
+    if (x === x) out[i] = { hold: p.ids[i], expiresAt: new Date(x), replayed: false, parts: p.parts[i] }
+  }
+  for (let k = 0; k < at.length; k++) out[at[k]] = others[k]
+  return out
+}
+
+Engine.prototype.holdBatch = function holdBatch(requests) {
+  if (!simpleRequests(requests)) return nativeHoldBatch.call(this, requests)
+  const p = pack(requests)
+  return unpacked(p, this._holdBatchPacked(p.text, p.nums))
 }
 
 Engine.prototype.holdBatchAsync = function holdBatchAsync(requests) {
   if (!simpleRequests(requests)) return nativeHoldBatchAsync.call(this, requests)
   const p = pack(requests)
-  return this._holdBatchAsyncPacked(p.text, p.nums).then(([expiries, at, others]) => {
-    const out = new Array(expiries.length)
-    for (let i = 0; i < expiries.length; i++) {
-      const x = expiries[i]
-      if (x === x) out[i] = { hold: p.ids[i], expiresAt: new Date(x), replayed: false, parts: p.parts[i] }
-    }
-    for (let k = 0; k < at.length; k++) out[at[k]] = others[k]
-    return out
-  })
+  return this._holdBatchAsyncPacked(p.text, p.nums).then((r) => unpacked(p, r))
 }
 
 Engine.prototype.availability = function availability(channel, sku) {

@@ -17,10 +17,10 @@
 //! where an object literal is cheap. Any other receipt comes back as the
 //! napi-rs `HoldReceipt` object.
 
-use crate::convert::{OwnedLine, ms_of_number, qty_of_number, qty_out};
+use crate::convert::{ms_of_number, qty_of_number, qty_out};
 use crate::engine::Engine;
 use crate::errors::{Core, Outcome, arg, error_object, outcome, panic_object, wrap};
-use crate::hold::{HoldReceipt, OwnedHold, receipt_out, run_hold_batch_with};
+use crate::hold::{HoldReceipt, receipt_out};
 use napi::bindgen_prelude::*;
 use napi::sys;
 use napi_derive::napi;
@@ -286,8 +286,7 @@ fn entry(
             unsafe { sys::napi_throw_error(env, null_mut(), msg.as_ptr()) };
             return null_mut();
         }
-        Ok(Err(Failure::Refused(error, as_value))) => match error_object(&e, &error) {
-            Ok(o) if as_value => return o.raw(),
+        Ok(Err(Failure::Refused(error))) => match error_object(&e, &error) {
             Ok(o) => o,
             Err(_) => return null_mut(),
         },
@@ -304,23 +303,22 @@ fn entry(
 /// Room for the arguments of a raw call with 14 lines, on the stack.
 const ARGS: usize = 48;
 /// What the bodies may index without checking.
-const MIN_ARGS: usize = 9;
+const MIN_ARGS: usize = 8;
 type Args = SmallVec<[sys::napi_value; ARGS]>;
 
 enum Failure {
-    /// A core error, and whether it is returned (`asValue`) or thrown.
-    Refused(unistock::Error, bool),
+    /// A core error, thrown as the `Error` of `errors`.
+    Refused(unistock::Error),
     /// N-API itself failed (building the result).
     Napi(Error),
 }
 
 fn thrown(e: unistock::Error) -> Failure {
-    Failure::Refused(e, false)
+    Failure::Refused(e)
 }
 
-/// `holdOne(handle, asValue, id, channel, sku, qty, location?, ttlMs?,
-/// pool?)`: a hold of one line. A refusal is thrown, or returned when
-/// `asValue` (for `holdBatch`). Locking: as `Engine.hold`.
+/// `holdOne(handle, id, channel, sku, qty, location?, ttlMs?, pool?)`: a
+/// hold of one line; a refusal is thrown. Locking: as `Engine.hold`.
 unsafe extern "C" fn hold_one(
     env: sys::napi_env,
     info: sys::napi_callback_info,
@@ -328,7 +326,7 @@ unsafe extern "C" fn hold_one(
     entry(env, info, hold_one_in)
 }
 
-/// `holdLines(handle, asValue, id, channel, ttlMs, pool, sku, qty,
+/// `holdLines(handle, id, channel, ttlMs, pool, sku, qty,
 /// location, sku, qty, location, ...)`: a hold of many lines, passed as
 /// arguments (reading them is one call; reading an array's elements is one
 /// call each). `ttlMs`, `pool` and a `location` may be `undefined`.
@@ -346,20 +344,19 @@ fn hold_one_in(
     _argc: usize,
 ) -> std::result::Result<sys::napi_value, Failure> {
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
-    let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
     let [mut b1, mut b2, mut b3, mut b4] = std::array::from_fn(|_| StrBuf::new());
-    let id = b1.read(env, argv[2], "id").map_err(thrown)?;
-    let channel = b2.read(env, argv[3], "channel").map_err(thrown)?;
-    let sku = b3.read(env, argv[4], "sku").map_err(thrown)?;
-    let qty = number_arg(env, argv[5], "qty")
+    let id = b1.read(env, argv[1], "id").map_err(thrown)?;
+    let channel = b2.read(env, argv[2], "channel").map_err(thrown)?;
+    let sku = b3.read(env, argv[3], "sku").map_err(thrown)?;
+    let qty = number_arg(env, argv[4], "qty")
         .and_then(|n| qty_of_number(n, sku))
         .map_err(thrown)?;
-    let location = match absent(env, argv[6]) {
+    let location = match absent(env, argv[5]) {
         true => None,
-        false => Some(b4.read(env, argv[6], "location").map_err(thrown)?),
+        false => Some(b4.read(env, argv[5], "location").map_err(thrown)?),
     };
     let lines = [HoldLine { sku, qty, location }];
-    hold(env, h, as_value, id, channel, &lines, argv[7], argv[8])
+    hold(env, h, id, channel, &lines, argv[6], argv[7])
 }
 
 /// `availabilityOne(handle, channel, sku)`: what `channel` may sell of
@@ -395,11 +392,10 @@ fn hold_lines_in(
     argc: usize,
 ) -> std::result::Result<sys::napi_value, Failure> {
     let h = handle_arg(env, argv[0]).map_err(thrown)?;
-    let as_value = bool_arg(env, argv[1], "asValue").map_err(thrown)?;
     let [mut b1, mut b2] = std::array::from_fn(|_| StrBuf::new());
-    let id = b1.read(env, argv[2], "id").map_err(thrown)?;
-    let channel = b2.read(env, argv[3], "channel").map_err(thrown)?;
-    let triples = &argv[6..argc.max(6)];
+    let id = b1.read(env, argv[1], "id").map_err(thrown)?;
+    let channel = b2.read(env, argv[2], "channel").map_err(thrown)?;
+    let triples = &argv[5..argc.max(5)];
     if triples.is_empty() || !triples.len().is_multiple_of(3) {
         return Err(thrown(arg(
             "lines",
@@ -428,7 +424,7 @@ fn hold_lines_in(
             location: location.map(|r| &text[r]),
         });
     }
-    hold(env, h, as_value, id, channel, &lines, argv[4], argv[5])
+    hold(env, h, id, channel, &lines, argv[3], argv[4])
 }
 
 /// Appends a JS string's UTF-8 to `text`; returns where it is.
@@ -453,7 +449,6 @@ fn push_str(
 fn hold(
     env: sys::napi_env,
     h: &Handle,
-    as_value: bool,
     id: &str,
     channel: &str,
     lines: &[HoldLine<'_>],
@@ -469,12 +464,9 @@ fn hold(
     let pool = absent(env, pool) || bool_arg(env, pool, "pool").map_err(thrown)?;
     let mut req = HoldRequest::new(id, channel, lines, ttl_ms);
     req.pool = pool;
-    let r = h
-        .engine
-        .hold(&req)
-        .map_err(|e| Failure::Refused(e, as_value))?;
+    let r = h.engine.hold(&req).map_err(thrown)?;
     let mut out = null_mut();
-    if mirrors(&r, lines.iter().map(|l| (l.qty, l.location.is_some()))) {
+    if mirrors(&r, &req) {
         // SAFETY: plain number creation in the current env.
         unsafe { sys::napi_create_double(env, r.expires_at_ms as f64, &mut out) };
         return Ok(out);
@@ -486,14 +478,21 @@ fn hold(
 
 /// True when a receipt is what `main.js` builds from the request alone: not
 /// a replay; one part per line, in order, at the line's location (or the
-/// pool), of the line's units, shown as a number (whole units).
-fn mirrors(r: &unistock::HoldReceipt, lines: impl ExactSizeIterator<Item = (Qty, bool)>) -> bool {
+/// pool), of the line's units, shown as a number (whole units); and the
+/// request's strings read back as the JS strings given (a lone surrogate
+/// reads as U+FFFD, and the hold is stored under that spelling, which the
+/// napi-rs receipt shows).
+fn mirrors(r: &unistock::HoldReceipt, req: &HoldRequest<'_>) -> bool {
+    let plain = |s: &str| !s.contains('\u{FFFD}');
     !r.replayed
-        && r.parts.len() == lines.len()
-        && r.parts.iter().zip(lines).all(|(p, (qty, located))| {
-            p.location.is_some() == located
-                && p.qty == qty
+        && r.parts.len() == req.lines.len()
+        && plain(req.id)
+        && r.parts.iter().zip(req.lines).all(|(p, l)| {
+            p.location.is_some() == l.location.is_some()
+                && p.qty == l.qty
                 && matches!(qty_out(p.qty), Either::A(_))
+                && plain(l.sku)
+                && l.location.is_none_or(plain)
         })
 }
 
@@ -537,39 +536,154 @@ impl ToNapiValue for Packed {
     }
 }
 
+/// A batch `main.js` packed, decoded: every string in one UTF-8 text, the
+/// requests and their lines as ranges of it (one allocation for all the
+/// strings of a batch, where owned requests take one per string).
+pub struct PackedBatch {
+    text: String,
+    reqs: Vec<PackedHold>,
+    lines: Vec<PackedLine>,
+}
+
+struct PackedHold {
+    id: Range<usize>,
+    channel: Range<usize>,
+    ttl_ms: u64,
+    pool: bool,
+    lines: Range<usize>,
+}
+
+struct PackedLine {
+    sku: Range<usize>,
+    qty: Qty,
+    location: Option<Range<usize>>,
+}
+
+impl PackedBatch {
+    /// Reads `main.js`'s packing of simple hold requests: `text` is every
+    /// id, channel, SKU and location one after another; `nums` has per
+    /// request `[idLength, channelLength, ttlMs (NaN: the default), pool
+    /// (NaN: the default, else 0 or 1), lineCount]`, then per line
+    /// `[skuLength, qty, locationLength (-1: none)]`. Lengths count UTF-16
+    /// units, as JS does.
+    fn unpack(text: &[u16], nums: &[f64], default_ttl_ms: u64) -> Core<PackedBatch> {
+        // All ASCII, the usual case: the UTF-8 text is the units as bytes,
+        // converted at once, and its ranges are the units' ranges.
+        let ascii = text.iter().all(|&u| u < 0x80);
+        let mut r = Packing {
+            units: text,
+            nums,
+            t: 0,
+            n: 0,
+            text: match ascii {
+                true => text.iter().map(|&u| u as u8).collect(),
+                false => Vec::with_capacity(text.len()),
+            },
+            ascii,
+        };
+        let mut reqs = Vec::new();
+        let mut lines = Vec::new();
+        while r.n < nums.len() {
+            let (id_len, channel_len, ttl, pool, count) =
+                (r.num()?, r.num()?, r.num()?, r.num()?, r.num()?);
+            let id = r.take(id_len)?;
+            let channel = r.take(channel_len)?;
+            let ttl_ms = match ttl.is_nan() {
+                true => default_ttl_ms,
+                false => ms_of_number(ttl, "ttlMs")?,
+            };
+            let first = lines.len();
+            for _ in 0..count as u32 {
+                let (sku_len, qty, location_len) = (r.num()?, r.num()?, r.num()?);
+                let sku = r.take(sku_len)?;
+                let qty = qty_of_number(qty, r.str(sku.clone()))?;
+                let location = match location_len < 0.0 {
+                    true => None,
+                    false => Some(r.take(location_len)?),
+                };
+                lines.push(PackedLine { sku, qty, location });
+            }
+            reqs.push(PackedHold {
+                id,
+                channel,
+                ttl_ms,
+                pool: pool.is_nan() || pool != 0.0,
+                lines: first..lines.len(),
+            });
+        }
+        if r.t != text.len() {
+            return Err(Packing::bad());
+        }
+        Ok(PackedBatch {
+            // Valid by construction: ASCII bytes and encoded chars.
+            text: String::from_utf8(r.text).map_err(|_| Packing::bad())?,
+            reqs,
+            lines,
+        })
+    }
+
+    /// One core `hold_batch` of the requests; the receipts that mirror
+    /// their request come back as expiries (see `Packed`).
+    ///
+    /// Locking: per item, as `Engine.hold`.
+    fn run(&self, e: &unistock::Engine) -> Packed {
+        let t = self.text.as_str();
+        let lines: Vec<HoldLine<'_>> = self
+            .lines
+            .iter()
+            .map(|l| HoldLine {
+                sku: &t[l.sku.clone()],
+                qty: l.qty,
+                location: l.location.clone().map(|r| &t[r]),
+            })
+            .collect();
+        let reqs: Vec<HoldRequest<'_>> = self
+            .reqs
+            .iter()
+            .map(|r| {
+                let mut req = HoldRequest::new(
+                    &t[r.id.clone()],
+                    &t[r.channel.clone()],
+                    &lines[r.lines.clone()],
+                    r.ttl_ms,
+                );
+                req.pool = r.pool;
+                req
+            })
+            .collect();
+        let mut p = Packed {
+            expiries: Vec::with_capacity(reqs.len()),
+            ..Packed::default()
+        };
+        for (i, (req, res)) in reqs.iter().zip(e.hold_batch(&reqs)).enumerate() {
+            match res {
+                Ok(rec) if mirrors(&rec, req) => p.expiries.push(rec.expires_at_ms as f64),
+                res => {
+                    p.expiries.push(f64::NAN);
+                    p.at.push(i as u32);
+                    p.others
+                        .push(outcome(res.map(|rec| receipt_out(e, req.id, rec))));
+                }
+            }
+        }
+        p
+    }
+}
+
 /// `holdBatchAsync` of packed requests: the batch runs on the libuv thread
 /// pool; only the receipts that do not mirror their request are converted
 /// to objects here.
 pub struct PackedHoldBatchTask {
     engine: Arc<unistock::Engine>,
-    reqs: Vec<OwnedHold>,
+    batch: PackedBatch,
 }
 
 impl Task for PackedHoldBatchTask {
     type Output = Packed;
     type JsValue = Packed;
     fn compute(&mut self) -> Result<Self::Output> {
-        let (e, reqs) = (&self.engine, &self.reqs);
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let mut p = Packed {
-                expiries: Vec::with_capacity(reqs.len()),
-                ..Packed::default()
-            };
-            let mut i = 0u32;
-            run_hold_batch_with(e, reqs, |r, res| {
-                let lines = r.lines.iter().map(|l| (l.qty, l.location.is_some()));
-                match res {
-                    Ok(rec) if mirrors(&rec, lines) => p.expiries.push(rec.expires_at_ms as f64),
-                    res => {
-                        p.expiries.push(f64::NAN);
-                        p.at.push(i);
-                        p.others
-                            .push(outcome(res.map(|rec| receipt_out(e, &r.id, rec))));
-                    }
-                }
-                i += 1;
-            });
-            p
+            self.batch.run(&self.engine)
         }))
         .map_err(|_| Error::from_reason("internal error in unistock (panic)"))
     }
@@ -578,59 +692,15 @@ impl Task for PackedHoldBatchTask {
     }
 }
 
-/// Reads `main.js`'s packing of simple hold requests: `text` is every id,
-/// channel, SKU and location one after another; `nums` has per request
-/// `[idLength, channelLength, ttlMs (NaN: the default), pool (NaN: the
-/// default, else 0 or 1), lineCount]`, then per line `[skuLength, qty,
-/// locationLength (-1: none)]`. Lengths count UTF-16 units, as JS does.
-fn unpack(text: &[u16], nums: &[f64], default_ttl_ms: u64) -> Core<Vec<OwnedHold>> {
-    let mut r = Packing {
-        text,
-        nums,
-        t: 0,
-        n: 0,
-    };
-    let mut reqs = Vec::new();
-    while r.n < nums.len() {
-        let (id_len, channel_len, ttl, pool, count) =
-            (r.num()?, r.num()?, r.num()?, r.num()?, r.num()?);
-        let id = r.take(id_len)?;
-        let channel = r.take(channel_len)?;
-        let ttl_ms = match ttl.is_nan() {
-            true => default_ttl_ms,
-            false => ms_of_number(ttl, "ttlMs")?,
-        };
-        let mut lines = Vec::with_capacity(count.clamp(0.0, 1024.0) as usize);
-        for _ in 0..count as u32 {
-            let (sku_len, qty, location_len) = (r.num()?, r.num()?, r.num()?);
-            let sku = r.take(sku_len)?;
-            let qty = qty_of_number(qty, &sku)?;
-            let location = match location_len < 0.0 {
-                true => None,
-                false => Some(r.take(location_len)?),
-            };
-            lines.push(OwnedLine { sku, qty, location });
-        }
-        reqs.push(OwnedHold {
-            id,
-            channel,
-            lines,
-            ttl_ms,
-            pool: pool.is_nan() || pool != 0.0,
-        });
-    }
-    if r.t != text.len() {
-        return Err(Packing::bad());
-    }
-    Ok(reqs)
-}
-
-/// A cursor over a packed batch.
+/// A cursor over a packed batch; `take` copies a string into `text`.
 struct Packing<'a> {
-    text: &'a [u16],
+    units: &'a [u16],
     nums: &'a [f64],
     t: usize,
     n: usize,
+    text: Vec<u8>,
+    /// `text` is already all of `units`.
+    ascii: bool,
 }
 
 impl Packing<'_> {
@@ -642,15 +712,30 @@ impl Packing<'_> {
         self.n += 1;
         Ok(v)
     }
-    fn take(&mut self, len: f64) -> Core<String> {
-        let left = self.text.len() - self.t;
+    /// A string `take` appended (`"?"` if it is not whole UTF-8, which
+    /// `take` never makes).
+    fn str(&self, at: Range<usize>) -> &str {
+        std::str::from_utf8(&self.text[at]).unwrap_or("?")
+    }
+    /// The next `len` UTF-16 units as UTF-8 in `text` (a lone surrogate as
+    /// U+FFFD, as N-API's UTF-8 reads do); returns where.
+    fn take(&mut self, len: f64) -> Core<Range<usize>> {
+        let left = self.units.len() - self.t;
         if !(len >= 0.0 && len.fract() == 0.0 && len <= left as f64) {
             return Err(Self::bad());
         }
-        let end = self.t + len as usize;
-        let s = String::from_utf16_lossy(&self.text[self.t..end]);
+        let (start, end) = (self.t, self.t + len as usize);
         self.t = end;
-        Ok(s)
+        if self.ascii {
+            return Ok(start..end);
+        }
+        let at = self.text.len();
+        for c in char::decode_utf16(self.units[start..end].iter().copied()) {
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            self.text
+                .extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+        }
+        Ok(at..self.text.len())
     }
 }
 
@@ -683,7 +768,23 @@ impl Engine {
         })
     }
 
-    /// `holdBatchAsync` for requests `main.js` packed (see `unpack`).
+    /// `holdBatch` for requests `main.js` packed (see
+    /// `PackedBatch::unpack`). Locking: per item, as `hold`.
+    #[napi(catch_unwind, skip_typescript, js_name = "_holdBatchPacked")]
+    pub fn hold_batch_packed(
+        &self,
+        env: Env,
+        text: Unknown<'_>,
+        nums: Float64Array,
+    ) -> Result<Packed> {
+        wrap(&env, || {
+            let text = utf16_arg(env.raw(), text.raw(), "text")?;
+            Ok(PackedBatch::unpack(&text, &nums, self.default_ttl_ms)?.run(&self.inner))
+        })
+    }
+
+    /// `holdBatchAsync` for requests `main.js` packed (see
+    /// `PackedBatch::unpack`).
     #[napi(catch_unwind, skip_typescript, js_name = "_holdBatchAsyncPacked")]
     pub fn hold_batch_async_packed(
         &self,
@@ -695,7 +796,7 @@ impl Engine {
             let text = utf16_arg(env.raw(), text.raw(), "text")?;
             Ok(AsyncTask::new(PackedHoldBatchTask {
                 engine: self.inner.clone(),
-                reqs: unpack(&text, &nums, self.default_ttl_ms)?,
+                batch: PackedBatch::unpack(&text, &nums, self.default_ttl_ms)?,
             }))
         })
     }

@@ -151,19 +151,8 @@ impl Engine {
     }
 }
 
+/// One core `hold_batch` of owned requests.
 fn run_hold_batch(e: &unistock::Engine, reqs: &[OwnedHold]) -> Vec<Outcome<HoldReceipt>> {
-    run_hold_batch_with(e, reqs, |r, res| {
-        outcome(res.map(|rec| receipt_out(e, &r.id, rec)))
-    })
-}
-
-/// One core `hold_batch` of owned requests; `each` turns a request's
-/// result into the caller's item.
-pub(crate) fn run_hold_batch_with<T>(
-    e: &unistock::Engine,
-    reqs: &[OwnedHold],
-    mut each: impl FnMut(&OwnedHold, Core<unistock::HoldReceipt>) -> T,
-) -> Vec<T> {
     let lines: Vec<Vec<unistock::HoldLine<'_>>> =
         reqs.iter().map(|r| hold_lines(&r.lines)).collect();
     let core: Vec<HoldRequest<'_>> = reqs
@@ -178,7 +167,7 @@ pub(crate) fn run_hold_batch_with<T>(
     e.hold_batch(&core)
         .into_iter()
         .zip(reqs)
-        .map(|(res, r)| each(r, res))
+        .map(|(res, r)| outcome(res.map(|rec| receipt_out(e, &r.id, rec))))
         .collect()
 }
 
