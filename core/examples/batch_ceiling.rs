@@ -1,5 +1,6 @@
 //! The core's own speed on the bindings' batch workload: what the Python
-//! and Node batch calls could reach with no binding cost at all.
+//! and Node batch calls could reach with no binding cost at all (with the
+//! allocator the packages use, mimalloc).
 //!
 //! `cargo run --release -p unistock --example batch_ceiling -- [N] [ROUNDS] [ten]`
 //! (`ten`: the ten-line holds only, for `perf record`)
@@ -11,6 +12,11 @@
 //! and purged after a 1 s retention on a manual clock. Prints the best
 //! round of each, in lines per second.
 use std::sync::Arc;
+
+// The allocator the Python and Node packages use.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::time::Instant;
 use unistock::*;
 

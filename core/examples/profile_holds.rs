@@ -3,7 +3,8 @@
 //! `cargo run --release -p unistock --example profile_holds -- N SKUS`
 //! (defaults: 2,000,000 iterations over 1 hot SKU). `RET` sets the ledger
 //! retention in events (unset: the default; `RET=none` keeps all), `IDS`
-//! the number of hold ids cycled (default 65,536).
+//! the number of hold ids cycled (default 65,536), `DIR` a directory to
+//! journal to in mode `none` (unset: in memory; a fresh directory each run).
 use std::sync::Arc;
 use unistock::*;
 fn main() {
@@ -14,13 +15,24 @@ fn main() {
         .unwrap_or(2_000_000);
     let skus: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1);
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
-    let e = Engine::with_config(Config {
+    let config = Config {
         hold_retention_ms: 1_000,
         ledger_retention: std::env::var("RET")
             .ok()
             .map_or(Config::default().ledger_retention, |s| s.parse().ok()),
         ..Config::with_clock(clock.clone())
-    });
+    };
+    let e = match std::env::var_os("DIR") {
+        None => Engine::with_config(config),
+        Some(dir) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            let opts = DurableOptions {
+                mode: Durability::None,
+                snapshot_bytes: 0,
+            };
+            Engine::open(&dir, config, opts).unwrap()
+        }
+    };
     e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
     e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
     e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
