@@ -139,9 +139,9 @@ impl Journal {
         st.buf.u64(at_ms);
         rec.encode(&mut st.buf);
         let len = st.buf.len() - start - HEADER;
-        let crc = crc32c::crc32c(&st.buf[start + HEADER..]);
+        // The checksum is left for the flusher (`seal`), off this thread and
+        // outside the lock.
         st.buf[start..start + 4].copy_from_slice(&(len as u32).to_le_bytes());
-        st.buf[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
         if first != 0 {
             if first == st.next {
                 st.next = last + 1;
@@ -297,7 +297,7 @@ impl Journal {
             let sync = st.waiting || stop || last_sync.elapsed() >= period || !fsync_mode;
             let sealed = std::mem::take(&mut st.sealed);
             let spare = std::mem::take(&mut st.spare);
-            let buf = std::mem::replace(&mut st.buf, spare);
+            let mut buf = std::mem::replace(&mut st.buf, spare);
             let seg = st.segment;
             let prefix = st.next - 1;
             let bytes = st.appended;
@@ -305,7 +305,7 @@ impl Journal {
                 st.waiting = false;
             }
             drop(st);
-            let mut result = self.write(&mut file, sealed, seg, &buf);
+            let mut result = self.write(&mut file, sealed, seg, &mut buf);
             if result.is_ok() {
                 unsynced = Some((prefix, bytes));
                 if sync {
@@ -316,7 +316,6 @@ impl Journal {
                 }
             }
             let mut st = self.st.lock();
-            let mut buf = buf;
             buf.clear();
             st.spare = buf;
             match result {
@@ -343,16 +342,17 @@ impl Journal {
     fn write(
         &self,
         file: &mut Option<(u64, Box<dyn Segment>)>,
-        sealed: Vec<(u64, Vec<u8>)>,
+        mut sealed: Vec<(u64, Vec<u8>)>,
         seg: u64,
-        buf: &[u8],
+        buf: &mut [u8],
     ) -> std::io::Result<()> {
         let fsync = self.mode != Durability::None;
         for (s, bytes) in sealed
-            .iter()
-            .map(|(s, b)| (*s, b.as_slice()))
+            .iter_mut()
+            .map(|(s, b)| (*s, b.as_mut_slice()))
             .chain([(seg, buf)])
         {
+            seal(bytes);
             if bytes.is_empty() && file.as_ref().is_some_and(|(f, _)| *f == s) {
                 continue;
             }
@@ -372,4 +372,18 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+/// Fills in the checksum of every record in `bytes` (whole records, as
+/// `append` wrote them with the checksum left zero).
+fn seal(bytes: &mut [u8]) {
+    let mut at = 0;
+    while at + HEADER <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        let body = at + HEADER..at + HEADER + len;
+        let crc = crc32c::crc32c(&bytes[body.clone()]);
+        bytes[at + 4..at + HEADER].copy_from_slice(&crc.to_le_bytes());
+        at = body.end;
+    }
+    debug_assert_eq!(at, bytes.len(), "whole records");
 }
