@@ -134,6 +134,16 @@ def main() -> None:
         for k in range(0, len(ten), 100):
             e.hold_batch(ten[k : k + 100])
 
+    def run_plain_ten():
+        hold = plain.hold
+        for hid, channel, lines in ten:
+            hold(hid, channel, lines)
+
+    def end_plain_ten():
+        for t in ten:
+            plain.release(t[0])
+        plain.purge()
+
     def end_ten():
         e.release_batch([t[0] for t in ten])
         clock.advance(timedelta(seconds=2))
@@ -149,6 +159,7 @@ def main() -> None:
         "plain Python single-line holds/s": best(ROUNDS, run_plain, end_plain),
         "unistock batch lines/s (1-line holds, 1000 per call)": best(ROUNDS, run_batch, end_round),
         "unistock batch lines/s (10-line holds, 100 per call)": best(ROUNDS, run_ten, end_ten),
+        "plain Python lines/s (10-line holds)": best(ROUNDS, run_plain_ten, end_plain_ten),
         "unistock availability reads/s": best(ROUNDS, run_avail, lambda: None),
     }
     width = max(map(len, results))
@@ -157,6 +168,8 @@ def main() -> None:
     plain_rate = results["plain Python single-line holds/s"]
     print(f"ratio single-line vs plain Python: {results['unistock single-line holds/s'] / plain_rate:.2f}x (target 2x)")
     print(f"ratio batch vs plain Python:       {results['unistock batch lines/s (1-line holds, 1000 per call)'] / plain_rate:.2f}x (target 10x)")
+    plain_ten = results["plain Python lines/s (10-line holds)"]
+    print(f"ratio 10-line batch vs plain Python 10-line holds: {results['unistock batch lines/s (10-line holds, 100 per call)'] / plain_ten:.2f}x")
 
 
 if __name__ == "__main__":
