@@ -36,7 +36,7 @@ use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
 use crate::ids::{ChannelId, LocationId, SkuId};
 use crate::kpi::{Kpis, TxnKpis};
-use crate::ledger::{EventKind, Log, Pending, Reason, Reasons};
+use crate::ledger::{EventKind, EventNote, Log, Pending, Reason, Reasons};
 use crate::order::OrderShard;
 use crate::qty::Qty;
 use crate::sku::{SkuRegistry, SkuSpec};
@@ -686,16 +686,8 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        let (now, reason) = (self.now, self.eng.reasons.intern(note.reason));
-        self.scratch().pending.push(Pending::new(
-            now,
-            kind,
-            Some(sku),
-            Some(loc),
-            qty,
-            reason,
-            note.reference.unwrap_or_default(),
-        ));
+        let note = self.note(note);
+        self.event_noted(kind, sku, loc, qty, &note);
     }
 
     /// Queues a ledger event on a SKU's pool (no location).
@@ -706,16 +698,48 @@ impl<'e> Txn<'e> {
         qty: i64,
         note: crate::Note<'_>,
     ) {
-        let (now, reason) = (self.now, self.eng.reasons.intern(note.reason));
-        self.scratch().pending.push(Pending::new(
-            now,
-            kind,
-            Some(sku),
-            None,
-            qty,
-            reason,
+        let note = self.note(note);
+        self.pool_event_noted(kind, sku, qty, &note);
+    }
+
+    /// A note packed for `event_noted`: for the many events of one
+    /// transaction with one note, packed once.
+    pub(crate) fn note(&self, note: crate::Note<'_>) -> EventNote {
+        EventNote::new(
+            self.eng.reasons.intern(note.reason),
             note.reference.unwrap_or_default(),
-        ));
+        )
+    }
+
+    /// `event` with a packed note.
+    #[inline]
+    pub(crate) fn event_noted(
+        &mut self,
+        kind: EventKind,
+        sku: SkuId,
+        loc: LocationId,
+        qty: i64,
+        note: &EventNote,
+    ) {
+        let now = self.now;
+        self.scratch()
+            .pending
+            .push(Pending::noted(now, kind, Some(sku), Some(loc), qty, note));
+    }
+
+    /// `pool_event` with a packed note.
+    #[inline]
+    pub(crate) fn pool_event_noted(
+        &mut self,
+        kind: EventKind,
+        sku: SkuId,
+        qty: i64,
+        note: &EventNote,
+    ) {
+        let now = self.now;
+        self.scratch()
+            .pending
+            .push(Pending::noted(now, kind, Some(sku), None, qty, note));
     }
 
     /// Records a pool shortage of `short` units on `sku` (event with no

@@ -878,12 +878,14 @@ impl Engine {
         })?;
         // One allocation for a hold of many lines, not one per doubling.
         let mut parts = Parts::with_capacity(lines.len());
+        // The lines' events share the note: packed once.
+        let packed = txn.note(note);
         for l in lines {
             match l.loc {
                 Some(loc) => {
                     self.check_fits_at(txn, topo, chan, l, loc)?;
                     txn.adjust(l.sku, loc, Field::Reserved, l.qty);
-                    txn.event(EventKind::Reserved, l.sku, loc, l.qty, note);
+                    txn.event_noted(EventKind::Reserved, l.sku, loc, l.qty, &packed);
                     parts.push(PartRec {
                         sku: l.sku,
                         loc,
@@ -905,7 +907,7 @@ impl Engine {
                     }
                     if pool {
                         txn.adjust_pool(l.sku, chan, l.qty);
-                        txn.pool_event(EventKind::PoolReserved, l.sku, l.qty, note);
+                        txn.pool_event_noted(EventKind::PoolReserved, l.sku, l.qty, &packed);
                         parts.push(PartRec {
                             sku: l.sku,
                             loc: LocationId::POOL,
@@ -1158,10 +1160,10 @@ impl Engine {
             EventKind::Released
         };
         let key = shard.key(slot);
-        let note = Note {
+        let note = txn.note(Note {
             reason: "",
             reference: Some(key),
-        };
+        });
         for p in &rec.parts {
             if p.pooled() {
                 txn.adjust_pool(p.sku, rec.channel, -p.qty);
@@ -1170,11 +1172,11 @@ impl Engine {
                 } else {
                     EventKind::PoolReleased
                 };
-                txn.pool_event(kind, p.sku, p.qty, note);
+                txn.pool_event_noted(kind, p.sku, p.qty, &note);
                 continue;
             }
             txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
-            txn.event(kind, p.sku, p.loc, p.qty, note);
+            txn.event_noted(kind, p.sku, p.loc, p.qty, &note);
         }
         match state {
             HoldState::Expired => txn.kpi().holds_expired += 1,

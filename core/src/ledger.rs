@@ -524,6 +524,53 @@ impl Pending {
         reason: Reason,
         reference: &str,
     ) -> Pending {
+        Pending::noted(
+            at_ms,
+            kind,
+            sku,
+            loc,
+            qty,
+            &EventNote::new(reason, reference),
+        )
+    }
+
+    /// An event with a note already packed (one note for the many events
+    /// of a transaction, packed once).
+    #[inline]
+    pub(crate) fn noted(
+        at_ms: u64,
+        kind: EventKind,
+        sku: Option<SkuId>,
+        loc: Option<LocationId>,
+        qty: i64,
+        note: &EventNote,
+    ) -> Pending {
+        Pending {
+            rec: Packed {
+                seq: 0,
+                at_ms,
+                qty,
+                sku: sku.map_or(NONE_ID, |s| s.0),
+                loc: loc.map_or(NONE_ID, |l| l.0),
+                kind,
+                reason: note.reason,
+                reference: note.reference,
+            },
+            extra: note.extra.clone(),
+        }
+    }
+}
+
+/// A note (reason and reference) in the packed form events carry.
+pub(crate) struct EventNote {
+    reason: u16,
+    reference: [u8; INLINE_REF + 1],
+    /// A reference longer than 23 bytes; a reason past the interner.
+    extra: Option<Box<(Option<Key>, Option<Key>)>>,
+}
+
+impl EventNote {
+    pub(crate) fn new(reason: Reason, reference: &str) -> EventNote {
         let mut extra = None;
         let reference = pack_ref(reference).unwrap_or_else(|| {
             extra = Some((Some(Key::new(reference)), None));
@@ -539,17 +586,9 @@ impl Pending {
                 REASON_OVERFLOW
             }
         };
-        Pending {
-            rec: Packed {
-                seq: 0,
-                at_ms,
-                qty,
-                sku: sku.map_or(NONE_ID, |s| s.0),
-                loc: loc.map_or(NONE_ID, |l| l.0),
-                kind,
-                reason,
-                reference,
-            },
+        EventNote {
+            reason,
+            reference,
             extra: extra.map(Box::new),
         }
     }

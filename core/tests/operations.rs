@@ -1112,3 +1112,41 @@ fn ended_transfers_are_purged_after_their_retention_and_open_ones_stay() {
     );
     assert_ledger_folds(&e);
 }
+
+/// The events of a hold's lines share one note (packed once): each carries
+/// the hold's id, short or past the 23 bytes stored inline, at a location
+/// or on the pool, when held and when released.
+#[test]
+fn every_line_of_a_hold_carries_the_hold_id_in_the_ledger() {
+    let (e, _) = shop();
+    for s in ["a", "b", "c"] {
+        receive(&e, s, "wh-1", 10);
+    }
+    for id in ["h1", "a-cart-id-longer-than-twenty-three-bytes"] {
+        let from = e.last_seq();
+        let lines = [
+            HoldLine::new("a", 1),
+            HoldLine::new("b", 2).at("wh-1"),
+            HoldLine::new("c", 3),
+        ];
+        e.hold(&HoldRequest::new(id, "web", &lines, 60_000))
+            .unwrap();
+        e.release(id).unwrap();
+        let events = e.events_since(from, 100).unwrap();
+        let kinds: Vec<_> = events.iter().map(|x| x.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::PoolReserved,
+                EventKind::Reserved,
+                EventKind::PoolReserved,
+                EventKind::PoolReleased,
+                EventKind::Released,
+                EventKind::PoolReleased,
+            ]
+        );
+        for x in &events {
+            assert_eq!(x.reference, id, "{x:?}");
+        }
+    }
+}
