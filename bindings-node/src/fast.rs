@@ -466,7 +466,7 @@ fn hold(
     req.pool = pool;
     let r = h.engine.hold(&req).map_err(thrown)?;
     let mut out = null_mut();
-    if mirrors(&r, &req) {
+    if mirrors(&r, &req, false) {
         // SAFETY: plain number creation in the current env.
         unsafe { sys::napi_create_double(env, r.expires_at_ms as f64, &mut out) };
         return Ok(out);
@@ -482,8 +482,10 @@ fn hold(
 /// request's strings read back as the JS strings given (a lone surrogate
 /// reads as U+FFFD, and the hold is stored under that spelling, which the
 /// napi-rs receipt shows).
-fn mirrors(r: &unistock::HoldReceipt, req: &HoldRequest<'_>) -> bool {
-    let plain = |s: &str| !s.contains('\u{FFFD}');
+/// `ascii`: the request's strings are known to be ASCII (a packed batch
+/// checks its whole text at once), so none is U+FFFD.
+fn mirrors(r: &unistock::HoldReceipt, req: &HoldRequest<'_>, ascii: bool) -> bool {
+    let plain = |s: &str| ascii || s.is_ascii() || !s.contains('\u{FFFD}');
     !r.replayed
         && r.parts.len() == req.lines.len()
         && plain(req.id)
@@ -541,6 +543,8 @@ impl ToNapiValue for Packed {
 /// strings of a batch, where owned requests take one per string).
 pub struct PackedBatch {
     text: String,
+    /// `text` is all ASCII.
+    ascii: bool,
     reqs: Vec<PackedHold>,
     lines: Vec<PackedLine>,
 }
@@ -615,6 +619,7 @@ impl PackedBatch {
             return Err(Packing::bad());
         }
         Ok(PackedBatch {
+            ascii,
             // Valid by construction: ASCII bytes and encoded chars.
             text: String::from_utf8(r.text).map_err(|_| Packing::bad())?,
             reqs,
@@ -657,7 +662,9 @@ impl PackedBatch {
         };
         for (i, (req, res)) in reqs.iter().zip(e.hold_batch(&reqs)).enumerate() {
             match res {
-                Ok(rec) if mirrors(&rec, req) => p.expiries.push(rec.expires_at_ms as f64),
+                Ok(rec) if mirrors(&rec, req, self.ascii) => {
+                    p.expiries.push(rec.expires_at_ms as f64)
+                }
                 res => {
                     p.expiries.push(f64::NAN);
                     p.at.push(i as u32);
