@@ -4,8 +4,8 @@
 // `hold` with lines of whole units (`[sku, qty]` or `[sku, qty, location]`,
 // strings and integers), and `availability` of one SKU, go through raw
 // N-API calls; `holdBatch` and `holdBatchAsync` of such lines through one
-// packed call (see `src/fast.rs`). A hold's receipt object is built here. Any other input goes to the
-// napi-rs methods unchanged. Both run the same core calls, with the same
+// packed call (see `src/fast.rs`). A hold's receipt object is built here.
+// Any other input goes to the napi-rs methods unchanged. Both run the same core calls, with the same
 // conversions and errors; this file decides only which door the arguments
 // take. It holds no rule of its own.
 'use strict'

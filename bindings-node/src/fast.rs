@@ -7,10 +7,11 @@
 //! 45 ns. So `main.js`, the package's entry point, sends input of that
 //! shape here and everything else to the napi-rs methods: `holdOne` (one
 //! line, primitive arguments), `holdLines` (the lines as sku, qty, location
-//! argument triples), `_holdBatchAsyncPacked` (a batch packed into one
-//! string and one `Float64Array`) and `availabilityOne`. The rules are the same either way (the
-//! same core calls), and so are the conversions (`convert`) and the errors
-//! (`errors`).
+//! argument triples), `_holdBatchPacked` and `_holdBatchAsyncPacked` (a
+//! batch packed into one string and one `Float64Array`, run as one core
+//! `hold_batch`) and `availabilityOne`. The rules are the same either way
+//! (the same core calls), and so are the conversions (`convert`) and the
+//! errors (`errors`).
 //!
 //! A hold answers with the receipt's expiry (a number) when the receipt
 //! mirrors the request (`mirrors`): the receipt object is then built in JS,
