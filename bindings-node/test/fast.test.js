@@ -161,6 +161,14 @@ const requests = () =>
 
 const show = (xs) => xs.map((x) => (x instanceof Error ? { error: { ...x, message: x.message } } : { ok: x }))
 const infos = (e, reqs) => reqs.map((r) => outcome(() => e.holdInfo(r.id)))
+
+// Both engines answered `reqs` alike (`a`, `b`) and are in the same state.
+function agree(fast, slow, reqs, a, b) {
+  assert.deepStrictEqual(show(a), show(b))
+  assert.deepStrictEqual(fast.kpis(), slow.kpis())
+  assert.deepStrictEqual(fast.eventsSince(0, 1000), slow.eventsSince(0, 1000))
+  assert.deepStrictEqual(infos(fast, reqs), infos(slow, reqs)) // under the ids asked for
+}
 const ascii = (r) => /^[\x00-\x7f]*$/.test(r.id + r.lines.map((l) => l.join('')).join(''))
 
 // Every case in one batch (some ids are not ASCII, so the packed text is
@@ -176,10 +184,7 @@ for (const [which, pick] of [['all cases', () => true], ['ASCII cases only', asc
       assert.deepEqual([s.calls, s.packed], [0, 1])
       const b = slow.holdBatch(reqs.map((r) => ({ ...r, lines: r.lines.map(asObject) })))
       assert.deepEqual([s.calls, s.packed], [0, 1])
-      assert.deepStrictEqual(show(a), show(b))
-      assert.deepStrictEqual(fast.kpis(), slow.kpis())
-      assert.deepStrictEqual(fast.eventsSince(0, 1000), slow.eventsSince(0, 1000))
-      assert.deepStrictEqual(infos(fast, reqs), infos(slow, reqs)) // under the ids asked for
+      agree(fast, slow, reqs, a, b)
     } finally {
       s.restore()
     }
@@ -199,10 +204,7 @@ for (const [which, pick] of [['all cases', () => true], ['ASCII cases only', asc
       assert.equal(s.packed, 1)
       const b = await slow.holdBatchAsync(reqs.map((r) => ({ ...r, lines: r.lines.map(asObject) })))
       assert.deepEqual([s.calls, s.packed], [0, 1])
-      assert.deepStrictEqual(show(a), show(b))
-      assert.deepStrictEqual(fast.kpis(), slow.kpis())
-      assert.deepStrictEqual(fast.eventsSince(0, 1000), slow.eventsSince(0, 1000))
-      assert.deepStrictEqual(infos(fast, reqs), infos(slow, reqs)) // under the ids asked for
+      agree(fast, slow, reqs, a, b)
     } finally {
       s.restore()
     }
