@@ -365,13 +365,15 @@ impl Engine {
             reason: "",
             reference: Some(order),
         };
+        // The parts' events share the note: packed once.
+        let packed = txn.note(note);
         let mut parts: SmallVec<[PartRec; 1]> = SmallVec::new();
         let topo = self.topo.load();
         for p in &rec.parts {
             if !p.pooled() {
                 txn.adjust(p.sku, p.loc, Field::Reserved, -p.qty);
                 txn.adjust(p.sku, p.loc, Field::Allocated, p.qty);
-                txn.event(EventKind::Allocated, p.sku, p.loc, p.qty, note);
+                txn.event_noted(EventKind::Allocated, p.sku, p.loc, p.qty, &packed);
                 parts.push(*p);
                 continue;
             }
@@ -379,7 +381,7 @@ impl Engine {
             // allocated from the channel's locations in order, leaving the
             // other claims bindable.
             txn.adjust_pool(p.sku, rec.channel, -p.qty);
-            txn.pool_event(EventKind::PoolReleased, p.sku, p.qty, note);
+            txn.pool_event_noted(EventKind::PoolReleased, p.sku, p.qty, &packed);
             let line = crate::hold::ReqLine {
                 sku: p.sku,
                 loc: None,
@@ -824,10 +826,10 @@ impl Engine {
         let skus: SmallVec<[SkuId; 4]> =
             plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
         let mut txn = Txn::begin(self, &skus, now);
-        let note = Note {
+        let note = txn.note(Note {
             reason: "",
             reference: Some(order),
-        };
+        });
         for &(i, take) in &plan {
             let p = rec.allocs[i].part;
             if how == Settle::Fulfil {
@@ -850,7 +852,7 @@ impl Engine {
             } else {
                 EventKind::AllocationCancelled
             };
-            txn.event(kind, p.sku, p.loc, take, note);
+            txn.event_noted(kind, p.sku, p.loc, take, &note);
         }
         let changes = txn.commit(&Rec::Settle {
             fulfil: how == Settle::Fulfil,

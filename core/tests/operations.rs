@@ -1150,3 +1150,34 @@ fn every_line_of_a_hold_carries_the_hold_id_in_the_ledger() {
         }
     }
 }
+
+/// Committing a hold and settling the order: every part's events carry the
+/// order's id (one packed note per transaction), short or long.
+#[test]
+fn every_part_of_an_order_carries_the_order_id_in_the_ledger() {
+    let (e, _) = shop();
+    for s in ["a", "b"] {
+        receive(&e, s, "wh-1", 10);
+    }
+    for (hold, order) in [
+        ("h1", "o1"),
+        ("h2", "an-order-id-longer-than-twenty-three-bytes"),
+    ] {
+        let lines = [HoldLine::new("a", 1), HoldLine::new("b", 2).at("wh-1")];
+        e.hold(&HoldRequest::new(hold, "web", &lines, 60_000))
+            .unwrap();
+        let from = e.last_seq();
+        e.commit(hold, order).unwrap();
+        let settled = e.last_seq();
+        e.fulfil(order, &[OrderLine::new("a", 1).at("wh-1")])
+            .unwrap();
+        e.cancel(order, &[OrderLine::new("b", 2).at("wh-1")])
+            .unwrap();
+        let events = e.events_since(from, 100).unwrap();
+        assert!(events.len() >= 5, "{events:?}");
+        assert!(events.iter().any(|x| x.seq > settled));
+        for x in &events {
+            assert_eq!(x.reference, order, "{x:?}");
+        }
+    }
+}
