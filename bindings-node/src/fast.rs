@@ -483,6 +483,7 @@ fn hold(
 /// request's strings read back as the JS strings given (a lone surrogate
 /// reads as U+FFFD, and the hold is stored under that spelling, which the
 /// napi-rs receipt shows).
+///
 /// `ascii`: the request's strings are known to be ASCII (a packed batch
 /// checks its whole text at once), so none is U+FFFD.
 fn mirrors(r: &unistock::HoldReceipt, req: &HoldRequest<'_>, ascii: bool) -> bool {
@@ -700,7 +701,8 @@ impl Task for PackedHoldBatchTask {
     }
 }
 
-/// A cursor over a packed batch; `take` copies a string into `text`.
+/// A cursor over a packed batch; `take` finds each string in `text`, the
+/// batch's UTF-8 (converted at once when ASCII, else string by string).
 struct Packing<'a> {
     units: &'a [u16],
     nums: &'a [f64],
