@@ -21,6 +21,12 @@ use std::time::Instant;
 use unistock::*;
 
 fn main() {
+    // As the packages at load: free pages kept 10 s, not 1 s (see
+    // `keep_freed_pages` in bindings-python/src/lib.rs).
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: before any other thread runs.
+        unsafe { libmimalloc_sys::mi_option_set(15, 10_000) };
+    }
     let mut args = std::env::args()
         .skip(1)
         .map(|a| a.parse::<usize>().unwrap());
