@@ -47,7 +47,7 @@ use arc_swap::ArcSwap;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
 /// Engine settings.
 #[derive(Clone)]
@@ -218,6 +218,11 @@ pub struct Engine {
     pub(crate) stripes: Box<[Padded<Mutex<Stripe>>]>,
     pub(crate) stripe_bits: u32,
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
+    /// Per hold shard, the shape of its id index (`TagIndex::shape`), set
+    /// under the shard's lock when it changes: read without the lock, only
+    /// to prefetch an id's index line before the lock is taken (a stale
+    /// shape prefetches a wrong line, nothing worse).
+    pub(crate) index_at: Box<[(AtomicPtr<u64>, AtomicU32)]>,
     pub(crate) orders: Box<[Padded<Mutex<OrderShard>>]>,
     pub(crate) transfers: Mutex<TransferTable>,
     /// The last sequence number assigned: written by every mutation, so on
@@ -278,6 +283,9 @@ impl Engine {
         let stripes = (0..config.stripes)
             .map(|_| Padded(Mutex::new(Stripe::default())))
             .collect();
+        let index_at = (0..config.shards)
+            .map(|_| (AtomicPtr::new(std::ptr::null_mut()), Default::default()))
+            .collect();
         let holds = (0..config.shards)
             .map(|_| Padded(Mutex::new(HoldShard::default())))
             .collect();
@@ -293,6 +301,7 @@ impl Engine {
             topo_gen: AtomicU64::new(0),
             stripes,
             holds,
+            index_at,
             orders,
             transfers: Mutex::new(TransferTable::default()),
             seq: Padded(AtomicU64::new(0)),

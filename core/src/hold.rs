@@ -269,6 +269,11 @@ pub(crate) struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 
+/// How many of a hold's lines have their SKU entries prefetched: enough for
+/// the carts most holds are, few enough that a large order does not evict
+/// what it prefetched before it reads it.
+const PREFETCH_LINES: usize = 4;
+
 impl HoldShard {
     #[inline]
     pub fn find(&self, id: &IdHash<'_>) -> Option<u32> {
@@ -319,12 +324,16 @@ impl HoldShard {
         });
         slot
     }
-    /// Reads the slot the next insert fills, so that its cache miss is
-    /// under way while the caller does other work.
+    /// As [`TagIndex::shape`].
+    pub fn index_shape(&self) -> (*const u64, u32) {
+        self.index.shape()
+    }
+    /// Prefetches the slot the next insert fills, so that its cache miss
+    /// is under way while the caller does other work.
     #[inline]
     pub fn warm_free(&self) {
         if let Some(&s) = self.free.last() {
-            std::hint::black_box(self.slots[s as usize].is_some());
+            crate::prefetch::lines(&self.slots[s as usize], 2);
         }
     }
     pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
@@ -499,9 +508,48 @@ impl Engine {
         let mut tables = Tables::new(self);
         self.durable_batch(
             reqs.iter()
-                .map(|r| self.hold_at(r, now, &mut tables))
+                .enumerate()
+                .map(|(i, r)| {
+                    // Two holds ahead, the id's index line and the lines'
+                    // SKU entries start loading: their misses overlap this
+                    // hold's work instead of stalling the next one.
+                    if let Some(ahead) = reqs.get(i + 2) {
+                        self.prefetch_hold(ahead, &tables);
+                    }
+                    self.hold_at(r, now, &mut tables)
+                })
                 .collect(),
         )
+    }
+
+    /// Publishes shard `si`'s index shape for [`Engine::prefetch_hold`]
+    /// when it changed (the index grew). Called with the shard locked.
+    #[inline]
+    fn note_index_shape(&self, si: usize, shard: &HoldShard) {
+        let (entries, bits) = shard.index_shape();
+        let (at, at_bits) = &self.index_at[si];
+        if at.load(Ordering::Relaxed).cast_const() != entries {
+            at.store(entries.cast_mut(), Ordering::Relaxed);
+            at_bits.store(bits, Ordering::Relaxed);
+        }
+    }
+
+    /// Starts loading what `hold_at(req)` will read first: its id's index
+    /// line and its lines' SKU table entries (the first few).
+    ///
+    /// Locking: none.
+    #[inline]
+    fn prefetch_hold(&self, req: &HoldRequest<'_>, tables: &Tables<'_>) {
+        let h = IdHash::new(req.id);
+        let (at, bits) = &self.index_at[h.shard(self.holds.len())];
+        crate::tagindex::prefetch_at(
+            at.load(Ordering::Relaxed),
+            bits.load(Ordering::Relaxed),
+            h.hash as u32,
+        );
+        for l in req.lines.iter().take(PREFETCH_LINES) {
+            tables.skus.prefetch(l.sku);
+        }
     }
 
     /// Releases an active hold; its units become available again. Releasing
@@ -783,10 +831,16 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let h = IdHash::new(req.id);
-        let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
+        // The lines' SKU entries start loading before the shard's lock: a
+        // lock's atomic waits for the loads before it, not for prefetches.
+        for l in req.lines.iter().take(PREFETCH_LINES) {
+            tables.skus.prefetch(l.sku);
+        }
+        let si = h.shard(self.holds.len());
+        let mut shard = self.holds[si].0.lock();
         // The id's index line, the slot a new hold fills and the lines' SKU
-        // entries are independent cache misses: started together under the
-        // shard lock, they overlap (an atomic in between would serialize
+        // entries (prefetched above) are independent cache misses: started
+        // together, they overlap (an atomic in between would serialize
         // them). The lines are checked before the id, as before.
         shard.warm_free();
         let found = shard.find(&h);
@@ -855,6 +909,7 @@ impl Engine {
         };
         let receipt = rec.receipt(false);
         shard.insert(&h, rec, 0);
+        self.note_index_shape(si, &shard);
         drop(shard);
         self.note_due(expires);
         self.publish(changes);

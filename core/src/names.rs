@@ -88,6 +88,12 @@ impl NameTable {
         }
     }
 
+    /// Starts loading the entry a lookup of a name hashed `h` reads first.
+    #[inline]
+    pub(crate) fn prefetch(&self, h: u64) {
+        crate::prefetch::lines(&self.entries[self.home(h)], 1);
+    }
+
     /// The value stored under `name`, whose [`hash`] is `h`.
     #[inline]
     pub(crate) fn get(&self, name: &str, h: u64) -> Option<u32> {

@@ -121,6 +121,12 @@ impl SkuLookup<'_> {
         self.reg.get_slow(sku, h)
     }
 
+    /// Starts loading the table entry `get(sku)` reads first.
+    #[inline]
+    pub(crate) fn prefetch(&self, sku: &str) {
+        self.table.0.prefetch(hash(sku));
+    }
+
     /// As `get`; an unknown SKU is an error.
     #[inline]
     pub(crate) fn id(&self, sku: &str) -> crate::Result<(SkuId, u8)> {

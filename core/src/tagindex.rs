@@ -42,6 +42,21 @@ fn tag_of(e: u64) -> u32 {
     (e >> 32) as u32
 }
 
+#[inline]
+fn home(tag: u32, bits: u32) -> usize {
+    (u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)) as usize
+}
+
+/// Starts loading the line a lookup of `tag` reads first, in a table whose
+/// [`TagIndex::shape`] was `(entries, bits)` (a stale shape prefetches a
+/// wrong line, nothing worse).
+#[inline]
+pub(crate) fn prefetch_at(entries: *const u64, bits: u32, tag: u32) {
+    if bits != 0 {
+        crate::prefetch::lines(entries.wrapping_add(home(tag, bits)), 1);
+    }
+}
+
 impl TagIndex {
     #[inline]
     fn mask(&self) -> usize {
@@ -52,7 +67,13 @@ impl TagIndex {
     /// differ only in their high bits still spread.
     #[inline]
     fn home(&self, tag: u32) -> usize {
-        (u64::from(tag).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - self.bits)) as usize
+        home(tag, self.bits)
+    }
+
+    /// Where the entries start and the table's size in bits: what
+    /// [`prefetch_at`] needs to find a tag's home line without the table.
+    pub(crate) fn shape(&self) -> (*const u64, u32) {
+        (self.entries.as_ptr(), self.bits)
     }
 
     #[cfg(test)]
