@@ -709,6 +709,19 @@ impl Log {
             let last = self.chunks.back_mut().expect("a chunk with room");
             last[self.tail] = Line(Packed { seq, ..p.rec });
             self.tail += 1;
+            // The next event's line starts loading now. Each stripe has a
+            // log of its own, so a stripe's appends come far apart, too far
+            // for the hardware to see them as a stream: without this, every
+            // append waited for its line (the retention keeps the logs far
+            // larger than the caches).
+            match last.get(self.tail) {
+                Some(next) => crate::prefetch::lines(next, 1),
+                None => {
+                    if let Some(spare) = &self.spare {
+                        crate::prefetch::lines(&spare[0], 1);
+                    }
+                }
+            }
         }
     }
 
