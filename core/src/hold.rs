@@ -540,16 +540,24 @@ impl Engine {
     /// Locking: none.
     #[inline]
     fn prefetch_hold(&self, req: &HoldRequest<'_>, tables: &Tables<'_>) {
-        let h = IdHash::new(req.id);
+        self.prefetch_id(&IdHash::new(req.id));
+        for l in req.lines.iter().take(PREFETCH_LINES) {
+            tables.skus.prefetch(l.sku);
+        }
+    }
+
+    /// Starts loading the line of a hold id's index that a lookup of the
+    /// id reads first.
+    ///
+    /// Locking: none.
+    #[inline]
+    fn prefetch_id(&self, h: &IdHash<'_>) {
         let (at, bits) = &self.index_at[h.shard(self.holds.len())];
         crate::tagindex::prefetch_at(
             at.load(Ordering::Relaxed),
             bits.load(Ordering::Relaxed),
             h.hash as u32,
         );
-        for l in req.lines.iter().take(PREFETCH_LINES) {
-            tables.skus.prefetch(l.sku);
-        }
     }
 
     /// Releases an active hold; its units become available again. Releasing
@@ -566,7 +574,19 @@ impl Engine {
     /// Locking: per item, as `release`.
     pub fn release_batch(&self, holds: &[&str]) -> Vec<Result<()>> {
         let now = self.now_and_sweep();
-        self.durable_batch(holds.iter().map(|h| self.release_at(h, now)).collect())
+        self.durable_batch(
+            holds
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    // As in `hold_batch`: two ahead, the id's index line.
+                    if let Some(ahead) = holds.get(i + 2) {
+                        self.prefetch_id(&IdHash::new(ahead));
+                    }
+                    self.release_at(h, now)
+                })
+                .collect(),
+        )
     }
 
     /// Sets an active hold to expire `ttl_ms` from now; returns the new expiry.
