@@ -12,7 +12,7 @@
 //! promise), an edge where a location is eligible for a channel. Hall's
 //! theorem says it is feasible exactly when every set of channels claims
 //! no more than the locations eligible for any of them hold together; the
-//! engine decides it as a maximum flow ([`Flow`]): greedy first, then
+//! engine decides it as a maximum flow (`Flow`): greedy first, then
 //! augmenting paths (breadth-first, so each is shortest) until no unit can
 //! move. Locations eligible for exactly the same claims are interchangeable,
 //! so the flow runs between claims and *classes* of such locations (at most
