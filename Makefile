@@ -25,6 +25,7 @@ peer: ## unistock vs Redis, PostgreSQL and a naive lock: make peer ARGS=--quick
 stress: ## long randomized runs: make stress SIZE=100
 	bash scripts/stress.sh $(or $(SIZE),10)
 
-lint: ## format check and clippy
+lint: ## format check, clippy and the core's API docs
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc -p unistock --no-deps

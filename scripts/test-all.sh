@@ -8,6 +8,8 @@ step "format"
 cargo fmt --all -- --check
 step "clippy (warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
+step "core API docs (warnings are errors: broken or private links)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p unistock --no-deps
 step "Rust tests (unit, operations, model-based, concurrency, cross-crate, doctests)"
 cargo test --workspace
 step "concurrency tests in release (real contention)"
