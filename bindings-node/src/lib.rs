@@ -27,18 +27,9 @@ mod transfer;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// As the Python package's: mimalloc keeps pages that fall free for 10 s,
-/// not 1 s, so steady churn does not fault them in again and again; the
-/// host's `MIMALLOC_PURGE_DELAY` still wins.
+/// Pages mimalloc frees are kept 10 s, not 1 s, so steady churn does not
+/// fault them in again and again (`unistock::alloc::keep_freed_pages`).
 #[napi_derive::module_init]
-fn keep_freed_pages() {
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: called once at module load, before any thread of ours runs.
-    unsafe {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none()
-            && libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1_000
-        {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, 10_000);
-        }
-    }
+fn tune_allocator() {
+    unistock::alloc::keep_freed_pages();
 }

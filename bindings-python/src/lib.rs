@@ -26,27 +26,6 @@ use pyo3::prelude::*;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc gives pages that stay free for `purge_delay` (1 s in its v3) back
-/// to the OS, and the kernel faults them in again, zeroed (2 MiB at a time
-/// with transparent huge pages), when they are reused: a shop's steady
-/// churn of holds, receipts and batch buffers paid that fault again and
-/// again (about 90 faults per round of 200,000 ten-line lines in
-/// `benches/python/bench_holds.py`, and an eighth of its profile). Free
-/// pages are kept for 10 s instead. The host's `MIMALLOC_PURGE_DELAY`
-/// still wins, and nothing is set unless index 15 reads v3's default (the
-/// index is pinned by `tests/tests/allocator.rs`).
-fn keep_freed_pages() {
-    const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    // SAFETY: called once at module load, before any thread of ours runs.
-    unsafe {
-        if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none()
-            && libmimalloc_sys::mi_option_get(PURGE_DELAY) == 1_000
-        {
-            libmimalloc_sys::mi_option_set(PURGE_DELAY, 10_000);
-        }
-    }
-}
-
 #[pymodule]
 mod _core {
     #[allow(non_upper_case_globals)]
@@ -77,9 +56,12 @@ mod _core {
     #[pymodule_export]
     use crate::errors::_debug_panic;
 
+    /// Pages mimalloc frees are kept 10 s, not 1 s, so steady churn does
+    /// not fault them in again and again
+    /// (`unistock::alloc::keep_freed_pages`).
     #[pymodule_init]
     fn init(_m: &pyo3::Bound<'_, pyo3::types::PyModule>) -> pyo3::PyResult<()> {
-        crate::keep_freed_pages();
+        unistock::alloc::keep_freed_pages();
         Ok(())
     }
 }

@@ -35,10 +35,13 @@
 //! global lock order.
 
 // Unsafe code is refused everywhere but in `prefetch`, whose one block
-// issues a prefetch instruction (no memory is read, nothing can fault).
+// issues a prefetch instruction (no memory is read, nothing can fault), and
+// in `alloc` (the `mimalloc` feature), which sets one of mimalloc's options.
 #![deny(unsafe_code)]
 #![warn(missing_debug_implementations)]
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod channel;
 pub mod clock;
 pub mod durable;

@@ -1,8 +1,9 @@
-//! The Python and Node packages set mimalloc's `purge_delay` by its index in
-//! `mimalloc.h` (the Rust bindings do not export that option): this pins
-//! the index to the option, by its documented default of 1,000 ms in
-//! mimalloc v3. When an upgrade moves it, this fails, and the packages,
-//! which set nothing unless the index reads that default, keep
+//! `unistock::alloc::keep_freed_pages` (the `mimalloc` feature, which the
+//! Python and Node packages turn on) sets mimalloc's `purge_delay` by its
+//! index in `mimalloc.h` (the Rust bindings do not export that option):
+//! this pins the index to the option, by its documented default of 1,000
+//! ms in mimalloc v3. When an upgrade moves it, this fails, and the
+//! packages, which set nothing unless the index reads that default, keep
 //! mimalloc's own behaviour until the index is mended.
 
 #[test]
@@ -22,4 +23,11 @@ fn index_15_is_purge_delay_at_its_v3_default() {
     };
     assert_ne!(before, 1_000);
     assert_ne!(after, 1_000);
+    // In the same test, after the pin (tests share the process): the
+    // packages' call moves it to 10 s.
+    #[cfg(feature = "mimalloc")]
+    {
+        unistock::alloc::keep_freed_pages();
+        assert_eq!(unsafe { libmimalloc_sys::mi_option_get(15) }, 10_000);
+    }
 }
