@@ -21,8 +21,10 @@ use std::time::Instant;
 use unistock::*;
 
 fn main() {
-    // As the packages at load: free pages kept 10 s, not 1 s (see
-    // `keep_freed_pages` in bindings-python/src/lib.rs).
+    // As the packages at load: free pages kept 10 s, not 1 s (what
+    // `unistock::alloc::keep_freed_pages`, core/src/alloc.rs, does; that
+    // module needs the `mimalloc` feature, which a plain `cargo run` of this
+    // example does not turn on).
     if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
         // SAFETY: before any other thread runs.
         unsafe { libmimalloc_sys::mi_option_set(15, 10_000) };
