@@ -494,7 +494,9 @@ impl Engine {
     /// then the stripes of its SKUs (ascending).
     pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
-        self.durable(self.hold_at(req, now, &mut Tables::new(self)))
+        let mut tables = Tables::new(self);
+        self.prefetch_hold(req, &tables);
+        self.durable(self.hold_at(req, now, &mut tables))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -506,6 +508,9 @@ impl Engine {
         // The topology and the SKU table are loaded once for the batch (each
         // hold still sees a topology change made meanwhile).
         let mut tables = Tables::new(self);
+        for r in reqs.iter().take(2) {
+            self.prefetch_hold(r, &tables);
+        }
         self.durable_batch(
             reqs.iter()
                 .enumerate()
@@ -535,7 +540,9 @@ impl Engine {
     }
 
     /// Starts loading what `hold_at(req)` will read first: its id's index
-    /// line and its lines' SKU table entries (the first few).
+    /// line and its lines' SKU table entries (the first few). Called before
+    /// the hold's shard is locked: a lock's atomic waits for the loads
+    /// before it, not for prefetches.
     ///
     /// Locking: none.
     #[inline]
@@ -851,17 +858,13 @@ impl Engine {
                 channel: req.channel.to_string(),
             })?;
         let h = IdHash::new(req.id);
-        // The lines' SKU entries start loading before the shard's lock: a
-        // lock's atomic waits for the loads before it, not for prefetches.
-        for l in req.lines.iter().take(PREFETCH_LINES) {
-            tables.skus.prefetch(l.sku);
-        }
         let si = h.shard(self.holds.len());
         let mut shard = self.holds[si].0.lock();
         // The id's index line, the slot a new hold fills and the lines' SKU
-        // entries (prefetched above) are independent cache misses: started
-        // together, they overlap (an atomic in between would serialize
-        // them). The lines are checked before the id, as before.
+        // entries (the caller prefetched them: `prefetch_hold`) are
+        // independent cache misses: started together, they overlap (an
+        // atomic in between would serialize them). The lines are checked
+        // before the id, as before.
         shard.warm_free();
         let found = shard.find(&h);
         self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
