@@ -186,6 +186,11 @@ impl Qty {
 
 impl PartialEq for Qty {
     fn eq(&self, other: &Self) -> bool {
+        // At one scale the mantissas compare as the values do (the common
+        // case: a part and the line it came from), without widening.
+        if self.scale == other.scale && self.scale != INVALID_SCALE {
+            return self.mantissa == other.mantissa;
+        }
         self.cmp_key() == other.cmp_key()
     }
 }
@@ -197,6 +202,9 @@ impl PartialOrd for Qty {
 }
 impl Ord for Qty {
     fn cmp(&self, other: &Self) -> Ordering {
+        if self.scale == other.scale && self.scale != INVALID_SCALE {
+            return self.mantissa.cmp(&other.mantissa);
+        }
         self.cmp_key().cmp(&other.cmp_key())
     }
 }
@@ -321,6 +329,28 @@ mod tests {
             Qty::from(d("79228162514264337593543950335")).to_minor(0),
             Err(QtyProblem::Overflow)
         );
+    }
+
+    #[test]
+    fn same_scale_compares_agree_with_widened_ones() {
+        let qs = [
+            Qty::from_minor(-7, 2),
+            Qty::from_minor(0, 2),
+            Qty::from_minor(5, 2),
+            Qty::from_minor(500, 2),
+            Qty::from_minor(i64::MAX, 2),
+            Qty::from_minor(i64::MIN + 1, 2),
+            Qty::units(5),
+            Qty::units(-3),
+            Qty::from_minor(5000, 3),
+        ];
+        for a in qs {
+            for b in qs {
+                let widened = a.cmp_key().cmp(&b.cmp_key());
+                assert_eq!(a.cmp(&b), widened, "{a:?} {b:?}");
+                assert_eq!(a == b, widened == Ordering::Equal, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
