@@ -495,8 +495,9 @@ impl Engine {
     pub fn hold(&self, req: &HoldRequest<'_>) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
         let mut tables = Tables::new(self);
-        self.prefetch_hold(req, &tables);
-        self.durable(self.hold_at(req, now, &mut tables))
+        let h = IdHash::new(req.id);
+        self.prefetch_hold(req, &h, &tables);
+        self.durable(self.hold_at(req, &h, now, &mut tables))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -508,20 +509,23 @@ impl Engine {
         // The topology and the SKU table are loaded once for the batch (each
         // hold still sees a topology change made meanwhile).
         let mut tables = Tables::new(self);
-        for r in reqs.iter().take(2) {
-            self.prefetch_hold(r, &tables);
+        // Each id hashed once, for its prefetch and its hold.
+        let ids: Vec<IdHash<'_>> = reqs.iter().map(|r| IdHash::new(r.id)).collect();
+        for (r, h) in reqs.iter().zip(&ids).take(2) {
+            self.prefetch_hold(r, h, &tables);
         }
         self.durable_batch(
             reqs.iter()
+                .zip(&ids)
                 .enumerate()
-                .map(|(i, r)| {
+                .map(|(i, (r, h))| {
                     // Two holds ahead, the id's index line and the lines'
                     // SKU entries start loading: their misses overlap this
                     // hold's work instead of stalling the next one.
-                    if let Some(ahead) = reqs.get(i + 2) {
-                        self.prefetch_hold(ahead, &tables);
+                    if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
+                        self.prefetch_hold(ahead, ah, &tables);
                     }
-                    self.hold_at(r, now, &mut tables)
+                    self.hold_at(r, h, now, &mut tables)
                 })
                 .collect(),
         )
@@ -546,8 +550,8 @@ impl Engine {
     ///
     /// Locking: none.
     #[inline]
-    fn prefetch_hold(&self, req: &HoldRequest<'_>, tables: &Tables<'_>) {
-        self.prefetch_id(&IdHash::new(req.id));
+    fn prefetch_hold(&self, req: &HoldRequest<'_>, h: &IdHash<'_>, tables: &Tables<'_>) {
+        self.prefetch_id(h);
         for l in req.lines.iter().take(PREFETCH_LINES) {
             tables.skus.prefetch(l.sku);
         }
@@ -573,7 +577,7 @@ impl Engine {
     /// Locking: the hold's shard, then the stripes of its SKUs.
     pub fn release(&self, hold: &str) -> Result<()> {
         let now = self.now_and_sweep();
-        self.durable(self.release_at(hold, now))
+        self.durable(self.release_at(&IdHash::new(hold), now))
     }
 
     /// Many releases, one result per id.
@@ -581,14 +585,14 @@ impl Engine {
     /// Locking: per item, as `release`.
     pub fn release_batch(&self, holds: &[&str]) -> Vec<Result<()>> {
         let now = self.now_and_sweep();
+        let ids: Vec<IdHash<'_>> = holds.iter().map(|h| IdHash::new(h)).collect();
         self.durable_batch(
-            holds
-                .iter()
+            ids.iter()
                 .enumerate()
                 .map(|(i, h)| {
                     // As in `hold_batch`: two ahead, the id's index line.
-                    if let Some(ahead) = holds.get(i + 2) {
-                        self.prefetch_id(&IdHash::new(ahead));
+                    if let Some(ahead) = ids.get(i + 2) {
+                        self.prefetch_id(ahead);
                     }
                     self.release_at(h, now)
                 })
@@ -839,9 +843,11 @@ impl Engine {
         Ok(())
     }
 
+    /// `h`: `req.id`, hashed.
     fn hold_at<'e>(
         &'e self,
         req: &HoldRequest<'_>,
+        h: &IdHash<'_>,
         now: u64,
         tables: &mut Tables<'e>,
     ) -> Result<HoldReceipt> {
@@ -857,7 +863,6 @@ impl Engine {
             .ok_or_else(|| Error::UnknownChannel {
                 channel: req.channel.to_string(),
             })?;
-        let h = IdHash::new(req.id);
         let si = h.shard(self.holds.len());
         let mut shard = self.holds[si].0.lock();
         // The id's index line, the slot a new hold fills and the lines' SKU
@@ -866,7 +871,7 @@ impl Engine {
         // atomic in between would serialize them). The lines are checked
         // before the id, as before.
         shard.warm_free();
-        let found = shard.find(&h);
+        let found = shard.find(h);
         self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
         let lines = &tables.lines[..];
         if let Some(slot) = found {
@@ -931,7 +936,7 @@ impl Engine {
             order: None,
         };
         let receipt = rec.receipt(false);
-        shard.insert(&h, rec, 0);
+        shard.insert(h, rec, 0);
         self.note_index_shape(si, &shard);
         drop(shard);
         self.note_due(expires);
@@ -1166,11 +1171,12 @@ impl Engine {
             .map_or_else(|| format!("#{}", chan.0), |c| c.key.to_string())
     }
 
-    fn release_at(&self, hold: &str, now: u64) -> Result<()> {
+    /// `h`: the hold's id, hashed.
+    fn release_at(&self, h: &IdHash<'_>, now: u64) -> Result<()> {
+        let hold = h.id;
         check_id("hold", hold)?;
-        let h = IdHash::new(hold);
         let mut shard = self.holds[h.shard(self.holds.len())].0.lock();
-        let slot = shard.find(&h).ok_or_else(|| Error::UnknownHold {
+        let slot = shard.find(h).ok_or_else(|| Error::UnknownHold {
             hold: hold.to_string(),
         })?;
         let rec = shard.rec(slot);
