@@ -472,7 +472,7 @@ pub(crate) struct Tables<'e> {
 
 impl<'e> Tables<'e> {
     #[inline]
-    fn new(eng: &'e Engine) -> Tables<'e> {
+    pub(crate) fn new(eng: &'e Engine) -> Tables<'e> {
         // The generation first: a swap in between makes the next hold
         // reload (harmless), never keep a stale topology.
         let topo_gen = eng.topo_gen.load(Ordering::Acquire);
@@ -555,6 +555,34 @@ impl Engine {
         for l in req.lines.iter().take(PREFETCH_LINES) {
             tables.skus.prefetch(l.sku);
         }
+    }
+
+    /// `prefetch_hold` with the caller's tables (recovery's look-ahead).
+    ///
+    /// Locking: none.
+    pub(crate) fn prefetch_hold_with(&self, req: &HoldRequest<'_>, tables: &Tables<'_>) {
+        self.prefetch_hold(req, &IdHash::new(req.id), tables);
+    }
+
+    /// `hold` with the caller's tables: recovery keeps one set across the
+    /// records it replays (`hold_at` reloads them after a topology change;
+    /// a SKU created since they were loaded is found the slow way).
+    ///
+    /// Locking: as `hold`.
+    pub(crate) fn hold_with<'e>(
+        &'e self,
+        req: &HoldRequest<'_>,
+        tables: &mut Tables<'e>,
+    ) -> Result<HoldReceipt> {
+        let now = self.now_and_sweep();
+        self.durable(self.hold_at(req, &IdHash::new(req.id), now, tables))
+    }
+
+    /// `prefetch_id` on its own (recovery's look-ahead).
+    ///
+    /// Locking: none.
+    pub(crate) fn prefetch_hold_id(&self, id: &str) {
+        self.prefetch_id(&IdHash::new(id));
     }
 
     /// Starts loading the line of a hold id's index that a lookup of the

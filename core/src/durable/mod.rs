@@ -47,13 +47,13 @@ pub mod storage;
 use crate::clock::Clock;
 use crate::engine::{Config, Engine, Note};
 use crate::error::{Error, Result};
-use crate::hold::HoldRequest;
+use crate::hold::{HoldRequest, Tables};
 use crate::routing::{Fulfilment, RouteOptions, RouteRequest};
 use crate::sku::SkuSpec;
 use crate::snapshot::Snapshot;
 pub(crate) use journal::Journal;
 use rec::{Reader, Rec, StockOp};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 pub use storage::{DirStorage, MemStorage, Segment, Storage};
@@ -211,6 +211,7 @@ impl Clock for ReplayClock {
 }
 
 /// A record read back from a segment.
+#[derive(Clone)]
 struct Raw {
     file: usize,
     offset: u64,
@@ -220,6 +221,86 @@ struct Raw {
     body: std::ops::Range<usize>,
 }
 
+/// How many records recovery decodes (and prefetches for) before it
+/// replays them.
+const AHEAD: usize = 2;
+
+/// A record as recovery's reading thread passes it on: where it is, and
+/// its decoding (an error is reported only if the record is replayed).
+#[derive(Clone)]
+struct Parsed<'a> {
+    raw: Raw,
+    rec: std::result::Result<Rec<'a>, String>,
+}
+
+/// What recovery's reading thread passes on.
+enum Read<'a> {
+    Records(Vec<Parsed<'a>>),
+    /// The last segment (by index) ends in a torn record at this offset.
+    Torn(usize, u64),
+}
+
+/// Records per batch the reading thread sends.
+const READ_BATCH: usize = 1024;
+
+/// Recovery's reading thread: reads each segment into `contents`, checks
+/// and decodes its records and sends them on in batches; a failure is
+/// sent as the last message. Stops early when the replaying side has gone
+/// (it failed).
+fn read_segments<'a>(
+    storage: &dyn Storage,
+    segments: &[u64],
+    names: &[String],
+    contents: &'a [OnceLock<Vec<u8>>],
+    tx: &std::sync::mpsc::SyncSender<Result<Read<'a>>>,
+) {
+    let mut batch = Vec::with_capacity(READ_BATCH);
+    for (i, &n) in segments.iter().enumerate() {
+        let bytes = match storage.read(&segment_name(n)) {
+            Ok(b) => contents[i].get_or_init(|| b),
+            Err(e) => {
+                let _ = tx.send(Err(Error::Storage {
+                    detail: format!("cannot read: {e}"),
+                }));
+                return;
+            }
+        };
+        let last = i + 1 == segments.len();
+        let mut gone = false;
+        let parsed = parse_segment(bytes, i, &names[i], last, |raw| {
+            if gone {
+                return;
+            }
+            let rec = Reader::new(&bytes[raw.body.clone()]).rec();
+            batch.push(Parsed { raw, rec });
+            if batch.len() == READ_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
+                gone = tx.send(Ok(Read::Records(full))).is_err();
+            }
+        });
+        if gone {
+            return;
+        }
+        match parsed {
+            Ok(torn) => {
+                if let Some(at) = torn {
+                    // Sent after the records before the tear.
+                    let full = std::mem::take(&mut batch);
+                    if tx.send(Ok(Read::Records(full))).is_err() {
+                        return;
+                    }
+                    let _ = tx.send(Ok(Read::Torn(i, at)));
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Ok(Read::Records(batch)));
+}
+
 /// Splits a segment into records. `last`: the newest segment, whose final
 /// record may be torn.
 fn parse_segment(
@@ -227,7 +308,7 @@ fn parse_segment(
     file: usize,
     name: &str,
     last: bool,
-    out: &mut Vec<Raw>,
+    mut emit: impl FnMut(Raw),
 ) -> Result<Option<u64>> {
     let corrupt = |offset: usize, detail: &str| Error::Corrupt {
         file: name.to_string(),
@@ -284,7 +365,7 @@ fn parse_segment(
         if first > last_seq || (first == 0) != (last_seq == 0) {
             return Err(corrupt(pos, "record has a bad sequence range"));
         }
-        out.push(Raw {
+        emit(Raw {
             file,
             offset: pos as u64,
             first,
@@ -362,68 +443,80 @@ impl Engine {
             ..Recovery::default()
         };
         segments.retain(|&n| n >= base);
-        let mut files = Vec::new();
-        let mut raws = Vec::new();
-        for (i, &n) in segments.iter().enumerate() {
-            let name = segment_name(n);
-            let bytes = storage.read(&name).map_err(|e| io("cannot read", e))?;
-            let described = storage.describe(&name);
-            let last = i + 1 == segments.len();
-            if let Some(at) = parse_segment(&bytes, files.len(), &described, last, &mut raws)? {
-                report.torn_tail = Some((described.clone(), at));
-            }
-            files.push((described, bytes));
-        }
+        let names: Vec<String> = segments
+            .iter()
+            .map(|&n| storage.describe(&segment_name(n)))
+            .collect();
+        let contents: Vec<OnceLock<Vec<u8>>> = segments.iter().map(|_| OnceLock::new()).collect();
         eng.replaying = true;
-        let mut ordered: Vec<&Raw> = raws.iter().filter(|r| r.first != 0).collect();
-        ordered.sort_unstable_by_key(|r| r.first);
-        let mut i = 0;
-        while i < ordered.len() {
-            let r = ordered[i];
-            let seq = eng.last_seq();
-            if r.last <= seq {
-                i += 1;
-                continue;
+        // A second thread reads the segments, checks and decodes their
+        // records and passes them on in batches while this one replays
+        // them, in sequence order: a record that comes before its
+        // predecessor (writers append in the order they reach the journal,
+        // not in sequence order) waits in `parked` until it is next.
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(8);
+            let (storage, segments, names, contents) = (&storage, &segments, &names, &contents);
+            scope.spawn(move || read_segments(&**storage, segments, names, contents, &tx));
+            let mut tables = Tables::new(&eng);
+            let mut parked = std::collections::BTreeMap::new();
+            let mut unordered = Vec::new();
+            for batch in rx {
+                let batch = match batch? {
+                    Read::Records(batch) => batch,
+                    Read::Torn(file, at) => {
+                        report.torn_tail = Some((names[file].clone(), at));
+                        continue;
+                    }
+                };
+                for (k, p) in batch.iter().enumerate() {
+                    // `AHEAD` records on, what replaying it reads first (its
+                    // hold id's index line, its SKU entries) starts loading:
+                    // the misses overlap the records in between.
+                    if let Some(Parsed { rec: Ok(rec), .. }) = batch.get(k + AHEAD) {
+                        eng.prefetch_rec(rec, &tables);
+                    }
+                    if p.raw.first == 0 {
+                        unordered.push(p.clone());
+                        continue;
+                    }
+                    let seq = eng.last_seq();
+                    if p.raw.last <= seq {
+                        continue;
+                    }
+                    if p.raw.first != seq + 1 {
+                        parked.insert(p.raw.first, p.clone());
+                        continue;
+                    }
+                    eng.replay_ordered(p, names, &clock, &mut tables)?;
+                    report.records_replayed += 1;
+                    while let Some(next) = parked.first_entry() {
+                        let seq = eng.last_seq();
+                        if next.get().raw.last <= seq {
+                            next.remove();
+                        } else if next.get().raw.first == seq + 1 {
+                            eng.replay_ordered(&next.remove(), names, &clock, &mut tables)?;
+                            report.records_replayed += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                }
             }
-            if r.first != seq + 1 {
-                break;
-            }
-            clock.pinned.store(r.at_ms, Ordering::Relaxed);
-            let (file, bytes) = &files[r.file];
-            let diverged = |detail: String| Error::Corrupt {
-                file: file.clone(),
-                offset: r.offset,
-                detail,
-            };
-            let rec = Reader::new(&bytes[r.body.clone()])
-                .rec()
-                .map_err(|e| diverged(format!("bad record: {e}")))?;
-            eng.replay(&rec)
-                .map_err(|e| diverged(format!("replay failed: {e}")))?;
-            if eng.last_seq() != r.last {
-                return Err(diverged(format!(
-                    "replay gave sequence numbers up to {} where the journal has {}..={}",
-                    eng.last_seq(),
-                    r.first,
-                    r.last
-                )));
-            }
-            report.records_replayed += 1;
-            i += 1;
-        }
-        report.records_dropped = (ordered.len() - i) as u64;
-        for r in raws.iter().filter(|r| r.first == 0) {
-            let (file, bytes) = &files[r.file];
-            let rec = Reader::new(&bytes[r.body.clone()])
-                .rec()
-                .map_err(|detail| Error::Corrupt {
-                    file: file.clone(),
-                    offset: r.offset,
-                    detail,
+            // Records after a gap were never acknowledged (an
+            // acknowledgement waits for everything before it).
+            report.records_dropped = parked.len() as u64;
+            for p in &unordered {
+                let rec = p.rec.as_ref().map_err(|detail| Error::Corrupt {
+                    file: names[p.raw.file].clone(),
+                    offset: p.raw.offset,
+                    detail: detail.clone(),
                 })?;
-            eng.replay(&rec)?;
-            report.records_replayed += 1;
-        }
+                eng.replay(rec, &mut tables)?;
+                report.records_replayed += 1;
+            }
+            Ok(())
+        })?;
         report.events_replayed = eng.last_seq() - report.snapshot_seq;
         report.micros = started.elapsed().as_micros() as u64;
         clock.pinned.store(u64::MAX, Ordering::Relaxed);
@@ -594,8 +687,76 @@ impl Engine {
         }
     }
 
-    /// Does a journal record again (recovery).
-    fn replay(&self, rec: &Rec<'_>) -> Result<()> {
+    /// Starts loading what replaying `rec` reads first (see `hold_batch`).
+    ///
+    /// Locking: none.
+    fn prefetch_rec(&self, rec: &Rec<'_>, tables: &Tables<'_>) {
+        match rec {
+            Rec::Hold {
+                id,
+                channel,
+                ttl_ms,
+                lines,
+                ..
+            } => self.prefetch_hold_with(&HoldRequest::new(id, channel, lines, *ttl_ms), tables),
+            Rec::Release { hold }
+            | Rec::Expire { hold }
+            | Rec::Extend { hold, .. }
+            | Rec::Commit { hold, .. } => self.prefetch_hold_id(hold),
+            _ => {}
+        }
+    }
+
+    /// Replays a record that has a sequence range (the next one) at its
+    /// own time; checks that it gave the sequence numbers the journal has.
+    fn replay_ordered<'e>(
+        &'e self,
+        p: &Parsed<'_>,
+        names: &[String],
+        clock: &ReplayClock,
+        tables: &mut Tables<'e>,
+    ) -> Result<()> {
+        let r = &p.raw;
+        clock.pinned.store(r.at_ms, Ordering::Relaxed);
+        let diverged = |detail: String| Error::Corrupt {
+            file: names[r.file].clone(),
+            offset: r.offset,
+            detail,
+        };
+        let rec = p
+            .rec
+            .as_ref()
+            .map_err(|e| diverged(format!("bad record: {e}")))?;
+        self.replay(rec, tables)
+            .map_err(|e| diverged(format!("replay failed: {e}")))?;
+        if self.last_seq() != r.last {
+            return Err(diverged(format!(
+                "replay gave sequence numbers up to {} where the journal has {}..={}",
+                self.last_seq(),
+                r.first,
+                r.last
+            )));
+        }
+        Ok(())
+    }
+
+    /// Does a journal record again (recovery). `tables`: kept across
+    /// holds, reloaded after any record but a hold's or one ending it
+    /// (such a record may have added SKUs).
+    fn replay<'e>(&'e self, rec: &Rec<'_>, tables: &mut Tables<'e>) -> Result<()> {
+        let done = self.redo(rec, tables);
+        match rec {
+            Rec::Hold { .. }
+            | Rec::Release { .. }
+            | Rec::Expire { .. }
+            | Rec::Extend { .. }
+            | Rec::Commit { .. } => {}
+            _ => *tables = Tables::new(self),
+        }
+        done
+    }
+
+    fn redo<'e>(&'e self, rec: &Rec<'_>, tables: &mut Tables<'e>) -> Result<()> {
         match rec {
             Rec::DeclareSku { sku, scale } => {
                 self.declare_sku(sku, SkuSpec { unit_scale: *scale })?;
@@ -650,7 +811,7 @@ impl Engine {
             } => {
                 let mut req = HoldRequest::new(id, channel, lines, *ttl_ms);
                 req.pool = *pool;
-                self.hold(&req)?;
+                self.hold_with(&req, tables)?;
             }
             Rec::Release { hold } => self.release(hold)?,
             Rec::Expire { hold } => self.expire_hold(hold)?,
