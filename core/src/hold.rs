@@ -251,7 +251,7 @@ pub(crate) struct HoldShard {
     /// Slot numbers by the low 32 bits of the id's hash: a lookup reads a
     /// slot only when those match, and growing the index reads no slot.
     index: TagIndex,
-    slots: Vec<Option<Slot>>,
+    slots: Slab,
     free: Vec<u32>,
     expiries: Expiries,
     active: usize,
@@ -269,6 +269,51 @@ pub(crate) struct Slot {
 
 const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 
+/// Slots per chunk of a [`Slab`] (64 KiB of slots).
+const CHUNK_BITS: u32 = 9;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+/// A shard's slots, in chunks that never move: growing allocates one more
+/// chunk instead of copying every slot into a larger array under the
+/// shard's lock (a pause that grew with the shard, and twice the memory
+/// while it lasted), and the slot the next new hold takes is allocated
+/// before that hold comes, so it can be prefetched like a recycled one.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Box<[Option<Slot>]>>,
+    len: u32,
+}
+
+impl Slab {
+    #[inline]
+    fn get(&self, i: u32) -> &Option<Slot> {
+        &self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+    }
+    #[inline]
+    fn get_mut(&mut self, i: u32) -> &mut Option<Slot> {
+        &mut self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+    }
+    /// A new empty slot at the end.
+    fn push(&mut self) -> u32 {
+        if self.len as usize == self.chunks.len() * CHUNK {
+            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        }
+        self.len += 1;
+        self.len - 1
+    }
+    /// The slot the next `push` returns, when its chunk is allocated.
+    #[inline]
+    fn next(&self) -> Option<&Option<Slot>> {
+        let i = self.len as usize;
+        self.chunks
+            .get(i >> CHUNK_BITS)
+            .map(|c| &c[i & (CHUNK - 1)])
+    }
+    fn iter(&self) -> impl Iterator<Item = &Option<Slot>> {
+        self.chunks.iter().flat_map(|c| c.iter()).take(self.len as usize)
+    }
+}
+
 /// How many of a hold's lines have their SKU entries prefetched: enough for
 /// the carts most holds are, few enough that a large order does not evict
 /// what it prefetched before it reads it.
@@ -280,14 +325,15 @@ impl HoldShard {
         let slots = &self.slots;
         let tag = id.hash as u32;
         self.index.find(tag, |slot| {
-            slots[slot as usize]
+            slots
+                .get(slot)
                 .as_ref()
                 .is_some_and(|x| x.key.as_str() == id.id)
         })
     }
     #[inline]
     fn slot(&self, slot: u32) -> &Slot {
-        self.slots[slot as usize].as_ref().expect("live slot")
+        self.slots.get(slot).as_ref().expect("live slot")
     }
     #[inline]
     pub fn rec(&self, slot: u32) -> &HoldRec {
@@ -295,7 +341,7 @@ impl HoldShard {
     }
     #[inline]
     pub fn rec_mut(&mut self, slot: u32) -> &mut HoldRec {
-        &mut self.slots[slot as usize].as_mut().expect("live slot").rec
+        &mut self.slots.get_mut(slot).as_mut().expect("live slot").rec
     }
     pub fn key(&self, slot: u32) -> &Key {
         &self.slot(slot).key
@@ -305,10 +351,7 @@ impl HoldShard {
     pub fn insert(&mut self, id: &IdHash<'_>, rec: HoldRec, purge_at: u64) -> u32 {
         let slot = match self.free.pop() {
             Some(s) => s,
-            None => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as u32
-            }
+            None => self.slots.push(),
         };
         if rec.state == HoldState::Active {
             self.push_expiry(rec.expires_ms, slot);
@@ -317,7 +360,7 @@ impl HoldShard {
             self.purges.push_back((purge_at, slot));
         }
         self.index.insert(id.hash as u32, slot);
-        self.slots[slot as usize] = Some(Slot {
+        *self.slots.get_mut(slot) = Some(Slot {
             hash: id.hash,
             key: Key::new(id.id),
             rec,
@@ -332,8 +375,12 @@ impl HoldShard {
     /// is under way while the caller does other work.
     #[inline]
     pub fn warm_free(&self) {
-        if let Some(&s) = self.free.last() {
-            crate::prefetch::lines(&self.slots[s as usize], 2);
+        let next = match self.free.last() {
+            Some(&s) => Some(self.slots.get(s)),
+            None => self.slots.next(),
+        };
+        if let Some(slot) = next {
+            crate::prefetch::lines(slot, 2);
         }
     }
     pub fn set_expiry(&mut self, slot: u32, expires_ms: u64) {
@@ -358,7 +405,7 @@ impl HoldShard {
         is_due_entry(&self.slots, due, slot)
     }
     fn purge(&mut self, slot: u32) {
-        if let Some(x) = self.slots[slot as usize].take() {
+        if let Some(x) = self.slots.get_mut(slot).take() {
             self.index.remove(x.hash as u32, slot);
             self.free.push(slot);
         }
@@ -378,8 +425,8 @@ impl HoldShard {
     }
 }
 
-fn is_due_entry(slots: &[Option<Slot>], due: u64, slot: u32) -> bool {
-    matches!(&slots[slot as usize], Some(x) if x.rec.state == HoldState::Active && x.rec.expires_ms == due)
+fn is_due_entry(slots: &Slab, due: u64, slot: u32) -> bool {
+    matches!(slots.get(slot), Some(x) if x.rec.state == HoldState::Active && x.rec.expires_ms == due)
 }
 
 /// A min-queue of (due, slot) for times that mostly arrive in order (now +
