@@ -310,7 +310,10 @@ impl Slab {
             .map(|c| &c[i & (CHUNK - 1)])
     }
     fn iter(&self) -> impl Iterator<Item = &Option<Slot>> {
-        self.chunks.iter().flat_map(|c| c.iter()).take(self.len as usize)
+        self.chunks
+            .iter()
+            .flat_map(|c| c.iter())
+            .take(self.len as usize)
     }
 }
 
@@ -1376,6 +1379,67 @@ mod tests {
     /// and a hold extended back and forth must still expire exactly once.
     /// The expiry queue pops in (due, slot) order whatever order pushes
     /// come in, and compaction keeps exactly what it is told to.
+    /// A shard's slots span several chunks: every hold is found in its own
+    /// slot across the chunk boundaries, purged slots are reused before a
+    /// new chunk is taken, and the records are the live holds exactly.
+    #[test]
+    fn shard_slots_span_chunks_and_recycle() {
+        use crate::hold::{CHUNK, HoldRec, HoldShard, HoldState, IdHash};
+        let rec = |state| HoldRec {
+            channel: crate::ids::ChannelId(0),
+            state,
+            created_ms: 0,
+            expires_ms: 1_000,
+            ended_ms: 0,
+            request: 0,
+            parts: Default::default(),
+            order: None,
+        };
+        let ids: Vec<String> = (0..3 * CHUNK + 7).map(|i| format!("h{i}")).collect();
+        let mut shard = HoldShard::default();
+        let mut slot_of = Vec::new();
+        for id in &ids {
+            slot_of.push(shard.insert(&IdHash::new(id), rec(HoldState::Released), 0));
+        }
+        assert_eq!(slot_of, (0..ids.len() as u32).collect::<Vec<_>>());
+        for (id, &slot) in ids.iter().zip(&slot_of) {
+            assert_eq!(shard.find(&IdHash::new(id)), Some(slot), "{id}");
+        }
+        // Every third one purged, then as many new holds: they take the
+        // purged slots, not new ones.
+        let purged: Vec<u32> = slot_of.iter().copied().step_by(3).collect();
+        for &slot in &purged {
+            shard.purge(slot);
+        }
+        let fresh: Vec<String> = (0..purged.len()).map(|i| format!("n{i}")).collect();
+        let mut reused: Vec<u32> = fresh
+            .iter()
+            .map(|id| shard.insert(&IdHash::new(id), rec(HoldState::Active), 0))
+            .collect();
+        reused.sort_unstable();
+        assert_eq!(reused, purged);
+        assert_eq!(shard.slots.len as usize, ids.len());
+        let mut live: Vec<&str> = shard.records().map(|(k, _)| k.as_str()).collect();
+        live.sort_unstable();
+        let mut want: Vec<&str> = ids
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 3 != 0)
+            .map(|(_, id)| id.as_str())
+            .chain(fresh.iter().map(String::as_str))
+            .collect();
+        want.sort_unstable();
+        assert_eq!(live, want);
+        for (i, id) in ids.iter().enumerate() {
+            let found = shard.find(&IdHash::new(id));
+            assert_eq!(found.is_some(), i % 3 != 0, "{id}");
+        }
+        for id in &fresh {
+            let slot = shard.find(&IdHash::new(id)).expect("fresh hold");
+            assert_eq!(shard.rec(slot).state, HoldState::Active);
+        }
+    }
+
     #[test]
     fn expiry_queue_pops_in_order() {
         let mut q = crate::hold::Expiries::default();
