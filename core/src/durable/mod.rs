@@ -53,8 +53,8 @@ use crate::sku::SkuSpec;
 use crate::snapshot::Snapshot;
 pub(crate) use journal::Journal;
 use rec::{Reader, Rec, StockOp};
-use std::sync::{Arc, OnceLock};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 pub use storage::{DirStorage, MemStorage, Segment, Storage};
 
