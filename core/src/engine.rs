@@ -216,6 +216,10 @@ pub struct Engine {
     /// has not moved.
     pub(crate) topo_gen: AtomicU64,
     pub(crate) stripes: Box<[Padded<Mutex<Stripe>>]>,
+    /// Per stripe, where its stock records are and how many (as
+    /// `index_at` for hold ids), set under the stripe's lock whenever they
+    /// move: read without the lock, only to prefetch a record.
+    pub(crate) stock_at: Box<[(AtomicPtr<SkuStock>, AtomicU32)]>,
     pub(crate) stripe_bits: u32,
     pub(crate) holds: Box<[Padded<Mutex<HoldShard>>]>,
     /// Per hold shard, the shape of its id index (`TagIndex::shape`), set
@@ -286,6 +290,9 @@ impl Engine {
         let index_at = (0..config.shards)
             .map(|_| (AtomicPtr::new(std::ptr::null_mut()), Default::default()))
             .collect();
+        let stock_at = (0..config.stripes)
+            .map(|_| (AtomicPtr::new(std::ptr::null_mut()), Default::default()))
+            .collect();
         let holds = (0..config.shards)
             .map(|_| Padded(Mutex::new(HoldShard::default())))
             .collect();
@@ -300,6 +307,7 @@ impl Engine {
             topo_write: Mutex::new(()),
             topo_gen: AtomicU64::new(0),
             stripes,
+            stock_at,
             holds,
             index_at,
             orders,
@@ -393,8 +401,10 @@ impl Engine {
     /// mutex, and per SKU its stripe.
     pub(crate) fn create_skus(&self, skus: &[&str]) -> Result<u64> {
         let per_stripe = skus.len() / self.stripes.len() + 1;
-        for s in self.stripes.iter() {
-            s.0.lock().skus.reserve_exact(per_stripe);
+        for (i, s) in self.stripes.iter().enumerate() {
+            let mut s = s.0.lock();
+            s.skus.reserve_exact(per_stripe);
+            self.note_stock_shape(i, &s);
         }
         self.skus
             .create_many(skus, 0, |id, scale, sku| self.declare_stock(id, scale, sku))
@@ -405,7 +415,35 @@ impl Engine {
     /// Locking: the SKU's stripe.
     pub(crate) fn place_stock(&self, id: SkuId, stock: SkuStock) {
         let (stripe, slot) = self.stripe_slot(id);
-        self.stripes[stripe].0.lock().place(slot, stock);
+        let mut s = self.stripes[stripe].0.lock();
+        s.place(slot, stock);
+        self.note_stock_shape(stripe, &s);
+    }
+
+    /// Publishes where stripe `i`'s stock records are now, for
+    /// `prefetch_stock`. Called with the stripe locked, after they may
+    /// have moved.
+    #[inline]
+    fn note_stock_shape(&self, i: usize, s: &Stripe) {
+        let (at, len) = &self.stock_at[i];
+        at.store(s.skus.as_ptr().cast_mut(), Ordering::Relaxed);
+        len.store(s.skus.len() as u32, Ordering::Relaxed);
+    }
+
+    /// Starts loading a SKU's stock record (its first two lines) without
+    /// the stripe's lock, where the stripe last said its records are.
+    ///
+    /// Locking: none.
+    #[inline]
+    pub(crate) fn prefetch_stock(&self, id: SkuId) {
+        let (stripe, slot) = self.stripe_slot(id);
+        let (at, len) = &self.stock_at[stripe];
+        if slot < len.load(Ordering::Relaxed) as usize {
+            crate::prefetch::lines(
+                at.load(Ordering::Relaxed).cast_const().wrapping_add(slot),
+                2,
+            );
+        }
     }
 
     /// Creates a SKU's empty stock record and appends its declaration to
@@ -428,6 +466,7 @@ impl Engine {
         let (stripe, slot) = self.stripe_slot(id);
         let mut s = self.stripes[stripe].0.lock();
         s.place(slot, SkuStock::new(scale));
+        self.note_stock_shape(stripe, &s);
         let seq = self.seq.0.fetch_add(1, Ordering::AcqRel) + 1;
         s.log.append(
             seq,
@@ -953,5 +992,66 @@ impl Drop for Txn<'_> {
             // dropped with it, not left for the stripe's next one.
             g.scratch.kpi = TxnKpis::default();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::*;
+
+    /// Every stripe's published record shape (`stock_at`) is where its
+    /// records are, after each way SKUs come: a receipt, a bulk load and a
+    /// restore (a stale one would only make the prefetches miss, so only
+    /// this test would notice).
+    fn assert_shapes_current(e: &Engine) {
+        for (i, s) in e.stripes.iter().enumerate() {
+            let s = s.0.lock();
+            let (at, len) = &e.stock_at[i];
+            assert_eq!(
+                at.load(std::sync::atomic::Ordering::Relaxed).cast_const(),
+                s.skus.as_ptr(),
+                "stripe {i}"
+            );
+            assert_eq!(
+                len.load(std::sync::atomic::Ordering::Relaxed) as usize,
+                s.skus.len(),
+                "stripe {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn stock_shapes_follow_the_records() {
+        let e = Engine::with_config(Config {
+            stripes: 4,
+            ..Config::default()
+        });
+        e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+        for i in 0..300 {
+            e.receive(&format!("r{i}"), "wh", 5.into(), Note::default())
+                .unwrap();
+        }
+        assert_shapes_current(&e);
+        let names: Vec<String> = (0..3000).map(|i| format!("b{i}")).collect();
+        let records: Vec<LoadRecord<'_>> = names
+            .iter()
+            .map(|s| LoadRecord {
+                sku: s,
+                location: "wh",
+                qty: 1.into(),
+            })
+            .collect();
+        e.bulk_load(&records, Note::default(), &mut |_, _| {})
+            .unwrap();
+        assert_shapes_current(&e);
+        let restored = Engine::restore(
+            e.snapshot(),
+            Config {
+                stripes: 4,
+                ..Config::default()
+            },
+        )
+        .unwrap();
+        assert_shapes_current(&restored);
     }
 }

@@ -614,6 +614,19 @@ impl Engine {
         self.prefetch_hold(req, &IdHash::new(req.id), tables);
     }
 
+    /// Starts loading the stock records of a hold's lines (the first
+    /// few): a second stage after `prefetch_hold_with`, once the SKU
+    /// entries it started loading are in.
+    ///
+    /// Locking: none (a SKU created since `tables` were loaded is skipped).
+    pub(crate) fn prefetch_hold_stock(&self, lines: &[HoldLine<'_>], tables: &Tables<'_>) {
+        for l in lines.iter().take(PREFETCH_LINES) {
+            if let Some((id, _)) = tables.skus.get_fast(l.sku) {
+                self.prefetch_stock(id);
+            }
+        }
+    }
+
     /// `hold` with the caller's tables: recovery keeps one set across the
     /// records it replays (`hold_at` reloads them after a topology change;
     /// a SKU created since they were loaded is found the slow way).

@@ -121,6 +121,13 @@ impl SkuLookup<'_> {
         self.reg.get_slow(sku, h)
     }
 
+    /// `get` without the slow path (a SKU created since the table was
+    /// built is `None`): for prefetching.
+    #[inline]
+    pub(crate) fn get_fast(&self, sku: &str) -> Option<(SkuId, u8)> {
+        self.table.get(sku, hash(sku))
+    }
+
     /// Starts loading the table entry `get(sku)` reads first.
     #[inline]
     pub(crate) fn prefetch(&self, sku: &str) {

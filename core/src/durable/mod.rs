@@ -470,11 +470,20 @@ impl Engine {
                     }
                 };
                 for (k, p) in batch.iter().enumerate() {
-                    // `AHEAD` records on, what replaying it reads first (its
-                    // hold id's index line, its SKU entries) starts loading:
-                    // the misses overlap the records in between.
-                    if let Some(Parsed { rec: Ok(rec), .. }) = batch.get(k + AHEAD) {
+                    // What replaying a record reads starts loading before
+                    // it comes, so that the misses overlap the records in
+                    // between: `2 * AHEAD` records on, its hold id's index
+                    // line and its SKU entries; `AHEAD` records on, once
+                    // those entries are in, its stock records.
+                    if let Some(Parsed { rec: Ok(rec), .. }) = batch.get(k + 2 * AHEAD) {
                         eng.prefetch_rec(rec, &tables);
+                    }
+                    if let Some(Parsed {
+                        rec: Ok(Rec::Hold { lines, .. }),
+                        ..
+                    }) = batch.get(k + AHEAD)
+                    {
+                        eng.prefetch_hold_stock(lines, &tables);
                     }
                     if p.raw.first == 0 {
                         unordered.push(p.clone());
