@@ -106,6 +106,14 @@ fn qty_problem(sku: &str, shown: String, problem: QtyProblem) -> CoreError {
     }
 }
 
+/// `n` is a whole number within +-(2^53-1). Two conversions, not
+/// `f64::fract`: without SSE4.1 (not in the baseline x86-64 target) that
+/// is a call into libm's `trunc`, once per number of every hold.
+#[inline]
+pub(crate) fn whole(n: f64) -> bool {
+    n.abs() <= MAX_SAFE && (n as i64) as f64 == n
+}
+
 /// A quantity given as a JS number: whole units, or a fraction only for a
 /// SKU with a unit scale.
 pub(crate) fn qty_of_number(n: f64, sku: &str) -> Core<Qty> {
@@ -115,7 +123,7 @@ pub(crate) fn qty_of_number(n: f64, sku: &str) -> Core<Qty> {
     if n.abs() > MAX_SAFE {
         return Err(qty_problem(sku, n.to_string(), QtyProblem::Overflow));
     }
-    if n.fract() == 0.0 {
+    if whole(n) {
         return Ok(Qty::units(n as i64));
     }
     // The shortest decimal that reads back as this number: 1.5 is 1.5 (and
@@ -188,7 +196,7 @@ pub(crate) fn ms_in(v: &Unknown<'_>, field: &'static str) -> Core<u64> {
 
 /// Milliseconds given as a JS number: finite, integral, 1..2^53-1.
 pub(crate) fn ms_of_number(n: f64, field: &'static str) -> Core<u64> {
-    if !n.is_finite() || n.fract() != 0.0 || !(1.0..=MAX_SAFE).contains(&n) {
+    if !(1.0..=MAX_SAFE).contains(&n) || !whole(n) {
         return Err(arg(
             field,
             "must be a whole number of milliseconds, 1..2^53-1",
@@ -207,7 +215,7 @@ pub(crate) fn int_in(v: &Unknown<'_>, field: &'static str, min: f64, max: f64) -
     }
     // SAFETY: checked to be a number.
     let n = unsafe { v.cast::<f64>() }.map_err(|e| arg(field, e.reason.clone()))?;
-    if !n.is_finite() || n.fract() != 0.0 || n < min || n > max {
+    if !(min..=max).contains(&n) || !whole(n) {
         return Err(arg(
             field,
             format!("must be a whole number in {min}..={max}"),

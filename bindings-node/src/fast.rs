@@ -602,7 +602,12 @@ impl PackedBatch {
             for _ in 0..count as u32 {
                 let (sku_len, qty, location_len) = (r.num()?, r.num()?, r.num()?);
                 let sku = r.take(sku_len)?;
-                let qty = qty_of_number(qty, r.str(sku.clone()))?;
+                // Whole units, the usual case, need not read the SKU (it
+                // names the SKU in an error).
+                let qty = match crate::convert::whole(qty) {
+                    true => Qty::units(qty as i64),
+                    false => qty_of_number(qty, r.str(sku.clone()))?,
+                };
                 let location = match location_len < 0.0 {
                     true => None,
                     false => Some(r.take(location_len)?),
@@ -731,7 +736,7 @@ impl Packing<'_> {
     /// U+FFFD, as N-API's UTF-8 reads do); returns where.
     fn take(&mut self, len: f64) -> Core<Range<usize>> {
         let left = self.units.len() - self.t;
-        if !(len >= 0.0 && len.fract() == 0.0 && len <= left as f64) {
+        if !(len >= 0.0 && len <= left as f64 && crate::convert::whole(len)) {
             return Err(Self::bad());
         }
         let (start, end) = (self.t, self.t + len as usize);
