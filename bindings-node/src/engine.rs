@@ -271,12 +271,13 @@ impl Engine {
     /// The whole state as bytes (JSON), for `Engine.restore`.
     ///
     /// Locking: every stripe and table, one after the other in lock order.
+    // The bytes are copied into a buffer V8 allocates (see
+    // `f64_array_copied` in `fast.rs` for why not hand ours over).
     #[napi(catch_unwind)]
-    pub fn snapshot(&self) -> Result<Buffer> {
+    pub fn snapshot<'e>(&self, env: &'e Env) -> Result<BufferSlice<'e>> {
         let snap = self.inner.snapshot();
-        serde_json::to_vec(&snap)
-            .map(Buffer::from)
-            .map_err(|e| Error::from_reason(e.to_string()))
+        let bytes = serde_json::to_vec(&snap).map_err(|e| Error::from_reason(e.to_string()))?;
+        BufferSlice::copy_from(env, bytes)
     }
 
     /// The engine's clock reading now.
