@@ -303,7 +303,7 @@ impl Slab {
     }
     /// The slot the next `push` returns, when its chunk is allocated.
     #[inline]
-    fn next(&self) -> Option<&Option<Slot>> {
+    fn upcoming(&self) -> Option<&Option<Slot>> {
         let i = self.len as usize;
         self.chunks
             .get(i >> CHUNK_BITS)
@@ -380,7 +380,7 @@ impl HoldShard {
     pub fn warm_free(&self) {
         let next = match self.free.last() {
             Some(&s) => Some(self.slots.get(s)),
-            None => self.slots.next(),
+            None => self.slots.upcoming(),
         };
         if let Some(slot) = next {
             crate::prefetch::lines(slot, 2);

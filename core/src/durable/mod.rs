@@ -221,8 +221,9 @@ struct Raw {
     body: std::ops::Range<usize>,
 }
 
-/// How many records recovery decodes (and prefetches for) before it
-/// replays them.
+/// Recovery's prefetch distance, in records: a hold's stock records start
+/// loading this many records before it is replayed, its id's index line
+/// and SKU entries twice as many.
 const AHEAD: usize = 2;
 
 /// A record as recovery's reading thread passes it on: where it is, and
