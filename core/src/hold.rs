@@ -272,12 +272,16 @@ const _: () = assert!(std::mem::size_of::<Option<Slot>>() == 128);
 /// Slots per chunk of a [`Slab`] (64 KiB of slots).
 const CHUNK_BITS: u32 = 9;
 const CHUNK: usize = 1 << CHUNK_BITS;
+const FIRST_CHUNK: usize = 8;
 
 /// A shard's slots, in chunks that never move: growing allocates one more
 /// chunk instead of copying every slot into a larger array under the
 /// shard's lock (a pause that grew with the shard, and twice the memory
 /// while it lasted), and the slot the next new hold takes is allocated
 /// before that hold comes, so it can be prefetched like a recycled one.
+/// The first chunk starts at `FIRST_CHUNK` slots and doubles up to
+/// `CHUNK` (copying at most 256 slots), so that an engine with few holds
+/// does not take 64 KiB per shard.
 #[derive(Default)]
 struct Slab {
     chunks: Vec<Box<[Option<Slot>]>>,
@@ -295,19 +299,27 @@ impl Slab {
     }
     /// A new empty slot at the end.
     fn push(&mut self) -> u32 {
-        if self.len as usize == self.chunks.len() * CHUNK {
-            self.chunks.push((0..CHUNK).map(|_| None).collect());
+        let i = self.len as usize;
+        let (c, k) = (i >> CHUNK_BITS, i & (CHUNK - 1));
+        if c == self.chunks.len() {
+            let size = if c == 0 { FIRST_CHUNK } else { CHUNK };
+            self.chunks.push((0..size).map(|_| None).collect());
+        } else if k == self.chunks[c].len() {
+            // The first chunk, full below CHUNK: doubled.
+            let mut grown = std::mem::take(&mut self.chunks[c]).into_vec();
+            grown.resize_with((2 * k).min(CHUNK), || None);
+            self.chunks[c] = grown.into_boxed_slice();
         }
         self.len += 1;
         self.len - 1
     }
-    /// The slot the next `push` returns, when its chunk is allocated.
+    /// The slot the next `push` returns, when it is allocated.
     #[inline]
     fn upcoming(&self) -> Option<&Option<Slot>> {
         let i = self.len as usize;
         self.chunks
             .get(i >> CHUNK_BITS)
-            .map(|c| &c[i & (CHUNK - 1)])
+            .and_then(|c| c.get(i & (CHUNK - 1)))
     }
     fn iter(&self) -> impl Iterator<Item = &Option<Slot>> {
         self.chunks
@@ -1450,6 +1462,42 @@ mod tests {
         for id in &fresh {
             let slot = shard.find(&IdHash::new(id)).expect("fresh hold");
             assert_eq!(shard.rec(slot).state, HoldState::Active);
+        }
+    }
+
+    /// A shard with few holds keeps a small first chunk, doubled as it
+    /// fills, and finds every hold across the doublings.
+    #[test]
+    fn few_holds_take_a_small_chunk() {
+        use crate::hold::{CHUNK, FIRST_CHUNK, HoldRec, HoldShard, HoldState, IdHash};
+        let mut shard = HoldShard::default();
+        let rec = || HoldRec {
+            channel: crate::ids::ChannelId(0),
+            state: HoldState::Released,
+            created_ms: 0,
+            expires_ms: 0,
+            ended_ms: 0,
+            request: 0,
+            parts: Default::default(),
+            order: None,
+        };
+        let ids: Vec<String> = (0..CHUNK + 1).map(|i| format!("h{i}")).collect();
+        let mut sizes = Vec::new();
+        for (n, id) in ids.iter().enumerate() {
+            shard.insert(&IdHash::new(id), rec(), 0);
+            let first = shard.slots.chunks[0].len();
+            if sizes.last() != Some(&first) {
+                sizes.push(first);
+            }
+            if n == 2 {
+                assert_eq!(shard.slots.chunks.len(), 1);
+                assert_eq!(first, FIRST_CHUNK);
+            }
+        }
+        assert_eq!(sizes, [8, 16, 32, 64, 128, 256, 512]);
+        assert_eq!(shard.slots.chunks.len(), 2);
+        for (i, id) in ids.iter().enumerate() {
+            assert_eq!(shard.find(&IdHash::new(id)), Some(i as u32), "{id}");
         }
     }
 
