@@ -117,14 +117,15 @@ pub(crate) fn whole(n: f64) -> bool {
 /// A quantity given as a JS number: whole units, or a fraction only for a
 /// SKU with a unit scale.
 pub(crate) fn qty_of_number(n: f64, sku: &str) -> Core<Qty> {
+    // Whole units, the usual case, first (`whole` implies finite and safe).
+    if whole(n) {
+        return Ok(Qty::units(n as i64));
+    }
     if !n.is_finite() {
         return Err(arg("qty", "must be a finite number"));
     }
     if n.abs() > MAX_SAFE {
         return Err(qty_problem(sku, n.to_string(), QtyProblem::Overflow));
-    }
-    if whole(n) {
-        return Ok(Qty::units(n as i64));
     }
     // The shortest decimal that reads back as this number: 1.5 is 1.5 (and
     // refused for a whole-unit SKU), 0.1 is 0.1.

@@ -637,7 +637,8 @@ impl PackedBatch {
                 let (sku_len, qty, location_len) = (r.num()?, r.num()?, r.num()?);
                 let sku = r.take(sku_len)?;
                 // Whole units, the usual case, need not read the SKU (it
-                // names the SKU in an error).
+                // names the SKU in an error): `qty_of_number`'s first case,
+                // taken before the SKU is read.
                 let qty = match crate::convert::whole(qty) {
                     true => Qty::units(qty as i64),
                     false => qty_of_number(qty, r.str(sku.clone()))?,
