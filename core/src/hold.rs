@@ -1020,7 +1020,7 @@ impl Engine {
             }
         };
         txn.kpi().holds_created += 1;
-        let changes = txn.commit(&Rec::Hold {
+        let changes = txn.commit_lazy(|| Rec::Hold {
             id: req.id,
             channel: req.channel,
             ttl_ms: req.ttl_ms,
@@ -1369,7 +1369,7 @@ impl Engine {
             HoldState::Expired => txn.kpi().holds_expired += 1,
             _ => txn.kpi().holds_released += 1,
         }
-        let changes = txn.commit(&match state {
+        let changes = txn.commit_lazy(|| match state {
             HoldState::Expired => Rec::Expire { hold: key.as_str() },
             _ => Rec::Release { hold: key.as_str() },
         });

@@ -611,11 +611,16 @@ pub(crate) struct Reasons {
 }
 
 impl Reasons {
-    /// Locking: the interner (leaf).
+    /// Locking: the interner (leaf); none for the empty reason.
+    #[inline]
     pub(crate) fn intern(&self, reason: &str) -> Reason {
         if reason.is_empty() {
             return Reason::Default;
         }
+        self.intern_named(reason)
+    }
+
+    fn intern_named(&self, reason: &str) -> Reason {
         if let Some(&i) = self.inner.read().0.get(reason) {
             return Reason::Interned(i);
         }
@@ -849,8 +854,41 @@ fn pack_ref(r: &str) -> Option<[u8; INLINE_REF + 1]> {
     }
     let mut out = [0; INLINE_REF + 1];
     out[0] = r.len() as u8;
-    out[1..1 + r.len()].copy_from_slice(r.as_bytes());
+    copy_short(&mut out[1..1 + r.len()], r.as_bytes());
     Some(out)
+}
+
+/// `dst.copy_from_slice(src)` for at most 24 bytes, in a few fixed-size
+/// (overlapping) moves instead of a call to `memcpy` (hold ids are packed
+/// into every hold's and release's event).
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    // Whole words read and written as integers: LLVM would merge byte-slice
+    // copies of different constant sizes back into a `memcpy` call.
+    fn word(dst: &mut [u8], src: &[u8], at: usize) {
+        let w = u64::from_ne_bytes(src[at..at + 8].try_into().expect("8 bytes"));
+        dst[at..at + 8].copy_from_slice(&w.to_ne_bytes());
+    }
+    fn half(dst: &mut [u8], src: &[u8], at: usize) {
+        let w = u32::from_ne_bytes(src[at..at + 4].try_into().expect("4 bytes"));
+        dst[at..at + 4].copy_from_slice(&w.to_ne_bytes());
+    }
+    let n = src.len();
+    debug_assert!(n == dst.len() && n <= 24);
+    if n >= 8 {
+        word(dst, src, 0);
+        if n > 16 {
+            word(dst, src, 8);
+        }
+        word(dst, src, n - 8);
+    } else if n >= 4 {
+        half(dst, src, 0);
+        half(dst, src, n - 4);
+    } else {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = *s;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -869,7 +907,8 @@ mod tests {
         )
     }
 
-    /// Short and long references, default, interned and overflowing
+    /// Short (every length up to the inline limit and past it) and long
+    /// references, default, interned and overflowing
     /// reasons all read back as written from two interleaved slices,
     /// across chunk boundaries and after older chunks are trimmed.
     #[test]
@@ -880,10 +919,14 @@ mod tests {
         let keep = Some(300);
         let mut written = Vec::new();
         for seq in 1..=1000u64 {
+            // Every length around the inline limit (23 bytes), each byte
+            // telling its position: a misplaced or missing byte shows.
             let reference = if seq % 3 == 0 {
                 format!("{long}{seq}")
             } else {
-                format!("h{seq}")
+                (0..seq as usize % 26)
+                    .map(|i| char::from(b'a' + ((seq as usize + 7 * i) % 26) as u8))
+                    .collect()
             };
             let reason = match seq % 4 {
                 0 => Reason::Default,

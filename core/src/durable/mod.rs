@@ -667,6 +667,13 @@ impl Engine {
 
     #[inline]
     fn acknowledge(&self) -> Result<()> {
+        if self.journal.is_none() && !self.feed.ledger_active() {
+            return Ok(());
+        }
+        self.acknowledge_slow()
+    }
+
+    fn acknowledge_slow(&self) -> Result<()> {
         if let Some(j) = &self.journal {
             j.ack(self.last_seq())?;
             self.maybe_checkpoint(j)?;
