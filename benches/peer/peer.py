@@ -9,7 +9,11 @@ loads the same data, runs the same workloads against each, checks that
 each grants exactly the stock it has, and stops exactly the processes it
 started. Writes a Markdown table and a PNG chart under `benches/results/`.
 
-Workloads (each client makes OPS attempts):
+Workloads (each Redis and PostgreSQL client makes OPS attempts; the
+in-process systems make 1,000 x OPS attempts in all, split over their
+clients, so that every client count ends with the same engine size and a
+run lasts a second or more instead of a tenth, long enough to be measured
+on a shared machine; `sync`, one fsync per hold, makes OPS per client):
   W1 hot SKU:  every attempt holds 1 unit of the same SKU;
   W2 uniform:  100,000 SKUs, a random one per attempt;
   W3 order:    5 random SKUs held all or nothing.
@@ -240,7 +244,7 @@ def main() -> int:
     a = ap.parse_args()
     clients = [int(x) for x in (a.clients or ("1,8" if a.quick else "1,2,8,32")).split(",")]
     ops = a.ops or (500 if a.quick else 2000)
-    local_ops = 50 * ops
+    local_total = 1000 * ops
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "unistock", "--example", "peer_local"],
                    check=True, cwd=ROOT)
     skus = [f"sku-{i}" for i in range(SKUS)]
@@ -283,7 +287,7 @@ def main() -> int:
                 for s in LOCAL:
                     # A durable hold per call waits for an fsync: as many
                     # attempts as the Redis and PostgreSQL clients make.
-                    add(s, workload, c, local(s, workload, c, ops if s == "unistock-sync" else local_ops))
+                    add(s, workload, c, local(s, workload, c, ops if s == "unistock-sync" else local_total // c))
                 for r in redises:
                     add(r.name, workload, c,
                         run_clients(redis_client, lambda i, q: (r.port, workload, data, ops, i, q), c))
@@ -315,7 +319,8 @@ def write_results(rows: list[dict], checks: dict, clients: list[int]) -> None:
              f"Machine: {cpu}, {versions['cores']} cores. {versions['redis']}. {versions['postgres']}.",
              "Command: `" + " ".join(["python", "benches/peer/peer.py", *sys.argv[1:]]) + "`. "
              "Redis and PostgreSQL clients are Python processes (one connection each); "
-             "unistock and the naive lock are Rust threads in one process.",
+             "unistock and the naive lock are Rust threads in one process, making 1,000 times as many "
+             "attempts in all, split over the clients (`sync`: as many per client as Redis and PostgreSQL).",
              "",
              "Correctness (10,000 units, 20,000 attempts from 32 clients): " +
              ", ".join(f"{k} {v}" for k, v in checks.items()) + ".", "",
