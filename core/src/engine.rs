@@ -896,14 +896,21 @@ impl<'e> Txn<'e> {
     /// Numbers and appends the events (inside the critical section), then
     /// releases the locks. Returns the derived changes for subscribers.
     pub(crate) fn commit(self, rec: &Rec<'_>) -> Vec<Change> {
-        self.commit_lazy(|| rec.clone())
+        self.commit_journaled(|j, first, last, now| j.append(first, last, now, rec))
     }
 
     /// `commit` with the journal record built only when there is a
     /// journal (the hot paths: an in-memory engine neither builds nor
     /// drops one).
     #[inline(always)]
-    pub(crate) fn commit_lazy<'r>(mut self, rec: impl FnOnce() -> Rec<'r>) -> Vec<Change> {
+    pub(crate) fn commit_lazy<'r>(self, rec: impl FnOnce() -> Rec<'r>) -> Vec<Change> {
+        self.commit_journaled(|j, first, last, now| j.append(first, last, now, &rec()))
+    }
+
+    /// `commit`, with `journal(j, first, last, now)` appending the record
+    /// when there is a journal and the transaction has events.
+    #[inline(always)]
+    fn commit_journaled(mut self, journal: impl FnOnce(&Journal, u64, u64, u64)) -> Vec<Change> {
         let eng = self.eng;
         let n = self.scratch().pending.len() as u64;
         let first = if n == 0 {
@@ -915,7 +922,7 @@ impl<'e> Txn<'e> {
                 .append(first, &g.scratch.pending, eng.config.ledger_retention);
             g.scratch.pending.clear();
             if let Some(j) = &eng.journal {
-                j.append(first, first + n - 1, self.now, &rec());
+                journal(j, first, first + n - 1, self.now);
             }
             first
         };
