@@ -288,19 +288,26 @@ struct Slab {
     len: u32,
 }
 
+/// A slot number as (chunk, place in the chunk).
+#[inline]
+fn chunk_of(i: u32) -> (usize, usize) {
+    ((i >> CHUNK_BITS) as usize, i as usize & (CHUNK - 1))
+}
+
 impl Slab {
     #[inline]
     fn get(&self, i: u32) -> &Option<Slot> {
-        &self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+        let (c, k) = chunk_of(i);
+        &self.chunks[c][k]
     }
     #[inline]
     fn get_mut(&mut self, i: u32) -> &mut Option<Slot> {
-        &mut self.chunks[(i >> CHUNK_BITS) as usize][i as usize & (CHUNK - 1)]
+        let (c, k) = chunk_of(i);
+        &mut self.chunks[c][k]
     }
     /// A new empty slot at the end.
     fn push(&mut self) -> u32 {
-        let i = self.len as usize;
-        let (c, k) = (i >> CHUNK_BITS, i & (CHUNK - 1));
+        let (c, k) = chunk_of(self.len);
         if c == self.chunks.len() {
             let size = if c == 0 { FIRST_CHUNK } else { CHUNK };
             self.chunks.push((0..size).map(|_| None).collect());
@@ -316,10 +323,8 @@ impl Slab {
     /// The slot the next `push` returns, when it is allocated.
     #[inline]
     fn upcoming(&self) -> Option<&Option<Slot>> {
-        let i = self.len as usize;
-        self.chunks
-            .get(i >> CHUNK_BITS)
-            .and_then(|c| c.get(i & (CHUNK - 1)))
+        let (c, k) = chunk_of(self.len);
+        self.chunks.get(c).and_then(|chunk| chunk.get(k))
     }
     fn iter(&self) -> impl Iterator<Item = &Option<Slot>> {
         self.chunks
