@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use unistock::*;
 
 const SKUS: usize = 100_000;
@@ -181,21 +181,61 @@ fn single_thread(c: &mut Criterion) {
     g.finish();
 }
 
+/// A long-lived bench thread: where its samples are sent (iterations, and
+/// whether to run the naive baseline), and its handle.
+type Worker = (mpsc::Sender<(u64, bool)>, std::thread::JoinHandle<()>);
+
 /// Two threads on the uniform workload: each `iter` is one hold+release per
 /// thread, so elements = 2 per iteration. Each thread works exactly like the
 /// single-thread bench (its own pool of 65,536 ids, reused once the clock
 /// has let their retention lapse), so the ratio measures threading alone.
+///
+/// The two threads live for the whole group and are handed each sample's
+/// iterations, as a server's threads live for its whole run: threads
+/// spawned afresh for each short sample scaled worse (measured with
+/// `examples/scaling_probe`: 1.31-1.36x one thread with a spawn per 20,000
+/// pairs each, 1.53-1.69x with long-lived threads, in back-to-back runs).
 fn two_threads(c: &mut Criterion) {
     let r = Arc::new(rig(SKUS));
     let naive = Arc::new(Naive::new(&r.names));
-    let pools: Arc<Vec<Vec<String>>> = Arc::new(
-        (0..2)
-            .map(|t| (0..1 << 16).map(|i| format!("t{t}-{i:x}")).collect())
-            .collect(),
-    );
+    let (done_tx, done) = mpsc::channel::<()>();
+    let workers: Vec<Worker> = (0..2usize)
+        .map(|t| {
+            let (tx, rx) = mpsc::channel::<(u64, bool)>();
+            let (r, naive, done_tx) = (r.clone(), naive.clone(), done_tx.clone());
+            let ids: Vec<String> = (0..1 << 16).map(|i| format!("t{t}-{i:x}")).collect();
+            let handle = std::thread::spawn(move || {
+                let mut k = (t * 50_000) % SKUS;
+                let mut i = 0u64;
+                for (iters, use_naive) in rx {
+                    for _ in 0..iters {
+                        k = (k + 7919) % SKUS;
+                        if use_naive {
+                            assert!(naive.hold(&r.names[k], 1));
+                            naive.release(&r.names[k], 1);
+                            continue;
+                        }
+                        let id = &ids[(i & 0xffff) as usize];
+                        i += 1;
+                        if i & 0xffff == 0 {
+                            r.clock.advance(2_000);
+                        }
+                        let lines = [HoldLine::new(&r.names[k], 1)];
+                        black_box(
+                            r.engine
+                                .hold(&HoldRequest::new(id, "web", &lines, 900_000))
+                                .unwrap(),
+                        );
+                        r.engine.release(id).unwrap();
+                    }
+                    done_tx.send(()).unwrap();
+                }
+            });
+            (tx, handle)
+        })
+        .collect();
     let mut g = c.benchmark_group("hold+release/2 threads");
     g.throughput(Throughput::Elements(2));
-    let counters: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
     for (label, use_naive) in [
         ("unistock uniform 100k", false),
         ("naive mutex uniform 100k", true),
@@ -203,42 +243,21 @@ fn two_threads(c: &mut Criterion) {
         g.bench_function(label, |b| {
             b.iter_custom(|iters| {
                 let start = std::time::Instant::now();
-                std::thread::scope(|s| {
-                    for t in 0..2usize {
-                        let (r, naive, pools, counters) =
-                            (r.clone(), naive.clone(), pools.clone(), counters.clone());
-                        s.spawn(move || {
-                            let mut k = (t * 50_000) % SKUS;
-                            let mut i = counters[t].load(Ordering::Relaxed);
-                            for _ in 0..iters {
-                                k = (k + 7919) % SKUS;
-                                if use_naive {
-                                    assert!(naive.hold(&r.names[k], 1));
-                                    naive.release(&r.names[k], 1);
-                                    continue;
-                                }
-                                let id = &pools[t][(i & 0xffff) as usize];
-                                i += 1;
-                                if i & 0xffff == 0 {
-                                    r.clock.advance(2_000);
-                                }
-                                let lines = [HoldLine::new(&r.names[k], 1)];
-                                black_box(
-                                    r.engine
-                                        .hold(&HoldRequest::new(id, "web", &lines, 900_000))
-                                        .unwrap(),
-                                );
-                                r.engine.release(id).unwrap();
-                            }
-                            counters[t].store(i, Ordering::Relaxed);
-                        });
-                    }
-                });
+                for (tx, _) in &workers {
+                    tx.send((iters, use_naive)).unwrap();
+                }
+                for _ in &workers {
+                    done.recv().unwrap();
+                }
                 start.elapsed()
             })
         });
     }
     g.finish();
+    for (tx, handle) in workers {
+        drop(tx);
+        handle.join().unwrap();
+    }
 }
 
 criterion_group!(benches, single_thread, two_threads);
