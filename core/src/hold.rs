@@ -982,6 +982,12 @@ impl Engine {
         let found = shard.find(h);
         self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
         let lines = &tables.lines[..];
+        // The lines' stock records start loading now, as soon as their SKU
+        // ids are known: their misses overlap the id check and the stripe
+        // locking instead of stalling `reserve`.
+        for l in lines.iter().take(PREFETCH_LINES) {
+            self.prefetch_stock(l.sku);
+        }
         if let Some(slot) = found {
             let rec = shard.rec(slot);
             return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, lines) {
