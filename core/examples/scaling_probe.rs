@@ -11,7 +11,9 @@
 //! sample that spawns its threads does: 20,000 pairs (about 25 ms) gave
 //! 1.31-1.36x one thread where long-lived threads gave 1.53-1.69x (likely
 //! the scheduler leaving a new thread on its parent's core for a while; not
-//! traced).
+//! traced). With `SAMPLED=1` set, each round also runs two long-lived
+//! threads handed samples of 1,000, 10,000 and 100,000 pairs each over a
+//! channel, as the criterion bench does.
 use std::sync::Arc;
 use std::time::Instant;
 use unistock::*;
@@ -100,6 +102,12 @@ fn main() {
             }
             2.0 * n as f64 / t.elapsed().as_secs_f64()
         };
+        if std::env::var_os("SAMPLED").is_some() {
+            for size in [1_000, 10_000, 100_000] {
+                let r = sampled(&e, &clock, &names, &pools, size, n);
+                println!("  sampled {size:>7}: {r:>9.0} pairs/s ({:.2}x)", r / one);
+            }
+        }
         let shared = two(false);
         let disjoint = two(true);
         println!(
@@ -108,4 +116,62 @@ fn main() {
             disjoint / one
         );
     }
+}
+
+/// Long-lived workers handed samples of `size` pairs each over a channel,
+/// as the criterion bench does; pairs/s over `total` pairs per thread.
+fn sampled(
+    e: &Engine,
+    clock: &ManualClock,
+    names: &[String],
+    pools: &[Vec<String>],
+    size: usize,
+    total: usize,
+) -> f64 {
+    use std::sync::mpsc;
+    let (done_tx, done) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let txs: Vec<mpsc::Sender<usize>> = pools
+            .iter()
+            .enumerate()
+            .map(|(th, ids)| {
+                let (tx, rx) = mpsc::channel::<usize>();
+                let done_tx = done_tx.clone();
+                s.spawn(move || {
+                    let mut base = 0usize;
+                    for n in rx {
+                        let mut k = (base * 7919 + th * 50_000) % SKUS;
+                        for j in 0..n {
+                            k = (k + 7919) % SKUS;
+                            let i = base + j;
+                            let id = &ids[i & 0xffff];
+                            if i & 0xffff == 0xffff {
+                                clock.advance(2_000);
+                            }
+                            let lines = [HoldLine::new(&names[k], 1)];
+                            e.hold(&HoldRequest::new(id, "web", &lines, 900_000))
+                                .unwrap();
+                            e.release(id).unwrap();
+                        }
+                        base += n;
+                        done_tx.send(()).unwrap();
+                    }
+                });
+                tx
+            })
+            .collect();
+        clock.advance(2_000);
+        let t = Instant::now();
+        for _ in 0..total / size {
+            for tx in &txs {
+                tx.send(size).unwrap();
+            }
+            for _ in &txs {
+                done.recv().unwrap();
+            }
+        }
+        let rate = 2.0 * (total / size * size) as f64 / t.elapsed().as_secs_f64();
+        drop(txs);
+        rate
+    })
 }
