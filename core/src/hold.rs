@@ -225,11 +225,20 @@ pub(crate) struct HoldRec {
 
 impl HoldRec {
     fn receipt(&self, replayed: bool) -> HoldReceipt {
+        let mut parts = SmallVec::new();
+        if self.parts.len() > parts.inline_size() {
+            // Sized once from the exact length, not grown per part.
+            parts.reserve_exact(self.parts.len());
+        }
+        // Pushed one by one: `collect` costs a hold of one or two parts
+        // more than the parts themselves (its reservation path).
+        for p in &self.parts {
+            parts.push(p.public());
+        }
         HoldReceipt {
             expires_at_ms: self.expires_ms,
             replayed,
-            // Sized once from the exact length, not grown per part.
-            parts: self.parts.iter().map(PartRec::public).collect(),
+            parts,
         }
     }
 }
@@ -537,6 +546,12 @@ pub(crate) struct Tables<'e> {
     lines: Lines,
 }
 
+/// A hold's SKUs (id and unit scale), one per line, as recovery's reading
+/// thread found them ahead of the replay (`None`: not found there, looked
+/// up at the replay). A SKU's id and unit scale never change once it
+/// exists, so an early answer stays right.
+pub(crate) type PreSkus = SmallVec<[Option<(SkuId, u8)>; 2]>;
+
 impl<'e> Tables<'e> {
     #[inline]
     pub(crate) fn new(eng: &'e Engine) -> Tables<'e> {
@@ -564,7 +579,7 @@ impl Engine {
         let mut tables = Tables::new(self);
         let h = IdHash::new(req.id);
         self.prefetch_hold(req, &h, &tables);
-        self.durable(self.hold_at(req, &h, now, &mut tables))
+        self.durable(self.hold_at(req, &h, &[], now, &mut tables))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -592,7 +607,7 @@ impl Engine {
                     if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
                         self.prefetch_hold(ahead, ah, &tables);
                     }
-                    self.hold_at(r, h, now, &mut tables)
+                    self.hold_at(r, h, &[], now, &mut tables)
                 })
                 .collect(),
         )
@@ -624,45 +639,72 @@ impl Engine {
         }
     }
 
-    /// `prefetch_hold` with the caller's tables (recovery's look-ahead).
+    /// Recovery's look-ahead for a hold it will replay: starts loading the
+    /// id's index line (`h`: the id, hashed), the stock records of the
+    /// lines whose SKUs are known already (`pre`, see [`PreSkus`])
+    /// and the SKU table entries of the others (the first few lines).
     ///
     /// Locking: none.
-    pub(crate) fn prefetch_hold_with(&self, req: &HoldRequest<'_>, tables: &Tables<'_>) {
-        self.prefetch_hold(req, &IdHash::new(req.id), tables);
+    pub(crate) fn prefetch_replayed_hold(
+        &self,
+        lines: &[HoldLine<'_>],
+        h: &IdHash<'_>,
+        pre: &[Option<(SkuId, u8)>],
+        tables: &Tables<'_>,
+    ) {
+        self.prefetch_id(h);
+        for (i, l) in lines.iter().enumerate().take(PREFETCH_LINES) {
+            match pre.get(i) {
+                Some(&Some((id, _))) => self.prefetch_stock(id),
+                _ => tables.skus.prefetch(l.sku),
+            }
+        }
     }
 
-    /// Starts loading the stock records of a hold's lines (the first
-    /// few): a second stage after `prefetch_hold_with`, once the SKU
-    /// entries it started loading are in.
+    /// The second stage of `prefetch_replayed_hold`, once the SKU table
+    /// entries it started loading are in: the stock records of the lines
+    /// whose SKUs were not known ahead.
     ///
     /// Locking: none (a SKU created since `tables` were loaded is skipped).
-    pub(crate) fn prefetch_hold_stock(&self, lines: &[HoldLine<'_>], tables: &Tables<'_>) {
-        for l in lines.iter().take(PREFETCH_LINES) {
+    pub(crate) fn prefetch_hold_stock(
+        &self,
+        lines: &[HoldLine<'_>],
+        pre: &[Option<(SkuId, u8)>],
+        tables: &Tables<'_>,
+    ) {
+        for (i, l) in lines.iter().enumerate().take(PREFETCH_LINES) {
+            if matches!(pre.get(i), Some(Some(_))) {
+                continue;
+            }
             if let Some((id, _)) = tables.skus.get_fast(l.sku) {
                 self.prefetch_stock(id);
             }
         }
     }
 
-    /// `hold` with the caller's tables: recovery keeps one set across the
-    /// records it replays (`hold_at` reloads them after a topology change;
-    /// a SKU created since they were loaded is found the slow way).
+    /// `hold` with the caller's tables, the id hashed (`h`) and the SKUs
+    /// found ahead (`pre`, see [`PreSkus`]): recovery keeps one set of
+    /// tables across the records it replays (`hold_at` reloads them after a
+    /// topology change; a SKU created since they were loaded is found the
+    /// slow way).
     ///
     /// Locking: as `hold`.
     pub(crate) fn hold_with<'e>(
         &'e self,
         req: &HoldRequest<'_>,
+        h: &IdHash<'_>,
+        pre: &[Option<(SkuId, u8)>],
         tables: &mut Tables<'e>,
     ) -> Result<HoldReceipt> {
         let now = self.now_and_sweep();
-        self.durable(self.hold_at(req, &IdHash::new(req.id), now, tables))
+        self.durable(self.hold_at(req, h, pre, now, tables))
     }
 
     /// `prefetch_id` on its own (recovery's look-ahead).
     ///
     /// Locking: none.
-    pub(crate) fn prefetch_hold_id(&self, id: &str) {
-        self.prefetch_id(&IdHash::new(id));
+    pub(crate) fn prefetch_hold_id(&self, h: &IdHash<'_>) {
+        self.prefetch_id(h);
     }
 
     /// Starts loading the line of a hold id's index that a lookup of the
@@ -684,8 +726,15 @@ impl Engine {
     ///
     /// Locking: the hold's shard, then the stripes of its SKUs.
     pub fn release(&self, hold: &str) -> Result<()> {
+        self.release_hashed(&IdHash::new(hold))
+    }
+
+    /// `release` of an id already hashed (recovery).
+    ///
+    /// Locking: as `release`.
+    pub(crate) fn release_hashed(&self, h: &IdHash<'_>) -> Result<()> {
         let now = self.now_and_sweep();
-        self.durable(self.release_at(&IdHash::new(hold), now))
+        self.durable(self.release_at(h, now))
     }
 
     /// Many releases, one result per id.
@@ -911,14 +960,16 @@ impl Engine {
     /// Resolves and validates lines (steps 3-5 of the precedence).
     pub(crate) fn resolve_lines(&self, topo: &Topology, lines: &[HoldLine<'_>]) -> Result<Lines> {
         let mut out = Lines::new();
-        self.resolve_lines_in(topo, &self.skus.lookup(), lines, &mut out)?;
+        self.resolve_lines_in(topo, &self.skus.lookup(), &[], lines, &mut out)?;
         Ok(out)
     }
 
+    /// `pre`: the lines' SKUs where already known (see [`PreSkus`]).
     fn resolve_lines_in(
         &self,
         topo: &Topology,
         skus: &crate::sku::SkuLookup<'_>,
+        pre: &[Option<(SkuId, u8)>],
         lines: &[HoldLine<'_>],
         out: &mut Lines,
     ) -> Result<()> {
@@ -929,8 +980,11 @@ impl Engine {
             ));
         }
         out.clear();
-        for l in lines {
-            let (sku, scale) = skus.id(l.sku)?;
+        for (i, l) in lines.iter().enumerate() {
+            let (sku, scale) = match pre.get(i) {
+                Some(&Some(found)) => found,
+                _ => skus.id(l.sku)?,
+            };
             let loc = match l.location {
                 Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {
                     location: n.to_string(),
@@ -951,11 +1005,13 @@ impl Engine {
         Ok(())
     }
 
-    /// `h`: `req.id`, hashed.
+    /// `h`: `req.id`, hashed; `pre`: its lines' SKUs where already known
+    /// (see [`PreSkus`]; empty but in recovery).
     fn hold_at<'e>(
         &'e self,
         req: &HoldRequest<'_>,
         h: &IdHash<'_>,
+        pre: &[Option<(SkuId, u8)>],
         now: u64,
         tables: &mut Tables<'e>,
     ) -> Result<HoldReceipt> {
@@ -980,7 +1036,13 @@ impl Engine {
         // before the id, as before.
         shard.warm_free();
         let found = shard.find(h);
-        self.resolve_lines_in(&tables.topo, &tables.skus, req.lines, &mut tables.lines)?;
+        self.resolve_lines_in(
+            &tables.topo,
+            &tables.skus,
+            pre,
+            req.lines,
+            &mut tables.lines,
+        )?;
         let lines = &tables.lines[..];
         // The lines' stock records start loading now, as soon as their SKU
         // ids are known: their misses overlap the id check and the stripe

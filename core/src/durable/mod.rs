@@ -47,7 +47,7 @@ pub mod storage;
 use crate::clock::Clock;
 use crate::engine::{Config, Engine, Note};
 use crate::error::{Error, Result};
-use crate::hold::{HoldRequest, Tables};
+use crate::hold::{HoldRequest, IdHash, PreSkus, Tables};
 use crate::routing::{Fulfilment, RouteOptions, RouteRequest};
 use crate::sku::SkuSpec;
 use crate::snapshot::Snapshot;
@@ -221,17 +221,56 @@ struct Raw {
     body: std::ops::Range<usize>,
 }
 
-/// Recovery's prefetch distance, in records: a hold's stock records start
-/// loading this many records before it is replayed, its id's index line
-/// and SKU entries twice as many.
+/// Recovery's prefetch distance, in records: a hold's id's index line and
+/// the stock records of its SKUs found ahead ([`Pre`]) start loading twice
+/// this many records before it is replayed, as do the SKU table entries of
+/// the others; their stock records, once those entries are in, this many.
 const AHEAD: usize = 2;
 
-/// A record as recovery's reading thread passes it on: where it is, and
-/// its decoding (an error is reported only if the record is replayed).
+/// A record as recovery's reading thread passes it on: where it is, its
+/// decoding (an error is reported only if the record is replayed) and what
+/// the reading thread worked out ahead for its replay.
 #[derive(Clone)]
 struct Parsed<'a> {
     raw: Raw,
     rec: std::result::Result<Rec<'a>, String>,
+    pre: Pre,
+}
+
+/// Worked out ahead by recovery's reading thread, off the replaying one:
+/// the hash of a hold's or hold-ending record's id, and a hold's SKUs as
+/// the SKU table the reading thread last loaded has them.
+#[derive(Clone, Default)]
+struct Pre {
+    hash: Option<u64>,
+    skus: PreSkus,
+}
+
+impl Pre {
+    fn of(rec: &Rec<'_>, skus: &crate::sku::SkuLookup<'_>) -> Pre {
+        match rec {
+            Rec::Hold { id, lines, .. } => Pre {
+                hash: Some(IdHash::new(id).hash),
+                skus: lines.iter().map(|l| skus.get_fast(l.sku)).collect(),
+            },
+            Rec::Release { hold }
+            | Rec::Expire { hold }
+            | Rec::Extend { hold, .. }
+            | Rec::Commit { hold, .. } => Pre {
+                hash: Some(IdHash::new(hold).hash),
+                skus: PreSkus::new(),
+            },
+            _ => Pre::default(),
+        }
+    }
+
+    /// `id`, hashed (here or ahead).
+    fn id<'i>(&self, id: &'i str) -> IdHash<'i> {
+        match self.hash {
+            Some(hash) => IdHash { id, hash },
+            None => IdHash::new(id),
+        }
+    }
 }
 
 /// What recovery's reading thread passes on.
@@ -245,7 +284,9 @@ enum Read<'a> {
 const READ_BATCH: usize = 1024;
 
 /// Recovery's reading thread: reads each segment into `contents`, checks
-/// and decodes its records and sends them on in batches; a failure is
+/// and decodes its records, works out what it can ahead of their replay
+/// (see [`Pre`]; `skus` is reloaded for each batch, so that it has the
+/// SKUs replayed meanwhile) and sends them on in batches; a failure is
 /// sent as the last message. Stops early when the replaying side has gone
 /// (it failed).
 fn read_segments<'a>(
@@ -253,9 +294,11 @@ fn read_segments<'a>(
     segments: &[u64],
     names: &[String],
     contents: &'a [OnceLock<Vec<u8>>],
+    skus: &crate::sku::SkuRegistry,
     tx: &std::sync::mpsc::SyncSender<Result<Read<'a>>>,
 ) {
     let mut batch = Vec::with_capacity(READ_BATCH);
+    let mut lookup = skus.lookup();
     for (i, &n) in segments.iter().enumerate() {
         let bytes = match storage.read(&segment_name(n)) {
             Ok(b) => contents[i].get_or_init(|| b),
@@ -273,10 +316,14 @@ fn read_segments<'a>(
                 return;
             }
             let rec = Reader::new(&bytes[raw.body.clone()]).rec();
-            batch.push(Parsed { raw, rec });
+            let pre = rec
+                .as_ref()
+                .map_or_else(|_| Pre::default(), |r| Pre::of(r, &lookup));
+            batch.push(Parsed { raw, rec, pre });
             if batch.len() == READ_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(READ_BATCH));
                 gone = tx.send(Ok(Read::Records(full))).is_err();
+                lookup = skus.lookup();
             }
         });
         if gone {
@@ -458,7 +505,8 @@ impl Engine {
         std::thread::scope(|scope| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel(8);
             let (storage, segments, names, contents) = (&storage, &segments, &names, &contents);
-            scope.spawn(move || read_segments(&**storage, segments, names, contents, &tx));
+            let skus = &eng.skus;
+            scope.spawn(move || read_segments(&**storage, segments, names, contents, skus, &tx));
             let mut tables = Tables::new(&eng);
             let mut parked = std::collections::BTreeMap::new();
             let mut unordered = Vec::new();
@@ -474,17 +522,22 @@ impl Engine {
                     // What replaying a record reads starts loading before
                     // it comes, so that the misses overlap the records in
                     // between: `2 * AHEAD` records on, its hold id's index
-                    // line and its SKU entries; `AHEAD` records on, once
-                    // those entries are in, its stock records.
-                    if let Some(Parsed { rec: Ok(rec), .. }) = batch.get(k + 2 * AHEAD) {
-                        eng.prefetch_rec(rec, &tables);
+                    // line and the stock records of the SKUs found ahead
+                    // (else their SKU entries); `AHEAD` records on, once
+                    // those entries are in, the other stock records.
+                    if let Some(Parsed {
+                        rec: Ok(rec), pre, ..
+                    }) = batch.get(k + 2 * AHEAD)
+                    {
+                        eng.prefetch_rec(rec, pre, &tables);
                     }
                     if let Some(Parsed {
                         rec: Ok(Rec::Hold { lines, .. }),
+                        pre,
                         ..
                     }) = batch.get(k + AHEAD)
                     {
-                        eng.prefetch_hold_stock(lines, &tables);
+                        eng.prefetch_hold_stock(lines, &pre.skus, &tables);
                     }
                     if p.raw.first == 0 {
                         unordered.push(p.clone());
@@ -522,7 +575,7 @@ impl Engine {
                     offset: p.raw.offset,
                     detail: detail.clone(),
                 })?;
-                eng.replay(rec, &mut tables)?;
+                eng.replay(rec, &p.pre, &mut tables)?;
                 report.records_replayed += 1;
             }
             Ok(())
@@ -704,22 +757,19 @@ impl Engine {
         }
     }
 
-    /// Starts loading what replaying `rec` reads first (see `hold_batch`).
+    /// Starts loading what replaying `rec` reads first (see `hold_batch`),
+    /// with what was worked out `pre`.
     ///
     /// Locking: none.
-    fn prefetch_rec(&self, rec: &Rec<'_>, tables: &Tables<'_>) {
+    fn prefetch_rec(&self, rec: &Rec<'_>, pre: &Pre, tables: &Tables<'_>) {
         match rec {
-            Rec::Hold {
-                id,
-                channel,
-                ttl_ms,
-                lines,
-                ..
-            } => self.prefetch_hold_with(&HoldRequest::new(id, channel, lines, *ttl_ms), tables),
+            Rec::Hold { id, lines, .. } => {
+                self.prefetch_replayed_hold(lines, &pre.id(id), &pre.skus, tables)
+            }
             Rec::Release { hold }
             | Rec::Expire { hold }
             | Rec::Extend { hold, .. }
-            | Rec::Commit { hold, .. } => self.prefetch_hold_id(hold),
+            | Rec::Commit { hold, .. } => self.prefetch_hold_id(&pre.id(hold)),
             _ => {}
         }
     }
@@ -744,7 +794,7 @@ impl Engine {
             .rec
             .as_ref()
             .map_err(|e| diverged(format!("bad record: {e}")))?;
-        self.replay(rec, tables)
+        self.replay(rec, &p.pre, tables)
             .map_err(|e| diverged(format!("replay failed: {e}")))?;
         if self.last_seq() != r.last {
             return Err(diverged(format!(
@@ -757,11 +807,11 @@ impl Engine {
         Ok(())
     }
 
-    /// Does a journal record again (recovery). `tables`: kept across
-    /// holds, reloaded after any record but a hold's or one ending it
-    /// (such a record may have added SKUs).
-    fn replay<'e>(&'e self, rec: &Rec<'_>, tables: &mut Tables<'e>) -> Result<()> {
-        let done = self.redo(rec, tables);
+    /// Does a journal record again (recovery), with what was worked out
+    /// `pre`. `tables`: kept across holds, reloaded after any record but a
+    /// hold's or one ending it (such a record may have added SKUs).
+    fn replay<'e>(&'e self, rec: &Rec<'_>, pre: &Pre, tables: &mut Tables<'e>) -> Result<()> {
+        let done = self.redo(rec, pre, tables);
         match rec {
             Rec::Hold { .. }
             | Rec::Release { .. }
@@ -773,7 +823,7 @@ impl Engine {
         done
     }
 
-    fn redo<'e>(&'e self, rec: &Rec<'_>, tables: &mut Tables<'e>) -> Result<()> {
+    fn redo<'e>(&'e self, rec: &Rec<'_>, pre: &Pre, tables: &mut Tables<'e>) -> Result<()> {
         match rec {
             Rec::DeclareSku { sku, scale } => {
                 self.declare_sku(sku, SkuSpec { unit_scale: *scale })?;
@@ -828,9 +878,9 @@ impl Engine {
             } => {
                 let mut req = HoldRequest::new(id, channel, lines, *ttl_ms);
                 req.pool = *pool;
-                self.hold_with(&req, tables)?;
+                self.hold_with(&req, &pre.id(id), &pre.skus, tables)?;
             }
-            Rec::Release { hold } => self.release(hold)?,
+            Rec::Release { hold } => self.release_hashed(&pre.id(hold))?,
             Rec::Expire { hold } => self.expire_hold(hold)?,
             Rec::Extend { hold, ttl_ms } => {
                 self.extend_hold(hold, *ttl_ms)?;
