@@ -578,7 +578,7 @@ impl Engine {
         let now = self.now_and_sweep();
         let mut tables = Tables::new(self);
         let h = IdHash::new(req.id);
-        self.prefetch_hold(req, &h, &tables);
+        self.prefetch_hold(req.lines, &h, &[], &tables);
         self.durable(self.hold_at(req, &h, &[], now, &mut tables))
     }
 
@@ -594,7 +594,7 @@ impl Engine {
         // Each id hashed once, for its prefetch and its hold.
         let ids: Vec<IdHash<'_>> = reqs.iter().map(|r| IdHash::new(r.id)).collect();
         for (r, h) in reqs.iter().zip(&ids).take(2) {
-            self.prefetch_hold(r, h, &tables);
+            self.prefetch_hold(r.lines, h, &[], &tables);
         }
         self.durable_batch(
             reqs.iter()
@@ -605,7 +605,7 @@ impl Engine {
                     // SKU entries start loading: their misses overlap this
                     // hold's work instead of stalling the next one.
                     if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
-                        self.prefetch_hold(ahead, ah, &tables);
+                        self.prefetch_hold(ahead.lines, ah, &[], &tables);
                     }
                     self.hold_at(r, h, &[], now, &mut tables)
                 })
@@ -625,27 +625,16 @@ impl Engine {
         }
     }
 
-    /// Starts loading what `hold_at(req)` will read first: its id's index
-    /// line and its lines' SKU table entries (the first few). Called before
-    /// the hold's shard is locked: a lock's atomic waits for the loads
-    /// before it, not for prefetches.
+    /// Starts loading what `hold_at` will read first for a hold of `lines`
+    /// (the first few): the index line of its id (`h`: the id, hashed),
+    /// the stock records of the lines whose SKUs are known already (`pre`,
+    /// see [`PreSkus`]; empty but in recovery) and the SKU table entries of
+    /// the others. Called before the hold's shard is locked: a lock's
+    /// atomic waits for the loads before it, not for prefetches.
     ///
     /// Locking: none.
-    #[inline]
-    fn prefetch_hold(&self, req: &HoldRequest<'_>, h: &IdHash<'_>, tables: &Tables<'_>) {
-        self.prefetch_id(h);
-        for l in req.lines.iter().take(PREFETCH_LINES) {
-            tables.skus.prefetch(l.sku);
-        }
-    }
-
-    /// Recovery's look-ahead for a hold it will replay: starts loading the
-    /// id's index line (`h`: the id, hashed), the stock records of the
-    /// lines whose SKUs are known already (`pre`, see [`PreSkus`])
-    /// and the SKU table entries of the others (the first few lines).
-    ///
-    /// Locking: none.
-    pub(crate) fn prefetch_replayed_hold(
+    #[inline(always)]
+    pub(crate) fn prefetch_hold(
         &self,
         lines: &[HoldLine<'_>],
         h: &IdHash<'_>,
@@ -661,7 +650,7 @@ impl Engine {
         }
     }
 
-    /// The second stage of `prefetch_replayed_hold`, once the SKU table
+    /// The second stage of `prefetch_hold` in recovery, once the SKU table
     /// entries it started loading are in: the stock records of the lines
     /// whose SKUs were not known ahead.
     ///
@@ -700,19 +689,12 @@ impl Engine {
         self.durable(self.hold_at(req, h, pre, now, tables))
     }
 
-    /// `prefetch_id` on its own (recovery's look-ahead).
-    ///
-    /// Locking: none.
-    pub(crate) fn prefetch_hold_id(&self, h: &IdHash<'_>) {
-        self.prefetch_id(h);
-    }
-
     /// Starts loading the line of a hold id's index that a lookup of the
-    /// id reads first.
+    /// id reads first (`h`: the id, hashed).
     ///
     /// Locking: none.
     #[inline]
-    fn prefetch_id(&self, h: &IdHash<'_>) {
+    pub(crate) fn prefetch_id(&self, h: &IdHash<'_>) {
         let (at, bits) = &self.index_at[h.shard(self.holds.len())];
         crate::tagindex::prefetch_at(
             at.load(Ordering::Relaxed),

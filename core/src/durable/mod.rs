@@ -764,12 +764,12 @@ impl Engine {
     fn prefetch_rec(&self, rec: &Rec<'_>, pre: &Pre, tables: &Tables<'_>) {
         match rec {
             Rec::Hold { id, lines, .. } => {
-                self.prefetch_replayed_hold(lines, &pre.id(id), &pre.skus, tables)
+                self.prefetch_hold(lines, &pre.id(id), &pre.skus, tables)
             }
             Rec::Release { hold }
             | Rec::Expire { hold }
             | Rec::Extend { hold, .. }
-            | Rec::Commit { hold, .. } => self.prefetch_hold_id(&pre.id(hold)),
+            | Rec::Commit { hold, .. } => self.prefetch_id(&pre.id(hold)),
             _ => {}
         }
     }
