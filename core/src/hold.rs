@@ -552,6 +552,12 @@ pub(crate) struct Tables<'e> {
 /// exists, so an early answer stays right.
 pub(crate) type PreSkus = SmallVec<[Option<(SkuId, u8)>; 2]>;
 
+/// Line `i`'s SKU, when `pre` (see [`PreSkus`]) has it.
+#[inline(always)]
+fn known_ahead(pre: &[Option<(SkuId, u8)>], i: usize) -> Option<(SkuId, u8)> {
+    pre.get(i).copied().flatten()
+}
+
 impl<'e> Tables<'e> {
     #[inline]
     pub(crate) fn new(eng: &'e Engine) -> Tables<'e> {
@@ -643,9 +649,9 @@ impl Engine {
     ) {
         self.prefetch_id(h);
         for (i, l) in lines.iter().enumerate().take(PREFETCH_LINES) {
-            match pre.get(i) {
-                Some(&Some((id, _))) => self.prefetch_stock(id),
-                _ => tables.skus.prefetch(l.sku),
+            match known_ahead(pre, i) {
+                Some((id, _)) => self.prefetch_stock(id),
+                None => tables.skus.prefetch(l.sku),
             }
         }
     }
@@ -662,7 +668,7 @@ impl Engine {
         tables: &Tables<'_>,
     ) {
         for (i, l) in lines.iter().enumerate().take(PREFETCH_LINES) {
-            if matches!(pre.get(i), Some(Some(_))) {
+            if known_ahead(pre, i).is_some() {
                 continue;
             }
             if let Some((id, _)) = tables.skus.get_fast(l.sku) {
@@ -963,9 +969,9 @@ impl Engine {
         }
         out.clear();
         for (i, l) in lines.iter().enumerate() {
-            let (sku, scale) = match pre.get(i) {
-                Some(&Some(found)) => found,
-                _ => skus.id(l.sku)?,
+            let (sku, scale) = match known_ahead(pre, i) {
+                Some(found) => found,
+                None => skus.id(l.sku)?,
             };
             let loc = match l.location {
                 Some(n) => Some(topo.location_id(n).ok_or_else(|| Error::UnknownLocation {

@@ -122,7 +122,8 @@ impl SkuLookup<'_> {
     }
 
     /// `get` without the slow path (a SKU created since the table was
-    /// built is `None`): for prefetching.
+    /// built is `None`): for prefetching, and for recovery's reading
+    /// thread, which looks SKUs up ahead of the replay.
     #[inline]
     pub(crate) fn get_fast(&self, sku: &str) -> Option<(SkuId, u8)> {
         self.table.get(sku, hash(sku))
