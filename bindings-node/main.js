@@ -113,24 +113,20 @@ Engine.prototype.hold = function hold(id, channel, lines, ttlMs, options) {
   return typeof r === 'number' ? receipt(id, r, lines) : r
 }
 
-function simpleRequest(r) {
+// A request the packed calls take, but for its lines (`pack` checks each
+// line as it packs it).
+function simpleHead(r) {
+  if (r === null || typeof r !== 'object') return false
+  const lines = r.lines
   return (
-    r !== null &&
-    typeof r === 'object' &&
     typeof r.id === 'string' &&
     typeof r.channel === 'string' &&
-    simpleLines(r.lines) &&
+    Array.isArray(lines) &&
+    lines.length > 0 &&
+    lines.length <= MAX_LINES &&
     simpleTtl(r.ttlMs) &&
     (r.pool == null || typeof r.pool === 'boolean')
   )
-}
-
-// All requests or none: a malformed one must throw before anything is held,
-// which the napi-rs method does. (A loop, not `every`, which skips holes.)
-function simpleRequests(requests) {
-  if (!Array.isArray(requests)) return false
-  for (let i = 0; i < requests.length; i++) if (!simpleRequest(requests[i])) return false
-  return true
 }
 
 // `holdBatch` and `holdBatchAsync` of simple requests: packed into one
@@ -141,10 +137,19 @@ function simpleRequests(requests) {
 // expiries of the receipts that mirror their requests, built here from the
 // ids and parts taken now (an async caller may change its requests
 // meanwhile), and the other outcomes as objects.
+//
+// `null` when a request or a line is not simple: all requests or none go
+// this way, as a malformed one must throw before anything is held, which
+// the napi-rs method does. (Loops, not `every`, which skips holes.)
 function pack(requests) {
-  let text = ''
+  if (!Array.isArray(requests)) return null
   let count = 0
-  for (let i = 0; i < requests.length; i++) count += 5 + 3 * requests[i].lines.length
+  for (let i = 0; i < requests.length; i++) {
+    const q = requests[i]
+    if (!simpleHead(q)) return null
+    count += 5 + 3 * q.lines.length
+  }
+  let text = ''
   const nums = new Float64Array(count)
   let n = 0
   const ids = new Array(requests.length)
@@ -153,7 +158,6 @@ function pack(requests) {
     const q = requests[i]
     const lines = q.lines
     ids[i] = q.id
-    parts[i] = partsOf(lines)
     text += q.id + q.channel
     nums[n++] = q.id.length
     nums[n++] = q.channel.length
@@ -162,6 +166,7 @@ function pack(requests) {
     nums[n++] = lines.length
     for (let j = 0; j < lines.length; j++) {
       const l = lines[j]
+      if (!simpleLine(l)) return null
       text += l[0]
       nums[n++] = l[0].length
       nums[n++] = l[1]
@@ -172,6 +177,7 @@ function pack(requests) {
         nums[n++] = -1
       }
     }
+    parts[i] = partsOf(lines)
   }
   return { text, nums, ids, parts }
 }
@@ -187,14 +193,14 @@ function unpacked(p, [expiries, at, others]) {
 }
 
 Engine.prototype.holdBatch = function holdBatch(requests) {
-  if (!simpleRequests(requests)) return nativeHoldBatch.call(this, requests)
   const p = pack(requests)
+  if (p === null) return nativeHoldBatch.call(this, requests)
   return unpacked(p, this._holdBatchPacked(p.text, p.nums))
 }
 
 Engine.prototype.holdBatchAsync = function holdBatchAsync(requests) {
-  if (!simpleRequests(requests)) return nativeHoldBatchAsync.call(this, requests)
   const p = pack(requests)
+  if (p === null) return nativeHoldBatchAsync.call(this, requests)
   return this._holdBatchAsyncPacked(p.text, p.nums).then((r) => unpacked(p, r))
 }
 
