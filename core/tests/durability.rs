@@ -185,6 +185,40 @@ fn a_reopened_engine_has_exactly_the_state_it_had() {
     }
 }
 
+/// An idle durable engine leaves its storage alone: once what it did is
+/// durable, nothing is written or fsynced until it does more (its flusher
+/// used to wake every period and fsync the unchanged file, in `sync` mode
+/// every 50 ms), and the next change still reaches the storage by itself
+/// in `interval` and `none` modes (no `flush`, no waiting caller).
+#[test]
+fn an_idle_engine_leaves_its_storage_alone_until_the_next_change() {
+    for mode in [Durability::Sync, Durability::Interval(5), Durability::None] {
+        let storage = MemStorage::new();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let e = open_mem(&storage, &clock, mode).unwrap();
+        e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+        e.receive("sku", "wh", 5.into(), Note::default()).unwrap();
+        e.flush().unwrap();
+        let idle = storage.counts();
+        // Four periods of `sync` mode's flusher, forty of `interval(5)`.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert_eq!(
+            storage.counts(),
+            idle,
+            "{mode:?}: (writes, fsyncs) while idle"
+        );
+        e.receive("sku", "wh", 1.into(), Note::default()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while storage.counts().0 == idle.0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(
+            storage.counts().0 > idle.0,
+            "{mode:?}: the next change was never written"
+        );
+    }
+}
+
 #[test]
 fn a_directory_is_locked_and_survives_snapshots_and_restarts() {
     let dir = tempfile::tempdir().unwrap();

@@ -71,6 +71,9 @@ struct State {
     early: BinaryHeap<Reverse<(u64, u64)>>,
     /// Someone waits for a flush.
     waiting: bool,
+    /// The flusher sleeps with nothing to write or fsync, without a
+    /// timeout: the next append wakes it.
+    idle: bool,
     stop: bool,
     error: Option<String>,
     /// Bytes appended since the journal started (records without sequence
@@ -100,6 +103,7 @@ impl Journal {
                 next: last_seq + 1,
                 early: BinaryHeap::new(),
                 waiting: false,
+                idle: false,
                 stop: false,
                 error: None,
                 appended: 0,
@@ -158,8 +162,9 @@ impl Journal {
         }
         st.appended += (len + HEADER) as u64;
         let eager = st.buf.len() >= EAGER_WRITE && st.buf.len() - len - HEADER < EAGER_WRITE;
+        let wake = eager || std::mem::take(&mut st.idle);
         drop(st);
-        if eager {
+        if wake {
             self.work.notify_one();
         }
         self.since_snapshot
@@ -288,7 +293,16 @@ impl Journal {
         loop {
             let mut st = self.st.lock();
             if !st.waiting && !st.stop && st.buf.len() < EAGER_WRITE {
-                let _ = self.work.wait_for(&mut st, period);
+                if st.buf.is_empty() && st.sealed.is_empty() && unsynced.is_none() {
+                    // Nothing to write or fsync: sleep until an append, a
+                    // waiter or `close` (an idle engine costs no wakeups
+                    // and no fsyncs; it used to wake every period).
+                    st.idle = true;
+                    self.work.wait(&mut st);
+                    st.idle = false;
+                } else {
+                    let _ = self.work.wait_for(&mut st, period);
+                }
             }
             let stop = st.stop;
             // fsync when someone waits, when closing, and every period;

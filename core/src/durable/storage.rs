@@ -171,6 +171,12 @@ impl MemStorage {
         MemStorage::default()
     }
 
+    /// Writes and fsyncs made so far, in that order.
+    pub fn counts(&self) -> (u64, u64) {
+        let s = self.state.lock();
+        (s.writes, s.syncs)
+    }
+
     /// Makes the `n`th write from now (1 = the next) fail, and every later one.
     pub fn fail_write_after(&self, n: u64) {
         let mut s = self.state.lock();
