@@ -928,10 +928,13 @@ mod lockstep {
                     Op::Restart | Op::Kill => {
                         let before = mem.snapshot();
                         if matches!(op, Op::Kill) {
-                            // The process dies: what it wrote stays, the
-                            // engine is never closed.
+                            // The process dies: what it wrote stays (this
+                            // copy); the old engine then closes onto the
+                            // old storage, which nothing reads again
+                            // (leaked instead, each kept its flusher
+                            // thread: thousands in a long run).
                             let killed = storage.killed();
-                            std::mem::forget(dur.take());
+                            drop(dur.take());
                             storage = killed;
                         } else {
                             drop(dur.take());
