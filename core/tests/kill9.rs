@@ -121,23 +121,40 @@ fn acknowledged_changes_survive_kill_9() {
             .spawn()
             .unwrap();
         let stdout = child.stdout.take().unwrap();
+        let (first, first_ack) = std::sync::mpsc::channel::<()>();
         let reader = std::thread::spawn(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(|l| l.ok())
-                .filter(|l| l.starts_with("ack "))
-                .collect::<Vec<String>>()
+            let mut acks = Vec::new();
+            for l in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if l.starts_with("ack ") {
+                    if acks.is_empty() {
+                        let _ = first.send(());
+                    }
+                    acks.push(l);
+                }
+            }
+            acks
         });
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(150 + seed % 400));
+        // The kill lands at a random moment once the child works: its open
+        // (recovery of every earlier round) takes longer as rounds add up,
+        // past a fixed delay's shortest after about 80 rounds.
+        let spawned = std::time::Instant::now();
+        let started = first_ack.recv_timeout(Duration::from_secs(120)).is_ok();
+        if round % 50 == 49 {
+            eprintln!(
+                "round {round}: first acknowledgement after {:?}",
+                spawned.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(seed % 400));
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let acks = reader.join().unwrap();
         assert!(
-            !acks.is_empty(),
-            "round {round}: the child acknowledged nothing"
+            started && !acks.is_empty(),
+            "round {round}: the child acknowledged nothing in 2 minutes"
         );
         total_acks += acks.len();
 
