@@ -342,7 +342,10 @@ def write_results(rows: list[dict], checks: dict, clients: list[int], saved: dic
         "cores": os.cpu_count(),
         "python": platform.python_version(),
     }
-    command = (saved or {}).get("command") or " ".join(["python", "benches/peer/peer.py", *sys.argv[1:]])
+    # A render of a saved run names that run's command (runs saved before
+    # the command was kept were full runs, without arguments).
+    command = (saved or {}).get("command") or " ".join(
+        ["python", "benches/peer/peer.py", *([] if saved else sys.argv[1:])])
     by = {(r["system"], r["workload"], r["clients"]): r for r in rows}
     systems = [*LOCAL, "redis", "redis+aof", "postgres", "postgres-async"]
     lines = [f"# Peer comparison, {today}", "",
