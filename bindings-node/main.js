@@ -50,8 +50,13 @@ function simpleTtl(t) {
 // a call's arguments have a limit (longer holds take the napi-rs method).
 const MAX_LINES = 4096
 
+// Lines as a raw or packed call takes them, before each line is looked at.
+function linesShape(lines) {
+  return Array.isArray(lines) && lines.length > 0 && lines.length <= MAX_LINES
+}
+
 function simpleLines(lines) {
-  if (!Array.isArray(lines) || lines.length === 0 || lines.length > MAX_LINES) return false
+  if (!linesShape(lines)) return false
   for (let i = 0; i < lines.length; i++) if (!simpleLine(lines[i])) return false
   return true
 }
@@ -116,14 +121,12 @@ Engine.prototype.hold = function hold(id, channel, lines, ttlMs, options) {
 // A request the packed calls take, but for its lines (`pack` checks each
 // line as it packs it).
 function simpleHead(r) {
-  if (r === null || typeof r !== 'object') return false
-  const lines = r.lines
   return (
+    r !== null &&
+    typeof r === 'object' &&
     typeof r.id === 'string' &&
     typeof r.channel === 'string' &&
-    Array.isArray(lines) &&
-    lines.length > 0 &&
-    lines.length <= MAX_LINES &&
+    linesShape(r.lines) &&
     simpleTtl(r.ttlMs) &&
     (r.pool == null || typeof r.pool === 'boolean')
   )
