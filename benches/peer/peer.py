@@ -335,7 +335,7 @@ def ceiling(by: dict, c: int) -> list[str]:
 def write_results(rows: list[dict], checks: dict, clients: list[int], saved: dict | None = None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     today = saved["date"] if saved else dt.date.today().isoformat()
-    cpu = platform.processor() or platform.machine()
+    cpu = (saved or {}).get("machine") or platform.processor() or platform.machine()
     versions = saved["versions"] if saved else {
         "redis": subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.strip(),
         "postgres": subprocess.run(["postgres", "--version"], capture_output=True, text=True).stdout.strip(),
@@ -371,8 +371,9 @@ def write_results(rows: list[dict], checks: dict, clients: list[int], saved: dic
         lines += ["", *ceiling(by, 8)]
     (RESULTS / "peer.md").write_text("\n".join(lines) + "\n")
     if not saved:
-        (RESULTS / "peer.json").write_text(json.dumps({"date": today, "versions": versions, "command": command,
-                                                       "checks": checks, "rows": rows}, indent=1))
+        (RESULTS / "peer.json").write_text(json.dumps({"date": today, "machine": cpu, "versions": versions,
+                                                       "command": command, "checks": checks, "rows": rows},
+                                                      indent=1))
     try:
         import matplotlib
 
