@@ -16,6 +16,8 @@ step "concurrency tests in release (real contention)"
 cargo test --release -p unistock --test concurrency
 step "benchmarks compile"
 cargo bench --workspace --no-run
+step "the hold benchmarks run once each (their own checks: every batch-timed hold is a new hold)"
+cargo bench -q -p unistock --bench holds -- --test
 step "the demo keeps its invariants"
 cargo run --release -q -p unistock-examples --bin omnichannel_day -- 5000 4
 step "the peer benchmark's correctness check, unistock side (10,000 units, 20,000 attempts, 32 threads)"

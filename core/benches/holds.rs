@@ -151,17 +151,28 @@ fn single_thread(c: &mut Criterion) {
     });
     g.finish();
 
+    // Batches of 1,000 new holds over the 100,000 SKUs, as the uniform
+    // single-line bench: every id is new (a reused id within the retention
+    // window would be a replay, and the batch would time replays), checked
+    // against the engine's count of holds created.
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Elements(1000));
+    let created = || r.engine.kpis().holds_created;
+    let before = created();
+    let mut n = 0usize;
+    let mut batches = 0u64;
     g.bench_function("unistock hold_batch 1000 + release_batch", |b| {
         b.iter_batched(
             || {
                 r.clock.advance(2_000);
-                (0..1000)
-                    .map(|j| (format!("b{j}"), (j * 7919) % SKUS))
-                    .collect::<Vec<_>>()
+                let items: Vec<_> = (n..n + 1000)
+                    .map(|j| (format!("b{j:x}"), (j * 7919) % SKUS))
+                    .collect();
+                n += 1000;
+                items
             },
             |items| {
+                batches += 1;
                 let lines: Vec<[HoldLine<'_>; 1]> = items
                     .iter()
                     .map(|(_, s)| [HoldLine::new(&r.names[*s], 1)])
@@ -179,6 +190,11 @@ fn single_thread(c: &mut Criterion) {
         )
     });
     g.finish();
+    assert_eq!(
+        created() - before,
+        batches * 1000,
+        "every hold the batch bench timed was a new hold"
+    );
 }
 
 /// A long-lived bench thread: where its samples are sent (iterations, and
