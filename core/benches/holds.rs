@@ -150,6 +150,9 @@ fn single_thread(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Every hold timed above was a new hold, not a replay of a retained id.
+    let created = || r.engine.kpis().holds_created;
+    assert_eq!(created(), i, "every single hold timed was a new hold");
 
     // Batches of 1,000 new holds over the 100,000 SKUs, as the uniform
     // single-line bench: every id is new (a reused id within the retention
@@ -157,7 +160,6 @@ fn single_thread(c: &mut Criterion) {
     // against the engine's count of holds created.
     let mut g = c.benchmark_group("batch");
     g.throughput(Throughput::Elements(1000));
-    let created = || r.engine.kpis().holds_created;
     let before = created();
     let mut n = 0usize;
     let mut batches = 0u64;
@@ -199,7 +201,8 @@ fn single_thread(c: &mut Criterion) {
 
 /// A long-lived bench thread: where its samples are sent (iterations, and
 /// whether to run the naive baseline), and its handle.
-type Worker = (mpsc::Sender<(u64, bool)>, std::thread::JoinHandle<()>);
+/// The thread returns how many holds it made.
+type Worker = (mpsc::Sender<(u64, bool)>, std::thread::JoinHandle<u64>);
 
 /// Two threads on the uniform workload: each `iter` is one hold+release per
 /// thread, so elements = 2 per iteration. Each thread works exactly like the
@@ -246,6 +249,7 @@ fn two_threads(c: &mut Criterion) {
                     }
                     done_tx.send(()).unwrap();
                 }
+                i
             });
             (tx, handle)
         })
@@ -262,18 +266,33 @@ fn two_threads(c: &mut Criterion) {
                 for (tx, _) in &workers {
                     tx.send((iters, use_naive)).unwrap();
                 }
-                for _ in &workers {
-                    done.recv().unwrap();
+                let mut finished = 0;
+                while finished < workers.len() {
+                    match done.recv_timeout(std::time::Duration::from_secs(1)) {
+                        Ok(()) => finished += 1,
+                        // A thread that died (a failed hold) never answers.
+                        Err(_) if workers.iter().any(|(_, h)| h.is_finished()) => {
+                            panic!("a bench thread died")
+                        }
+                        Err(_) => {}
+                    }
                 }
                 start.elapsed()
             })
         });
     }
     g.finish();
+    let mut held = 0;
     for (tx, handle) in workers {
         drop(tx);
-        handle.join().unwrap();
+        held += handle.join().unwrap();
     }
+    // Every hold timed was a new hold, not a replay of a retained id.
+    assert_eq!(
+        r.engine.kpis().holds_created,
+        held,
+        "every hold timed was new"
+    );
 }
 
 criterion_group!(benches, single_thread, two_threads);
