@@ -162,6 +162,10 @@ def main() -> None:
         "plain Python lines/s (10-line holds)": best(ROUNDS, run_plain_ten, end_plain_ten),
         "unistock availability reads/s": best(ROUNDS, run_avail, lambda: None),
     }
+    # Every timed hold was a new hold (none a replay of an unpurged id).
+    created, expected = e.kpis().holds_created, ROUNDS * (2 * N + len(ten))
+    if created != expected:
+        raise SystemExit(f"{created} holds created, {expected} expected")
     width = max(map(len, results))
     for k, v in results.items():
         print(f"{k:<{width}} {v:>14,.0f}")
