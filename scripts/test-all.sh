@@ -16,7 +16,7 @@ step "concurrency tests in release (real contention)"
 cargo test --release -p unistock --test concurrency
 step "benchmarks compile"
 cargo bench --workspace --no-run
-step "the hold benchmarks run once each (their own checks: every batch-timed hold is a new hold)"
+step "the hold benchmarks run once each (their own checks: every timed hold is a new hold)"
 cargo bench -q -p unistock --bench holds -- --test
 step "the demo keeps its invariants"
 cargo run --release -q -p unistock-examples --bin omnichannel_day -- 5000 4
