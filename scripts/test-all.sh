@@ -12,8 +12,8 @@ step "core API docs (warnings are errors: broken or private links)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p unistock --no-deps
 step "Rust tests (unit, operations, model-based, concurrency, cross-crate, doctests)"
 cargo test --workspace
-step "concurrency tests in release (real contention)"
-cargo test --release -p unistock --test concurrency
+step "concurrency and linearizable stress tests in release (real contention)"
+cargo test --release -p unistock --test concurrency --test linearizable
 step "benchmarks compile"
 cargo bench --workspace --no-run
 step "the hold benchmarks run once each (their own checks: every timed hold is a new hold)"
