@@ -828,6 +828,8 @@ mod lockstep {
         TillSale(u8, u8),
         Count(u8, u8, u8),
         Advance(u16),
+        /// The clock set back (never below 0).
+        Rewind(u16),
         Restart,
         Kill,
         Checkpoint,
@@ -843,6 +845,7 @@ mod lockstep {
             (0u8..4, 1u8..3).prop_map(|(s, q)| Op::TillSale(s, q)),
             (0u8..4, 0u8..2, 0u8..8).prop_map(|(s, l, q)| Op::Count(s, l, q)),
             (1u16..300).prop_map(Op::Advance),
+            (1u16..300).prop_map(Op::Rewind),
             Just(Op::Restart),
             Just(Op::Kill),
             Just(Op::Checkpoint),
@@ -893,6 +896,10 @@ mod lockstep {
             Op::Advance(ms) => {
                 clock.advance(*ms as u64);
                 e.expire_due(clock.now_ms());
+                Ok(())
+            }
+            Op::Rewind(ms) => {
+                clock.set(clock.now_ms().saturating_sub(*ms as u64));
                 Ok(())
             }
             Op::Restart | Op::Kill | Op::Checkpoint => Ok(()),

@@ -46,6 +46,9 @@ enum Op {
     Cancel(usize, usize, i64),
     TillSale(usize, usize, i64),
     Advance(u64),
+    /// The clock set back (a host's clock corrected): holds already ended
+    /// stay ended, the others wait for their expiry again.
+    Rewind(u64),
     SnapshotRestore,
 }
 
@@ -279,6 +282,10 @@ impl Model {
                 self.expire();
                 Ok(vec![])
             }
+            Op::Rewind(ms) => {
+                self.now -= ms;
+                Ok(vec![])
+            }
             Op::SnapshotRestore => Ok(vec![]),
         }
     }
@@ -403,6 +410,7 @@ impl ReferenceStateMachine for RefMachine {
             1 => (0..ORDER_IDS.len(), sku.clone(), qty()).prop_map(|(o, s, q)| Op::Cancel(o, s, q)),
             2 => (0..ORDER_IDS.len(), sku, qty()).prop_map(|(o, s, q)| Op::TillSale(o, s, q)),
             2 => prop_oneof![Just(500u64), Just(1_000u64), Just(30_000u64), Just(60_000u64)].prop_map(Op::Advance),
+            1 => prop_oneof![Just(500u64), Just(30_000u64)].prop_map(Op::Rewind),
             1 => Just(Op::SnapshotRestore),
         ]
         .boxed()
@@ -498,6 +506,10 @@ impl Sut {
                 .map_err(|e| e.code()),
             Op::Advance(ms) => {
                 self.clock.advance(ms);
+                Ok(vec![])
+            }
+            Op::Rewind(ms) => {
+                self.clock.set(self.clock.now_ms() - ms);
                 Ok(vec![])
             }
             Op::SnapshotRestore => {
