@@ -100,7 +100,8 @@ struct MHold {
 /// What a call changes in the model.
 enum Effect {
     None,
-    Levels(Vec<(usize, usize, i64, i64, i64)>),
+    /// Units on hand added (or taken, when negative) at a SKU's location.
+    OnHand(usize, usize, i64),
     NewHold(String, MHold),
     EndHold(String, St),
 }
@@ -192,13 +193,10 @@ impl Model {
                 if *q > self.avail(2, *s).min(self.atp(*s, 2)) {
                     (Err("E_INSUFFICIENT_STOCK"), Effect::None)
                 } else {
-                    (
-                        Ok(vec![(*s, 2, *q)]),
-                        Effect::Levels(vec![(*s, 2, -q, 0, 0)]),
-                    )
+                    (Ok(vec![(*s, 2, *q)]), Effect::OnHand(*s, 2, -q))
                 }
             }
-            Op::Receive(_, s, l, q) => (Ok(vec![]), Effect::Levels(vec![(*s, *l, *q, 0, 0)])),
+            Op::Receive(_, s, l, q) => (Ok(vec![]), Effect::OnHand(*s, *l, *q)),
         }
     }
 
@@ -209,7 +207,7 @@ impl Model {
         };
         match effect {
             Effect::None => {}
-            Effect::Levels(ds) => ds.into_iter().for_each(|d| add(self, d)),
+            Effect::OnHand(s, l, h) => add(self, (s, l, h, 0, 0)),
             Effect::NewHold(id, h) => {
                 for &(s, l, q) in &h.parts {
                     add(self, (s, l, 0, q, 0));
@@ -282,17 +280,7 @@ fn worker(e: &Engine, t: usize, n: usize) -> Vec<Call> {
     let mut calls = Vec::with_capacity(n);
     let mut mine: Vec<Op> = vec![];
     let mut granted = HashSet::new();
-    let parts = |ps: &[Part]| -> Parts {
-        ps.iter()
-            .map(|p| {
-                let name = e.sku_name(p.sku);
-                let s = SKUS.iter().position(|x| *x == name).unwrap();
-                let loc = e.location_name(p.location.expect("bound part"));
-                let l = LOCS.iter().position(|x| *x == loc).unwrap();
-                (s, l, p.qty.as_units().unwrap())
-            })
-            .collect()
-    };
+    let parts = |ps: &[Part]| common::part_indices(e, ps, &SKUS, &LOCS);
     for k in 0..n {
         let op = match rng.below(20) {
             0..=7 => {

@@ -440,18 +440,7 @@ fn new_config(clock: &Arc<ManualClock>) -> Config {
 impl Sut {
     fn run(&mut self, op: &Op) -> Outcome {
         let e = &self.engine;
-        let parts = |ps: &[Part]| -> Parts {
-            ps.iter()
-                .map(|p| {
-                    let s = SKUS.iter().position(|x| *x == e.sku_name(p.sku)).unwrap();
-                    let l = LOCS
-                        .iter()
-                        .position(|x| *x == e.location_name(p.location.unwrap()))
-                        .unwrap();
-                    (s, l, p.qty.as_units().unwrap())
-                })
-                .collect()
-        };
+        let parts = |ps: &[Part]| common::part_indices(e, ps, &SKUS, &LOCS);
         let unit = |r: Result<()>| r.map(|_| vec![]).map_err(|e| e.code());
         match *op {
             Op::Receive(s, l, q) => unit(

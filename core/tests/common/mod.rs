@@ -1,6 +1,6 @@
 #![allow(dead_code)]
 use std::sync::Arc;
-use unistock::{Cap, ChannelSpec, Config, Engine, LocationSpec, ManualClock, Note};
+use unistock::{Cap, ChannelSpec, Config, Engine, LocationSpec, ManualClock, Note, Part};
 
 pub const T0: u64 = 1_700_000_000_000;
 pub const MIN: u64 = 60_000;
@@ -49,4 +49,26 @@ pub fn assert_ledger_folds(e: &Engine) {
         e.levels_as_folded(),
         "ledger fold differs from live state"
     );
+}
+
+/// Bound parts as (SKU, location, units), the SKU and location by their
+/// place in `skus` and `locs`.
+pub fn part_indices(
+    e: &Engine,
+    parts: &[Part],
+    skus: &[&str],
+    locs: &[&str],
+) -> Vec<(usize, usize, i64)> {
+    parts
+        .iter()
+        .map(|p| {
+            let sku = e.sku_name(p.sku);
+            let loc = e.location_name(p.location.expect("a bound part"));
+            (
+                skus.iter().position(|x| *x == sku).unwrap(),
+                locs.iter().position(|x| *x == loc).unwrap(),
+                p.qty.as_units().unwrap(),
+            )
+        })
+        .collect()
 }
