@@ -2,6 +2,8 @@
 //! happens to the storage (the journal crash-point harness), and the
 //! directory behaves as a host expects (lock, snapshots, expiry while down).
 
+mod common;
+
 use std::sync::Arc;
 use unistock::durable::{MemStorage, Storage};
 use unistock::*;
@@ -503,13 +505,8 @@ fn concurrent_mutations_replay_to_the_same_state() {
             .map(|t| {
                 let e = e.clone();
                 std::thread::spawn(move || {
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t;
-                    let mut rnd = move || {
-                        x ^= x << 13;
-                        x ^= x >> 7;
-                        x ^= x << 17;
-                        x
-                    };
+                    let mut rng = common::Rng(0x9e37_79b9_7f4a_7c15u64 ^ t);
+                    let mut rnd = move || rng.next();
                     for i in 0..1500 {
                         let id = format!("{mode:?}-{t}-{i}");
                         let a = format!("s{}", rnd() % 6);

@@ -16,7 +16,7 @@
 //! `UNISTOCK_STRESS` scales the calls per thread (CI runs the default).
 
 mod common;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Barrier};
 use std::thread;
 use unistock::*;
@@ -227,22 +227,6 @@ impl Model {
     }
 }
 
-/// A small deterministic generator (splitmix64), seeded per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn shop() -> Engine {
     // A clock that stands still: no hold expires during the run.
     let clock = Arc::new(ManualClock::new(common::T0));
@@ -276,13 +260,14 @@ fn shop() -> Engine {
 /// A thread's calls: mostly holds, its granted holds released, committed
 /// or retried now and then, till sales and receipts.
 fn worker(e: &Engine, t: usize, n: usize) -> Vec<Call> {
-    let mut rng = Rng(0x5eed_0000 + t as u64);
+    let mut rng = common::Rng(0x5eed_0000 + t as u64);
     let mut calls = Vec::with_capacity(n);
+    // This thread's granted holds, as it asked for them.
     let mut mine: Vec<Op> = vec![];
-    let mut granted = HashSet::new();
     let parts = |ps: &[Part]| common::part_indices(e, ps, &SKUS, &LOCS);
     for k in 0..n {
-        let op = match rng.below(20) {
+        let roll = rng.below(20);
+        let op = match roll {
             0..=7 => {
                 let first = if rng.below(3) == 0 {
                     1 + rng.below(2) as usize
@@ -306,17 +291,12 @@ fn worker(e: &Engine, t: usize, n: usize) -> Vec<Call> {
                 }
             }
             8..=12 if !mine.is_empty() => {
-                let Op::Hold { id, .. } = &mine[rng.below(mine.len() as u64) as usize] else {
-                    unreachable!()
-                };
-                Op::Release(id.clone())
+                Op::Release(mine[rng.below(mine.len() as u64) as usize].key().0)
             }
-            13 if !mine.is_empty() => {
-                let Op::Hold { id, .. } = &mine[rng.below(mine.len() as u64) as usize] else {
-                    unreachable!()
-                };
-                Op::Commit(id.clone(), format!("o{t}.{k}"))
-            }
+            13 if !mine.is_empty() => Op::Commit(
+                mine[rng.below(mine.len() as u64) as usize].key().0,
+                format!("o{t}.{k}"),
+            ),
             14 if !mine.is_empty() => mine[rng.below(mine.len() as u64) as usize].clone(),
             15..=16 => Op::TillSale(
                 format!("s{t}.{k}"),
@@ -355,9 +335,8 @@ fn worker(e: &Engine, t: usize, n: usize) -> Vec<Call> {
         let after = e.last_seq();
         // Only granted holds are released, committed or retried: a retry
         // of a refused hold would be a new hold under the same reference.
-        if let (Op::Hold { id, .. }, Ok(_)) = (&op, &got)
-            && granted.insert(id.clone())
-        {
+        // (A granted retry is in `mine` already.)
+        if roll <= 7 && got.is_ok() {
             mine.push(op.clone());
         }
         calls.push(Call {

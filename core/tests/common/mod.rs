@@ -72,3 +72,19 @@ pub fn part_indices(
         })
         .collect()
 }
+
+/// A small deterministic generator (xorshift64) for threads of random
+/// calls; the seed must not be 0.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
