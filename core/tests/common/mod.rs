@@ -1,4 +1,6 @@
 #![allow(dead_code)]
+pub mod refmodel;
+
 use std::sync::Arc;
 use unistock::{Cap, ChannelSpec, Config, Engine, LocationSpec, ManualClock, Note, Part};
 
