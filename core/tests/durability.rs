@@ -280,6 +280,36 @@ fn a_directory_is_locked_and_survives_snapshots_and_restarts() {
     ));
 }
 
+/// `flush` makes everything done so far durable, a refused request's
+/// counters too (their records carry no sequence number: `flush` used to
+/// wait for the last sequence number only, and a power loss right after it
+/// could lose the refusal). Found by the deterministic simulation.
+#[test]
+fn a_flush_keeps_the_counters_of_refused_requests() {
+    for mode in [Durability::Interval(3_600_000), Durability::None] {
+        let storage = MemStorage::new();
+        let clock = Arc::new(ManualClock::new(1_000));
+        let e = open_mem(&storage, &clock, mode).unwrap();
+        e.upsert_location(LocationSpec::store("st")).unwrap();
+        e.upsert_channel(ChannelSpec::new(WEB, ["st"])).unwrap();
+        e.receive("tee", "st", 1.into(), Note::default()).unwrap();
+        e.flush().unwrap();
+        let err = e
+            .till_sale("sale-1", WEB, &[HoldLine::new("tee", 2)])
+            .unwrap_err();
+        assert_eq!(err.code(), "E_INSUFFICIENT_STOCK");
+        e.flush().unwrap();
+        assert_eq!(e.kpis().till_sales_refused, 1);
+        let after = if mode == Durability::None {
+            storage.killed()
+        } else {
+            storage.crashed()
+        };
+        let again = open_mem(&after, &clock, mode).unwrap();
+        assert_eq!(again.kpis().till_sales_refused, 1, "{mode:?}");
+    }
+}
+
 #[test]
 fn holds_due_while_the_engine_was_down_expire_at_their_own_time() {
     let storage = MemStorage::new();

@@ -204,6 +204,13 @@ impl Journal {
         if self.mode != Durability::Sync {
             return Ok(());
         }
+        self.wait_all()
+    }
+
+    /// Returns once everything appended so far is written (and fsynced
+    /// unless the mode is `none`), records without sequence numbers
+    /// included, whatever the mode.
+    pub(crate) fn wait_all(&self) -> Result<()> {
         let mut st = self.st.lock();
         let target = st.appended;
         loop {

@@ -671,7 +671,9 @@ impl Engine {
     /// in `none` mode, written). A no-op in memory.
     pub fn flush(&self) -> Result<()> {
         match &self.journal {
-            Some(j) => j.wait(self.last_seq()),
+            // By bytes, not sequence numbers: a refused request's counters
+            // have none.
+            Some(j) => j.wait_all(),
             None => Ok(()),
         }
     }
