@@ -310,6 +310,36 @@ fn a_flush_keeps_the_counters_of_refused_requests() {
     }
 }
 
+/// `close` reports a write that failed, before it or as it flushed: in
+/// `interval` and `none` modes the changes acknowledged since were lost,
+/// and the host must hear of it (it used to return `Ok` once the journal
+/// had failed). Found by the deterministic simulation.
+#[test]
+fn close_reports_a_failed_write() {
+    for mode in [Durability::Interval(3_600_000), Durability::None] {
+        for wait in [false, true] {
+            let storage = MemStorage::new();
+            let clock = Arc::new(ManualClock::new(1_000));
+            let e = open_mem(&storage, &clock, mode).unwrap();
+            e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+            e.receive("tee", "wh", 1.into(), Note::default()).unwrap();
+            e.flush().unwrap();
+            storage.fail_write_after(1);
+            // Acknowledged at once: not durable in these modes.
+            e.receive("tee", "wh", 1.into(), Note::default()).unwrap();
+            if wait {
+                // The flusher fails before the close (in `none` mode).
+                let _ = e.flush();
+            }
+            let err = e.close().unwrap_err();
+            assert_eq!(err.code(), "E_STORAGE", "{mode:?} {wait}");
+            let again = open_mem(&storage.killed(), &clock, mode).unwrap();
+            let on_hand = again.levels("tee", "wh").unwrap().on_hand;
+            assert_eq!(on_hand.as_units(), Some(1), "{mode:?} {wait}");
+        }
+    }
+}
+
 #[test]
 fn holds_due_while_the_engine_was_down_expire_at_their_own_time() {
     let storage = MemStorage::new();

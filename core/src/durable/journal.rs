@@ -269,6 +269,12 @@ impl Journal {
         st.segment
     }
 
+    /// The failed write or fsync that stopped the journal, if one did.
+    pub(crate) fn storage_error(&self) -> Option<Error> {
+        let st = self.st.lock();
+        st.error.clone().map(|detail| Error::Storage { detail })
+    }
+
     /// Flushes what is buffered, stops the flusher and waits for it.
     pub(crate) fn close(&self) {
         {

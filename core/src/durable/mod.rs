@@ -655,16 +655,15 @@ impl Engine {
         let Some(j) = &self.journal else {
             return Ok(());
         };
-        let flushed = if j.check().is_ok() {
-            j.wait(self.last_seq())
-        } else {
-            Ok(())
-        };
+        // The flusher writes (and fsyncs) everything appended as it stops;
+        // a write or fsync that failed, then or before, is the answer (it
+        // used to be `Ok` once the journal had failed: acknowledged
+        // `interval` and `none` changes were lost without a word).
         j.close();
         if let Some(s) = &self.storage {
             s.unlock();
         }
-        flushed
+        j.storage_error().map_or(Ok(()), Err)
     }
 
     /// Waits until everything done so far is durable (written and fsynced;
