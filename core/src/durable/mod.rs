@@ -32,8 +32,10 @@
 //! replayed in sequence order through the same code that made them, with
 //! the clock set to each record's time; each must yield exactly the
 //! sequence numbers it had (else `Corrupt`). An incomplete or damaged last
-//! record of the last segment is a torn tail: it is dropped and reported.
-//! Damage anywhere else is `Corrupt` with the file and offset. Records after
+//! record of the last segment is a torn tail: it is dropped and reported;
+//! so are segments after the last one with records that are shorter than
+//! their header (started, and lost to a power loss). Damage anywhere else
+//! is `Corrupt` with the file and offset. Records after
 //! a gap in the sequence were never acknowledged (acknowledgement waits for
 //! the gap-free prefix) and are dropped and reported. After replay a fresh
 //! snapshot replaces the old files when anything was replayed, and holds
@@ -300,16 +302,25 @@ fn read_segments<'a>(
     let mut batch = Vec::with_capacity(READ_BATCH);
     let mut lookup = skus.lookup();
     for (i, &n) in segments.iter().enumerate() {
-        let bytes = match storage.read(&segment_name(n)) {
-            Ok(b) => contents[i].get_or_init(|| b),
-            Err(e) => {
-                let _ = tx.send(Err(Error::Storage {
-                    detail: format!("cannot read: {e}"),
-                }));
-                return;
-            }
-        };
-        let last = i + 1 == segments.len();
+        if let Err(e) = storage.read(&segment_name(n)).map(|b| contents[i].set(b)) {
+            let _ = tx.send(Err(Error::Storage {
+                detail: format!("cannot read: {e}"),
+            }));
+            return;
+        }
+    }
+    // The journal ends with the last segment that has more than its
+    // header: segments started after it that a crash left shorter (created,
+    // none of their bytes on disk: `none` mode fsyncs nothing, and a
+    // checkpoint that failed leaves the segment it started) are part of the
+    // torn tail, not damage in the middle.
+    let ends = contents
+        .iter()
+        .rposition(|c| c.get().is_some_and(|b| b.len() > journal::SEGMENT_MAGIC.len()))
+        .unwrap_or(0);
+    for (i, bytes) in contents.iter().enumerate() {
+        let bytes = bytes.get().expect("read above");
+        let last = i >= ends;
         let mut gone = false;
         let parsed = parse_segment(bytes, i, &names[i], last, |raw| {
             if gone {
@@ -338,6 +349,8 @@ fn read_segments<'a>(
                         return;
                     }
                     let _ = tx.send(Ok(Read::Torn(i, at)));
+                    // Nothing of the journal comes after a tear.
+                    return;
                 }
             }
             Err(e) => {
