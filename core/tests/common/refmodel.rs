@@ -230,9 +230,14 @@ impl Model {
                     return Err("E_EXCEEDS_OPEN_QUANTITY");
                 }
                 if fulfil {
+                    // Two allocations at one place ship from one on-hand.
+                    let mut ship = BTreeMap::new();
                     for &(i, take) in &plan {
                         let a = order.allocs[i];
-                        if self.lv(a.0, a.1).on_hand < take {
+                        *ship.entry((a.0, a.1)).or_insert(0) += take;
+                    }
+                    for ((s, l), n) in ship {
+                        if self.lv(s, l).on_hand < n {
                             return Err("E_INSUFFICIENT_STOCK");
                         }
                     }
