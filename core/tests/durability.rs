@@ -367,7 +367,10 @@ fn empty_segments_left_by_a_power_loss_are_a_torn_tail() {
             .collect()
     };
     let after = storage.crashed();
-    let sizes: Vec<usize> = segments(&after).iter().map(|n| after.bytes(n).len()).collect();
+    let sizes: Vec<usize> = segments(&after)
+        .iter()
+        .map(|n| after.bytes(n).len())
+        .collect();
     assert_eq!(sizes, [0, 0], "two segments, neither on disk");
     let again = open_mem(&after, &clock, Durability::None).unwrap();
     assert_eq!(again.snapshot(), kept);

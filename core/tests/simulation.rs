@@ -16,7 +16,8 @@
 //! original result.
 //!
 //! `UNISTOCK_SIM_SEEDS` sets how many seeds run (CI: 48, 300 steps each);
-//! `UNISTOCK_SIM_SEED` runs one seed again; a failure names its seed.
+//! `UNISTOCK_SIM_SEED` runs one seed again (with `UNISTOCK_SIM_TRACE=1`,
+//! printing each step); a failure names its seed.
 //! The recovered prefix in `interval` (2 ms) and `none` modes depends on
 //! the flusher thread's timing, so a seed replays the same operations but
 //! may cut the journal elsewhere; every cut is audited the same way.
@@ -43,14 +44,20 @@ enum Step {
     Retry,
     /// The clock set to `delta` ms from an active hold's expiry, then the
     /// hold committed.
-    CommitAtExpiry { delta: i64, order: usize },
+    CommitAtExpiry {
+        delta: i64,
+        order: usize,
+    },
     Flush,
     Checkpoint,
     Restart,
     PowerLoss,
     Kill,
     /// The storage fails its `n`th write (or fsync) from now on.
-    Fault { fsync: bool, n: u64 },
+    Fault {
+        fsync: bool,
+        n: u64,
+    },
 }
 
 /// An acknowledged state: the model and the engine's snapshot after a
@@ -255,11 +262,6 @@ impl Sim {
             return Err(());
         }
         if got != want {
-            if std::env::var("SIM_DEBUG").is_ok() {
-                eprintln!("model orders {:?}\nmodel levels {:?}", self.model.orders, self.model.levels);
-                for s in SKUS { for l in LOCS { eprintln!("{s}@{l}: {:?}", self.engine.levels(s, l).map(|v| (v.on_hand, v.reserved, v.allocated))); } }
-                std::fs::write("/tmp/sim-now.txt", format!("{:#?}", self.engine.snapshot())).unwrap();
-            }
             self.fail(format_args!("{op:?} gave {got:?}, the model {want:?}"));
         }
         self.model = next;
@@ -292,7 +294,12 @@ impl Sim {
     /// What an engine restored from `snap` holds after the first records
     /// of the next call (its sweep at `at`, a SKU it `declare`s), and then
     /// after an open now (which expires what is due).
-    fn candidate(&self, snap: &Snapshot, at: Option<u64>, declare: Option<usize>) -> (Snapshot, Snapshot) {
+    fn candidate(
+        &self,
+        snap: &Snapshot,
+        at: Option<u64>,
+        declare: Option<usize>,
+    ) -> (Snapshot, Snapshot) {
         let now = self.clock.now_ms();
         let clock = Arc::new(ManualClock::new(at.unwrap_or(now)));
         let e = Engine::restore(snap.clone(), config(&clock)).unwrap();
@@ -341,9 +348,6 @@ impl Sim {
         // What the open recovered, before it expired what was due: the
         // snapshot it wrote, or the one it loaded with nothing to replay.
         let pre = self.latest_snapshot();
-        if std::env::var("SIM_DEBUG").is_ok() {
-            eprintln!("reopened: {:?}", self.engine.recovery());
-        }
         let floor = if power {
             self.floor_power
         } else {
@@ -353,11 +357,11 @@ impl Sim {
         let top = self.top();
         let mut tried = 0;
         // In flight first, then the latest acknowledged state down.
-        for (keep, entry, flying) in in_flight
-            .iter()
-            .map(|e| (top + 1, e, true))
-            .chain((floor..=top).rev().map(|k| (k + 1, &self.history[k], false)))
-        {
+        for (keep, entry, flying) in in_flight.iter().map(|e| (top + 1, e, true)).chain(
+            (floor..=top)
+                .rev()
+                .map(|k| (k + 1, &self.history[k], false)),
+        ) {
             if entry.snap.seq() > got.seq() {
                 continue;
             }
@@ -371,12 +375,6 @@ impl Sim {
             for (at, declare) in variants {
                 tried += 1;
                 let (before_open, after) = self.candidate(&entry.snap, at, declare);
-                if std::env::var("SIM_DEBUG").is_ok() {
-                    std::fs::write(format!("/tmp/sim-cand-{tried}.txt"), format!("{after:#?}")).unwrap();
-                    std::fs::write(format!("/tmp/sim-pre-{tried}.txt"), format!("{before_open:#?}")).unwrap();
-                    std::fs::write("/tmp/sim-pre.txt", format!("{pre:#?}")).unwrap();
-                    std::fs::write("/tmp/sim-got.txt", format!("{got:#?}")).unwrap();
-                }
                 if after != got {
                     continue;
                 }
@@ -391,7 +389,8 @@ impl Sim {
                 // The open wrote `pre`: this state, or one on the way to it
                 // (a sweep of several holds cut short; the open ended the
                 // rest at the same time).
-                let before = (before_open != entry.snap || before_open != pre).then(|| Entry {
+                let moved = flying || before_open != entry.snap || before_open != pre;
+                let before = moved.then(|| Entry {
                     next_at: Some(now),
                     ..Entry::new(self.model_of(&pre, &model), pre.clone())
                 });
@@ -501,9 +500,9 @@ impl Sim {
             }
             let (_, op, first) = self.acked[self.rng.random_range(0..self.acked.len())].clone();
             match self.call(&op) {
-                Ok(got) if got != first => {
-                    self.fail(format_args!("retry of {op:?} gave {got:?}, first {first:?}"))
-                }
+                Ok(got) if got != first => self.fail(format_args!(
+                    "retry of {op:?} gave {got:?}, first {first:?}"
+                )),
                 Ok(_) => self.stats.retries_kept += 1,
                 Err(()) => return,
             }
@@ -588,8 +587,15 @@ impl Sim {
         for _ in 0..steps {
             self.stats.steps += 1;
             let step = self.step();
-            if std::env::var("SIM_DEBUG").is_ok() {
-                eprintln!("step {} {step:?} top {} floors {}/{} seq {}", self.stats.steps, self.top(), self.floor_kill, self.floor_power, self.engine.last_seq());
+            if std::env::var("UNISTOCK_SIM_TRACE").is_ok() {
+                eprintln!(
+                    "step {} {step:?} top {} floors {}/{} seq {}",
+                    self.stats.steps,
+                    self.top(),
+                    self.floor_kill,
+                    self.floor_power,
+                    self.engine.last_seq()
+                );
             }
             self.run_step(step);
             if self.history.len() > 64 {
@@ -643,8 +649,14 @@ fn every_crash_recovers_to_a_state_the_mode_allows() {
         // The run reached what it exists to reach.
         assert!(total.crashes > 100, "{total:?}");
         assert!(total.lost_acknowledged > 0, "{total:?}");
-        assert!(total.in_flight_kept > 0 && total.in_flight_lost > 0, "{total:?}");
-        assert!(total.retries_kept > 50 && total.retries_lost > 0, "{total:?}");
+        assert!(
+            total.in_flight_kept > 0 && total.in_flight_lost > 0,
+            "{total:?}"
+        );
+        assert!(
+            total.retries_kept > 50 && total.retries_lost > 0,
+            "{total:?}"
+        );
         assert!(total.expiry_commits.iter().all(|&n| n > 10), "{total:?}");
     }
 }
