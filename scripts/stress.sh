@@ -16,6 +16,8 @@ echo "recovery fuzzing: $((size * 256)) cases each"
 UNISTOCK_FUZZ_CASES=$((size * 256)) cargo test --release -q -p unistock --test durability fuzz
 echo "durable lockstep with restarts, kills and checkpoints: $((size * 64)) sequences"
 UNISTOCK_LOCKSTEP_CASES=$((size * 64)) cargo test --release -q -p unistock --test durability lockstep
+echo "deterministic simulation: $((size * 48)) seeds x 300 steps"
+UNISTOCK_SIM_SEEDS=$((size * 48)) cargo test --release -q -p unistock --test simulation
 echo "kill -9: $((size * 4)) rounds"
 bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then

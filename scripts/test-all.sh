@@ -12,8 +12,9 @@ step "core API docs (warnings are errors: broken or private links)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p unistock --no-deps
 step "Rust tests (unit, operations, model-based, concurrency, cross-crate, doctests)"
 cargo test --workspace
-step "concurrency and linearizable stress tests in release (real contention)"
+step "concurrency, linearizable stress and simulation in release (real contention, 240 seeds)"
 cargo test --release -p unistock --test concurrency --test linearizable
+UNISTOCK_SIM_SEEDS=240 cargo test --release -p unistock --test simulation
 step "benchmarks compile"
 cargo bench --workspace --no-run
 step "the hold benchmarks run once each (their own checks: every timed hold is a new hold)"
