@@ -316,7 +316,10 @@ fn read_segments<'a>(
     // torn tail, not damage in the middle.
     let ends = contents
         .iter()
-        .rposition(|c| c.get().is_some_and(|b| b.len() > journal::SEGMENT_MAGIC.len()))
+        .rposition(|c| {
+            c.get()
+                .is_some_and(|b| b.len() > journal::SEGMENT_MAGIC.len())
+        })
         .unwrap_or(0);
     for (i, bytes) in contents.iter().enumerate() {
         let bytes = bytes.get().expect("read above");
