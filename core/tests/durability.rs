@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use unistock::durable::{MemStorage, Storage};
+use unistock::durable::MemStorage;
 use unistock::*;
 
 const WEB: &str = "web";
@@ -18,14 +18,7 @@ fn config(clock: &Arc<ManualClock>) -> Config {
 }
 
 fn open_mem(storage: &MemStorage, clock: &Arc<ManualClock>, mode: Durability) -> Result<Engine> {
-    Engine::open_storage(
-        Arc::new(storage.clone()) as Arc<dyn Storage>,
-        config(clock),
-        DurableOptions {
-            mode,
-            snapshot_bytes: 0,
-        },
-    )
+    common::open_mem_with(storage, config(clock), mode)
 }
 
 /// One step of the scripted day; every step succeeds on a fresh engine.

@@ -28,7 +28,7 @@ use common::refmodel::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::Arc;
-use unistock::durable::{MemStorage, Storage};
+use unistock::durable::MemStorage;
 use unistock::*;
 
 const STEPS: usize = 300;
@@ -117,14 +117,7 @@ struct Sim {
 }
 
 fn open(storage: &MemStorage, clock: &Arc<ManualClock>, mode: Durability) -> Result<Engine> {
-    Engine::open_storage(
-        Arc::new(storage.clone()) as Arc<dyn Storage>,
-        config(clock),
-        DurableOptions {
-            mode,
-            snapshot_bytes: 0,
-        },
-    )
+    common::open_mem_with(storage, config(clock), mode)
 }
 
 fn qty(rng: &mut ChaCha8Rng) -> i64 {

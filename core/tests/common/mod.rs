@@ -44,6 +44,22 @@ pub fn receive(e: &Engine, sku: &str, loc: &str, n: i64) {
         .unwrap();
 }
 
+/// An engine opened on in-memory storage, snapshots only on demand.
+pub fn open_mem_with(
+    storage: &unistock::durable::MemStorage,
+    config: unistock::Config,
+    mode: unistock::Durability,
+) -> unistock::Result<Engine> {
+    Engine::open_storage(
+        Arc::new(storage.clone()) as Arc<dyn unistock::durable::Storage>,
+        config,
+        unistock::DurableOptions {
+            mode,
+            snapshot_bytes: 0,
+        },
+    )
+}
+
 /// The ledger folds to the live levels.
 pub fn assert_ledger_folds(e: &Engine) {
     assert_eq!(
