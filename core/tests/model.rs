@@ -75,13 +75,7 @@ struct Sut {
 
 impl Sut {
     fn run(&mut self, op: &Op) -> Outcome {
-        if let Op::SnapshotRestore = op {
-            let json = serde_json::to_vec(&self.engine.snapshot()).unwrap();
-            let snap: Snapshot = serde_json::from_slice(&json).unwrap();
-            self.engine = Engine::restore(snap, config(&self.clock)).unwrap();
-            return Ok(vec![]);
-        }
-        run(&self.engine, &self.clock, op)
+        run(&mut self.engine, &self.clock, op)
     }
 }
 

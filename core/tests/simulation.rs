@@ -234,14 +234,14 @@ impl Sim {
     fn call(&mut self, op: &Op) -> std::result::Result<Outcome, ()> {
         let mut next = self.model.clone();
         let want = next.apply(op);
+        let mut got = run(&mut self.engine, &self.clock, op);
+        let at = self.clock.now_ms();
         let top = self.history.last_mut().unwrap();
+        top.next_at = Some(at);
         top.declares = match *op {
             Op::Receive(s, ..) if !top.model.known[s] => Some(s),
             _ => None,
         };
-        let mut got = run(&self.engine, &self.clock, op);
-        let at = self.clock.now_ms();
-        self.history.last_mut().unwrap().next_at = Some(at);
         if let Op::Advance(_) = op {
             // The host's sweeper sees the time pass (as the model does: a
             // hold due is ended, and stays ended if the clock goes back).

@@ -13,7 +13,7 @@ use arbitrary::{Result, Unstructured};
 use common::refmodel::*;
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
-use unistock::{Engine, ManualClock, Snapshot};
+use unistock::{Engine, ManualClock};
 
 fn qty(u: &mut Unstructured<'_>) -> Result<i64> {
     Ok(match u.int_in_range(0..=9)? {
@@ -75,14 +75,7 @@ fuzz_target!(|data: &[u8]| {
     while !u.is_empty() {
         let Ok(op) = op(&mut u) else { break };
         let want = model.apply(&op);
-        let got = if let Op::SnapshotRestore = op {
-            let json = serde_json::to_vec(&engine.snapshot()).unwrap();
-            let snap: Snapshot = serde_json::from_slice(&json).unwrap();
-            engine = Engine::restore(snap, config(&clock)).unwrap();
-            Ok(vec![])
-        } else {
-            run(&engine, &clock, &op)
-        };
+        let got = run(&mut engine, &clock, &op);
         assert_eq!(got, want, "result of {op:?}");
         assert_state(&engine, &model, &op);
     }
