@@ -34,6 +34,7 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Where a hold is in its life. Every hold ends exactly once.
@@ -264,7 +265,9 @@ pub(crate) struct HoldShard {
     free: Vec<u32>,
     expiries: Expiries,
     active: usize,
-    purges: VecDeque<(u64, u32)>,
+    /// Ended holds by purge time: (time, slot, index tag), so that a purge
+    /// takes the slot off the index without reading the slot.
+    purges: VecDeque<(u64, u32, u32)>,
 }
 
 /// Two cache lines exactly: a hold written to a recycled slot touches two
@@ -291,9 +294,17 @@ const FIRST_CHUNK: usize = 8;
 /// The first chunk starts at `FIRST_CHUNK` slots and doubles up to
 /// `CHUNK` (copying at most 256 slots), so that an engine with few holds
 /// does not take 64 KiB per shard.
+///
+/// A purged slot keeps its old record until a new hold overwrites it (the
+/// overwrite drops it), so that a purge touches only the index and the
+/// slab's bitmap of live slots, not the cold slot: records are read only
+/// through the index, the expiry queue (which checks the record is active,
+/// and a purged one never is) and [`Slab::iter`], which skips dead slots.
 #[derive(Default)]
 struct Slab {
     chunks: Vec<Box<[Option<Slot>]>>,
+    /// Bit `i` is set while slot `i` holds a record that is not purged.
+    live: Vec<u64>,
     len: u32,
 }
 
@@ -326,8 +337,24 @@ impl Slab {
             grown.resize_with((2 * k).min(CHUNK), || None);
             self.chunks[c] = grown.into_boxed_slice();
         }
+        if self.len as usize / 64 == self.live.len() {
+            self.live.push(0);
+        }
         self.len += 1;
         self.len - 1
+    }
+    #[inline]
+    fn set_live(&mut self, i: u32, live: bool) {
+        let (w, b) = (i as usize / 64, 1u64 << (i % 64));
+        if live {
+            self.live[w] |= b;
+        } else {
+            self.live[w] &= !b;
+        }
+    }
+    #[inline]
+    fn is_live(&self, i: u32) -> bool {
+        self.live[i as usize / 64] & (1 << (i % 64)) != 0
     }
     /// The slot the next `push` returns, when it is allocated.
     #[inline]
@@ -335,11 +362,15 @@ impl Slab {
         let (c, k) = chunk_of(self.len);
         self.chunks.get(c).and_then(|chunk| chunk.get(k))
     }
-    fn iter(&self) -> impl Iterator<Item = &Option<Slot>> {
+    /// The live records, in slot order.
+    fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.chunks
             .iter()
             .flat_map(|c| c.iter())
             .take(self.len as usize)
+            .enumerate()
+            .filter(|&(i, _)| self.is_live(i as u32))
+            .filter_map(|(_, x)| x.as_ref())
     }
 }
 
@@ -386,9 +417,10 @@ impl HoldShard {
             self.push_expiry(rec.expires_ms, slot);
             self.active += 1;
         } else {
-            self.purges.push_back((purge_at, slot));
+            self.purges.push_back((purge_at, slot, id.hash as u32));
         }
         self.index.insert(id.hash as u32, slot);
+        self.slots.set_live(slot, true);
         *self.slots.get_mut(slot) = Some(Slot {
             hash: id.hash,
             key: Key::new(id.id),
@@ -419,7 +451,14 @@ impl HoldShard {
     /// Takes an ended hold off the expiry queue and onto the purge queue.
     pub fn mark_ended(&mut self, slot: u32, purge_at: u64) {
         self.active -= 1;
-        self.purges.push_back((purge_at, slot));
+        // A hold ended soon after it was made (a cart bought or emptied
+        // at once) is usually still the newest entry of the queue: taking
+        // it off now saves the read of its cold slot that dropping a stale
+        // entry at the front, or compacting, would cost later.
+        let x = self.slot(slot);
+        let (due, tag) = (x.rec.expires_ms, x.hash as u32);
+        self.expiries.forget_newest(due, slot);
+        self.purges.push_back((purge_at, slot, tag));
     }
     fn push_expiry(&mut self, due: u64, slot: u32) {
         if self.expiries.len() >= 2 * self.active + 1024 {
@@ -433,9 +472,12 @@ impl HoldShard {
     fn is_due_entry(&self, due: u64, slot: u32) -> bool {
         is_due_entry(&self.slots, due, slot)
     }
-    fn purge(&mut self, slot: u32) {
-        if let Some(x) = self.slots.get_mut(slot).take() {
-            self.index.remove(x.hash as u32, slot);
+    /// Forgets the record in `slot`, stored under `tag`, without reading
+    /// it (see [`Slab`]).
+    fn purge(&mut self, slot: u32, tag: u32) {
+        if self.slots.is_live(slot) {
+            self.slots.set_live(slot, false);
+            self.index.remove(tag, slot);
             self.free.push(slot);
         }
     }
@@ -450,7 +492,7 @@ impl HoldShard {
         None
     }
     pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
-        self.slots.iter().flatten().map(|x| (&x.key, &x.rec))
+        self.slots.iter().map(|x| (&x.key, &x.rec))
     }
 }
 
@@ -501,6 +543,14 @@ impl Expiries {
             }
         }
     }
+    /// Removes (due, slot) if it is the newest entry of the ordered run
+    /// (otherwise it stays, to be dropped lazily as stale).
+    #[inline]
+    pub fn forget_newest(&mut self, due: u64, slot: u32) {
+        if self.run.back() == Some(&(due, slot)) {
+            self.run.pop_back();
+        }
+    }
     /// Keeps the entries `keep` accepts (allocations are kept).
     pub fn retain(&mut self, mut keep: impl FnMut(u64, u32) -> bool) {
         self.run.retain(|&(d, s)| keep(d, s));
@@ -536,14 +586,37 @@ pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
 }
 
 /// What a hold reads before locking anything, loaded once per call (a
-/// batch shares it): the topology with its generation, and the SKU table.
+/// batch shares it): the topology and the SKU table, each with the
+/// generation it was current at.
+///
+/// A call that ends normally leaves its tables with its thread
+/// ([`Tables::keep`]), and the thread's next call on the same engine takes
+/// them back when neither generation has moved: two loads of counters that
+/// only change with the topology or a SKU table rebuild, where loading
+/// both through `arc_swap` cost about a tenth of a hold. A thread keeps
+/// one engine's tables at most, until its next hold (on any engine)
+/// replaces them or it exits.
 pub(crate) struct Tables<'e> {
     topo_gen: u64,
-    topo: arc_swap::Guard<std::sync::Arc<Topology>>,
-    skus: crate::sku::SkuLookup<'e>,
+    sku_gen: u64,
+    topo: Arc<Topology>,
+    skus: crate::sku::SkuLookup<'e, Arc<crate::sku::Table>>,
     /// The resolved lines of the hold at hand (reused across a batch, so
     /// that holds of many lines allocate once per batch, not per hold).
     lines: Lines,
+}
+
+/// A thread's tables, between two calls ([`Tables`]).
+struct Kept {
+    engine: u64,
+    topo_gen: u64,
+    sku_gen: u64,
+    topo: Arc<Topology>,
+    skus: Arc<crate::sku::Table>,
+}
+
+thread_local! {
+    static KEPT: std::cell::Cell<Option<Kept>> = const { std::cell::Cell::new(None) };
 }
 
 /// A hold's SKUs (id and unit scale), one per line, as recovery's reading
@@ -561,16 +634,65 @@ fn known_ahead(pre: &[Option<(SkuId, u8)>], i: usize) -> Option<(SkuId, u8)> {
 impl<'e> Tables<'e> {
     #[inline]
     pub(crate) fn new(eng: &'e Engine) -> Tables<'e> {
-        // The generation first: a swap in between makes the next hold
-        // reload (harmless), never keep a stale topology.
-        let topo_gen = eng.topo_gen.load(Ordering::Acquire);
-        Tables {
-            topo_gen,
-            topo: eng.topo.load(),
-            skus: eng.skus.lookup(),
-            lines: Lines::new(),
+        let kept = KEPT.try_with(std::cell::Cell::take).ok().flatten();
+        let mut tables = match kept {
+            Some(k) if k.engine == eng.id => Tables {
+                topo_gen: k.topo_gen,
+                sku_gen: k.sku_gen,
+                topo: k.topo,
+                skus: eng.skus.lookup_kept(k.skus),
+                lines: Lines::new(),
+            },
+            _ => {
+                let (topo_gen, sku_gen) = generations(eng);
+                return Tables {
+                    topo_gen,
+                    sku_gen,
+                    topo: eng.topo.load_full(),
+                    skus: eng.skus.lookup_kept(eng.skus.table_arc()),
+                    lines: Lines::new(),
+                };
+            }
+        };
+        tables.refresh(eng);
+        tables
+    }
+
+    /// Reloads what changed since these tables were taken.
+    #[inline]
+    pub(crate) fn refresh(&mut self, eng: &'e Engine) {
+        let (topo_gen, sku_gen) = generations(eng);
+        if topo_gen != self.topo_gen {
+            self.topo = eng.topo.load_full();
+            self.topo_gen = topo_gen;
+        }
+        if sku_gen != self.sku_gen {
+            self.skus = eng.skus.lookup_kept(eng.skus.table_arc());
+            self.sku_gen = sku_gen;
         }
     }
+
+    /// Leaves the tables with this thread, for its next call.
+    #[inline]
+    pub(crate) fn keep(self, eng: &Engine) {
+        let kept = Kept {
+            engine: eng.id,
+            topo_gen: self.topo_gen,
+            sku_gen: self.sku_gen,
+            topo: self.topo,
+            skus: self.skus.into_table(),
+        };
+        // A thread being torn down keeps nothing.
+        let _ = KEPT.try_with(|k| k.set(Some(kept)));
+    }
+}
+
+/// The topology's and the SKU table's generations, read before either is
+/// loaded: a swap in between makes the next call reload (harmless), never
+/// keep a stale table.
+#[inline]
+fn generations(eng: &Engine) -> (u64, u64) {
+    (eng.topo_gen.load(Ordering::Acquire), eng.skus.generation())
 }
 
 impl Engine {
@@ -585,7 +707,29 @@ impl Engine {
         let mut tables = Tables::new(self);
         let h = IdHash::new(req.id);
         self.prefetch_hold(req.lines, &h, &[], &tables);
-        self.durable(self.hold_at(req, &h, &[], now, &mut tables))
+        // The lines' SKUs are found now, so that their stock records start
+        // loading before the id's lookup and the shard's lock, not after.
+        let pre = self.skus_ahead(req.lines, &tables);
+        let done = self.hold_at(req, &h, &pre, now, &mut tables);
+        tables.keep(self);
+        self.durable(done)
+    }
+
+    /// The SKUs of a hold's first lines that the caller's SKU table holds
+    /// (see [`PreSkus`]), with their stock records prefetched.
+    ///
+    /// Locking: none.
+    #[inline]
+    fn skus_ahead(&self, lines: &[HoldLine<'_>], tables: &Tables<'_>) -> PreSkus {
+        let mut pre = PreSkus::new();
+        for l in lines.iter().take(PREFETCH_LINES) {
+            let found = tables.skus.get_fast(l.sku);
+            if let Some((id, _)) = found {
+                self.prefetch_stock(id);
+            }
+            pre.push(found);
+        }
+        pre
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -602,21 +746,22 @@ impl Engine {
         for (r, h) in reqs.iter().zip(&ids).take(2) {
             self.prefetch_hold(r.lines, h, &[], &tables);
         }
-        self.durable_batch(
-            reqs.iter()
-                .zip(&ids)
-                .enumerate()
-                .map(|(i, (r, h))| {
-                    // Two holds ahead, the id's index line and the lines'
-                    // SKU entries start loading: their misses overlap this
-                    // hold's work instead of stalling the next one.
-                    if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
-                        self.prefetch_hold(ahead.lines, ah, &[], &tables);
-                    }
-                    self.hold_at(r, h, &[], now, &mut tables)
-                })
-                .collect(),
-        )
+        let done = reqs
+            .iter()
+            .zip(&ids)
+            .enumerate()
+            .map(|(i, (r, h))| {
+                // Two holds ahead, the id's index line and the lines' SKU
+                // entries start loading: their misses overlap this hold's
+                // work instead of stalling the next one.
+                if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
+                    self.prefetch_hold(ahead.lines, ah, &[], &tables);
+                }
+                self.hold_at(r, h, &[], now, &mut tables)
+            })
+            .collect();
+        tables.keep(self);
+        self.durable_batch(done)
     }
 
     /// Publishes shard `si`'s index shape for [`Engine::prefetch_hold`]
@@ -882,13 +1027,13 @@ impl Engine {
                 changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, due));
                 expired += 1;
             }
-            while let Some(&(due, slot)) = sh.purges.front() {
+            while let Some(&(due, slot, tag)) = sh.purges.front() {
                 if due > now {
                     min_due = min_due.min(due);
                     break;
                 }
                 sh.purges.pop_front();
-                sh.purge(slot);
+                sh.purge(slot, tag);
             }
         }
         // The transfer table comes before the order shards (a purged
@@ -956,7 +1101,7 @@ impl Engine {
     fn resolve_lines_in(
         &self,
         topo: &Topology,
-        skus: &crate::sku::SkuLookup<'_>,
+        skus: &crate::sku::SkuLookup<'_, impl crate::sku::TableRef>,
         pre: &[Option<(SkuId, u8)>],
         lines: &[HoldLine<'_>],
         out: &mut Lines,
@@ -1005,9 +1150,8 @@ impl Engine {
     ) -> Result<HoldReceipt> {
         check_id("hold", req.id)?;
         self.check_ttl(req.ttl_ms)?;
-        let topo_gen = self.topo_gen.load(Ordering::Acquire);
-        if topo_gen != tables.topo_gen {
-            *tables = Tables::new(self);
+        if self.topo_gen.load(Ordering::Acquire) != tables.topo_gen {
+            tables.refresh(self);
         }
         let chan = tables
             .topo
@@ -1495,8 +1639,15 @@ mod tests {
         // purged slots, not new ones.
         let purged: Vec<u32> = slot_of.iter().copied().step_by(3).collect();
         for &slot in &purged {
-            shard.purge(slot);
+            shard.purge(slot, IdHash::new(&ids[slot as usize]).hash as u32);
         }
+        // A purged record stays in its slot until the slot is reused, but
+        // is neither found nor listed.
+        for (i, id) in ids.iter().enumerate() {
+            let found = shard.find(&IdHash::new(id));
+            assert_eq!(found.is_none(), i % 3 == 0, "{id}");
+        }
+        assert_eq!(shard.records().count(), ids.len() - purged.len());
         let fresh: Vec<String> = (0..purged.len()).map(|i| format!("n{i}")).collect();
         let mut reused: Vec<u32> = fresh
             .iter()
@@ -1584,6 +1735,114 @@ mod tests {
         want.sort();
         assert_eq!(out, want);
         assert_eq!(q.len(), 0);
+    }
+
+    /// A thread keeps its last hold's tables (topology, SKU table) for its
+    /// next one: holds alternating between two engines whose names map to
+    /// different ids each use their own engine's, and a topology change or
+    /// a SKU created since is seen at once.
+    #[test]
+    fn kept_tables_follow_their_engine() {
+        let a = Engine::new();
+        for l in ["a1", "a2"] {
+            a.upsert_location(LocationSpec::warehouse(l)).unwrap();
+        }
+        a.upsert_channel(ChannelSpec::new("web", ["a1"])).unwrap();
+        let b = Engine::new();
+        for l in ["b0", "b1", "b2"] {
+            b.upsert_location(LocationSpec::warehouse(l)).unwrap();
+        }
+        b.upsert_channel(ChannelSpec::new("web", ["b2"])).unwrap();
+        for s in ["x", "y"] {
+            a.receive(s, "a1", 5.into(), Note::default()).unwrap();
+        }
+        for s in ["y", "x"] {
+            b.receive(s, "b2", 5.into(), Note::default()).unwrap();
+        }
+        let reserved = |e: &Engine, s: &str, l: &str| e.levels(s, l).unwrap().reserved;
+        let hold = |e: &Engine, id: &str, s: &str| {
+            let lines = [HoldLine::new(s, 1)];
+            e.hold(&HoldRequest::new(id, "web", &lines, 60_000).bind_now())
+                .unwrap()
+        };
+        for i in 0..3 {
+            hold(&a, &format!("a{i}"), "x");
+            hold(&b, &format!("b{i}"), "x");
+        }
+        assert_eq!(reserved(&a, "x", "a1"), 3.into());
+        assert_eq!(reserved(&b, "x", "b2"), 3.into());
+        assert_eq!(reserved(&b, "y", "b2"), 0.into());
+
+        // A topology change on `a` between two of this thread's holds.
+        a.upsert_channel(ChannelSpec::new("web", ["a2"])).unwrap();
+        a.receive("x", "a2", 5.into(), Note::default()).unwrap();
+        hold(&a, "a-moved", "x");
+        assert_eq!(reserved(&a, "x", "a2"), 1.into());
+        assert_eq!(reserved(&a, "x", "a1"), 3.into());
+
+        // A SKU created on `b` since its tables were kept, and enough of
+        // them to rebuild its SKU table.
+        for i in 0..200 {
+            b.receive(&format!("n{i}"), "b2", 1.into(), Note::default())
+                .unwrap();
+            hold(&b, &format!("bn{i}"), &format!("n{i}"));
+            hold(&a, &format!("an{i}"), "x");
+            a.release(&format!("an{i}")).unwrap();
+        }
+        assert_eq!(reserved(&b, "n199", "b2"), 1.into());
+        assert_eq!(reserved(&a, "x", "a2"), 1.into());
+        // `y` is only at a1, which left the channel.
+        let lines = [HoldLine::new("y", 1)];
+        let out = a.hold(&HoldRequest::new("a-out", "web", &lines, 60_000).bind_now());
+        assert!(
+            matches!(out, Err(Error::InsufficientStock { .. })),
+            "{out:?}"
+        );
+
+        // A new engine never takes a dropped one's tables.
+        drop(a);
+        let c = Engine::new();
+        c.upsert_location(LocationSpec::warehouse("c0")).unwrap();
+        c.upsert_location(LocationSpec::warehouse("c1")).unwrap();
+        c.upsert_channel(ChannelSpec::new("web", ["c1"])).unwrap();
+        c.receive("x", "c1", 1.into(), Note::default()).unwrap();
+        hold(&c, "c", "x");
+        assert_eq!(reserved(&c, "x", "c1"), 1.into());
+    }
+
+    /// A hold ended while it is the newest in the expiry queue leaves no
+    /// stale entry behind; ending an older one never takes the newest
+    /// hold's entry with it.
+    #[test]
+    fn ending_the_newest_hold_drops_only_its_entry() {
+        let clock = Arc::new(ManualClock::new(1_000));
+        let e = Engine::with_config(Config {
+            shards: 1,
+            ..Config::with_clock(clock.clone())
+        });
+        e.upsert_location(LocationSpec::warehouse("w")).unwrap();
+        e.upsert_channel(ChannelSpec::new("web", ["w"])).unwrap();
+        e.receive("s", "w", 10.into(), Note::default()).unwrap();
+        let lines = [HoldLine::new("s", 1)];
+        let hold = |id: &str, ttl| {
+            e.hold(&HoldRequest::new(id, "web", &lines, ttl)).unwrap();
+        };
+        let queued = || e.holds[0].0.lock().expiries.len();
+        for i in 0..100 {
+            hold(&format!("c{i}"), 60_000);
+            e.release(&format!("c{i}")).unwrap();
+        }
+        assert_eq!(queued(), 0, "a cart emptied at once left its entry");
+        hold("a", 1_000);
+        hold("b", 2_000);
+        e.release("a").unwrap();
+        assert_eq!(queued(), 2, "an older hold's entry stays, lazily stale");
+        hold("c", 3_000);
+        e.commit("c", "o-1").unwrap();
+        assert_eq!(queued(), 2, "the committed newest hold left no entry");
+        clock.advance(2_000);
+        assert_eq!(e.expire_due(clock.now_ms()), 1);
+        assert_eq!(e.hold_info("b").unwrap().state, HoldState::Expired);
     }
 
     #[test]

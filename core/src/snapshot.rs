@@ -160,6 +160,8 @@ impl Engine {
             snapshot.locations,
             snapshot.channels,
         )));
+        eng.topo_gen
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let retention = eng.config.hold_retention_ms;
         let mut min_due = u64::MAX;
         for (key, rec) in snapshot.holds {

@@ -835,7 +835,7 @@ impl Engine {
             | Rec::Expire { .. }
             | Rec::Extend { .. }
             | Rec::Commit { .. } => {}
-            _ => *tables = Tables::new(self),
+            _ => tables.refresh(self),
         }
         done
     }
