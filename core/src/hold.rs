@@ -707,29 +707,9 @@ impl Engine {
         let mut tables = Tables::new(self);
         let h = IdHash::new(req.id);
         self.prefetch_hold(req.lines, &h, &[], &tables);
-        // The lines' SKUs are found now, so that their stock records start
-        // loading before the id's lookup and the shard's lock, not after.
-        let pre = self.skus_ahead(req.lines, &tables);
-        let done = self.hold_at(req, &h, &pre, now, &mut tables);
+        let done = self.hold_at(req, &h, &[], now, &mut tables);
         tables.keep(self);
         self.durable(done)
-    }
-
-    /// The SKUs of a hold's first lines that the caller's SKU table holds
-    /// (see [`PreSkus`]), with their stock records prefetched.
-    ///
-    /// Locking: none.
-    #[inline]
-    fn skus_ahead(&self, lines: &[HoldLine<'_>], tables: &Tables<'_>) -> PreSkus {
-        let mut pre = PreSkus::new();
-        for l in lines.iter().take(PREFETCH_LINES) {
-            let found = tables.skus.get_fast(l.sku);
-            if let Some((id, _)) = found {
-                self.prefetch_stock(id);
-            }
-            pre.push(found);
-        }
-        pre
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
