@@ -1162,9 +1162,11 @@ impl Engine {
         for l in lines.iter().take(PREFETCH_LINES) {
             self.prefetch_stock(l.sku);
         }
+        // Work that needs no stock record, done while the records load.
+        let request = fingerprint(chan, req.pool, lines);
         if let Some(slot) = found {
             let rec = shard.rec(slot);
-            return if rec.channel == chan && rec.request == fingerprint(chan, req.pool, lines) {
+            return if rec.channel == chan && rec.request == request {
                 Ok(rec.receipt(true))
             } else {
                 Err(Error::IdConflict {
@@ -1219,7 +1221,7 @@ impl Engine {
             created_ms: now,
             expires_ms: expires,
             ended_ms: 0,
-            request: fingerprint(chan, req.pool, lines),
+            request,
             parts,
             order: None,
         };
