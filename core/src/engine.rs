@@ -207,9 +207,6 @@ pub(crate) struct Scratch {
 /// The inventory engine. Share it between threads with an `Arc`; every
 /// method takes `&self`.
 pub struct Engine {
-    /// Unique among the engines of this process (never reused): tells a
-    /// thread's kept tables ([`crate::hold::Tables`]) whose they are.
-    pub(crate) id: u64,
     pub(crate) config: Config,
     pub(crate) skus: SkuRegistry,
     pub(crate) topo: ArcSwap<Topology>,
@@ -302,9 +299,7 @@ impl Engine {
         let orders = (0..config.shards)
             .map(|_| Padded(Mutex::new(OrderShard::default())))
             .collect();
-        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Engine {
-            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             stripe_bits: config.stripes.trailing_zeros(),
             config,
             skus: SkuRegistry::new(),

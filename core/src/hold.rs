@@ -34,7 +34,6 @@ use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Where a hold is in its life. Every hold ends exactly once.
@@ -586,37 +585,14 @@ pub(crate) fn shard_index(id: &str, shards: usize) -> usize {
 }
 
 /// What a hold reads before locking anything, loaded once per call (a
-/// batch shares it): the topology and the SKU table, each with the
-/// generation it was current at.
-///
-/// A call that ends normally leaves its tables with its thread
-/// ([`Tables::keep`]), and the thread's next call on the same engine takes
-/// them back when neither generation has moved: two loads of counters that
-/// only change with the topology or a SKU table rebuild, where loading
-/// both through `arc_swap` cost about a tenth of a hold. A thread keeps
-/// one engine's tables at most, until its next hold (on any engine)
-/// replaces them or it exits.
+/// batch shares it): the topology with its generation, and the SKU table.
 pub(crate) struct Tables<'e> {
     topo_gen: u64,
-    sku_gen: u64,
-    topo: Arc<Topology>,
-    skus: crate::sku::SkuLookup<'e, Arc<crate::sku::Table>>,
+    topo: arc_swap::Guard<std::sync::Arc<Topology>>,
+    skus: crate::sku::SkuLookup<'e>,
     /// The resolved lines of the hold at hand (reused across a batch, so
     /// that holds of many lines allocate once per batch, not per hold).
     lines: Lines,
-}
-
-/// A thread's tables, between two calls ([`Tables`]).
-struct Kept {
-    engine: u64,
-    topo_gen: u64,
-    sku_gen: u64,
-    topo: Arc<Topology>,
-    skus: Arc<crate::sku::Table>,
-}
-
-thread_local! {
-    static KEPT: std::cell::Cell<Option<Kept>> = const { std::cell::Cell::new(None) };
 }
 
 /// A hold's SKUs (id and unit scale), one per line, as recovery's reading
@@ -634,65 +610,16 @@ fn known_ahead(pre: &[Option<(SkuId, u8)>], i: usize) -> Option<(SkuId, u8)> {
 impl<'e> Tables<'e> {
     #[inline]
     pub(crate) fn new(eng: &'e Engine) -> Tables<'e> {
-        let kept = KEPT.try_with(std::cell::Cell::take).ok().flatten();
-        let mut tables = match kept {
-            Some(k) if k.engine == eng.id => Tables {
-                topo_gen: k.topo_gen,
-                sku_gen: k.sku_gen,
-                topo: k.topo,
-                skus: eng.skus.lookup_kept(k.skus),
-                lines: Lines::new(),
-            },
-            _ => {
-                let (topo_gen, sku_gen) = generations(eng);
-                return Tables {
-                    topo_gen,
-                    sku_gen,
-                    topo: eng.topo.load_full(),
-                    skus: eng.skus.lookup_kept(eng.skus.table_arc()),
-                    lines: Lines::new(),
-                };
-            }
-        };
-        tables.refresh(eng);
-        tables
-    }
-
-    /// Reloads what changed since these tables were taken.
-    #[inline]
-    pub(crate) fn refresh(&mut self, eng: &'e Engine) {
-        let (topo_gen, sku_gen) = generations(eng);
-        if topo_gen != self.topo_gen {
-            self.topo = eng.topo.load_full();
-            self.topo_gen = topo_gen;
-        }
-        if sku_gen != self.sku_gen {
-            self.skus = eng.skus.lookup_kept(eng.skus.table_arc());
-            self.sku_gen = sku_gen;
+        // The generation first: a swap in between makes the next hold
+        // reload (harmless), never keep a stale topology.
+        let topo_gen = eng.topo_gen.load(Ordering::Acquire);
+        Tables {
+            topo_gen,
+            topo: eng.topo.load(),
+            skus: eng.skus.lookup(),
+            lines: Lines::new(),
         }
     }
-
-    /// Leaves the tables with this thread, for its next call.
-    #[inline]
-    pub(crate) fn keep(self, eng: &Engine) {
-        let kept = Kept {
-            engine: eng.id,
-            topo_gen: self.topo_gen,
-            sku_gen: self.sku_gen,
-            topo: self.topo,
-            skus: self.skus.into_table(),
-        };
-        // A thread being torn down keeps nothing.
-        let _ = KEPT.try_with(|k| k.set(Some(kept)));
-    }
-}
-
-/// The topology's and the SKU table's generations, read before either is
-/// loaded: a swap in between makes the next call reload (harmless), never
-/// keep a stale table.
-#[inline]
-fn generations(eng: &Engine) -> (u64, u64) {
-    (eng.topo_gen.load(Ordering::Acquire), eng.skus.generation())
 }
 
 impl Engine {
@@ -707,9 +634,7 @@ impl Engine {
         let mut tables = Tables::new(self);
         let h = IdHash::new(req.id);
         self.prefetch_hold(req.lines, &h, &[], &tables);
-        let done = self.hold_at(req, &h, &[], now, &mut tables);
-        tables.keep(self);
-        self.durable(done)
+        self.durable(self.hold_at(req, &h, &[], now, &mut tables))
     }
 
     /// Many holds, one result per request, in order. Each hold is atomic on
@@ -726,22 +651,21 @@ impl Engine {
         for (r, h) in reqs.iter().zip(&ids).take(2) {
             self.prefetch_hold(r.lines, h, &[], &tables);
         }
-        let done = reqs
-            .iter()
-            .zip(&ids)
-            .enumerate()
-            .map(|(i, (r, h))| {
-                // Two holds ahead, the id's index line and the lines' SKU
-                // entries start loading: their misses overlap this hold's
-                // work instead of stalling the next one.
-                if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
-                    self.prefetch_hold(ahead.lines, ah, &[], &tables);
-                }
-                self.hold_at(r, h, &[], now, &mut tables)
-            })
-            .collect();
-        tables.keep(self);
-        self.durable_batch(done)
+        self.durable_batch(
+            reqs.iter()
+                .zip(&ids)
+                .enumerate()
+                .map(|(i, (r, h))| {
+                    // Two holds ahead, the id's index line and the lines'
+                    // SKU entries start loading: their misses overlap this
+                    // hold's work instead of stalling the next one.
+                    if let (Some(ahead), Some(ah)) = (reqs.get(i + 2), ids.get(i + 2)) {
+                        self.prefetch_hold(ahead.lines, ah, &[], &tables);
+                    }
+                    self.hold_at(r, h, &[], now, &mut tables)
+                })
+                .collect(),
+        )
     }
 
     /// Publishes shard `si`'s index shape for [`Engine::prefetch_hold`]
@@ -1081,7 +1005,7 @@ impl Engine {
     fn resolve_lines_in(
         &self,
         topo: &Topology,
-        skus: &crate::sku::SkuLookup<'_, impl crate::sku::TableRef>,
+        skus: &crate::sku::SkuLookup<'_>,
         pre: &[Option<(SkuId, u8)>],
         lines: &[HoldLine<'_>],
         out: &mut Lines,
@@ -1130,8 +1054,9 @@ impl Engine {
     ) -> Result<HoldReceipt> {
         check_id("hold", req.id)?;
         self.check_ttl(req.ttl_ms)?;
-        if self.topo_gen.load(Ordering::Acquire) != tables.topo_gen {
-            tables.refresh(self);
+        let topo_gen = self.topo_gen.load(Ordering::Acquire);
+        if topo_gen != tables.topo_gen {
+            *tables = Tables::new(self);
         }
         let chan = tables
             .topo
@@ -1717,79 +1642,6 @@ mod tests {
         want.sort();
         assert_eq!(out, want);
         assert_eq!(q.len(), 0);
-    }
-
-    /// A thread keeps its last hold's tables (topology, SKU table) for its
-    /// next one: holds alternating between two engines whose names map to
-    /// different ids each use their own engine's, and a topology change or
-    /// a SKU created since is seen at once.
-    #[test]
-    fn kept_tables_follow_their_engine() {
-        let a = Engine::new();
-        for l in ["a1", "a2"] {
-            a.upsert_location(LocationSpec::warehouse(l)).unwrap();
-        }
-        a.upsert_channel(ChannelSpec::new("web", ["a1"])).unwrap();
-        let b = Engine::new();
-        for l in ["b0", "b1", "b2"] {
-            b.upsert_location(LocationSpec::warehouse(l)).unwrap();
-        }
-        b.upsert_channel(ChannelSpec::new("web", ["b2"])).unwrap();
-        for s in ["x", "y"] {
-            a.receive(s, "a1", 5.into(), Note::default()).unwrap();
-        }
-        for s in ["y", "x"] {
-            b.receive(s, "b2", 5.into(), Note::default()).unwrap();
-        }
-        let reserved = |e: &Engine, s: &str, l: &str| e.levels(s, l).unwrap().reserved;
-        let hold = |e: &Engine, id: &str, s: &str| {
-            let lines = [HoldLine::new(s, 1)];
-            e.hold(&HoldRequest::new(id, "web", &lines, 60_000).bind_now())
-                .unwrap()
-        };
-        for i in 0..3 {
-            hold(&a, &format!("a{i}"), "x");
-            hold(&b, &format!("b{i}"), "x");
-        }
-        assert_eq!(reserved(&a, "x", "a1"), 3.into());
-        assert_eq!(reserved(&b, "x", "b2"), 3.into());
-        assert_eq!(reserved(&b, "y", "b2"), 0.into());
-
-        // A topology change on `a` between two of this thread's holds.
-        a.upsert_channel(ChannelSpec::new("web", ["a2"])).unwrap();
-        a.receive("x", "a2", 5.into(), Note::default()).unwrap();
-        hold(&a, "a-moved", "x");
-        assert_eq!(reserved(&a, "x", "a2"), 1.into());
-        assert_eq!(reserved(&a, "x", "a1"), 3.into());
-
-        // A SKU created on `b` since its tables were kept, and enough of
-        // them to rebuild its SKU table.
-        for i in 0..200 {
-            b.receive(&format!("n{i}"), "b2", 1.into(), Note::default())
-                .unwrap();
-            hold(&b, &format!("bn{i}"), &format!("n{i}"));
-            hold(&a, &format!("an{i}"), "x");
-            a.release(&format!("an{i}")).unwrap();
-        }
-        assert_eq!(reserved(&b, "n199", "b2"), 1.into());
-        assert_eq!(reserved(&a, "x", "a2"), 1.into());
-        // `y` is only at a1, which left the channel.
-        let lines = [HoldLine::new("y", 1)];
-        let out = a.hold(&HoldRequest::new("a-out", "web", &lines, 60_000).bind_now());
-        assert!(
-            matches!(out, Err(Error::InsufficientStock { .. })),
-            "{out:?}"
-        );
-
-        // A new engine never takes a dropped one's tables.
-        drop(a);
-        let c = Engine::new();
-        c.upsert_location(LocationSpec::warehouse("c0")).unwrap();
-        c.upsert_location(LocationSpec::warehouse("c1")).unwrap();
-        c.upsert_channel(ChannelSpec::new("web", ["c1"])).unwrap();
-        c.receive("x", "c1", 1.into(), Note::default()).unwrap();
-        hold(&c, "c", "x");
-        assert_eq!(reserved(&c, "x", "c1"), 1.into());
     }
 
     /// A hold ended while it is the newest in the expiry queue leaves no

@@ -35,9 +35,6 @@ pub(crate) struct SkuRegistry {
     delta: Mutex<Delta>,
     names: RwLock<Vec<(Key, u8)>>,
     create: Mutex<()>,
-    /// Bumped after every table swap: a table taken when this had a value
-    /// is the current one while it keeps it (see [`SkuRegistry::generation`]).
-    generation: std::sync::atomic::AtomicU64,
     /// How many times the table was rebuilt (tests check it stays
     /// logarithmic in the number of SKUs).
     rebuilds: std::sync::atomic::AtomicU64,
@@ -52,7 +49,7 @@ struct Delta {
 
 /// The SKU table: a [`NameTable`] whose values pack the id and the unit
 /// scale (`id << SCALE_BITS | scale`).
-pub(crate) struct Table(NameTable);
+struct Table(NameTable);
 
 /// Bits of a packed value that hold the unit scale (0..=MAX_SCALE).
 const SCALE_BITS: u32 = 3;
@@ -107,46 +104,18 @@ impl Table {
     }
 }
 
-/// A registry table taken once for several lookups ([`SkuRegistry::lookup`]):
-/// through an `arc_swap` guard, or (`SkuRegistry::lookup_kept`) an `Arc`
-/// kept from an earlier call.
-pub(crate) struct SkuLookup<'r, T = arc_swap::Guard<Arc<Table>>> {
+/// A registry table taken once for several lookups ([`SkuRegistry::lookup`]).
+pub(crate) struct SkuLookup<'r> {
     reg: &'r SkuRegistry,
-    table: T,
+    table: arc_swap::Guard<Arc<Table>>,
 }
 
-/// What a [`SkuLookup`] reads its table through.
-pub(crate) trait TableRef {
-    fn table(&self) -> &Table;
-}
-
-impl TableRef for arc_swap::Guard<Arc<Table>> {
-    #[inline]
-    fn table(&self) -> &Table {
-        self
-    }
-}
-
-impl TableRef for Arc<Table> {
-    #[inline]
-    fn table(&self) -> &Table {
-        self
-    }
-}
-
-impl SkuLookup<'_, Arc<Table>> {
-    /// The table this lookup reads.
-    pub(crate) fn into_table(self) -> Arc<Table> {
-        self.table
-    }
-}
-
-impl<T: TableRef> SkuLookup<'_, T> {
+impl SkuLookup<'_> {
     /// As [`SkuRegistry::get`].
     #[inline]
     pub(crate) fn get(&self, sku: &str) -> Option<(SkuId, u8)> {
         let h = hash(sku);
-        if let Some(found) = self.table.table().get(sku, h) {
+        if let Some(found) = self.table.get(sku, h) {
             return Some(found);
         }
         self.reg.get_slow(sku, h)
@@ -157,13 +126,13 @@ impl<T: TableRef> SkuLookup<'_, T> {
     /// thread, which looks SKUs up ahead of the replay.
     #[inline]
     pub(crate) fn get_fast(&self, sku: &str) -> Option<(SkuId, u8)> {
-        self.table.table().get(sku, hash(sku))
+        self.table.get(sku, hash(sku))
     }
 
     /// Starts loading the table entry `get(sku)` reads first.
     #[inline]
     pub(crate) fn prefetch(&self, sku: &str) {
-        self.table.table().0.prefetch(hash(sku));
+        self.table.0.prefetch(hash(sku));
     }
 
     /// As `get`; an unknown SKU is an error.
@@ -182,7 +151,6 @@ impl SkuRegistry {
             delta: Mutex::new(Delta::default()),
             names: RwLock::new(Vec::new()),
             create: Mutex::new(()),
-            generation: Default::default(),
             rebuilds: Default::default(),
         }
     }
@@ -204,27 +172,6 @@ impl SkuRegistry {
             reg: self,
             table: self.table.load(),
         }
-    }
-
-    /// The generation of the current table: read it before taking the
-    /// table (`lookup_kept`), and a table taken then is current for as
-    /// long as the generation has not moved.
-    #[inline]
-    pub(crate) fn generation(&self) -> u64 {
-        self.generation.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    /// The current table as an `Arc`, to keep across calls.
-    pub(crate) fn table_arc(&self) -> Arc<Table> {
-        self.table.load_full()
-    }
-
-    /// A lookup through a table kept from an earlier call: a SKU created
-    /// since is still found (the slow way, through the delta or the table
-    /// then current).
-    #[inline]
-    pub(crate) fn lookup_kept(&self, table: Arc<Table>) -> SkuLookup<'_, Arc<Table>> {
-        SkuLookup { reg: self, table }
     }
 
     #[cold]
@@ -258,8 +205,6 @@ impl SkuRegistry {
         self.rebuilds
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.table.store(Arc::new(table));
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         // A large delta gives its memory back.
         if delta.map.capacity() > 1024 {
             delta.map = Default::default();

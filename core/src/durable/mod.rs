@@ -835,7 +835,7 @@ impl Engine {
             | Rec::Expire { .. }
             | Rec::Extend { .. }
             | Rec::Commit { .. } => {}
-            _ => tables.refresh(self),
+            _ => *tables = Tables::new(self),
         }
         done
     }
