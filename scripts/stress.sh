@@ -18,6 +18,8 @@ echo "durable lockstep with restarts, kills and checkpoints: $((size * 64)) sequ
 UNISTOCK_LOCKSTEP_CASES=$((size * 64)) cargo test --release -q -p unistock --test durability lockstep
 echo "deterministic simulation: $((size * 48)) seeds x 300 steps"
 UNISTOCK_SIM_SEEDS=$((size * 48)) cargo test --release -q -p unistock --test simulation
+echo "model checking with shuttle: $((size * 1000)) PCT and random schedules per scenario"
+bash scripts/shuttle.sh $((size * 1000))
 echo "kill -9: $((size * 4)) rounds"
 bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::ledger::LedgerEntry;
 use crate::qty::Qty;
 use crate::stock::Levels;
-use parking_lot::{Mutex, RwLock};
+use crate::sync::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

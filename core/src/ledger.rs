@@ -607,7 +607,7 @@ pub(crate) enum Reason {
 /// stored with their events.
 #[derive(Default)]
 pub(crate) struct Reasons {
-    inner: parking_lot::RwLock<(crate::ids::FastMap<Key, u16>, Vec<Key>)>,
+    inner: crate::sync::RwLock<(crate::ids::FastMap<Key, u16>, Vec<Key>)>,
 }
 
 impl Reasons {

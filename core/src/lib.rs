@@ -63,6 +63,7 @@ pub mod routing;
 pub mod sku;
 pub mod snapshot;
 pub mod stock;
+mod sync;
 mod tagindex;
 pub mod topology;
 pub mod transfer;

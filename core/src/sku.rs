@@ -3,8 +3,8 @@
 use crate::ids::{Key, SkuId};
 use crate::names::{NameTable, hash};
 use crate::qty::MAX_SCALE;
+use crate::sync::{Mutex, RwLock};
 use arc_swap::ArcSwap;
-use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
