@@ -1644,11 +1644,9 @@ mod tests {
         assert_eq!(q.len(), 0);
     }
 
-    /// A hold ended while it is the newest in the expiry queue leaves no
-    /// stale entry behind; ending an older one never takes the newest
-    /// hold's entry with it.
-    #[test]
-    fn ending_the_newest_hold_drops_only_its_entry() {
+    /// An engine with one hold shard, a warehouse `w` with 10 units of `s`
+    /// and a channel `web`, on a manual clock at 1,000 ms.
+    fn one_shard_engine() -> (Engine, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(1_000));
         let e = Engine::with_config(Config {
             shards: 1,
@@ -1657,6 +1655,15 @@ mod tests {
         e.upsert_location(LocationSpec::warehouse("w")).unwrap();
         e.upsert_channel(ChannelSpec::new("web", ["w"])).unwrap();
         e.receive("s", "w", 10.into(), Note::default()).unwrap();
+        (e, clock)
+    }
+
+    /// A hold ended while it is the newest in the expiry queue leaves no
+    /// stale entry behind; ending an older one never takes the newest
+    /// hold's entry with it.
+    #[test]
+    fn ending_the_newest_hold_drops_only_its_entry() {
+        let (e, clock) = one_shard_engine();
         let lines = [HoldLine::new("s", 1)];
         let hold = |id: &str, ttl| {
             e.hold(&HoldRequest::new(id, "web", &lines, ttl)).unwrap();
@@ -1681,21 +1688,19 @@ mod tests {
 
     #[test]
     fn expiry_queue_stays_bounded_and_expires_once() {
-        let clock = Arc::new(ManualClock::new(1_000));
-        let e = Engine::with_config(Config {
-            shards: 1,
-            ..Config::with_clock(clock.clone())
-        });
-        e.upsert_location(LocationSpec::warehouse("w")).unwrap();
-        e.upsert_channel(ChannelSpec::new("web", ["w"])).unwrap();
-        e.receive("s", "w", 10.into(), Note::default()).unwrap();
+        let (e, clock) = one_shard_engine();
         let lines = [HoldLine::new("s", 1)];
+        // Each hold is released once the next one is made, so that it is
+        // not the newest entry and leaves a stale one behind.
         for i in 0..20_000 {
             let id = format!("h{i}");
             e.hold(&HoldRequest::new(&id, "web", &lines, 60_000))
                 .unwrap();
-            e.release(&id).unwrap();
+            if i > 0 {
+                e.release(&format!("h{}", i - 1)).unwrap();
+            }
         }
+        e.release("h19999").unwrap();
         let queued = e.holds[0].0.lock().expiries.len();
         assert!(queued <= 1024 + 2, "stale expiry entries pile up: {queued}");
 
