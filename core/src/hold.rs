@@ -264,8 +264,9 @@ pub(crate) struct HoldShard {
     free: Vec<u32>,
     expiries: Expiries,
     active: usize,
-    /// Ended holds by purge time: (time, slot, index tag), so that a purge
-    /// takes the slot off the index without reading the slot.
+    /// Ended holds by purge time: (time, slot with [`OWNS_HEAP`], index
+    /// tag), so that a purge takes the slot off the index without reading
+    /// the slot, and knows whether its record has memory to give back.
     purges: VecDeque<(u64, u32, u32)>,
 }
 
@@ -299,6 +300,9 @@ const FIRST_CHUNK: usize = 8;
 /// slab's bitmap of live slots, not the cold slot: records are read only
 /// through the index, the expiry queue (which checks the record is active,
 /// and a purged one never is) and [`Slab::iter`], which skips dead slots.
+/// A record that owns heap memory (an id or order id past 23 bytes, the
+/// parts of a hold of several lines) is dropped at its purge instead, so
+/// that a dead slot never keeps memory beyond its own 128 bytes.
 #[derive(Default)]
 struct Slab {
     chunks: Vec<Box<[Option<Slot>]>>,
@@ -412,17 +416,19 @@ impl HoldShard {
             Some(s) => s,
             None => self.slots.push(),
         };
+        let key = Key::new(id.id);
         if rec.state == HoldState::Active {
             self.push_expiry(rec.expires_ms, slot);
             self.active += 1;
         } else {
-            self.purges.push_back((purge_at, slot, id.hash as u32));
+            let entry = purge_entry(slot, owns_heap(&key, &rec));
+            self.purges.push_back((purge_at, entry, id.hash as u32));
         }
         self.index.insert(id.hash as u32, slot);
         self.slots.set_live(slot, true);
         *self.slots.get_mut(slot) = Some(Slot {
             hash: id.hash,
-            key: Key::new(id.id),
+            key,
             rec,
         });
         slot
@@ -456,8 +462,9 @@ impl HoldShard {
         // entry at the front, or compacting, would cost later.
         let x = self.slot(slot);
         let (due, tag) = (x.rec.expires_ms, x.hash as u32);
+        let entry = purge_entry(slot, owns_heap(&x.key, &x.rec));
         self.expiries.forget_newest(due, slot);
-        self.purges.push_back((purge_at, slot, tag));
+        self.purges.push_back((purge_at, entry, tag));
     }
     fn push_expiry(&mut self, due: u64, slot: u32) {
         if self.expiries.len() >= 2 * self.active + 1024 {
@@ -471,12 +478,17 @@ impl HoldShard {
     fn is_due_entry(&self, due: u64, slot: u32) -> bool {
         is_due_entry(&self.slots, due, slot)
     }
-    /// Forgets the record in `slot`, stored under `tag`, without reading
-    /// it (see [`Slab`]).
-    fn purge(&mut self, slot: u32, tag: u32) {
+    /// Forgets the record of a purge queue entry (see [`purge_entry`]),
+    /// stored under `tag`, reading it only when it owns heap memory (see
+    /// [`Slab`]).
+    fn purge(&mut self, entry: u32, tag: u32) {
+        let slot = entry & !OWNS_HEAP;
         if self.slots.is_live(slot) {
             self.slots.set_live(slot, false);
             self.index.remove(tag, slot);
+            if entry & OWNS_HEAP != 0 {
+                *self.slots.get_mut(slot) = None;
+            }
             self.free.push(slot);
         }
     }
@@ -493,6 +505,26 @@ impl HoldShard {
     pub fn records(&self) -> impl Iterator<Item = (&Key, &HoldRec)> {
         self.slots.iter().map(|x| (&x.key, &x.rec))
     }
+}
+
+/// Marks a purge queue entry whose record owns heap memory (slot numbers
+/// stay below it: a shard of 2^31 slots would take 256 GiB).
+const OWNS_HEAP: u32 = 1 << 31;
+
+/// A purge queue's slot: `slot`, with [`OWNS_HEAP`] when `owns`.
+#[inline]
+fn purge_entry(slot: u32, owns: bool) -> u32 {
+    debug_assert!(slot < OWNS_HEAP);
+    if owns { slot | OWNS_HEAP } else { slot }
+}
+
+/// True when a record with this id owns memory on the heap (the commit
+/// sets a committed hold's order id before it marks the hold ended).
+#[inline]
+fn owns_heap(key: &Key, rec: &HoldRec) -> bool {
+    key.is_heap_allocated()
+        || rec.parts.spilled()
+        || rec.order.as_ref().is_some_and(Key::is_heap_allocated)
 }
 
 fn is_due_entry(slots: &Slab, due: u64, slot: u32) -> bool {
@@ -1656,6 +1688,46 @@ mod tests {
         e.upsert_channel(ChannelSpec::new("web", ["w"])).unwrap();
         e.receive("s", "w", 10.into(), Note::default()).unwrap();
         (e, clock)
+    }
+
+    /// A purge reads a record only when it owns heap memory, and drops it
+    /// then: a dead slot keeps a short one-line record until reuse, never
+    /// a long id's, a long order id's or a multi-line hold's memory.
+    #[test]
+    fn a_purge_gives_back_heap_memory_at_once() {
+        use crate::hold::IdHash;
+        let (e, clock) = one_shard_engine();
+        e.receive("t", "w", 10.into(), Note::default()).unwrap();
+        let long = "a-hold-id-longer-than-twenty-three-bytes";
+        let one = [HoldLine::new("s", 1)];
+        let two = [HoldLine::new("s", 1), HoldLine::new("t", 1)];
+        for (id, lines) in [
+            ("short", &one[..]),
+            (long, &one),
+            ("pair", &two),
+            ("sold", &one),
+        ] {
+            e.hold(&HoldRequest::new(id, "web", lines, 60_000).bind_now())
+                .unwrap();
+        }
+        e.commit("sold", "an-order-id-longer-than-twenty-three-bytes")
+            .unwrap();
+        for id in ["short", long, "pair"] {
+            e.release(id).unwrap();
+        }
+        let slots: Vec<u32> = ["short", long, "pair", "sold"]
+            .iter()
+            .map(|id| e.holds[0].0.lock().find(&IdHash::new(id)).unwrap())
+            .collect();
+        clock.advance(e.config().hold_retention_ms + 1);
+        e.expire_due(clock.now_ms());
+        let shard = e.holds[0].0.lock();
+        assert_eq!(shard.records().count(), 0);
+        let kept: Vec<bool> = slots
+            .iter()
+            .map(|&i| shard.slots.get(i).is_some())
+            .collect();
+        assert_eq!(kept, [true, false, false, false]);
     }
 
     /// A hold ended while it is the newest in the expiry queue leaves no

@@ -414,8 +414,9 @@ impl Engine {
         oshard.map.insert(Key::new(order), order_rec);
         self.order_touched(&mut oshard, order, now);
         drop(oshard);
-        self.finish_record(hshard, slot, HoldState::Committed, now);
+        // The order id first: ending the record looks at what it owns.
         hshard.rec_mut(slot).order = Some(Key::new(order));
+        self.finish_record(hshard, slot, HoldState::Committed, now);
         drop(hguard);
         self.publish(changes);
         Ok(receipt)

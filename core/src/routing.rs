@@ -2043,8 +2043,9 @@ impl Engine {
         self.order_touched(&mut oshard, order, now);
         drop(oshard);
         drop(transfers);
-        self.finish_record(hshard, slot, crate::HoldState::Committed, now);
+        // The order id first: ending the record looks at what it owns.
         hshard.rec_mut(slot).order = Some(crate::ids::Key::new(order));
+        self.finish_record(hshard, slot, crate::HoldState::Committed, now);
         drop(hguard);
         self.publish(changes);
         Ok(Ok(Placed {
