@@ -963,13 +963,13 @@ impl Engine {
                 changes.extend(self.end_hold(&mut sh, slot, HoldState::Expired, due));
                 expired += 1;
             }
-            while let Some(&(due, slot, tag)) = sh.purges.front() {
+            while let Some(&(due, entry, tag)) = sh.purges.front() {
                 if due > now {
                     min_due = min_due.min(due);
                     break;
                 }
                 sh.purges.pop_front();
-                sh.purge(slot, tag);
+                sh.purge(entry, tag);
             }
         }
         // The transfer table comes before the order shards (a purged
