@@ -33,16 +33,16 @@ function engine(clock) {
   return e
 }
 
-// The best rate of each of `benches` (name: [n, timed, after]), their
-// rounds taking turns.
+// The best rate of each of `benches` (name: [timed, after], N items a
+// round), their rounds taking turns.
 async function best(benches) {
   const top = Object.fromEntries(Object.keys(benches).map((k) => [k, 0]))
   for (let r = 0; r < ROUNDS; r++) {
-    for (const [name, [n, timed, after]] of Object.entries(benches)) {
+    for (const [name, [timed, after]] of Object.entries(benches)) {
       settle()
       const t = process.hrtime.bigint()
       await timed()
-      top[name] = Math.max(top[name], n / (Number(process.hrtime.bigint() - t) / 1e9))
+      top[name] = Math.max(top[name], N / (Number(process.hrtime.bigint() - t) / 1e9))
       after()
     }
   }
@@ -68,28 +68,24 @@ async function main() {
   const tenIds = ten.map((t) => t.id)
   const results = await best({
     'single-line holds/s': [
-      N,
       () => {
         for (let i = 0; i < N; i++) e.hold(ids[i], 'web', lines[i])
       },
       endRound(ids),
     ],
     'batch lines/s (1-line holds, 1000 per call)': [
-      N,
       () => {
         for (let k = 0; k < N; k += 1000) e.holdBatch(batch.slice(k, k + 1000))
       },
       endRound(ids),
     ],
     'batch lines/s (10-line holds, 100 per call)': [
-      N,
       () => {
         for (let k = 0; k < ten.length; k += 100) e.holdBatch(ten.slice(k, k + 100))
       },
       endRound(tenIds),
     ],
     'async batch lines/s (1-line holds, 1000 per call, all in flight)': [
-      N,
       async () => {
         const calls = []
         for (let k = 0; k < N; k += 1000) calls.push(e.holdBatchAsync(batch.slice(k, k + 1000)))
@@ -98,7 +94,6 @@ async function main() {
       endRound(ids),
     ],
     'availability reads/s': [
-      N,
       () => {
         for (let i = 0; i < N; i++) e.availability('web', SKUS[i % SKUS.length])
       },

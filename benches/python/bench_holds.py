@@ -9,8 +9,9 @@ them; ended holds are purged after a 1 s retention on a manual clock, and
 the plain-Python baseline drops its ended holds the same way. The rounds of
 the benchmarks take turns (round 1 of each, then round 2 of each...), so a
 busy spell on a shared host falls on all of them alike rather than on every
-round of one, and the best round of each is reported (default 10 rounds). The setup's own objects are frozen out of the garbage
-collector (`gc.freeze()`), for both sides alike.
+round of one, and the best round of each is reported (default 10 rounds).
+The setup's own objects are frozen out of the garbage collector
+(`gc.freeze()`), for both sides alike.
 """
 
 from __future__ import annotations
