@@ -59,6 +59,22 @@ fn hold(e: &Engine, id: &str, skus: &[&str], ttl_ms: u64) -> Result<HoldReceipt>
     e.hold(&HoldRequest::new(id, "web", &lines, ttl_ms).bind_now())
 }
 
+/// Runs `f(engine, i)` on `n` threads at once; their results in order.
+fn race<T: Send + 'static>(
+    e: &Arc<Engine>,
+    n: usize,
+    f: impl Fn(&Engine, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let f = Arc::new(f);
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (e, f) = (e.clone(), f.clone());
+            thread::spawn(move || f(&e, i))
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().unwrap()).collect()
+}
+
 fn reserved(e: &Engine, sku: &str) -> i64 {
     e.levels(sku, "w").unwrap().reserved.as_units().unwrap()
 }
@@ -68,13 +84,7 @@ fn the_last_unit_goes_to_one_cart() {
     check(|| {
         let clock = Arc::new(ManualClock::new(1_000));
         let e = engine(&clock, &[("a", 1)]);
-        let carts: Vec<_> = (0..3)
-            .map(|i| {
-                let e = e.clone();
-                thread::spawn(move || hold(&e, &format!("c{i}"), &["a"], 60_000))
-            })
-            .collect();
-        let results: Vec<_> = carts.into_iter().map(|t| t.join().unwrap()).collect();
+        let results = race(&e, 3, |e, i| hold(e, &format!("c{i}"), &["a"], 60_000));
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "{results:?}");
         for r in &results {
@@ -98,19 +108,9 @@ fn crossed_multi_line_holds_never_deadlock_or_hold_part() {
         // only the stripes' order keeps them from deadlocking.
         let e = engine_with(&clock, &[("a", 1), ("b", 1), ("c", 1)], 1024);
         let orders: [&[&str]; 3] = [&["a", "b"], &["b", "a"], &["c", "b"]];
-        let carts: Vec<_> = orders
-            .iter()
-            .enumerate()
-            .map(|(i, skus)| {
-                let e = e.clone();
-                let skus: Vec<String> = skus.iter().map(|s| s.to_string()).collect();
-                thread::spawn(move || {
-                    let skus: Vec<&str> = skus.iter().map(String::as_str).collect();
-                    hold(&e, &format!("x{i}"), &skus, 60_000).is_ok()
-                })
-            })
-            .collect();
-        let won: Vec<bool> = carts.into_iter().map(|t| t.join().unwrap()).collect();
+        let won = race(&e, orders.len(), move |e, i| {
+            hold(e, &format!("x{i}"), orders[i], 60_000).is_ok()
+        });
         // `b` is in every cart: exactly one gets it, and with it all its
         // other lines; the others hold nothing.
         assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
@@ -164,13 +164,7 @@ fn a_retry_racing_its_original_makes_one_hold() {
     check(|| {
         let clock = Arc::new(ManualClock::new(1_000));
         let e = engine(&clock, &[("a", 5)]);
-        let tries: Vec<_> = (0..2)
-            .map(|_| {
-                let e = e.clone();
-                thread::spawn(move || hold(&e, "same", &["a"], 60_000).unwrap())
-            })
-            .collect();
-        let receipts: Vec<HoldReceipt> = tries.into_iter().map(|t| t.join().unwrap()).collect();
+        let receipts = race(&e, 2, |e, _| hold(e, "same", &["a"], 60_000).unwrap());
         let replays = receipts.iter().filter(|r| r.replayed).count();
         assert_eq!(replays, 1, "{receipts:?}");
         assert_eq!(receipts[0].parts, receipts[1].parts);
