@@ -60,7 +60,7 @@ fn type_name(v: &Bound<'_, PyAny>) -> String {
 
 unsafe extern "C" {
     // In CPython's C API since 3.3 and in the stable ABI since 3.10; every
-    // CPython this abi3 (3.9+) module loads into exports it. It returns the
+    // CPython 3.9+ (what the package supports) exports it. It returns the
     // string's cached UTF-8 form, which lives as long as the string.
     fn PyUnicode_AsUTF8AndSize(
         unicode: *mut pyo3::ffi::PyObject,
