@@ -372,7 +372,12 @@ impl<'py> LineItems<'py> {
         };
         let mut items = SmallVec::with_capacity(count);
         let mut push = |item: Bound<'py, PyAny>| -> PyResult<()> {
-            if let Ok(line) = item.cast::<crate::hold::Line>() {
+            // A tuple first: the usual line, and a flag test, where the
+            // `Line` check is a subtype walk.
+            let Ok(t) = item.cast::<PyTuple>() else {
+                let line = item.cast::<crate::hold::Line>().map_err(|_| {
+                    arg_err(py, "lines", format!("{shape}, not {}", type_name(&item)))
+                })?;
                 let l = line.get();
                 items.push((
                     pyo3::types::PyString::new(py, &l.sku).into_any(),
@@ -382,10 +387,7 @@ impl<'py> LineItems<'py> {
                     l.qty.0,
                 ));
                 return Ok(());
-            }
-            let t = item
-                .cast::<PyTuple>()
-                .map_err(|_| arg_err(py, "lines", format!("{shape}, not {}", type_name(&item))))?;
+            };
             let n = t.len();
             if !(2..=3).contains(&n) {
                 return Err(arg_err(
