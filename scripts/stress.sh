@@ -20,6 +20,8 @@ echo "deterministic simulation: $((size * 48)) seeds x 300 steps"
 UNISTOCK_SIM_SEEDS=$((size * 48)) cargo test --release -q -p unistock --test simulation
 echo "model checking with shuttle: $((size * 1000)) PCT and random schedules per scenario"
 bash scripts/shuttle.sh $((size * 1000))
+echo "exhaustive model checking with loom: three carts crossing their lines (323,166 schedules)"
+bash scripts/loom.sh 3
 echo "kill -9: $((size * 4)) rounds"
 bash scripts/kill9.sh $((size * 4))
 if [ -x .venv/bin/python ]; then

@@ -17,6 +17,8 @@ cargo test --release -p unistock --test concurrency --test linearizable
 UNISTOCK_SIM_SEEDS=240 cargo test --release -p unistock --test simulation
 step "model checking with shuttle (every lock a switch point; 1,000 PCT and 1,000 random schedules per scenario)"
 bash scripts/shuttle.sh 1000
+step "exhaustive model checking with loom (every interleaving of the locks; 3 carts for the last unit, 2 crossing their lines)"
+bash scripts/loom.sh 2
 step "coverage-guided fuzzing, 15 s per target (cargo-fuzz, installed if missing)"
 bash scripts/fuzz.sh 15
 step "benchmarks compile"

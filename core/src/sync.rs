@@ -1,33 +1,41 @@
-//! The locks the engine's rules run under: parking_lot's, or, when the
-//! crate is built with `--cfg shuttle` (the model-checking tests,
-//! `scripts/shuttle.sh`), shuttle's, so that its scheduler can switch
-//! threads at every lock and explore their interleavings.
+//! The locks the engine's rules run under: parking_lot's or, for the
+//! model-checking tests, a model checker's, so that its scheduler can
+//! switch threads at every lock and explore their interleavings:
+//! shuttle's when the crate is built with `--cfg shuttle`
+//! (`scripts/shuttle.sh`: random and PCT schedules), loom's with
+//! `--cfg loom` (`scripts/loom.sh`: every schedule, exhaustively).
 //!
 //! Only the in-memory engine's locks go through here; the journal keeps
 //! its own (its flusher thread is not model-checked). Atomics and
-//! `arc_swap` stay std's under shuttle: they are correct under any
-//! interleaving, and shuttle simply does not switch threads inside them.
+//! `arc_swap` stay std's under both: they are correct under any
+//! interleaving, and the checkers simply do not switch threads inside them.
 
-#[cfg(not(shuttle))]
+#[cfg(all(shuttle, loom))]
+compile_error!("build with --cfg shuttle or with --cfg loom, not both");
+
+#[cfg(not(any(shuttle, loom)))]
 pub(crate) use parking_lot::{Mutex, MutexGuard, RwLock};
 
-#[cfg(shuttle)]
+#[cfg(any(shuttle, loom))]
 pub(crate) use shim::{Mutex, MutexGuard, RwLock};
 
-/// parking_lot's API over shuttle's std-like locks (no poisoning: a
+/// parking_lot's API over the checker's std-like locks (no poisoning: a
 /// panicking model-checked thread fails the test anyway).
-#[cfg(shuttle)]
+#[cfg(any(shuttle, loom))]
 mod shim {
+    #[cfg(loom)]
+    use loom::sync as model;
+    #[cfg(shuttle)]
+    use shuttle::sync as model;
     use std::sync::PoisonError;
 
-    pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+    pub(crate) type MutexGuard<'a, T> = model::MutexGuard<'a, T>;
 
-    #[derive(Default, Debug)]
-    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
+    pub(crate) struct Mutex<T>(model::Mutex<T>);
 
     impl<T> Mutex<T> {
-        pub(crate) const fn new(value: T) -> Self {
-            Mutex(shuttle::sync::Mutex::new(value))
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(model::Mutex::new(value))
         }
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(PoisonError::into_inner)
@@ -37,18 +45,41 @@ mod shim {
         }
     }
 
-    #[derive(Default, Debug)]
-    pub(crate) struct RwLock<T>(shuttle::sync::RwLock<T>);
+    impl<T: Default> Default for Mutex<T> {
+        fn default() -> Self {
+            Mutex::new(T::default())
+        }
+    }
+
+    impl<T> std::fmt::Debug for Mutex<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Mutex { .. }")
+        }
+    }
+
+    pub(crate) struct RwLock<T>(model::RwLock<T>);
 
     impl<T> RwLock<T> {
         pub(crate) fn new(value: T) -> Self {
-            RwLock(shuttle::sync::RwLock::new(value))
+            RwLock(model::RwLock::new(value))
         }
-        pub(crate) fn read(&self) -> shuttle::sync::RwLockReadGuard<'_, T> {
+        pub(crate) fn read(&self) -> model::RwLockReadGuard<'_, T> {
             self.0.read().unwrap_or_else(PoisonError::into_inner)
         }
-        pub(crate) fn write(&self) -> shuttle::sync::RwLockWriteGuard<'_, T> {
+        pub(crate) fn write(&self) -> model::RwLockWriteGuard<'_, T> {
             self.0.write().unwrap_or_else(PoisonError::into_inner)
+        }
+    }
+
+    impl<T: Default> Default for RwLock<T> {
+        fn default() -> Self {
+            RwLock::new(T::default())
+        }
+    }
+
+    impl<T> std::fmt::Debug for RwLock<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("RwLock { .. }")
         }
     }
 }
