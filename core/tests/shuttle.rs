@@ -1,4 +1,4 @@
-//! Model checking: shuttle runs 2-3 threads against one engine and
+//! Model checking: shuttle runs 2-6 threads against one engine and
 //! explores their interleavings at every lock (the crate built with
 //! `--cfg shuttle` takes its locks from shuttle, see `src/sync.rs`), with
 //! PCT (probabilistic concurrency testing, which finds a bug of depth d
@@ -8,8 +8,8 @@
 //! scenario and scheduler). A failure prints the schedule to replay.
 //!
 //! The scenarios are `tests/races`, which `tests/loom.rs` runs too
-//! (exhaustively, with fewer threads): here with three carts where they
-//! race for one unit or cross their lines.
+//! (exhaustively, with fewer threads): here six carts race for the last
+//! unit and three cross their lines.
 #![cfg(shuttle)]
 
 mod races;
@@ -33,7 +33,7 @@ fn check(body: impl Fn() + Send + Sync + 'static) {
 
 #[test]
 fn the_last_unit_goes_to_one_cart() {
-    check(|| races::the_last_unit_goes_to_one_cart(3));
+    check(|| races::the_last_unit_goes_to_one_cart(6));
 }
 
 #[test]
