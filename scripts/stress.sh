@@ -12,6 +12,8 @@ echo "real threads: stress x$size"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test concurrency
 echo "linearizable stress: 6 threads x $((size * 1500)) calls"
 UNISTOCK_STRESS="$size" cargo test --release -q -p unistock --test linearizable
+echo "linearizable stress: 64 threads x $((1500 * ((size + 9) / 10))) calls"
+UNISTOCK_LIN_THREADS=64 UNISTOCK_STRESS=$(((size + 9) / 10)) cargo test --release -q -p unistock --test linearizable
 echo "recovery fuzzing: $((size * 256)) cases each"
 UNISTOCK_FUZZ_CASES=$((size * 256)) cargo test --release -q -p unistock --test durability fuzz
 echo "durable lockstep with restarts, kills and checkpoints: $((size * 64)) sequences"

@@ -13,7 +13,9 @@
 //! ran (between `last_seq()` read before it and after it). At the end the
 //! engine's levels equal the model's and the ledger folds to them.
 //!
-//! `UNISTOCK_STRESS` scales the calls per thread (CI runs the default).
+//! `UNISTOCK_STRESS` scales the calls per thread and `UNISTOCK_LIN_THREADS`
+//! sets the threads (CI runs the defaults, 1,500 calls on 6 threads;
+//! `scripts/stress.sh` adds a run on 64).
 
 mod common;
 use std::collections::HashMap;
@@ -33,7 +35,12 @@ const CHANNELS: [(&str, &[usize], i64, Option<i64>); 3] = [
 /// Starting stock per SKU at wh-1, wh-2, store-1: the hot SKU runs out
 /// often, the cold ones now and then.
 const START: [[i64; 3]; 3] = [[4, 3, 2], [20, 10, 6], [30, 0, 8]];
-const THREADS: usize = 6;
+fn threads() -> usize {
+    std::env::var("UNISTOCK_LIN_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6)
+}
 
 fn calls_per_thread() -> usize {
     let scale: usize = std::env::var("UNISTOCK_STRESS")
@@ -441,9 +448,9 @@ fn check(e: &Engine, start: u64, calls: Vec<Call>) {
 fn every_result_is_the_models_in_ledger_order() {
     let e = Arc::new(shop());
     let start = e.last_seq();
-    let n = calls_per_thread();
-    let go = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
+    let (n, threads) = (calls_per_thread(), threads());
+    let go = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
         .map(|t| {
             let (e, go) = (e.clone(), go.clone());
             thread::spawn(move || {
