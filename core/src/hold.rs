@@ -196,17 +196,29 @@ pub(crate) type Lines = SmallVec<[ReqLine; 2]>;
 pub(crate) type Parts = SmallVec<[PartRec; 1]>;
 
 /// A stable 64-bit digest of a hold request (channel and resolved lines):
-/// a retry is recognised by it, so the record need not keep the lines. A
-/// [`StableHasher`](crate::ids::StableHasher) over the ids and quantities;
-/// ids survive snapshot and restore, so the digest does too.
+/// a retry is recognised by it, so the record need not keep the lines. Ids
+/// survive snapshot and restore, so the digest does too.
+///
+/// Each line's two words are folded into one with a 128-bit multiply
+/// ([`fold_mul`](crate::ids::fold_mul)), independently of the other lines,
+/// so the CPU overlaps them; the running digest then takes the lines in
+/// order with one more multiply each. That is about 5 cycles of latency a
+/// line, where three chained splitmix rounds a line (snapshot format 1)
+/// took about 36, a tenth of a ten-line hold's time.
 pub(crate) fn fingerprint(chan: ChannelId, pool: bool, lines: &[ReqLine]) -> u64 {
+    use crate::ids::fold_mul;
     let mut h = crate::ids::StableHasher::default();
     h.mix((chan.0 as u64) << 32 | (pool as u64) << 31 | lines.len() as u64);
+    let mut acc = h.0;
     for l in lines {
-        h.mix((l.sku.0 as u64) << 32 | l.loc.map_or(u32::MAX, |x| x.0) as u64);
-        h.mix(l.qty as u64);
-        h.mix(l.scale as u64);
+        let ids = (l.sku.0 as u64) << 32 | l.loc.map_or(u32::MAX, |x| x.0) as u64;
+        // A line's quantity is positive and below 2^50 (`MAX_MINOR`), so
+        // the scale fits in the byte below it.
+        let amount = (l.qty as u64) << 8 | l.scale as u64;
+        let line = fold_mul(ids ^ 0xa076_1d64_78bd_642f, amount ^ 0xe703_7ed1_a0b4_28db);
+        acc = fold_mul(acc ^ line, 0x8ebc_6af0_9c88_c6e3);
     }
+    h.mix(acc);
     h.0
 }
 
@@ -1542,6 +1554,60 @@ impl Engine {
 mod tests {
     use crate::*;
     use std::sync::Arc;
+
+    /// A retry is told from a changed request by the digest alone: every
+    /// field of every line, the lines' order, the channel and the pool flag
+    /// change it, and the same request gives the same digest every time.
+    #[test]
+    fn the_request_digest_sees_every_field() {
+        use crate::hold::{ReqLine, fingerprint};
+        use crate::ids::{ChannelId, LocationId, SkuId};
+        let line = |sku, loc: Option<u32>, qty, scale| ReqLine {
+            sku: SkuId(sku),
+            loc: loc.map(LocationId),
+            qty,
+            scale,
+        };
+        let base = [line(1, None, 2, 0), line(7, Some(3), 5, 2)];
+        let d = |chan, pool, lines: &[ReqLine]| fingerprint(ChannelId(chan), pool, lines);
+        let digest = d(0, true, &base);
+        assert_eq!(digest, d(0, true, &base.clone()));
+        let mut changed = vec![
+            d(1, true, &base),
+            d(0, false, &base),
+            d(0, true, &[base[1], base[0]]),
+            d(0, true, &base[..1]),
+            d(0, true, &[base[0], base[1], base[1]]),
+        ];
+        for i in 0..2 {
+            for edit in 0..5 {
+                let mut lines = base;
+                let l = &mut lines[i];
+                match edit {
+                    0 => l.sku.0 += 1,
+                    1 => l.loc = Some(LocationId(l.loc.map_or(0, |x| x.0 + 1))),
+                    2 => {
+                        l.loc = if l.loc.is_some() {
+                            None
+                        } else {
+                            Some(LocationId(9))
+                        }
+                    }
+                    3 => l.qty += 1,
+                    _ => l.scale += 1,
+                }
+                changed.push(d(0, true, &lines));
+            }
+        }
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(*other, digest, "change {i}");
+        }
+        // Largest quantity and scale: still told apart from their neighbours.
+        let big = |qty, scale| d(0, true, &[line(1, None, qty, scale)]);
+        let max = crate::qty::MAX_MINOR;
+        assert_ne!(big(max, 9), big(max - 1, 9));
+        assert_ne!(big(max, 9), big(max, 8));
+    }
 
     /// Holds released long before their expiry leave stale queue entries;
     /// the queue must stay within a constant factor of the active holds,

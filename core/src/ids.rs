@@ -80,6 +80,14 @@ impl StableHasher {
     }
 }
 
+/// The 128-bit product of `a` and `b`, its halves xored: one multiply that
+/// mixes every bit of both into the result (wyhash's mixing step).
+#[inline]
+pub(crate) fn fold_mul(a: u64, b: u64) -> u64 {
+    let p = a as u128 * b as u128;
+    p as u64 ^ (p >> 64) as u64
+}
+
 impl std::hash::Hasher for StableHasher {
     fn finish(&self) -> u64 {
         self.0

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-const FORMAT: u32 = 1;
+/// 2: hold records' request digests are `hold::fingerprint`'s second form
+/// (format 1's cannot be told from a changed retry, so it is refused).
+const FORMAT: u32 = 2;
 
 /// The whole state of an engine. Serialize it with any serde format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

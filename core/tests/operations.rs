@@ -973,6 +973,18 @@ fn snapshot_restore_round_trips_exactly() {
     // Safety and unsellable units share one hot level inside; snapshots
     // keep writing them apart (one format).
     assert!(json.contains(r#""safety":2,"unsellable":1}"#), "{json}");
+    // A snapshot of format 1 (its hold digests made another way) is
+    // refused, not restored with retries that would read as conflicts.
+    assert!(json.starts_with(r#"{"format":2,"#), "{json}");
+    let old: Snapshot =
+        serde_json::from_str(&json.replacen(r#""format":2"#, r#""format":1"#, 1)).unwrap();
+    assert_eq!(
+        Engine::restore(old, Config::default()).unwrap_err(),
+        Error::InvalidArgument {
+            field: "snapshot",
+            reason: "format 1 is not supported".into()
+        }
+    );
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);
     let r = Engine::restore(
