@@ -57,7 +57,7 @@ mod loclist;
 mod names;
 pub mod order;
 pub mod pool;
-mod prefetch;
+pub mod prefetch;
 pub mod qty;
 pub mod routing;
 pub mod sku;
