@@ -69,6 +69,7 @@ unsafe extern "C" {
 }
 
 /// The UTF-8 text of a Python `str`, borrowed (no copy).
+#[inline(always)]
 pub(crate) fn str_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     let mut size: pyo3::ffi::Py_ssize_t = 0;
     // SAFETY: `s` is a live str; the returned buffer is owned by it and
@@ -87,6 +88,7 @@ pub(crate) fn str_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
 }
 
 /// A `str` id (not `None`, not bytes, not a list), borrowed.
+#[inline(always)]
 pub(crate) fn id_ref<'a>(v: &'a Bound<'_, PyAny>, field: &'static str) -> PyResult<&'a str> {
     match v.cast::<PyString>() {
         Ok(s) => str_ref(s).map_err(|_| arg_err(v.py(), field, "must be valid UTF-8 text")),
@@ -146,20 +148,30 @@ pub(crate) fn seq_items<'py>(
 }
 
 /// A quantity: an `int` (not `bool`) or a finite `decimal.Decimal`.
+#[inline]
 pub(crate) fn qty_in(v: &Bound<'_, PyAny>, sku: &str) -> PyResult<Qty> {
+    if v.is_instance_of::<PyInt>()
+        && !v.is_instance_of::<PyBool>()
+        && let Ok(n) = v.extract::<i64>()
+    {
+        return Ok(Qty::units(n));
+    }
+    qty_slow(v, sku)
+}
+
+/// [`qty_in`] past a whole `int` that fits: a `Decimal` or an error.
+#[cold]
+fn qty_slow(v: &Bound<'_, PyAny>, sku: &str) -> PyResult<Qty> {
     let py = v.py();
     if v.is_instance_of::<PyInt>() && !v.is_instance_of::<PyBool>() {
-        return match v.extract::<i64>() {
-            Ok(n) => Ok(Qty::units(n)),
-            Err(_) => Err(crate::errors::to_py(
-                py,
-                Error::InvalidQuantity {
-                    sku: sku.to_string(),
-                    quantity: v.str().map(|s| s.to_string()).unwrap_or_default(),
-                    problem: QtyProblem::Overflow,
-                },
-            )),
-        };
+        return Err(crate::errors::to_py(
+            py,
+            Error::InvalidQuantity {
+                sku: sku.to_string(),
+                quantity: v.str().map(|s| s.to_string()).unwrap_or_default(),
+                problem: QtyProblem::Overflow,
+            },
+        ));
     }
     if v.is_instance(decimal_type(py)?)? {
         if !v.call_method0("is_finite")?.is_truthy()? {
@@ -344,109 +356,189 @@ impl<'py> IntoPyObject<'py> for PyDecimal {
     }
 }
 
-/// The Python objects behind a list of lines, held so that the engine can
-/// read their text in place (`LineItems::lines`): no copies on the hot path.
+/// Lines read from Python, with what the engine needs to read them once the
+/// GIL is released. Each line's object (its tuple or `Line`, both
+/// immutable) is kept, so the text of its SKU and location stays where it
+/// is and is read in place, looked up in its `str` once; other text (a
+/// batch's ids and channels) is copied into one buffer. A batch reads all
+/// its requests' lines into one `LineItems` (one buffer for the call, not
+/// one per request).
+#[derive(Default)]
 pub(crate) struct LineItems<'py> {
-    items: SmallVec<[LineItem<'py>; 2]>,
+    /// The objects the lines' text is read from.
+    owners: SmallVec<[Bound<'py, PyAny>; 2]>,
+    items: SmallVec<[LineAt; 2]>,
+    text: SmallVec<[u8; 32]>,
 }
 
-/// One line: the SKU, the location if one was given, the quantity.
-type LineItem<'py> = (Bound<'py, PyAny>, Option<Bound<'py, PyAny>>, Qty);
+/// Where a piece of copied text is in [`LineItems`]' buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Span {
+    start: usize,
+    len: usize,
+}
+
+/// Text inside an object in [`LineItems::owners`].
+#[derive(Clone, Copy)]
+struct Pinned {
+    ptr: *const u8,
+    len: usize,
+}
+
+impl Pinned {
+    fn of(s: &str) -> Pinned {
+        Pinned {
+            ptr: s.as_ptr(),
+            len: s.len(),
+        }
+    }
+}
+
+/// One line: its SKU, its location if one was given, its quantity.
+struct LineAt {
+    sku: Pinned,
+    loc: Option<Pinned>,
+    qty: Qty,
+}
+
+/// How many lines on [`LineItems::read`] starts loading a line's object.
+const AHEAD: usize = 4;
 
 impl<'py> LineItems<'py> {
+    /// The lines of one list.
     pub(crate) fn new(v: &Bound<'py, PyAny>) -> PyResult<Self> {
-        let py = v.py();
-        let shape = "each line must be (sku, qty), (sku, qty, location) or a Line";
-        // Sized once from the length (a cart of many lines grew the list
-        // a few times over).
-        let count = if let Ok(l) = v.cast::<PyList>() {
-            l.len()
+        let mut items = LineItems::default();
+        items.read(v)?;
+        Ok(items)
+    }
+
+    /// Appends the lines of one list (a list or tuple of `(sku, qty)`,
+    /// `(sku, qty, location)` or `Line`); returns how many.
+    pub(crate) fn read(&mut self, v: &Bound<'py, PyAny>) -> PyResult<usize> {
+        let before = self.items.len();
+        if let Ok(l) = v.cast::<PyList>() {
+            self.reserve(l.len());
+            for (i, item) in l.iter().enumerate() {
+                // The line `AHEAD` on starts loading: a batch's line objects
+                // are often far apart in memory, beyond the caches.
+                if i + AHEAD < l.len() {
+                    // SAFETY: reads one slot of the list's item array, in
+                    // bounds (checked against its current length, with the
+                    // GIL held); the object it points to is only prefetched.
+                    let ahead =
+                        unsafe { pyo3::ffi::PyList_GET_ITEM(l.as_ptr(), (i + AHEAD) as isize) };
+                    unistock::prefetch::lines(ahead, 1);
+                }
+                self.read_line(item)?;
+            }
         } else if let Ok(t) = v.cast::<PyTuple>() {
-            t.len()
+            self.reserve(t.len());
+            for item in t.iter() {
+                self.read_line(item)?;
+            }
         } else {
             return Err(arg_err(
-                py,
+                v.py(),
                 "lines",
                 format!("must be a list, not {}", type_name(v)),
             ));
-        };
-        let mut items = SmallVec::with_capacity(count);
-        let mut push = |item: Bound<'py, PyAny>| -> PyResult<()> {
-            // A tuple first: the usual line, and a flag test, where the
-            // `Line` check is a subtype walk.
-            let Ok(t) = item.cast::<PyTuple>() else {
-                let line = item.cast::<crate::hold::Line>().map_err(|_| {
-                    arg_err(py, "lines", format!("{shape}, not {}", type_name(&item)))
-                })?;
-                let l = line.get();
-                items.push((
-                    pyo3::types::PyString::new(py, &l.sku).into_any(),
-                    l.location
-                        .as_ref()
-                        .map(|loc| pyo3::types::PyString::new(py, loc).into_any()),
-                    l.qty.0,
-                ));
-                return Ok(());
+        }
+        Ok(self.items.len() - before)
+    }
+
+    fn reserve(&mut self, n: usize) {
+        self.items.reserve(n);
+        self.owners.reserve(n);
+    }
+
+    #[inline]
+    fn read_line(&mut self, item: Bound<'py, PyAny>) -> PyResult<()> {
+        let py = item.py();
+        // A tuple first: the usual line, and a flag test, where the `Line`
+        // check is a subtype walk.
+        let at = if let Ok(t) = item.cast::<PyTuple>() {
+            // Read in place: the tuple, which cannot change, holds them.
+            let (sku_obj, qty_obj, loc) = match t.as_slice() {
+                [sku, qty] => (sku, qty, None),
+                [sku, qty, loc] => (sku, qty, Some(loc).filter(|l| !l.is_none())),
+                _ => {
+                    return Err(arg_err(
+                        py,
+                        "lines",
+                        "each line must be (sku, qty) or (sku, qty, location)",
+                    ));
+                }
             };
-            let n = t.len();
-            if !(2..=3).contains(&n) {
-                return Err(arg_err(
+            let sku = id_ref(sku_obj, "sku")?;
+            LineAt {
+                sku: Pinned::of(sku),
+                qty: qty_in(qty_obj, sku)?,
+                loc: match loc {
+                    Some(l) => Some(Pinned::of(id_ref(l, "location")?)),
+                    None => None,
+                },
+            }
+        } else {
+            let line = item.cast::<crate::hold::Line>().map_err(|_| {
+                arg_err(
                     py,
                     "lines",
-                    "each line must be (sku, qty) or (sku, qty, location)",
-                ));
+                    format!(
+                        "each line must be (sku, qty), (sku, qty, location) or a Line, not {}",
+                        type_name(&item)
+                    ),
+                )
+            })?;
+            // A frozen `Line`: its strings never change.
+            let l = line.get();
+            LineAt {
+                sku: Pinned::of(&l.sku),
+                loc: l.location.as_deref().map(Pinned::of),
+                qty: l.qty.0,
             }
-            let sku = t.get_item(0)?;
-            let sku_text = id_ref(&sku, "sku")?;
-            let qty = qty_in(&t.get_item(1)?, sku_text)?;
-            let loc = if n == 3 {
-                Some(t.get_item(2)?).filter(|l| !l.is_none())
-            } else {
-                None
-            };
-            if let Some(loc) = &loc {
-                id_ref(loc, "location")?;
-            }
-            items.push((sku, loc, qty));
-            Ok(())
         };
-        if let Ok(l) = v.cast::<PyList>() {
-            for item in l.iter() {
-                push(item)?;
-            }
-        } else if let Ok(t) = v.cast::<PyTuple>() {
-            for item in t.iter() {
-                push(item)?;
-            }
-        }
-        Ok(LineItems { items })
-    }
-
-    /// How many lines.
-    pub(crate) fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// The lines, reading the text in place, appended to `out`.
-    pub(crate) fn push_lines<'a>(
-        &'a self,
-        out: &mut impl Extend<unistock::HoldLine<'a>>,
-    ) -> PyResult<()> {
-        for (sku, loc, qty) in &self.items {
-            out.extend([unistock::HoldLine {
-                sku: id_ref(sku, "sku")?,
-                qty: *qty,
-                location: loc.as_ref().map(|l| id_ref(l, "location")).transpose()?,
-            }]);
-        }
+        self.items.push(at);
+        self.owners.push(item);
         Ok(())
     }
 
-    /// The lines, reading the text in place.
-    pub(crate) fn lines(&self) -> PyResult<SmallVec<[unistock::HoldLine<'_>; 2]>> {
-        let mut out = SmallVec::with_capacity(self.items.len());
-        self.push_lines(&mut out)?;
-        Ok(out)
+    /// Copies `s` into the buffer.
+    #[inline]
+    pub(crate) fn push_text(&mut self, s: &str) -> Span {
+        let span = Span {
+            start: self.text.len(),
+            len: s.len(),
+        };
+        self.text.extend_from_slice(s.as_bytes());
+        span
+    }
+
+    fn pinned(&self, p: Pinned) -> &str {
+        // SAFETY: `p` is the text of a `str` or of a frozen `Line`'s
+        // `String`, held by an object in `self.owners` (the line's own
+        // object, immutable) for as long as `self` lives, so its bytes stay
+        // where they are, unchanged, valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(p.ptr, p.len)) }
+    }
+
+    /// The text at `span`.
+    pub(crate) fn str(&self, span: Span) -> &str {
+        let bytes = &self.text[span.start..span.start + span.len];
+        // SAFETY: the buffer holds only whole `&str`s (`push_text`), and a
+        // span is one of them, so its bytes are valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(bytes) }
+    }
+
+    /// All the lines, in the order read, as the engine takes them.
+    pub(crate) fn lines(&self) -> SmallVec<[unistock::HoldLine<'_>; 2]> {
+        self.items
+            .iter()
+            .map(|l| unistock::HoldLine {
+                sku: self.pinned(l.sku),
+                qty: l.qty,
+                location: l.loc.map(|loc| self.pinned(loc)),
+            })
+            .collect()
     }
 }
 

@@ -1,7 +1,7 @@
 //! Holds: carts, checkouts, click & reserve (mirrors `unistock::hold`).
 
 use crate::convert::{
-    LineItems, Ms, PyQty, arg_err, id_in, id_ref, ids_in, opt_id_in, qty_in, seq_items, str_ref,
+    LineItems, Ms, PyQty, Span, arg_err, id_in, id_ref, ids_in, opt_id_in, qty_in, seq_items,
     time_in, ttl_in, untrack,
 };
 use crate::engine::Engine;
@@ -160,11 +160,15 @@ fn pool_in(v: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
         .map_or(Ok(true), |v| crate::channel::bool_in(v, "pool"))
 }
 
-/// One `hold_batch` request, its text read in place.
+/// One `hold_batch` request; its text and lines are in the call's
+/// [`LineItems`].
 struct RequestItems<'py> {
+    /// Kept for the receipt.
     id: Bound<'py, PyString>,
-    channel: Bound<'py, PyAny>,
-    lines: LineItems<'py>,
+    id_text: Span,
+    channel: Span,
+    /// How many lines, read after the previous request's.
+    lines: usize,
     ttl_ms: u64,
 }
 
@@ -176,7 +180,12 @@ impl Engine {
         }
     }
 
-    fn hold_request_in<'py>(&self, item: &Bound<'py, PyAny>) -> PyResult<RequestItems<'py>> {
+    /// Reads one `hold_batch` request, its text and lines into `text`.
+    fn hold_request_in<'py>(
+        &self,
+        item: &Bound<'py, PyAny>,
+        text: &mut LineItems<'py>,
+    ) -> PyResult<RequestItems<'py>> {
         let py = item.py();
         let t = item.cast::<PyTuple>().map_err(|_| {
             arg_err(
@@ -198,15 +207,17 @@ impl Engine {
             None
         };
         let id = t.get_item(0)?;
-        id_ref(&id, "id")?;
-        let channel = t.get_item(1)?;
-        id_ref(&channel, "channel")?;
+        let lines = t.get_borrowed_item(2)?;
+        let id_text = text.push_text(id_ref(&id, "id")?);
+        let channel = t.get_borrowed_item(1)?;
+        let channel = text.push_text(id_ref(&channel, "channel")?);
         Ok(RequestItems {
             id: id
                 .cast_into::<PyString>()
                 .map_err(|_| arg_err(py, "id", "must be a str"))?,
+            id_text,
             channel,
-            lines: LineItems::new(&t.get_item(2)?)?,
+            lines: text.read(&lines)?,
             ttl_ms: self.ttl_or_default(ttl.as_ref())?,
         })
     }
@@ -238,7 +249,7 @@ impl Engine {
         let id_text = id_ref(id, "id")?;
         let channel = id_ref(channel, "channel")?;
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let ttl_ms = self.ttl_or_default(ttl)?;
         let pool = pool_in(pool)?;
         let e = &self.inner;
@@ -268,27 +279,25 @@ impl Engine {
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let pool = pool_in(pool)?;
         let items = seq_items(requests, "requests")?;
+        // Every request's text and lines in one buffer (none per request).
+        let mut text = LineItems::default();
         let reqs = items
             .iter()
-            .map(|r| self.hold_request_in(r))
+            .map(|r| self.hold_request_in(r, &mut text))
             .collect::<PyResult<Vec<_>>>()?;
-        // Every request's lines in one list (no list per request).
-        let mut lines = Vec::with_capacity(reqs.iter().map(|r| r.lines.len()).sum());
-        for r in &reqs {
-            r.lines.push_lines(&mut lines)?;
-        }
+        let lines = text.lines();
         let mut rest = &lines[..];
         let core = reqs
             .iter()
             .map(|r| {
-                let (l, after) = rest.split_at(r.lines.len());
+                let (l, after) = rest.split_at(r.lines);
                 rest = after;
                 let mut req =
-                    HoldRequest::new(str_ref(&r.id)?, id_ref(&r.channel, "channel")?, l, r.ttl_ms);
+                    HoldRequest::new(text.str(r.id_text), text.str(r.channel), l, r.ttl_ms);
                 req.pool = pool;
-                Ok(req)
+                req
             })
-            .collect::<PyResult<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         let e = &self.inner;
         let results = run_infallible(py, || e.hold_batch(&core))?;
         results

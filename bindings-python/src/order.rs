@@ -178,7 +178,7 @@ impl Engine {
     ) -> PyResult<OrderReceipt> {
         let (sale, channel) = (id_in(sale, "sale")?, id_in(channel, "channel")?);
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let e = &self.inner;
         run(py, || {
             e.till_sale(&sale, &channel, &ls)
@@ -199,7 +199,7 @@ impl Engine {
     ) -> PyResult<OrderInfo> {
         let order = id_in(order, "order")?;
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let e = &self.inner;
         run(py, || e.fulfil(&order, &ls)).map(info_out)
     }
@@ -215,7 +215,7 @@ impl Engine {
     ) -> PyResult<OrderInfo> {
         let order = id_in(order, "order")?;
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let e = &self.inner;
         run(py, || e.cancel(&order, &ls)).map(info_out)
     }

@@ -340,7 +340,7 @@ impl Engine {
             transfer_days,
         )?;
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let req = RouteRequest {
             channel: &channel,
             fulfilment: a.fulfilment,
@@ -400,7 +400,7 @@ impl Engine {
             transfer_days,
         )?;
         let items = LineItems::new(lines)?;
-        let ls = items.lines()?;
+        let ls = items.lines();
         let req = RouteRequest {
             channel: &channel,
             fulfilment: a.fulfilment,
