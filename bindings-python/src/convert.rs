@@ -446,7 +446,8 @@ impl<'py> LineItems<'py> {
         Ok(self.items.len() - before)
     }
 
-    fn reserve(&mut self, n: usize) {
+    /// Room for `n` more lines.
+    pub(crate) fn reserve(&mut self, n: usize) {
         self.items.reserve(n);
         self.owners.reserve(n);
     }

@@ -281,10 +281,15 @@ impl Engine {
         let items = seq_items(requests, "requests")?;
         // Every request's text and lines in one buffer (none per request).
         let mut text = LineItems::default();
-        let reqs = items
-            .iter()
-            .map(|r| self.hold_request_in(r, &mut text))
-            .collect::<PyResult<Vec<_>>>()?;
+        let mut reqs = Vec::with_capacity(items.len());
+        for r in &items {
+            reqs.push(self.hold_request_in(r, &mut text)?);
+            if reqs.len() == 1 {
+                // Room for the rest, guessed from the first (a batch's
+                // carts are often alike): the buffers grow once, if at all.
+                text.reserve(reqs[0].lines * (items.len() - 1));
+            }
+        }
         let lines = text.lines();
         let mut rest = &lines[..];
         let core = reqs
