@@ -87,10 +87,25 @@ pub(crate) fn str_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     })
 }
 
+/// `exact(v)`, or `sub(v)` when `v` is not of the exact type. Under the
+/// stable ABI (abi3) a subtype check (`PyTuple_Check`...) is a call into
+/// the interpreter, and the exact check a pointer comparison: the usual
+/// inputs (plain tuples, strs, ints) skip the call.
+#[inline(always)]
+pub(crate) fn exact_or<'a, 'py, T, E>(
+    v: &'a Bound<'py, PyAny>,
+    exact: impl FnOnce(&'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, T>, E>,
+    sub: impl FnOnce(&'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, T>, E>,
+) -> Result<&'a Bound<'py, T>, E> {
+    exact(v).or_else(|_| sub(v))
+}
+
 /// A `str` id (not `None`, not bytes, not a list), borrowed.
 #[inline(always)]
 pub(crate) fn id_ref<'a>(v: &'a Bound<'_, PyAny>, field: &'static str) -> PyResult<&'a str> {
-    match v.cast::<PyString>() {
+    // An exact `str` first: one pointer comparison, where the subtype check
+    // is a call under the stable ABI (see `exact_or`).
+    match exact_or(v, |v| v.cast_exact::<PyString>(), |v| v.cast::<PyString>()) {
         Ok(s) => str_ref(s).map_err(|_| arg_err(v.py(), field, "must be valid UTF-8 text")),
         Err(_) => Err(arg_err(
             v.py(),
@@ -134,8 +149,9 @@ pub(crate) fn seq_items<'py>(
     v: &Bound<'py, PyAny>,
     field: &'static str,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    if let Ok(l) = v.cast::<PyList>() {
-        return Ok(l.iter().collect());
+    if let Ok(l) = exact_or(v, |v| v.cast_exact::<PyList>(), |v| v.cast::<PyList>()) {
+        // Indexed, the length read once (see `LineItems::read`).
+        return Ok((0..l.len()).map_while(|i| l.get_item(i).ok()).collect());
     }
     if let Ok(t) = v.cast::<PyTuple>() {
         return Ok(t.iter().collect());
@@ -150,7 +166,18 @@ pub(crate) fn seq_items<'py>(
 /// A quantity: an `int` (not `bool`) or a finite `decimal.Decimal`.
 #[inline]
 pub(crate) fn qty_in(v: &Bound<'_, PyAny>, sku: &str) -> PyResult<Qty> {
-    if v.is_instance_of::<PyInt>()
+    // An exact `int` (never a `bool`) is one pointer comparison, and one
+    // call reads it (pyo3's `extract` makes three under abi3).
+    if v.is_exact_instance_of::<PyInt>() {
+        let mut overflow = 0;
+        // SAFETY: `v` is a live exact `int` and the GIL is held. For an
+        // exact `int` this call fails only by overflowing, which it
+        // reports in `overflow` without raising.
+        let n = unsafe { pyo3::ffi::PyLong_AsLongLongAndOverflow(v.as_ptr(), &mut overflow) };
+        if overflow == 0 {
+            return Ok(Qty::units(n));
+        }
+    } else if v.is_instance_of::<PyInt>()
         && !v.is_instance_of::<PyBool>()
         && let Ok(n) = v.extract::<i64>()
     {
@@ -401,9 +428,6 @@ struct LineAt {
     qty: Qty,
 }
 
-/// How many lines on [`LineItems::read`] starts loading a line's object.
-const AHEAD: usize = 4;
-
 impl<'py> LineItems<'py> {
     /// The lines of one list.
     pub(crate) fn new(v: &Bound<'py, PyAny>) -> PyResult<Self> {
@@ -416,19 +440,15 @@ impl<'py> LineItems<'py> {
     /// `(sku, qty, location)` or `Line`); returns how many.
     pub(crate) fn read(&mut self, v: &Bound<'py, PyAny>) -> PyResult<usize> {
         let before = self.items.len();
-        if let Ok(l) = v.cast::<PyList>() {
-            self.reserve(l.len());
-            for (i, item) in l.iter().enumerate() {
-                // The line `AHEAD` on starts loading: a batch's line objects
-                // are often far apart in memory, beyond the caches.
-                if i + AHEAD < l.len() {
-                    // SAFETY: reads one slot of the list's item array, in
-                    // bounds (checked against its current length, with the
-                    // GIL held); the object it points to is only prefetched.
-                    let ahead =
-                        unsafe { pyo3::ffi::PyList_GET_ITEM(l.as_ptr(), (i + AHEAD) as isize) };
-                    unistock::prefetch::lines(ahead, 1);
-                }
+        if let Ok(l) = exact_or(v, |v| v.cast_exact::<PyList>(), |v| v.cast::<PyList>()) {
+            // Indexed, the length read once: the list's iterator asks the
+            // interpreter for it before every item (a call under abi3). A
+            // list that shrinks meanwhile (only a `Decimal` quantity runs
+            // Python code) ends the lines where it ends, as iterating would.
+            let n = l.len();
+            self.reserve(n);
+            for i in 0..n {
+                let Ok(item) = l.get_item(i) else { break };
                 self.read_line(item)?;
             }
         } else if let Ok(t) = v.cast::<PyTuple>() {
@@ -455,27 +475,35 @@ impl<'py> LineItems<'py> {
     #[inline]
     fn read_line(&mut self, item: Bound<'py, PyAny>) -> PyResult<()> {
         let py = item.py();
-        // A tuple first: the usual line, and a flag test, where the `Line`
-        // check is a subtype walk.
-        let at = if let Ok(t) = item.cast::<PyTuple>() {
+        // A tuple first: the usual line (an exact tuple is one pointer
+        // comparison), where the `Line` check is a subtype walk.
+        let at = if let Ok(t) = exact_or(
+            &item,
+            |v| v.cast_exact::<PyTuple>(),
+            |v| v.cast::<PyTuple>(),
+        ) {
+            let n = t.len();
+            if !(2..=3).contains(&n) {
+                return Err(arg_err(
+                    py,
+                    "lines",
+                    "each line must be (sku, qty) or (sku, qty, location)",
+                ));
+            }
             // Read in place: the tuple, which cannot change, holds them.
-            let (sku_obj, qty_obj, loc) = match t.as_slice() {
-                [sku, qty] => (sku, qty, None),
-                [sku, qty, loc] => (sku, qty, Some(loc).filter(|l| !l.is_none())),
-                _ => {
-                    return Err(arg_err(
-                        py,
-                        "lines",
-                        "each line must be (sku, qty) or (sku, qty, location)",
-                    ));
-                }
-            };
-            let sku = id_ref(sku_obj, "sku")?;
+            // SAFETY: each index is below the length checked just above.
+            let item = |i| unsafe { t.get_borrowed_item_unchecked(i) };
+            let (sku_obj, qty_obj) = (item(0), item(1));
+            let loc = Some(n)
+                .filter(|&n| n == 3)
+                .map(|_| item(2))
+                .filter(|l| !l.is_none());
+            let sku = id_ref(&sku_obj, "sku")?;
             LineAt {
                 sku: Pinned::of(sku),
-                qty: qty_in(qty_obj, sku)?,
+                qty: qty_in(&qty_obj, sku)?,
                 loc: match loc {
-                    Some(l) => Some(Pinned::of(id_ref(l, "location")?)),
+                    Some(l) => Some(Pinned::of(id_ref(&l, "location")?)),
                     None => None,
                 },
             }

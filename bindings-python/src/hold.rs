@@ -1,8 +1,8 @@
 //! Holds: carts, checkouts, click & reserve (mirrors `unistock::hold`).
 
 use crate::convert::{
-    LineItems, Ms, PyQty, Span, arg_err, id_in, id_ref, ids_in, opt_id_in, qty_in, seq_items,
-    time_in, ttl_in, untrack,
+    LineItems, Ms, PyQty, Span, arg_err, exact_or, id_in, id_ref, ids_in, opt_id_in, qty_in,
+    seq_items, time_in, ttl_in, untrack,
 };
 use crate::engine::Engine;
 use crate::errors::{exception, run, run_infallible};
@@ -187,7 +187,7 @@ impl Engine {
         text: &mut LineItems<'py>,
     ) -> PyResult<RequestItems<'py>> {
         let py = item.py();
-        let t = item.cast::<PyTuple>().map_err(|_| {
+        let t = exact_or(item, |v| v.cast_exact::<PyTuple>(), |v| v.cast::<PyTuple>()).map_err(|_| {
             arg_err(
                 py,
                 "requests",
@@ -212,9 +212,8 @@ impl Engine {
         let channel = t.get_borrowed_item(1)?;
         let channel = text.push_text(id_ref(&channel, "channel")?);
         Ok(RequestItems {
-            id: id
-                .cast_into::<PyString>()
-                .map_err(|_| arg_err(py, "id", "must be a str"))?,
+            // SAFETY: `id_ref` found a `str` just above.
+            id: unsafe { id.cast_into_unchecked::<PyString>() },
             id_text,
             channel,
             lines: text.read(&lines)?,
