@@ -57,7 +57,7 @@ mod loclist;
 mod names;
 pub mod order;
 pub mod pool;
-pub mod prefetch;
+mod prefetch;
 pub mod qty;
 pub mod routing;
 pub mod sku;

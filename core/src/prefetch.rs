@@ -5,15 +5,12 @@
 //! once its reorder window fills behind it, later independent misses wait
 //! to start. A prefetch instruction retires at once. It never faults, and
 //! it changes no value the program sees, so it is safe on any address.
-//!
-//! Public for the language packages, which start loading the host's
-//! objects of a batch's next lines while they read the current one.
 
 /// Starts loading the cache lines of `*p` (at most `lines` of them, 64
 /// bytes each, from `p` on). A no-op on targets without a prefetch
 /// instruction we use.
 #[inline(always)]
-pub fn lines<T>(p: *const T, lines: usize) {
+pub(crate) fn lines<T>(p: *const T, lines: usize) {
     #[cfg(target_arch = "x86_64")]
     for i in 0..lines {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
