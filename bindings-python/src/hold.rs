@@ -67,7 +67,9 @@ record!(
 /// What a granted hold holds. `replayed` is True when a retry with the
 /// same id and content got the original result back. Names are looked up
 /// when `parts` is read, so a receipt nobody inspects costs no strings.
-#[pyclass(frozen, module = "unistock")]
+/// Batches make and drop them by the thousand: a free list keeps that many
+/// for reuse instead of allocating each anew.
+#[pyclass(frozen, module = "unistock", freelist = 1024)]
 pub struct HoldReceipt {
     hold: Py<PyString>,
     expires_at_ms: u64,
