@@ -11,10 +11,7 @@ use std::time::Duration;
 use unistock::*;
 
 fn scale() -> u64 {
-    std::env::var("UNISTOCK_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
+    env_or("UNISTOCK_STRESS", 1)
 }
 
 /// Joins all threads or fails the test as a deadlock after `secs`.

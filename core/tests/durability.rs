@@ -878,7 +878,7 @@ mod fuzz {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(
-            std::env::var("UNISTOCK_FUZZ_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(256)
+            common::env_or("UNISTOCK_FUZZ_CASES", 256)
         ))]
 
         #[test]
@@ -1016,7 +1016,7 @@ mod lockstep {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(
-            std::env::var("UNISTOCK_LOCKSTEP_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(64)
+            common::env_or("UNISTOCK_LOCKSTEP_CASES", 64)
         ))]
 
         #[test]

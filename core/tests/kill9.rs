@@ -6,6 +6,8 @@
 //! results. `UNISTOCK_KILL_ROUNDS` sets the number of rounds (CI: 3;
 //! `scripts/kill9.sh N` runs many).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -98,10 +100,7 @@ fn kill9_child() {
 
 #[test]
 fn acknowledged_changes_survive_kill_9() {
-    let rounds: u64 = std::env::var("UNISTOCK_KILL_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
+    let rounds: u64 = common::env_or("UNISTOCK_KILL_ROUNDS", 3);
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut seed = std::time::SystemTime::now()

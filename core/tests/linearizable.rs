@@ -36,18 +36,11 @@ const CHANNELS: [(&str, &[usize], i64, Option<i64>); 3] = [
 /// often, the cold ones now and then.
 const START: [[i64; 3]; 3] = [[4, 3, 2], [20, 10, 6], [30, 0, 8]];
 fn threads() -> usize {
-    std::env::var("UNISTOCK_LIN_THREADS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(6)
+    common::env_or("UNISTOCK_LIN_THREADS", 6)
 }
 
 fn calls_per_thread() -> usize {
-    let scale: usize = std::env::var("UNISTOCK_STRESS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
-    1_500 * scale
+    1_500 * common::env_or::<usize>("UNISTOCK_STRESS", 1)
 }
 
 /// (SKU, location, units), by index into `SKUS` and `LOCS`.

@@ -1,6 +1,8 @@
 //! Routing: every strategy and constraint, click & collect with and without
 //! a transfer, backorders, explanations, and properties against brute force.
 
+mod common;
+
 use proptest::prelude::{ProptestConfig, prop, prop_assert, prop_assert_eq, proptest};
 use proptest::strategy::Strategy as _;
 use rust_decimal::Decimal;
@@ -1042,7 +1044,7 @@ fn brute_min(locs: &[Loc], want: &[i64]) -> Option<usize> {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("UNISTOCK_ROUTING_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
+        cases: common::env_or("UNISTOCK_ROUTING_CASES", 256),
         ..ProptestConfig::default()
     })]
 
