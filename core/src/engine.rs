@@ -204,6 +204,14 @@ pub(crate) struct Scratch {
     kpi: TxnKpis,
 }
 
+/// Where a SKU's stock is inside a [`Txn`]: its stripe's guard and its
+/// slot ([`Txn::locate`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct StockAt {
+    guard: usize,
+    slot: usize,
+}
+
 /// The inventory engine. Share it between threads with an `Arc`; every
 /// method takes `&self`.
 pub struct Engine {
@@ -694,8 +702,24 @@ impl<'e> Txn<'e> {
 
     #[inline]
     pub(crate) fn stock(&self, sku: SkuId) -> &SkuStock {
+        self.stock_at(self.locate(sku))
+    }
+
+    /// Where `sku`'s stock is in this transaction: found once for a
+    /// line's several reads and changes (the guard is a search).
+    #[inline]
+    pub(crate) fn locate(&self, sku: SkuId) -> StockAt {
         let (stripe, slot) = self.eng.stripe_slot(sku);
-        &self.guards[self.guard_index(stripe)].1.skus[slot]
+        StockAt {
+            guard: self.guard_index(stripe),
+            slot,
+        }
+    }
+
+    /// The stock [`Txn::locate`] found.
+    #[inline]
+    pub(crate) fn stock_at(&self, at: StockAt) -> &SkuStock {
+        &self.guards[at.guard].1.skus[at.slot]
     }
 
     /// The ledger slice of a SKU's stripe (locked by this transaction).
@@ -714,14 +738,34 @@ impl<'e> Txn<'e> {
     /// Changes a level and remembers how to undo it.
     #[inline]
     pub(crate) fn adjust(&mut self, sku: SkuId, loc: LocationId, field: Field, delta: i64) {
-        self.stock_mut(sku).adjust(loc, field, delta);
+        self.adjust_at(self.locate(sku), sku, loc, field, delta);
+    }
+
+    /// [`Txn::adjust`] of the stock at `at` (`sku`'s, from
+    /// [`Txn::locate`]).
+    #[inline]
+    pub(crate) fn adjust_at(
+        &mut self,
+        at: StockAt,
+        sku: SkuId,
+        loc: LocationId,
+        field: Field,
+        delta: i64,
+    ) {
+        self.guards[at.guard].1.skus[at.slot].adjust(loc, field, delta);
         self.scratch().undo.push((sku, loc, field, delta));
     }
 
     /// Changes a channel's pool claim on a SKU and remembers how to undo it.
     #[inline]
     pub(crate) fn adjust_pool(&mut self, sku: SkuId, chan: ChannelId, delta: i64) {
-        self.adjust(sku, LocationId(chan.0), Field::Pool, delta);
+        self.adjust_pool_at(self.locate(sku), sku, chan, delta);
+    }
+
+    /// [`Txn::adjust_pool`] of the stock at `at` (`sku`'s).
+    #[inline]
+    pub(crate) fn adjust_pool_at(&mut self, at: StockAt, sku: SkuId, chan: ChannelId, delta: i64) {
+        self.adjust_at(at, sku, LocationId(chan.0), Field::Pool, delta);
     }
 
     /// Queues a ledger event; it is numbered at commit.

@@ -1236,7 +1236,8 @@ impl Engine {
                     });
                 }
                 None => {
-                    let avail = channel.available(topo, txn.stock(l.sku));
+                    let at = txn.locate(l.sku);
+                    let avail = channel.available(topo, txn.stock_at(at));
                     if l.qty > avail {
                         return Err(self.insufficient(
                             l.sku,
@@ -1248,7 +1249,7 @@ impl Engine {
                         ));
                     }
                     if pool {
-                        txn.adjust_pool(l.sku, chan, l.qty);
+                        txn.adjust_pool_at(at, l.sku, chan, l.qty);
                         txn.pool_event_noted(EventKind::PoolReserved, l.sku, l.qty, &packed);
                         parts.push(PartRec {
                             sku: l.sku,
