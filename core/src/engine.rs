@@ -730,9 +730,8 @@ impl<'e> Txn<'e> {
 
     #[inline]
     pub(crate) fn stock_mut(&mut self, sku: SkuId) -> &mut SkuStock {
-        let (stripe, slot) = self.eng.stripe_slot(sku);
-        let g = self.guard_index(stripe);
-        &mut self.guards[g].1.skus[slot]
+        let at = self.locate(sku);
+        &mut self.guards[at.guard].1.skus[at.slot]
     }
 
     /// Changes a level and remembers how to undo it.
