@@ -87,25 +87,23 @@ pub(crate) fn str_ref<'a>(s: &'a Bound<'_, PyString>) -> PyResult<&'a str> {
     })
 }
 
-/// `exact(v)`, or `sub(v)` when `v` is not of the exact type. Under the
-/// stable ABI (abi3) a subtype check (`PyTuple_Check`...) is a call into
-/// the interpreter, and the exact check a pointer comparison: the usual
-/// inputs (plain tuples, strs, ints) skip the call.
+/// `v` as a `T`: checked first for exactly `T`, then for a subtype. Under
+/// the stable ABI (abi3) a subtype check (`PyTuple_Check`...) is a call
+/// into the interpreter, and the exact check a pointer comparison: the
+/// usual inputs (plain tuples, strs, lists) skip the call.
 #[inline(always)]
-pub(crate) fn exact_or<'a, 'py, T, E>(
+pub(crate) fn cast_fast<'a, 'py, T: pyo3::PyTypeInfo>(
     v: &'a Bound<'py, PyAny>,
-    exact: impl FnOnce(&'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, T>, E>,
-    sub: impl FnOnce(&'a Bound<'py, PyAny>) -> Result<&'a Bound<'py, T>, E>,
-) -> Result<&'a Bound<'py, T>, E> {
-    exact(v).or_else(|_| sub(v))
+) -> Result<&'a Bound<'py, T>, pyo3::CastError<'a, 'py>> {
+    v.cast_exact::<T>().or_else(|_| v.cast::<T>())
 }
 
 /// A `str` id (not `None`, not bytes, not a list), borrowed.
 #[inline(always)]
 pub(crate) fn id_ref<'a>(v: &'a Bound<'_, PyAny>, field: &'static str) -> PyResult<&'a str> {
     // An exact `str` first: one pointer comparison, where the subtype check
-    // is a call under the stable ABI (see `exact_or`).
-    match exact_or(v, |v| v.cast_exact::<PyString>(), |v| v.cast::<PyString>()) {
+    // is a call under the stable ABI (see `cast_fast`).
+    match cast_fast::<PyString>(v) {
         Ok(s) => str_ref(s).map_err(|_| arg_err(v.py(), field, "must be valid UTF-8 text")),
         Err(_) => Err(arg_err(
             v.py(),
@@ -149,7 +147,7 @@ pub(crate) fn seq_items<'py>(
     v: &Bound<'py, PyAny>,
     field: &'static str,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    if let Ok(l) = exact_or(v, |v| v.cast_exact::<PyList>(), |v| v.cast::<PyList>()) {
+    if let Ok(l) = cast_fast::<PyList>(v) {
         // Indexed, the length read once (see `LineItems::read`).
         return Ok((0..l.len()).map_while(|i| l.get_item(i).ok()).collect());
     }
@@ -440,7 +438,7 @@ impl<'py> LineItems<'py> {
     /// `(sku, qty, location)` or `Line`); returns how many.
     pub(crate) fn read(&mut self, v: &Bound<'py, PyAny>) -> PyResult<usize> {
         let before = self.items.len();
-        if let Ok(l) = exact_or(v, |v| v.cast_exact::<PyList>(), |v| v.cast::<PyList>()) {
+        if let Ok(l) = cast_fast::<PyList>(v) {
             // Indexed, the length read once: the list's iterator asks the
             // interpreter for it before every item (a call under abi3). A
             // list that shrinks meanwhile (only a `Decimal` quantity runs
@@ -477,11 +475,7 @@ impl<'py> LineItems<'py> {
         let py = item.py();
         // A tuple first: the usual line (an exact tuple is one pointer
         // comparison), where the `Line` check is a subtype walk.
-        let at = if let Ok(t) = exact_or(
-            &item,
-            |v| v.cast_exact::<PyTuple>(),
-            |v| v.cast::<PyTuple>(),
-        ) {
+        let at = if let Ok(t) = cast_fast::<PyTuple>(&item) {
             let n = t.len();
             if !(2..=3).contains(&n) {
                 return Err(arg_err(

@@ -1,7 +1,7 @@
 //! Holds: carts, checkouts, click & reserve (mirrors `unistock::hold`).
 
 use crate::convert::{
-    LineItems, Ms, PyQty, Span, arg_err, exact_or, id_in, id_ref, ids_in, opt_id_in, qty_in,
+    LineItems, Ms, PyQty, Span, arg_err, cast_fast, id_in, id_ref, ids_in, opt_id_in, qty_in,
     seq_items, time_in, ttl_in, untrack,
 };
 use crate::engine::Engine;
@@ -189,7 +189,7 @@ impl Engine {
         text: &mut LineItems<'py>,
     ) -> PyResult<RequestItems<'py>> {
         let py = item.py();
-        let t = exact_or(item, |v| v.cast_exact::<PyTuple>(), |v| v.cast::<PyTuple>()).map_err(|_| {
+        let t = cast_fast::<PyTuple>(item).map_err(|_| {
             arg_err(
                 py,
                 "requests",
