@@ -7,12 +7,14 @@
 //! idempotency (the bench clock advances so that retention purges run).
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::mpsc;
 use unistock::*;
+
+#[path = "common/naive.rs"]
+mod naive;
+use naive::Naive;
 
 const SKUS: usize = 100_000;
 
@@ -51,32 +53,6 @@ fn rig(skus: usize) -> Rig {
         clock,
         names,
         ids,
-    }
-}
-
-/// The baseline a shop would hand-write: one global lock around a map.
-struct Naive {
-    map: Mutex<HashMap<String, (i64, i64)>>,
-}
-
-impl Naive {
-    fn new(names: &[String]) -> Self {
-        Naive {
-            map: Mutex::new(names.iter().map(|n| (n.clone(), (1_000_000, 0))).collect()),
-        }
-    }
-    fn hold(&self, sku: &str, q: i64) -> bool {
-        let mut m = self.map.lock();
-        let e = m.get_mut(sku).unwrap();
-        if e.0 - e.1 >= q {
-            e.1 += q;
-            true
-        } else {
-            false
-        }
-    }
-    fn release(&self, sku: &str, q: i64) {
-        self.map.lock().get_mut(sku).unwrap().1 -= q;
     }
 }
 
