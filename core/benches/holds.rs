@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use unistock::*;
 
-#[path = "common/naive.rs"]
-mod naive;
-use naive::Naive;
+#[path = "common/holds_rig.rs"]
+mod holds_rig;
+use holds_rig::{Naive, stock_shop};
 
 const SKUS: usize = 100_000;
 
@@ -32,21 +32,7 @@ fn rig(skus: usize) -> Rig {
         ..Config::with_clock(clock.clone())
     };
     let engine = Arc::new(Engine::with_config(config));
-    engine
-        .upsert_location(LocationSpec::warehouse("wh-1"))
-        .unwrap();
-    engine
-        .upsert_location(LocationSpec::warehouse("wh-2"))
-        .unwrap();
-    engine
-        .upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
-        .unwrap();
-    let names: Vec<String> = (0..skus).map(|i| format!("sku-{i:06}")).collect();
-    for n in &names {
-        engine
-            .receive(n, "wh-1", 1_000_000.into(), Note::default())
-            .unwrap();
-    }
+    let names = stock_shop(&engine, skus);
     let ids = (0..1 << 16).map(|i| format!("h{i:x}")).collect();
     Rig {
         engine,

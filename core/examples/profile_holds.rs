@@ -7,6 +7,10 @@
 //! journal to in mode `none` (unset: in memory; a fresh directory each run).
 use std::sync::Arc;
 use unistock::*;
+
+#[path = "../benches/common/holds_rig.rs"]
+mod holds_rig;
+use holds_rig::stock_shop;
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: u64 = args
@@ -33,15 +37,7 @@ fn main() {
             Engine::open(&dir, config, opts).unwrap()
         }
     };
-    e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
-    e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
-    e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
-        .unwrap();
-    let names: Vec<String> = (0..skus).map(|i| format!("sku-{i:06}")).collect();
-    for s in &names {
-        e.receive(s, "wh-1", 1_000_000.into(), Note::default())
-            .unwrap();
-    }
+    let names = stock_shop(&e, skus);
     let nids: usize = std::env::var("IDS")
         .ok()
         .map_or(1 << 16, |s| s.parse().unwrap());

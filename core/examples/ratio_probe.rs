@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::Instant;
 use unistock::*;
 
-#[path = "../benches/common/naive.rs"]
-mod naive;
-use naive::Naive;
+#[path = "../benches/common/holds_rig.rs"]
+mod holds_rig;
+use holds_rig::{Naive, stock_shop};
 
 const SKUS: usize = 100_000;
 
@@ -57,15 +57,7 @@ fn main() {
         ..Config::with_clock(clock.clone())
     };
     let e = Engine::with_config(config);
-    e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
-    e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
-    e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
-        .unwrap();
-    let names: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:06}")).collect();
-    for s in &names {
-        e.receive(s, "wh-1", 1_000_000.into(), Note::default())
-            .unwrap();
-    }
+    let names = stock_shop(&e, SKUS);
     let naive = Naive::new(&names);
     let ids: Vec<String> = (0..1 << 16).map(|i| format!("h{i:x}")).collect();
     let mut i = 0usize;

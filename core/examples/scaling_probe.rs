@@ -18,6 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 use unistock::*;
 
+#[path = "../benches/common/holds_rig.rs"]
+mod holds_rig;
+use holds_rig::stock_shop;
+
 const SKUS: usize = 100_000;
 
 fn rig() -> (Arc<Engine>, Arc<ManualClock>, Vec<String>) {
@@ -27,15 +31,7 @@ fn rig() -> (Arc<Engine>, Arc<ManualClock>, Vec<String>) {
         ..Config::with_clock(clock.clone())
     };
     let e = Arc::new(Engine::with_config(config));
-    e.upsert_location(LocationSpec::warehouse("wh-1")).unwrap();
-    e.upsert_location(LocationSpec::warehouse("wh-2")).unwrap();
-    e.upsert_channel(ChannelSpec::new("web", ["wh-1", "wh-2"]))
-        .unwrap();
-    let names: Vec<String> = (0..SKUS).map(|i| format!("sku-{i:06}")).collect();
-    for n in &names {
-        e.receive(n, "wh-1", 1_000_000.into(), Note::default())
-            .unwrap();
-    }
+    let names = stock_shop(&e, SKUS);
     (e, clock, names)
 }
 
