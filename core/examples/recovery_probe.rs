@@ -1,8 +1,8 @@
 //! Recovery speed alone: `recovery_probe DIR N` writes N single-line
 //! hold+release pairs over 10,000 SKUs into a fresh journal in DIR (mode
-//! `none`), then times a reopen (run it under `perf` to see the replay) and one more
-//! checkpoint, as the open ends with. Reopen a copy each time: the open
-//! compacts the journal.
+//! `none`); `recovery_probe DIR` then times a reopen (run it under `perf`
+//! to see the replay) and one more checkpoint, like the one the open ends
+//! with. Reopen a copy each time: the open compacts the journal.
 use std::time::Instant;
 use unistock::*;
 

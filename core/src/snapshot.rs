@@ -240,6 +240,6 @@ impl Engine {
 /// The keys are unique (each came from one map), so an unstable sort gives
 /// that same order, with fewer comparisons than a stable one.
 fn by_key<T>(mut v: Vec<(Key, T)>) -> Vec<(Key, T)> {
-    v.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     v
 }
