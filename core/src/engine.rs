@@ -730,7 +730,12 @@ impl<'e> Txn<'e> {
 
     #[inline]
     pub(crate) fn stock_mut(&mut self, sku: SkuId) -> &mut SkuStock {
-        let at = self.locate(sku);
+        self.stock_at_mut(self.locate(sku))
+    }
+
+    /// The stock [`Txn::locate`] found, to change.
+    #[inline]
+    fn stock_at_mut(&mut self, at: StockAt) -> &mut SkuStock {
         &mut self.guards[at.guard].1.skus[at.slot]
     }
 
@@ -751,7 +756,7 @@ impl<'e> Txn<'e> {
         field: Field,
         delta: i64,
     ) {
-        self.guards[at.guard].1.skus[at.slot].adjust(loc, field, delta);
+        self.stock_at_mut(at).adjust(loc, field, delta);
         self.scratch().undo.push((sku, loc, field, delta));
     }
 

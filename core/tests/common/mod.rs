@@ -5,6 +5,7 @@ use std::sync::Arc;
 use unistock::{Cap, ChannelSpec, Config, Engine, LocationSpec, ManualClock, Note, Part};
 
 pub const T0: u64 = 1_700_000_000_000;
+pub const MIN: u64 = 60_000;
 
 /// A harness's size knob from the environment (stress scale, cases,
 /// threads, rounds): `default` when it is unset or not a number.
@@ -14,7 +15,6 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
 }
-pub const MIN: u64 = 60_000;
 
 /// Two warehouses, two stores; channels web (wh-1, wh-2, store-1),
 /// till:store-1 (store-1), market (wh-1, capped at 3 units).
