@@ -1,8 +1,10 @@
-//! Recovery speed alone: `recovery_probe DIR N` writes N single-line
+//! Recovery speed alone: `recovery_probe DIR N [LINES]` writes N
 //! hold+release pairs over 10,000 SKUs into a fresh journal in DIR (mode
-//! `none`); `recovery_probe DIR` then times a reopen (run it under `perf`
-//! to see the replay) and one more checkpoint, like the one the open ends
-//! with. Reopen a copy each time: the open compacts the journal.
+//! `none`), each hold of LINES lines (1 unless given; each line is an event
+//! when held and one when released); `recovery_probe DIR` then times a
+//! reopen (run it under callgrind to see the replay) and one more
+//! checkpoint, like the one the open ends with. Reopen a copy each time:
+//! the open compacts the journal.
 use std::time::Instant;
 use unistock::*;
 
@@ -10,6 +12,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(args.next().expect("DIR"));
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500_000);
+    let width: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1);
     let config = || Config {
         ledger_retention: Some(1 << 16),
         ..Config::default()
@@ -30,7 +33,9 @@ fn main() {
         e.checkpoint().unwrap();
         for i in 0..n {
             let id = format!("h{i:x}");
-            let lines = [HoldLine::new(&names[(i * 7919) % names.len()], 1)];
+            let lines: Vec<HoldLine> = (0..width)
+                .map(|k| HoldLine::new(&names[((i * width + k) * 7919) % names.len()], 1))
+                .collect();
             e.hold(&HoldRequest::new(&id, "web", &lines, 3_600_000))
                 .unwrap();
             e.release(&id).unwrap();

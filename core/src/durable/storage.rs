@@ -4,7 +4,7 @@
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +26,27 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn list(&self) -> io::Result<Vec<String>>;
     /// A whole file.
     fn read(&self, name: &str) -> io::Result<Vec<u8>>;
+    /// A file's length in bytes.
+    fn size(&self, name: &str) -> io::Result<u64> {
+        self.read(name).map(|b| b.len() as u64)
+    }
+    /// Appends up to `max` bytes of a file, from `offset` on, to `into`;
+    /// returns how many. Fewer than `max` (at least one) is allowed, like
+    /// a file's own reads; none means the file ends at `offset`. Recovery
+    /// reads the journal this way, a piece at a time.
+    fn read_at(
+        &self,
+        name: &str,
+        offset: u64,
+        max: usize,
+        into: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let all = self.read(name)?;
+        let from = usize::try_from(offset).map_or(all.len(), |o| o.min(all.len()));
+        let piece = &all[from..all.len().min(from.saturating_add(max))];
+        into.extend_from_slice(piece);
+        Ok(piece.len())
+    }
     /// Opens a file for appending, creating it.
     fn append(&self, name: &str) -> io::Result<Box<dyn Segment>>;
     /// Replaces `name` with `bytes` atomically and durably (temporary file,
@@ -112,6 +133,22 @@ impl Storage for DirStorage {
         std::fs::read(self.dir.join(name))
     }
 
+    fn size(&self, name: &str) -> io::Result<u64> {
+        std::fs::metadata(self.dir.join(name)).map(|m| m.len())
+    }
+
+    fn read_at(
+        &self,
+        name: &str,
+        offset: u64,
+        max: usize,
+        into: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let mut f = File::open(self.dir.join(name))?;
+        f.seek(io::SeekFrom::Start(offset))?;
+        f.take(max as u64).read_to_end(into)
+    }
+
     fn append(&self, name: &str) -> io::Result<Box<dyn Segment>> {
         let f = OpenOptions::new()
             .create(true)
@@ -157,7 +194,14 @@ struct MemState {
     fail_write_at: Option<u64>,
     fail_sync_at: Option<u64>,
     locked: bool,
+    /// At most this many bytes per `read_at` (0: [`MEM_READ_LIMIT`]).
+    read_limit: usize,
 }
+
+/// How many bytes a [`MemStorage`] hands back per `read_at` unless told
+/// otherwise: few, and a prime, so that recovery's pieces end at every
+/// kind of place in a record.
+pub(crate) const MEM_READ_LIMIT: usize = 509;
 
 #[derive(Clone, Debug, Default)]
 struct MemFile {
@@ -175,6 +219,12 @@ impl MemStorage {
     pub fn counts(&self) -> (u64, u64) {
         let s = self.state.lock();
         (s.writes, s.syncs)
+    }
+
+    /// Hands back at most `max` bytes per `read_at` (at least 1), here and
+    /// in what [`MemStorage::crashed`] and [`MemStorage::killed`] leave.
+    pub fn set_read_limit(&self, max: usize) {
+        self.state.lock().read_limit = max.max(1);
     }
 
     /// Makes the `n`th write from now (1 = the next) fail, and every later one.
@@ -209,6 +259,7 @@ impl MemStorage {
         MemStorage {
             state: Arc::new(Mutex::new(MemState {
                 files,
+                read_limit: s.read_limit,
                 ..MemState::default()
             })),
         }
@@ -234,6 +285,7 @@ impl MemStorage {
         MemStorage {
             state: Arc::new(Mutex::new(MemState {
                 files,
+                read_limit: s.read_limit,
                 ..MemState::default()
             })),
         }
@@ -339,6 +391,38 @@ impl Storage for MemStorage {
             .get(name)
             .map(|f| f.data.clone())
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))
+    }
+
+    fn size(&self, name: &str) -> io::Result<u64> {
+        self.state
+            .lock()
+            .files
+            .get(name)
+            .map(|f| f.data.len() as u64)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))
+    }
+
+    fn read_at(
+        &self,
+        name: &str,
+        offset: u64,
+        max: usize,
+        into: &mut Vec<u8>,
+    ) -> io::Result<usize> {
+        let s = self.state.lock();
+        let data = &s
+            .files
+            .get(name)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, name.to_string()))?
+            .data;
+        let limit = match s.read_limit {
+            0 => MEM_READ_LIMIT,
+            n => n,
+        };
+        let from = usize::try_from(offset).map_or(data.len(), |o| o.min(data.len()));
+        let piece = &data[from..data.len().min(from.saturating_add(max.min(limit)))];
+        into.extend_from_slice(piece);
+        Ok(piece.len())
     }
 
     fn append(&self, name: &str) -> io::Result<Box<dyn Segment>> {
