@@ -5,10 +5,19 @@
 //! reopen (run it under callgrind to see the replay) and one more
 //! checkpoint, like the one the open ends with. Reopen a copy each time:
 //! the open compacts the journal.
+//!
+//! Built with `--features mimalloc`, it runs on the allocator the Python
+//! and Node packages ship, set up as they set it up.
 use std::time::Instant;
 use unistock::*;
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    #[cfg(feature = "mimalloc")]
+    unistock::alloc::keep_freed_pages();
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(args.next().expect("DIR"));
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500_000);
