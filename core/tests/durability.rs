@@ -5,7 +5,7 @@
 mod common;
 
 use std::sync::Arc;
-use unistock::durable::MemStorage;
+use unistock::durable::{self, MemStorage};
 use unistock::*;
 
 const WEB: &str = "web";
@@ -178,6 +178,61 @@ fn a_reopened_engine_has_exactly_the_state_it_had() {
         let again = reopened(&storage).unwrap();
         assert_eq!(again, model[STEPS], "{mode:?}");
     }
+}
+
+/// A storage of the host's own that implements only what `Storage`
+/// requires: recovery reads its journal through the trait's default
+/// `size` and `read_at` (whole-file reads, sliced).
+#[derive(Debug)]
+struct OnlyRequired(MemStorage);
+
+impl durable::Storage for OnlyRequired {
+    fn lock(&self) -> std::io::Result<()> {
+        self.0.lock()
+    }
+    fn unlock(&self) {
+        self.0.unlock()
+    }
+    fn list(&self) -> std::io::Result<Vec<String>> {
+        self.0.list()
+    }
+    fn read(&self, name: &str) -> std::io::Result<Vec<u8>> {
+        self.0.read(name)
+    }
+    fn append(&self, name: &str) -> std::io::Result<Box<dyn durable::Segment>> {
+        self.0.append(name)
+    }
+    fn write_atomic(&self, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.0.write_atomic(name, bytes)
+    }
+    fn remove(&self, name: &str) -> std::io::Result<()> {
+        self.0.remove(name)
+    }
+    fn describe(&self, name: &str) -> String {
+        self.0.describe(name)
+    }
+}
+
+#[test]
+fn a_storage_with_only_the_required_methods_recovers_the_same_state() {
+    let model = model_states();
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(run_durable(&e, &clock), STEPS);
+    drop(e);
+    let clock = Arc::new(ManualClock::new(1_000 + STEPS as u64 * 10));
+    let e = Engine::open_storage(
+        Arc::new(OnlyRequired(storage.killed())),
+        config(&clock),
+        DurableOptions {
+            mode: Durability::Sync,
+            snapshot_bytes: 0,
+        },
+    )
+    .unwrap();
+    assert!(e.recovery().unwrap().records_replayed > 0);
+    assert_eq!(e.snapshot(), model[STEPS]);
 }
 
 /// An idle durable engine leaves its storage alone: once what it did is

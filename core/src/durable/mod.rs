@@ -342,12 +342,12 @@ fn read_segments<'a>(
         let _ = tx.send(Err(e));
     };
     let mut sizes = Vec::with_capacity(segments.len());
-    for &n in segments {
+    for (i, &n) in segments.iter().enumerate() {
         match storage.size(&segment_name(n)) {
             Ok(size) => sizes.push(size),
             Err(e) => {
                 return fail(Error::Storage {
-                    detail: format!("cannot read: {e}"),
+                    detail: format!("cannot read {}: {e}", names[i]),
                 });
             }
         }

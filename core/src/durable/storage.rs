@@ -33,7 +33,9 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// Appends up to `max` bytes of a file, from `offset` on, to `into`;
     /// returns how many. Fewer than `max` (at least one) is allowed, like
     /// a file's own reads; none means the file ends at `offset`. Recovery
-    /// reads the journal this way, a piece at a time.
+    /// reads the journal this way, a piece at a time. The default reads
+    /// the whole file for every call: override it where files grow past
+    /// a few MiB.
     fn read_at(
         &self,
         name: &str,
@@ -42,8 +44,7 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
         into: &mut Vec<u8>,
     ) -> io::Result<usize> {
         let all = self.read(name)?;
-        let from = usize::try_from(offset).map_or(all.len(), |o| o.min(all.len()));
-        let piece = &all[from..all.len().min(from.saturating_add(max))];
+        let piece = piece_of(&all, offset, max);
         into.extend_from_slice(piece);
         Ok(piece.len())
     }
@@ -56,6 +57,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn remove(&self, name: &str) -> io::Result<()>;
     /// How a file is named in errors (its full path for a directory).
     fn describe(&self, name: &str) -> String;
+}
+
+/// Up to `max` bytes of `data` from `offset` on.
+fn piece_of(data: &[u8], offset: u64, max: usize) -> &[u8] {
+    let from = usize::try_from(offset).map_or(data.len(), |o| o.min(data.len()));
+    &data[from..data.len().min(from.saturating_add(max))]
 }
 
 /// A directory on disk.
@@ -419,8 +426,7 @@ impl Storage for MemStorage {
             0 => MEM_READ_LIMIT,
             n => n,
         };
-        let from = usize::try_from(offset).map_or(data.len(), |o| o.min(data.len()));
-        let piece = &data[from..data.len().min(from.saturating_add(max.min(limit)))];
+        let piece = piece_of(data, offset, max.min(limit));
         into.extend_from_slice(piece);
         Ok(piece.len())
     }
