@@ -158,6 +158,17 @@ fn run_durable(e: &Engine, clock: &ManualClock) -> usize {
     STEPS
 }
 
+/// A storage with the journal of the whole scripted day (`sync` mode), its
+/// engine gone.
+fn journaled_day() -> MemStorage {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(run_durable(&e, &clock), STEPS);
+    drop(e);
+    storage
+}
+
 fn reopened(storage: &MemStorage) -> Result<Snapshot> {
     let clock = Arc::new(ManualClock::new(1_000 + STEPS as u64 * 10));
     let e = open_mem(storage, &clock, Durability::Sync)?;
@@ -216,11 +227,7 @@ impl durable::Storage for OnlyRequired {
 #[test]
 fn a_storage_with_only_the_required_methods_recovers_the_same_state() {
     let model = model_states();
-    let storage = MemStorage::new();
-    let clock = Arc::new(ManualClock::new(1_000));
-    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
-    assert_eq!(run_durable(&e, &clock), STEPS);
-    drop(e);
+    let storage = journaled_day();
     let clock = Arc::new(ManualClock::new(1_000 + STEPS as u64 * 10));
     let e = Engine::open_storage(
         Arc::new(OnlyRequired(storage.killed())),
@@ -492,11 +499,7 @@ const READ_LIMITS: [usize; 4] = [1, 13, 509, usize::MAX];
 #[test]
 fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
     let model = model_states();
-    let storage = MemStorage::new();
-    let clock = Arc::new(ManualClock::new(1_000));
-    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
-    assert_eq!(run_durable(&e, &clock), STEPS);
-    drop(e);
+    let storage = journaled_day();
     let seg = last_segment(&storage);
     let full = storage.bytes(&seg);
     let &(start, len) = records(&full).last().unwrap();
@@ -525,11 +528,7 @@ fn a_torn_tail_is_cut_at_every_byte_of_the_last_record() {
 
 #[test]
 fn damage_in_the_middle_is_a_typed_error_naming_file_and_offset() {
-    let storage = MemStorage::new();
-    let clock = Arc::new(ManualClock::new(1_000));
-    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
-    assert_eq!(run_durable(&e, &clock), STEPS);
-    drop(e);
+    let storage = journaled_day();
     let seg = last_segment(&storage);
     let full = storage.bytes(&seg);
     let recs = records(&full);
