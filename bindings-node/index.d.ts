@@ -456,7 +456,10 @@ export declare class Engine {
    * Applies an outside count (an ERP's, a store's) taken at `asOf`:
    * on_hand is set to `counted` as of that time and the ledger's on_hand
    * changes after it are replayed on top; the variance is reported as a
-   * count's. Holds stay on. The reason defaults to `'reconcile'`.
+   * count's (a `'reconciled'` event). Holds stay on. The reason defaults
+   * to `'reconcile'`. The newest observation wins: after a count made
+   * after `asOf`, or a reconciliation as of a later time, this one
+   * changes nothing (`superseded`); a retried one changes nothing more.
    *
    * Locking: the SKU's stripe (its ledger slice is read under it).
    */
@@ -960,11 +963,13 @@ export interface PlanLine {
 
 /**
  * The outcome of `reconcile`: the on_hand changes after the count's time
- * that were replayed on top, and the count applied.
+ * that were replayed on top, the count applied, and whether a newer
+ * observation had superseded it (then nothing changed).
  */
 export interface Reconciliation {
   changesAfter: Quantity
   report: CountReport
+  superseded: boolean
 }
 
 /** What recovery found and did when the engine was opened. */

@@ -79,12 +79,14 @@ fn report_out(r: unistock::CountReport) -> CountReport {
 }
 
 /// The outcome of `reconcile`: the on_hand changes after the count's time
-/// that were replayed on top, and the count applied.
+/// that were replayed on top, the count applied, and whether a newer
+/// observation had superseded it (then nothing changed).
 #[napi(object, object_from_js = false)]
 pub struct Reconciliation {
     #[napi(ts_type = "Quantity")]
     pub changes_after: JsQty,
     pub report: CountReport,
+    pub superseded: bool,
 }
 
 /// An expected receipt not yet received.
@@ -282,7 +284,10 @@ impl Engine {
     /// Applies an outside count (an ERP's, a store's) taken at `asOf`:
     /// on_hand is set to `counted` as of that time and the ledger's on_hand
     /// changes after it are replayed on top; the variance is reported as a
-    /// count's. Holds stay on. The reason defaults to `'reconcile'`.
+    /// count's (a `'reconciled'` event). Holds stay on. The reason defaults
+    /// to `'reconcile'`. The newest observation wins: after a count made
+    /// after `asOf`, or a reconciliation as of a later time, this one
+    /// changes nothing (`superseded`); a retried one changes nothing more.
     ///
     /// Locking: the SKU's stripe (its ledger slice is read under it).
     #[napi(
@@ -309,6 +314,7 @@ impl Engine {
             Ok(Reconciliation {
                 changes_after: JsQty(r.changes_after),
                 report: report_out(r.report),
+                superseded: r.superseded,
             })
         })
     }

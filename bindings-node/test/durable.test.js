@@ -155,9 +155,40 @@ test('reconcile an ERP count as of a time', () => {
   assert.equal(r.report.variance, -2)
   assert.equal(r.report.levels.onHand, 7)
   assert.equal(r.report.levels.reserved, 2)
+  assert.equal(r.superseded, false)
   const last = e.eventsSince(e.lastSeq - 1n).at(-1)
-  assert.deepEqual([last.kind, last.reason, last.reference], ['counted', 'reconcile', 'ERP-1'])
+  assert.deepEqual([last.kind, last.reason, last.reference], ['reconciled', 'reconcile', 'ERP-1'])
   throwsCode(assert, () => e.reconcile('tee', 'wh-1', 8, 'yesterday'), 'E_INVALID_ARGUMENT')
+  e.close()
+})
+
+test('the newest count wins and a retried reconcile changes nothing', () => {
+  const dir = tmpdir()
+  const clock = new u.ManualClock(T0)
+  let e = shop(dir, clock)
+  e.receive('tee', 'wh-1', 10)
+  clock.advance(10 * MIN) // the ERP counts 8 here
+  const countedAt = clock.now()
+  clock.advance(5 * MIN)
+  e.receive('tee', 'wh-1', 3)
+  clock.advance(5 * MIN)
+  const outcome = (r) => [r.report.levels.onHand, r.report.variance, r.superseded]
+  assert.deepEqual(outcome(e.reconcile('tee', 'wh-1', 8, countedAt)), [11, -2, false])
+  // The ERP retries the message: nothing more changes.
+  assert.deepEqual(outcome(e.reconcile('tee', 'wh-1', 8, countedAt)), [11, 0, false])
+  e.close()
+  e = u.Engine.open(dir, { clock, ledgerRetention: null })
+  // After a restart, a count as of an earlier time tells nothing new.
+  const seq = e.lastSeq
+  const earlier = new Date(countedAt.getTime() - MIN)
+  assert.deepEqual(outcome(e.reconcile('tee', 'wh-1', 30, earlier)), [11, 0, true])
+  assert.equal(e.lastSeq, seq)
+  // A count in the store after the ERP's time wins over the ERP's.
+  clock.advance(MIN)
+  e.count('tee', 'wh-1', 6)
+  const before = new Date(clock.now().getTime() - MIN / 2)
+  assert.equal(e.reconcile('tee', 'wh-1', 50, before).superseded, true)
+  assert.equal(e.levels('tee', 'wh-1').onHand, 6)
   e.close()
 })
 

@@ -53,10 +53,12 @@ record!(
 
 record!(
     /// The outcome of `Engine.reconcile`: the on_hand changes after the
-    /// count's time that were replayed on top, and the count applied.
+    /// count's time that were replayed on top, the count applied, and
+    /// whether a newer observation had superseded it (then nothing changed).
     Reconciliation {
         changes_after: PyQty,
         report: CountReport,
+        superseded: bool,
     }
 );
 
@@ -271,7 +273,10 @@ impl Engine {
     /// Applies an outside count (an ERP's, a store's) taken at `as_of`:
     /// on_hand is set to `counted` as of that time and the ledger's on_hand
     /// changes after it are replayed on top; the variance is reported as a
-    /// count's. Holds stay on. The reason defaults to 'reconcile'.
+    /// count's (a 'reconciled' event). Holds stay on. The reason defaults
+    /// to 'reconcile'. The newest observation wins: after a count made
+    /// after `as_of`, or a reconciliation as of a later time, this one
+    /// changes nothing (`superseded`); a retried one changes nothing more.
     ///
     /// Locking: the SKU's stripe (its ledger slice is read under it).
     #[pyo3(signature = (sku, location, counted, *, as_of, reason=None, reference=None))]
@@ -295,6 +300,7 @@ impl Engine {
         Ok(Reconciliation {
             changes_after: PyQty(r.changes_after),
             report: report_out(r.report),
+            superseded: r.superseded,
         })
     }
 

@@ -142,10 +142,39 @@ def test_reconcile_an_erp_count_as_of_a_time(tmp_path: Path) -> None:
     assert r.changes_after == -1
     assert r.report.variance == -2 and r.report.levels.on_hand == 7
     assert r.report.levels.reserved == 2
+    assert r.superseded is False
     last = e.events_since(e.last_seq - 1)[-1]
-    assert (last.kind, last.reason, last.reference) == ("counted", "reconcile", "ERP-1")
+    assert (last.kind, last.reason, last.reference) == ("reconciled", "reconcile", "ERP-1")
     with pytest.raises(u.InvalidArgumentError):
         e.reconcile("tee", "wh-1", 8, as_of="yesterday")  # type: ignore[arg-type]
+
+
+def test_the_newest_count_wins_and_a_retried_reconcile_changes_nothing(tmp_path: Path) -> None:
+    clock = u.ManualClock(T0)
+    e = shop(tmp_path, clock)
+    e.receive("tee", "wh-1", 10)
+    clock.advance(MIN * 10)  # the ERP counts 8 here
+    counted_at = clock.now()
+    clock.advance(MIN * 5)
+    e.receive("tee", "wh-1", 3)
+    clock.advance(MIN * 5)
+    r = e.reconcile("tee", "wh-1", 8, as_of=counted_at)
+    assert (r.report.levels.on_hand, r.report.variance, r.superseded) == (11, -2, False)
+    # The ERP retries the message: nothing more changes.
+    r = e.reconcile("tee", "wh-1", 8, as_of=counted_at)
+    assert (r.report.levels.on_hand, r.report.variance, r.superseded) == (11, 0, False)
+    e.close()
+    e = u.Engine.open(tmp_path, clock=clock, ledger_retention=None)
+    # After a restart, a count as of an earlier time tells nothing new.
+    seq = e.last_seq
+    r = e.reconcile("tee", "wh-1", 30, as_of=counted_at - MIN)
+    assert (r.report.levels.on_hand, r.report.variance, r.superseded) == (11, 0, True)
+    assert e.last_seq == seq
+    # A count in the store after the ERP's time wins over the ERP's.
+    clock.advance(MIN)
+    e.count("tee", "wh-1", 6)
+    r = e.reconcile("tee", "wh-1", 50, as_of=clock.now() - MIN // 2)
+    assert (e.levels("tee", "wh-1").on_hand, r.superseded) == (6, True)
 
 
 def test_the_ledger_feed_resumes_after_a_restart(tmp_path: Path) -> None:

@@ -76,6 +76,9 @@ pub enum EventKind {
     SkuDeclared,
     LocationChanged,
     ChannelChanged,
+    /// An outside count applied as of an earlier time
+    /// ([`crate::Engine::reconcile`]); `qty` is the variance, as a count's.
+    Reconciled,
 }
 
 /// Level changes of one event, in the SKU's minor units.
@@ -109,7 +112,7 @@ impl EventKind {
             Condition::QualityControl => d.quality_control += v,
         };
         match self {
-            Received | Counted | TransferArrived | TransferReturned => d.on_hand += q,
+            Received | Counted | Reconciled | TransferArrived | TransferReturned => d.on_hand += q,
             WrittenOff | TillSale | TransferDispatched => d.on_hand -= q,
             WrittenOffUnsellable(c) => {
                 d.on_hand -= q;
@@ -166,6 +169,7 @@ impl EventKind {
         match self {
             Received => "receipt",
             Counted => "count",
+            Reconciled => "reconcile",
             WrittenOff | WrittenOffUnsellable(_) => "write_off",
             MarkedUnsellable(_) | RestoredSellable(_) => "condition",
             SafetySet => "safety",

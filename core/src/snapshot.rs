@@ -8,7 +8,7 @@ use crate::channel::Channel;
 use crate::engine::{Config, Engine};
 use crate::error::{Error, Result};
 use crate::hold::{HoldRec, HoldState, shard_index};
-use crate::ids::Key;
+use crate::ids::{Key, LocationId};
 use crate::kpi::Kpis;
 use crate::ledger::Event;
 use crate::location::Location;
@@ -23,7 +23,9 @@ use std::sync::atomic::Ordering;
 
 /// 2: hold records' request digests are `hold::fingerprint`'s second form
 /// (format 1's cannot be told from a changed retry, so it is refused).
-const FORMAT: u32 = 2;
+/// 3: `observed`, the times reconciliations were applied as of (a format 2
+/// snapshot is read as having none).
+const FORMAT: u32 = 3;
 
 /// The whole state of an engine. Serialize it with any serde format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +44,60 @@ pub struct Snapshot {
     /// Orders taken per location today (daily capacities).
     #[serde(default)]
     picks: Vec<(u64, u32)>,
+    /// (index in `skus`, location, time): the latest "as of" time a
+    /// reconciliation applied at that SKU and location.
+    #[serde(default)]
+    observed: Vec<(u32, LocationId, u64)>,
+}
+
+/// A format 2 snapshot as bincode has it: the fields before `observed`.
+#[derive(Deserialize)]
+struct SnapshotV2 {
+    format: u32,
+    seq: u64,
+    ledger_floor: u64,
+    skus: Vec<(Key, SkuStock)>,
+    locations: Vec<Location>,
+    channels: Vec<Option<Channel>>,
+    holds: Vec<(Key, HoldRec)>,
+    orders: Vec<(Key, OrderRec)>,
+    transfers: Vec<(Key, TransferRec)>,
+    kpis: Kpis,
+    ledger: Vec<Event>,
+    picks: Vec<(u64, u32)>,
+}
+
+impl From<SnapshotV2> for Snapshot {
+    fn from(v: SnapshotV2) -> Snapshot {
+        Snapshot {
+            format: v.format,
+            seq: v.seq,
+            ledger_floor: v.ledger_floor,
+            skus: v.skus,
+            locations: v.locations,
+            channels: v.channels,
+            holds: v.holds,
+            orders: v.orders,
+            transfers: v.transfers,
+            kpis: v.kpis,
+            ledger: v.ledger,
+            picks: v.picks,
+            observed: Vec::new(),
+        }
+    }
+}
+
+/// Decodes a snapshot's bincode body, of this format or format 2 (bincode
+/// writes the fields in order, without names: a field added at the end is
+/// missing from older bodies, not defaulted).
+pub(crate) fn from_bincode(body: &[u8]) -> bincode::Result<Snapshot> {
+    match body
+        .get(..4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    {
+        Some(2) => bincode::deserialize::<SnapshotV2>(body).map(Snapshot::from),
+        _ => bincode::deserialize(body),
+    }
 }
 
 impl Snapshot {
@@ -69,7 +125,7 @@ impl Engine {
         let stripes = self.lock_all_stripes();
         let topo = self.topo.load();
         let names = self.skus.all();
-        let skus = names
+        let skus: Vec<(Key, SkuStock)> = names
             .iter()
             .enumerate()
             .map(|(i, (name, _))| {
@@ -96,6 +152,7 @@ impl Engine {
         let picks = self.picks.lock().clone();
         let cut = at_cut();
         drop(meta);
+        let observed = observed_of(&skus);
         // Copy under the locks; sort after releasing them (writers wait
         // only for the copy).
         let holds: Vec<(Key, HoldRec)> = hold_guards
@@ -131,20 +188,36 @@ impl Engine {
             kpis,
             ledger,
             picks,
+            observed,
         };
         (snap, cut)
     }
 
     /// An engine holding exactly the state of `snapshot`.
     pub fn restore(snapshot: Snapshot, config: Config) -> Result<Engine> {
-        if snapshot.format != FORMAT {
+        if !(2..=FORMAT).contains(&snapshot.format) {
             return Err(Error::arg(
                 "snapshot",
                 format!("format {} is not supported", snapshot.format),
             ));
         }
         let eng = Engine::with_config(config);
-        for (name, stock) in snapshot.skus {
+        let mut observed = snapshot.observed;
+        observed.sort_unstable();
+        if observed
+            .last()
+            .is_some_and(|o| o.0 as usize >= snapshot.skus.len())
+        {
+            return Err(Error::arg(
+                "snapshot",
+                "an observation names a SKU the snapshot does not have",
+            ));
+        }
+        let mut observed = observed.into_iter().peekable();
+        for (i, (name, mut stock)) in snapshot.skus.into_iter().enumerate() {
+            while let Some((_, loc, ms)) = observed.next_if(|o| o.0 as usize == i) {
+                stock.cold_entry(loc).observed_ms = ms;
+            }
             let scale = stock.scale;
             let ((id, _), created) =
                 eng.skus
@@ -236,10 +309,55 @@ impl Engine {
     }
 }
 
+/// Where reconciliations were applied, as of when (`Snapshot::observed`).
+fn observed_of(skus: &[(Key, SkuStock)]) -> Vec<(u32, LocationId, u64)> {
+    let mut out = Vec::new();
+    for (i, (_, stock)) in skus.iter().enumerate() {
+        for c in stock.cold.iter().filter(|c| c.observed_ms > 0) {
+            out.push((i as u32, c.loc, c.observed_ms));
+        }
+    }
+    out
+}
+
 /// The records in key order, so that the same state gives the same bytes.
 /// The keys are unique (each came from one map), so an unstable sort gives
 /// that same order, with fewer comparisons than a stable one.
 fn by_key<T>(mut v: Vec<(Key, T)>) -> Vec<(Key, T)> {
     v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{LocationSpec, Note};
+
+    /// A format 2 body is this format's without `observed` (its length, 8
+    /// bytes, when empty) and with 2 for a format: it reads as a snapshot
+    /// with no observations, which restores; a cut body is an error.
+    #[test]
+    fn a_format_2_body_reads_as_having_no_observations() {
+        let e = Engine::new();
+        e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
+        e.receive("tee", "wh", 5.into(), Note::default()).unwrap();
+        let snap = e.snapshot();
+        assert!(snap.observed.is_empty());
+        let mut body = bincode::serialize(&snap).unwrap();
+        body.truncate(body.len() - 8);
+        body[..4].copy_from_slice(&2u32.to_le_bytes());
+        let old = from_bincode(&body).unwrap();
+        assert_eq!(old.format, 2);
+        assert_eq!(
+            Snapshot {
+                format: FORMAT,
+                ..old.clone()
+            },
+            snap
+        );
+        let back = Engine::restore(old, Config::default()).unwrap();
+        assert_eq!(back.snapshot(), snap);
+        body[..4].copy_from_slice(&FORMAT.to_le_bytes());
+        assert!(from_bincode(&body).is_err());
+    }
 }

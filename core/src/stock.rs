@@ -60,10 +60,18 @@ pub struct CountReport {
 /// The outcome of [`Engine::reconcile`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reconciliation {
-    /// On_hand changes in the ledger after the count's time, replayed on top.
+    /// On_hand changes in the ledger after the count's time (receipts,
+    /// sales, fulfilments, transfers...; not other counts), replayed on top.
     pub changes_after: Qty,
-    /// The count applied (`counted + changes_after`) and its variance.
+    /// The count applied (`counted + changes_after`) and its variance; when
+    /// `superseded`, the levels as they are, with no variance and no
+    /// shortage reported (nothing was counted).
     pub report: CountReport,
+    /// A newer observation of this SKU and location was already applied (a
+    /// count after the count's time, or a reconciliation as of a later
+    /// time), so this one changed nothing.
+    #[serde(default)]
+    pub superseded: bool,
 }
 
 /// An expected receipt (purchase order, ASN) at a location.
@@ -139,6 +147,11 @@ pub(crate) struct ColdLevels {
     #[serde(default)]
     pub backorder_arrived: i64,
     pub expected: Vec<Expected>,
+    /// The latest "as of" time a reconciliation applied here (0: none).
+    /// Snapshots carry it in their own list (`Snapshot::observed`), so this
+    /// record keeps the shape older snapshots have.
+    #[serde(skip)]
+    pub observed_ms: u64,
 }
 
 impl ColdLevels {
@@ -603,7 +616,7 @@ impl Engine {
     ) -> Result<CountReport> {
         let (txn, id, scale, loc, c) =
             self.begin_movement(sku, location, counted, Amount::NonNegative)?;
-        self.count_in(txn, (sku, location, id, scale, loc), c, note)
+        self.count_in(txn, (sku, location, id, scale, loc), c, note, None)
     }
 
     /// Applies an outside count (an ERP's or a store's) taken "as of"
@@ -611,8 +624,18 @@ impl Engine {
     /// ledger's on_hand changes at this SKU and location after it (sales,
     /// receipts, fulfilments that the count could not have seen) are
     /// replayed on top. The variance against what the engine had is
-    /// reported like a count's (a `counted` ledger event, the count KPIs).
-    /// This is how a shop whose ERP owns the counts keeps holds on.
+    /// reported like a count's (a `reconciled` ledger event, the count
+    /// KPIs). This is how a shop whose ERP owns the counts keeps holds on.
+    ///
+    /// The newest observation wins. A count made after `as_of_ms` (with
+    /// [`Engine::count`]) or a reconciliation as of a later time has
+    /// already told the engine more than this count can, so this one
+    /// changes nothing and says so (`superseded`). Reconciliations as of
+    /// an earlier time are replaced, not added to: their variances are not
+    /// among the changes replayed. So a retried reconciliation (the same
+    /// count, the same time) changes nothing the second time, and a
+    /// corrected one (the same time, another count) replaces the first.
+    /// An `as_of_ms` after the engine's clock is taken as now.
     ///
     /// The ledger must still hold everything after `as_of_ms` at this SKU's
     /// stripe (`Config::ledger_retention`), else `InvalidArgument`.
@@ -628,6 +651,7 @@ impl Engine {
     ) -> Result<Reconciliation> {
         let (txn, id, scale, loc, c) =
             self.begin_movement(sku, location, counted, Amount::NonNegative)?;
+        let as_of_ms = as_of_ms.min(txn.now());
         let mut events = Vec::new();
         let log = txn.log_of(id);
         log.read_into(0, &self.reasons, &mut events);
@@ -637,11 +661,33 @@ impl Engine {
                 "older than the ledger this engine still holds for this SKU",
             )));
         }
-        let after: i64 = events
-            .iter()
-            .filter(|e| e.at_ms > as_of_ms && e.sku == Some(id) && e.location == Some(loc))
-            .map(|e| e.kind.deltas(e.qty).on_hand)
-            .sum();
+        let mut after = 0i64;
+        let mut counted_since = false;
+        for e in &events {
+            if e.at_ms <= as_of_ms || e.sku != Some(id) || e.location != Some(loc) {
+                continue;
+            }
+            match e.kind {
+                EventKind::Counted => counted_since = true,
+                // As of `as_of_ms` or earlier (else `observed_ms` says so
+                // below): this count replaces it.
+                EventKind::Reconciled => {}
+                kind => after += kind.deltas(e.qty).on_hand,
+            }
+        }
+        let observed = txn.stock(id).cold(loc).map_or(0, |c| c.observed_ms);
+        if counted_since || observed > as_of_ms {
+            let levels = txn.stock(id).levels(loc);
+            return Ok(Reconciliation {
+                changes_after: Qty::from_minor(after, scale),
+                report: CountReport {
+                    variance: Qty::from_minor(0, scale),
+                    shortage: Qty::from_minor(0, scale),
+                    levels,
+                },
+                superseded: true,
+            });
+        }
         let target = c + after;
         if target < 0 {
             return Err(txn.fail(Error::arg(
@@ -649,28 +695,52 @@ impl Engine {
                 "fewer units than left since `as_of_ms`: the count cannot be right",
             )));
         }
-        let note = Note {
-            reason: if note.reason.is_empty() {
-                "reconcile"
-            } else {
-                note.reason
-            },
-            ..note
-        };
-        let report = self.count_in(txn, (sku, location, id, scale, loc), target, note)?;
+        let report = self.count_in(
+            txn,
+            (sku, location, id, scale, loc),
+            target,
+            note,
+            Some(as_of_ms),
+        )?;
         Ok(Reconciliation {
             changes_after: Qty::from_minor(after, scale),
             report,
+            superseded: false,
         })
     }
 
-    /// The body of a count to `c` minor units.
+    /// Replays a journaled reconciliation: on_hand set to `target`, as of
+    /// `as_of_ms`.
+    ///
+    /// Locking: the SKU's stripe.
+    pub(crate) fn reconcile_to(
+        &self,
+        sku: &str,
+        location: &str,
+        target: Qty,
+        as_of_ms: u64,
+        note: Note<'_>,
+    ) -> Result<CountReport> {
+        let (txn, id, scale, loc, c) =
+            self.begin_movement(sku, location, target, Amount::NonNegative)?;
+        self.count_in(
+            txn,
+            (sku, location, id, scale, loc),
+            c,
+            note,
+            Some(as_of_ms),
+        )
+    }
+
+    /// The body of a count to `c` minor units; of a reconciliation when
+    /// `as_of_ms` is given.
     fn count_in(
         &self,
         mut txn: Txn<'_>,
         (sku, location, id, scale, loc): (&str, &str, SkuId, u8, LocationId),
         c: i64,
         note: Note<'_>,
+        as_of_ms: Option<u64>,
     ) -> Result<CountReport> {
         let before = txn.stock(id).get(loc).copied().unwrap_or_default();
         if c < txn.stock(id).unsellable(loc) {
@@ -683,7 +753,11 @@ impl Engine {
         if variance != 0 {
             txn.adjust(id, loc, Field::OnHand, variance);
         }
-        txn.event(EventKind::Counted, id, loc, variance, note);
+        let kind = match as_of_ms {
+            None => EventKind::Counted,
+            Some(_) => EventKind::Reconciled,
+        };
+        txn.event(kind, id, loc, variance, note);
         let k = txn.kpi().more();
         k.counts += 1;
         k.count_variance_units += Qty::from_minor(variance.abs(), scale).to_decimal();
@@ -693,13 +767,23 @@ impl Engine {
             shortage: Qty::from_minor(shortage, scale),
             levels: txn.stock(id).levels(loc),
         };
-        let rec = Rec::stock(
-            StockOp::Count,
-            sku,
-            location,
-            Qty::from_minor(c, scale),
-            note,
-        );
+        let qty = Qty::from_minor(c, scale);
+        let rec = match as_of_ms {
+            None => Rec::stock(StockOp::Count, sku, location, qty, note),
+            Some(as_of_ms) => {
+                // Nothing fails from here on: this needs no undo entry.
+                let cold = txn.stock_mut(id).cold_entry(loc);
+                cold.observed_ms = cold.observed_ms.max(as_of_ms);
+                Rec::Reconcile {
+                    sku,
+                    loc: location,
+                    qty,
+                    as_of_ms,
+                    reason: note.reason,
+                    reference: note.reference,
+                }
+            }
+        };
         self.finish(txn, &rec);
         self.durable(Ok(report))
     }

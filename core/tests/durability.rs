@@ -745,16 +745,158 @@ fn an_outside_count_as_of_a_time_keeps_the_changes_after_it() {
     let last = e.events_since(e.last_seq() - 1, 10).unwrap().pop().unwrap();
     assert_eq!(
         (last.kind, last.reason.as_str(), last.reference.as_str()),
-        (EventKind::Counted, "reconcile", "ERP-77")
+        (EventKind::Reconciled, "reconcile", "ERP-77")
     );
     assert_eq!(e.kpis().counts, 1);
+    // One unit left after 3,200: a count of none as of then cannot be right.
+    clock.set(3_500);
+    e.till_sale("s2", WEB, &[HoldLine::new("tee", 1).at("wh")])
+        .unwrap();
+    let seq = e.last_seq();
     assert!(matches!(
-        e.reconcile("tee", "wh", 0.into(), 2_600, Note::default()),
+        e.reconcile("tee", "wh", 0.into(), 3_200, Note::default()),
         Err(Error::InvalidArgument {
             field: "counted",
             ..
         })
     ));
+    assert_eq!(e.last_seq(), seq);
+}
+
+/// The reconciliations an ERP sends for one SKU and location, and what each
+/// must leave: on_hand, and whether it was superseded.
+fn reconcile_at(
+    e: &Engine,
+    clock: &ManualClock,
+    now: u64,
+    counted: i64,
+    as_of: u64,
+) -> (Qty, bool, Qty) {
+    clock.set(now);
+    let r = e
+        .reconcile("tee", "wh", counted.into(), as_of, Note::default())
+        .unwrap();
+    (r.report.levels.on_hand, r.superseded, r.report.variance)
+}
+
+#[test]
+fn the_newest_observation_wins_and_a_retried_reconciliation_changes_nothing() {
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = Engine::with_config(config(&clock));
+    for i in 0..3 {
+        step(&e, i).unwrap();
+    }
+    let on_hand = |e: &Engine| e.levels("tee", "wh").unwrap().on_hand;
+    clock.set(2_000);
+    e.receive("tee", "wh", 3.into(), Note::default()).unwrap();
+    assert_ne!(on_hand(&e), 11.into());
+    // Counted 8 as of 1,500; the 3 received at 2,000 come on top.
+    let (now, superseded, _) = reconcile_at(&e, &clock, 3_000, 8, 1_500);
+    assert_eq!((now, superseded), (11.into(), false));
+    // The ERP retries the same message: nothing more changes.
+    let seq = e.last_seq();
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_100, 8, 1_500),
+        (11.into(), false, 0.into())
+    );
+    // It corrects it (the same time, another count): it replaces the first.
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_150, 9, 1_500),
+        (12.into(), false, 1.into())
+    );
+    assert!(e.last_seq() > seq);
+    // A count as of an earlier time than one applied tells nothing new.
+    let seq = e.last_seq();
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_200, 20, 1_200),
+        (12.into(), true, 0.into())
+    );
+    assert_eq!(
+        e.last_seq(),
+        seq,
+        "a superseded reconciliation changes nothing"
+    );
+    // A newer one, applied after the older: it wins, and the older one's
+    // variance is not among the changes replayed on top.
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_250, 7, 2_500),
+        (7.into(), false, (-5).into())
+    );
+    // A count in the store after the ERP's time wins over the ERP's.
+    clock.set(3_300);
+    e.count("tee", "wh", 6.into(), Note::default()).unwrap();
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_400, 50, 3_250),
+        (6.into(), true, 0.into())
+    );
+    // "As of" after the clock is as of now: then nothing older wins.
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_500, 5, 9_000),
+        (5.into(), false, (-1).into())
+    );
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_600, 4, 3_450),
+        (5.into(), true, 0.into())
+    );
+    let kinds: Vec<EventKind> = e
+        .events_since(0, 1_000)
+        .unwrap()
+        .into_iter()
+        .filter(|x| matches!(x.kind, EventKind::Counted | EventKind::Reconciled))
+        .map(|x| x.kind)
+        .collect();
+    use EventKind::{Counted, Reconciled};
+    assert_eq!(
+        kinds,
+        [
+            Reconciled, Reconciled, Reconciled, Reconciled, Counted, Reconciled
+        ]
+    );
+    assert!(e.verify_ledger().unwrap());
+}
+
+#[test]
+fn what_reconciliations_observed_survives_a_restart_and_a_snapshot() {
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    for i in 0..3 {
+        step(&e, i).unwrap();
+    }
+    clock.set(2_000);
+    e.receive("tee", "wh", 3.into(), Note::default()).unwrap();
+    let (now, superseded, _) = reconcile_at(&e, &clock, 3_000, 8, 1_500);
+    assert_eq!((now, superseded), (11.into(), false));
+    drop(e);
+    // Replayed from the journal: the older count and the retry still see
+    // the count as of 1,500.
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_100, 30, 1_400),
+        (11.into(), true, 0.into())
+    );
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_200, 8, 1_500),
+        (11.into(), false, 0.into())
+    );
+    e.checkpoint().unwrap();
+    let snap = e.snapshot();
+    drop(e);
+    // Restored from the snapshot alone.
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.recovery().unwrap().records_replayed, 0);
+    assert_eq!(e.snapshot(), snap);
+    assert_eq!(
+        reconcile_at(&e, &clock, 3_300, 30, 1_400),
+        (11.into(), true, 0.into())
+    );
+    // And through serde, as a host keeps a snapshot.
+    let json = serde_json::to_string(&snap).unwrap();
+    let back = Engine::restore(serde_json::from_str(&json).unwrap(), config(&clock)).unwrap();
+    assert_eq!(
+        reconcile_at(&back, &clock, 3_300, 30, 1_400),
+        (11.into(), true, 0.into())
+    );
 }
 
 #[test]

@@ -975,15 +975,26 @@ fn snapshot_restore_round_trips_exactly() {
     assert!(json.contains(r#""safety":2,"unsellable":1}"#), "{json}");
     // A snapshot of format 1 (its hold digests made another way) is
     // refused, not restored with retries that would read as conflicts.
-    assert!(json.starts_with(r#"{"format":2,"#), "{json}");
+    assert!(json.starts_with(r#"{"format":3,"#), "{json}");
     let old: Snapshot =
-        serde_json::from_str(&json.replacen(r#""format":2"#, r#""format":1"#, 1)).unwrap();
+        serde_json::from_str(&json.replacen(r#""format":3"#, r#""format":1"#, 1)).unwrap();
     assert_eq!(
         Engine::restore(old, Config::default()).unwrap_err(),
         Error::InvalidArgument {
             field: "snapshot",
             reason: "format 1 is not supported".into()
         }
+    );
+    // Format 2 had no `observed` (reconciliations' times): it restores as
+    // having none.
+    assert!(json.ends_with(r#","observed":[]}"#), "{json}");
+    let two = json
+        .replacen(r#""format":3"#, r#""format":2"#, 1)
+        .replace(r#","observed":[]}"#, "}");
+    let two: Snapshot = serde_json::from_str(&two).unwrap();
+    assert_eq!(
+        Engine::restore(two, Config::default()).unwrap().snapshot(),
+        snap
     );
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);

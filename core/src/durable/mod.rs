@@ -188,7 +188,7 @@ pub fn decode_snapshot(bytes: &[u8], file: &str) -> Result<Snapshot> {
     if crc32c::crc32c(body) != crc {
         return Err(corrupt(20, "checksum mismatch"));
     }
-    bincode::deserialize(body).map_err(|e| corrupt(20, &format!("cannot decode: {e}")))
+    crate::snapshot::from_bincode(body).map_err(|e| corrupt(20, &format!("cannot decode: {e}")))
 }
 
 /// Refusals that move a KPI counter (journaled without a sequence number).
@@ -957,6 +957,20 @@ impl Engine {
                     }
                     StockOp::SetSafety => self.set_safety(sku, loc, *qty, note).map(drop)?,
                 }
+            }
+            Rec::Reconcile {
+                sku,
+                loc,
+                qty,
+                as_of_ms,
+                reason,
+                reference,
+            } => {
+                let note = Note {
+                    reason,
+                    reference: *reference,
+                };
+                self.reconcile_to(sku, loc, *qty, *as_of_ms, note)?;
             }
             Rec::ExpectReceipt {
                 sku,

@@ -31,6 +31,17 @@ pub(crate) enum Rec<'a> {
         reason: &'a str,
         reference: Option<&'a str>,
     },
+    /// An outside count applied as of `as_of_ms`: on_hand set to `qty`
+    /// (the count plus the changes after `as_of_ms`, as worked out when it
+    /// was applied).
+    Reconcile {
+        sku: &'a str,
+        loc: &'a str,
+        qty: Qty,
+        as_of_ms: u64,
+        reason: &'a str,
+        reference: Option<&'a str>,
+    },
     ExpectReceipt {
         sku: &'a str,
         loc: &'a str,
@@ -271,6 +282,22 @@ impl<'a> Rec<'a> {
                 w.str(sku);
                 w.str(loc);
                 w.qty(*qty);
+                w.str(reason);
+                w.opt_str(*reference);
+            }
+            Rec::Reconcile {
+                sku,
+                loc,
+                qty,
+                as_of_ms,
+                reason,
+                reference,
+            } => {
+                w.u8(45);
+                w.str(sku);
+                w.str(loc);
+                w.qty(*qty);
+                w.u64(*as_of_ms);
                 w.str(reason);
                 w.opt_str(*reference);
             }
@@ -578,6 +605,14 @@ impl<'a> Reader<'a> {
                     reference: self.opt_str()?,
                 }
             }
+            45 => Rec::Reconcile {
+                sku: self.str()?,
+                loc: self.str()?,
+                qty: self.qty()?,
+                as_of_ms: self.u64()?,
+                reason: self.str()?,
+                reference: self.opt_str()?,
+            },
             8 => Rec::ExpectReceipt {
                 sku: self.str()?,
                 loc: self.str()?,
