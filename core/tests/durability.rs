@@ -1129,6 +1129,8 @@ mod lockstep {
         Fulfil(u8),
         TillSale(u8, u8),
         Count(u8, u8, u8),
+        /// An outside count as of this many ms ago.
+        Reconcile(u8, u8, u8, u16),
         Advance(u16),
         /// The clock set back (never below 0).
         Rewind(u16),
@@ -1146,6 +1148,7 @@ mod lockstep {
             (0u8..40).prop_map(Op::Fulfil),
             (0u8..4, 1u8..3).prop_map(|(s, q)| Op::TillSale(s, q)),
             (0u8..4, 0u8..2, 0u8..8).prop_map(|(s, l, q)| Op::Count(s, l, q)),
+            (0u8..4, 0u8..2, 0u8..8, 0u16..400).prop_map(|(s, l, q, b)| Op::Reconcile(s, l, q, b)),
             (1u16..300).prop_map(Op::Advance),
             (1u16..300).prop_map(Op::Rewind),
             Just(Op::Restart),
@@ -1195,6 +1198,15 @@ mod lockstep {
                     Note::default(),
                 )
                 .map(|_| ()),
+            Op::Reconcile(s, l, q, back) => {
+                let as_of = clock.now_ms().saturating_sub(*back as u64);
+                let loc = LOCS[*l as usize];
+                return match e.reconcile(&sku(*s), loc, (*q as i64).into(), as_of, Note::default())
+                {
+                    Ok(r) => format!("{r:?}"),
+                    Err(err) => err.code().into(),
+                };
+            }
             Op::Advance(ms) => {
                 clock.advance(*ms as u64);
                 e.expire_due(clock.now_ms());
