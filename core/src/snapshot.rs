@@ -50,52 +50,16 @@ pub struct Snapshot {
     observed: Vec<(u32, LocationId, u64)>,
 }
 
-/// A format 2 snapshot as bincode has it: the fields before `observed`.
-#[derive(Deserialize)]
-struct SnapshotV2 {
-    format: u32,
-    seq: u64,
-    ledger_floor: u64,
-    skus: Vec<(Key, SkuStock)>,
-    locations: Vec<Location>,
-    channels: Vec<Option<Channel>>,
-    holds: Vec<(Key, HoldRec)>,
-    orders: Vec<(Key, OrderRec)>,
-    transfers: Vec<(Key, TransferRec)>,
-    kpis: Kpis,
-    ledger: Vec<Event>,
-    picks: Vec<(u64, u32)>,
-}
-
-impl From<SnapshotV2> for Snapshot {
-    fn from(v: SnapshotV2) -> Snapshot {
-        Snapshot {
-            format: v.format,
-            seq: v.seq,
-            ledger_floor: v.ledger_floor,
-            skus: v.skus,
-            locations: v.locations,
-            channels: v.channels,
-            holds: v.holds,
-            orders: v.orders,
-            transfers: v.transfers,
-            kpis: v.kpis,
-            ledger: v.ledger,
-            picks: v.picks,
-            observed: Vec::new(),
-        }
-    }
-}
-
-/// Decodes a snapshot's bincode body, of this format or format 2 (bincode
-/// writes the fields in order, without names: a field added at the end is
-/// missing from older bodies, not defaulted).
+/// Decodes a snapshot's bincode body, of this format or format 2. Bincode
+/// writes the fields in order, without names, so a field added at the end
+/// is missing from older bodies rather than defaulted: a format 2 body is
+/// read followed by an empty `observed` (its length, a zero `u64`).
 pub(crate) fn from_bincode(body: &[u8]) -> bincode::Result<Snapshot> {
     match body
         .get(..4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     {
-        Some(2) => bincode::deserialize::<SnapshotV2>(body).map(Snapshot::from),
+        Some(2) => bincode::deserialize_from(std::io::Read::chain(body, &[0u8; 8][..])),
         _ => bincode::deserialize(body),
     }
 }
