@@ -55,7 +55,11 @@ impl Engine {
     /// Calls `callback(changes)` on the event loop with the derived changes
     /// of every later mutation (derived only while someone is subscribed).
     /// Like a listening socket, a subscription keeps the process alive until
-    /// `unsubscribe`.
+    /// `unsubscribe`. The callback runs after the call that made the change
+    /// has returned, so an exception it throws cannot undo the change: it
+    /// is an uncaught exception, as a throwing event listener's is (Node
+    /// exits unless `process.on('uncaughtException')` handles it), and
+    /// later changes are still delivered.
     ///
     /// Locking: the subscriber list (write), briefly.
     #[napi(catch_unwind, ts_args_type = "callback: (changes: Change[]) => void")]
@@ -90,7 +94,11 @@ impl Engine {
     /// After a restart the entries come back from the snapshot and the
     /// replayed journal, so storing the last `seq` processed resumes
     /// exactly there. Throws `E_LEDGER_TRUNCATED` when the ledger no longer
-    /// holds `after`. Keeps the process alive until `unsubscribe`.
+    /// holds `after`. Keeps the process alive until `unsubscribe`. An
+    /// exception the callback throws is uncaught, as `subscribe`'s is, and
+    /// the batch it threw on counts as delivered: a subscriber that must
+    /// not lose entries stores the last `seq` it finished and, after a
+    /// failure, subscribes again from there.
     ///
     /// Locking: as `eventsSince`, per delivery; the subscriber list, briefly.
     #[napi(

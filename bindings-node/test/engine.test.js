@@ -276,3 +276,37 @@ test('repeated snapshots do not grow the process', () => {
   // snapshots at most, whatever the garbage collector has not yet freed.
   assert.ok(grown < (calls * size) / 3, `grew ${grown} bytes over ${calls} snapshots of ${size}`)
 })
+
+// A callback's exception is Node's, not the engine's: it cannot undo the
+// change (the call returned before the callback ran) and later changes are
+// still delivered. Run in a child process: the exception is uncaught.
+test('a throwing subscriber is an uncaught exception and the feed goes on', () => {
+  const script = `
+    const u = require(${JSON.stringify(require('node:path').join(__dirname, '..'))})
+    const caught = []
+    process.on('uncaughtException', (err) => caught.push(err.message))
+    const e = new u.Engine()
+    e.upsertLocation({ id: 'wh' })
+    const seqs = []
+    const a = e.subscribe(() => { throw new Error('changes') })
+    const b = e.subscribeFrom(0, (batch) => {
+      seqs.push(...batch.map((x) => Number(x.seq)))
+      throw new Error('entries')
+    })
+    const first = e.receive('tee', 'wh', 1).onHand
+    setTimeout(() => {
+      const second = e.receive('tee', 'wh', 2).onHand
+      setTimeout(() => {
+        e.unsubscribe(a); e.unsubscribe(b)
+        console.log(JSON.stringify({ first, second, onHand: e.levels('tee', 'wh').onHand, caught, seqs, last: Number(e.lastSeq) }))
+      }, 50)
+    }, 50)
+  `
+  const r = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' })
+  assert.equal(r.status, 0, r.stderr)
+  const got = JSON.parse(r.stdout)
+  assert.deepEqual([got.first, got.second, got.onHand], [1, 3, 3])
+  // Entries: the one already in the ledger (the location), then each receipt's.
+  assert.deepEqual(got.caught.sort(), ['changes', 'changes', 'entries', 'entries', 'entries'])
+  assert.deepEqual(got.seqs, Array.from({ length: got.last }, (_, i) => i + 1))
+})

@@ -56,9 +56,11 @@ impl Subscription {
 #[pymethods]
 impl Engine {
     /// Calls `callback(changes)` with the derived changes of every later
-    /// mutation (only derived while someone is subscribed). An exception in
-    /// the callback is reported through `sys.unraisablehook`; it does not
-    /// undo the change.
+    /// mutation (only derived while someone is subscribed), with no engine
+    /// lock held; the callback may call back into the engine. An exception
+    /// in the callback is reported through `sys.unraisablehook`: the change
+    /// stands, the caller gets its result and later changes are still
+    /// delivered.
     ///
     /// Locking: the subscriber list (write), briefly.
     fn subscribe(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<Subscription> {
@@ -87,6 +89,10 @@ impl Engine {
     /// a restart the entries come back from the snapshot and the replayed
     /// journal, so storing the last `seq` processed resumes exactly there.
     /// Raises `LedgerTruncatedError` when the ledger no longer holds `after`.
+    /// An exception in the callback is reported as `subscribe`'s are, and
+    /// the batch it raised on counts as delivered: a subscriber that must
+    /// not lose entries stores the last `seq` it finished and, after a
+    /// failure, subscribes again from there.
     ///
     /// Locking: as `events_since`, per delivery; the subscriber list, briefly.
     fn subscribe_from(

@@ -371,9 +371,22 @@ def test_a_failing_subscriber_does_not_undo_the_change(shop, monkeypatch):
     caught = []
     monkeypatch.setattr(sys, "unraisablehook", lambda info: caught.append(info.exc_type))
     e.subscribe(lambda changes: 1 / 0)
-    e.receive("tee", "wh-1", 1)
-    assert caught == [ZeroDivisionError]
+    entries = []
+
+    def failing_feed(batch):
+        entries.extend(x.seq for x in batch)
+        raise RuntimeError("the host's store is down")
+
+    e.subscribe_from(e.last_seq, failing_feed)
+    start = e.last_seq
+    assert e.receive("tee", "wh-1", 1).on_hand == 1
+    assert caught == [ZeroDivisionError, RuntimeError]
     assert e.levels("tee", "wh-1").on_hand == 1
+    # Later changes still reach both; the failed batch counts as delivered.
+    e.receive("tee", "wh-1", 2)
+    assert caught == [ZeroDivisionError, RuntimeError] * 2
+    assert entries == list(range(start + 1, e.last_seq + 1))
+    assert e.levels("tee", "wh-1").on_hand == 3
 
 
 def test_results_are_immutable_comparable_and_readable(shop):

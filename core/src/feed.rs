@@ -147,8 +147,12 @@ impl Feed {
 }
 
 impl Engine {
-    /// Calls `f` with the derived changes of every later mutation. Changes
-    /// are only derived while at least one subscriber exists.
+    /// Calls `f` with the derived changes of every later mutation, with no
+    /// engine lock held, on the thread that made the change; `f` may call
+    /// back into the engine. Changes are only derived while at least one
+    /// subscriber exists. A panic in `f` is caught: the change stands and
+    /// the caller gets its result, the other subscribers still run, and
+    /// later changes still reach `f`.
     ///
     /// Locking: the subscriber list (write), briefly.
     pub fn subscribe(&self, f: impl Fn(&[Change]) + Send + Sync + 'static) -> SubscriptionId {
@@ -170,6 +174,10 @@ impl Engine {
     /// the ledger still holds it (`Config::ledger_retention`), else
     /// `LedgerTruncated`. Entries are delivered with no engine lock held,
     /// on a thread that made a change; `f` may call back into the engine.
+    /// A panic in `f` is caught like a [`Engine::subscribe`] callback's,
+    /// and the batch it panicked on counts as delivered: a subscriber that
+    /// must not lose entries stores the last `seq` it finished and, after a
+    /// failure, subscribes again from there.
     ///
     /// Cost while a ledger subscriber exists: each mutation reads the new
     /// entries back (every stripe's newest ledger chunk).

@@ -4,6 +4,7 @@ mod common;
 use common::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use unistock::*;
 
@@ -838,6 +839,48 @@ fn subscribers_see_stock_and_channel_changes_and_may_call_back() {
         got.len(),
         "no delivery after unsubscribe"
     );
+}
+
+/// A subscriber that panics is isolated: the change it was told of stands,
+/// the caller gets its result, the other subscribers still hear of it, and
+/// later changes still reach the one that panicked. A ledger batch it
+/// panicked on counts as delivered (documented).
+#[test]
+fn a_panicking_subscriber_does_not_undo_the_change_or_stop_the_feed() {
+    let (e, _) = shop();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let heard = Arc::new(AtomicUsize::new(0));
+    let entries: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let c = calls.clone();
+    e.subscribe(move |_| {
+        c.fetch_add(1, Ordering::SeqCst);
+        panic!("a subscriber's bug");
+    });
+    let (c, seen) = (calls.clone(), entries.clone());
+    e.subscribe_from(e.last_seq(), move |batch| {
+        c.fetch_add(1, Ordering::SeqCst);
+        seen.lock().unwrap().extend(batch.iter().map(|x| x.seq));
+        panic!("a ledger subscriber's bug");
+    })
+    .unwrap();
+    let h = heard.clone();
+    e.subscribe(move |_| {
+        h.fetch_add(1, Ordering::SeqCst);
+    });
+    let start = e.last_seq();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {})); // the two bugs are expected
+    let first = e.receive("a", "wh-1", Qty::units(2), Note::default());
+    let second = e.receive("a", "wh-1", Qty::units(3), Note::default());
+    std::panic::set_hook(hook);
+    assert_eq!(first.unwrap().on_hand, Qty::units(2));
+    assert_eq!(second.unwrap().on_hand, Qty::units(5));
+    assert_eq!(e.levels("a", "wh-1").unwrap().on_hand, Qty::units(5));
+    assert_eq!(calls.load(Ordering::SeqCst), 4, "both heard both changes");
+    assert_eq!(heard.load(Ordering::SeqCst), 2);
+    let all: Vec<u64> = (start + 1..=e.last_seq()).collect();
+    assert_eq!(*entries.lock().unwrap(), all);
+    assert_ledger_folds(&e);
 }
 
 #[test]
