@@ -914,6 +914,11 @@ export interface OrderInfo {
   transfers: Array<string>
   /** Units still promised from expected receipts. */
   backorders: Array<Backorder>
+  /**
+   * A click & reserve order: when its time at the store ends (what is
+   * still allocated then is cancelled).
+   */
+  reservedUntil?: Date
 }
 
 /** One allocation line of an order. */

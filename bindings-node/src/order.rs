@@ -59,6 +59,10 @@ pub struct OrderInfo {
     pub transfers: Vec<String>,
     /// Units still promised from expected receipts.
     pub backorders: Vec<Backorder>,
+    /// A click & reserve order: when its time at the store ends (what is
+    /// still allocated then is cancelled).
+    #[napi(ts_type = "Date")]
+    pub reserved_until: Option<JsTime>,
 }
 
 fn receipt_out(e: &unistock::Engine, order: &str, r: unistock::OrderReceipt) -> OrderReceipt {
@@ -76,6 +80,7 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         state: enum_name(&v.state),
         hold: v.hold,
         created_at: JsTime(v.created_at_ms),
+        reserved_until: v.reserved_until_ms.map(JsTime),
         transfers: v.transfers,
         backorders: v
             .backorders

@@ -43,7 +43,9 @@ record!(
 );
 
 record!(
-    /// An order's state ('open', 'completed', 'cancelled') and lines.
+    /// An order's state ('open', 'completed', 'cancelled') and lines;
+    /// `reserved_until`: a click & reserve order's end of its time at the
+    /// store (what is still allocated then is cancelled).
     OrderInfo {
         id: String,
         channel: String,
@@ -53,6 +55,7 @@ record!(
         lines: Vec<OrderLineInfo>,
         transfers: Vec<String>,
         backorders: Vec<Backorder>,
+        reserved_until: Option<Ms>,
     }
 );
 
@@ -71,6 +74,7 @@ fn info_out(v: unistock::OrderView) -> OrderInfo {
         state: snake(&v.state),
         hold: v.hold,
         created_at: Ms(v.created_at_ms),
+        reserved_until: v.reserved_until_ms.map(Ms),
         transfers: v.transfers,
         backorders: v
             .backorders

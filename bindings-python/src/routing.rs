@@ -358,7 +358,11 @@ impl Engine {
     /// idempotency key (the same request returns the original placement,
     /// `replayed=True`; another one raises `IdConflictError`). Backordered
     /// and unfilled units stay in the plan, not in the allocations; the
-    /// order is then fulfilled or cancelled like any other.
+    /// order is then fulfilled or cancelled like any other. A click & reserve
+    /// order (`reserve_at`) keeps its units at the store for `reserve_hours`
+    /// (24 unless given; `OrderInfo.reserved_until`): what is not picked up
+    /// by then is cancelled at that time, by the first operation or
+    /// `expire_due` after it. `reroute` gives it new hours.
     ///
     /// Locking: as `route`; then the order's shard and the SKUs' stripes.
     #[pyo3(signature = (order, channel, lines, *, ship_to=None, collect_at=None, reserve_at=None, reserve_hours=None, till=None, strategies=None, allow_split=None, max_shipments=None, allow_partial=None, allow_backorder=None, cost_per_km=None, transfer_days=None))]

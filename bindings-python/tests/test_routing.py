@@ -358,3 +358,37 @@ def test_backorders_are_tracked_set_aside_on_arrival_and_filled():
     assert e.cancel_backorders("o2").state == "cancelled"
     with pytest.raises(u.UnknownOrderError):
         e.fill_backorders("nope")
+
+
+def test_click_and_reserve_ends_after_its_hours_at_the_store():
+    clock = u.ManualClock(T0)
+    e = u.Engine(clock=clock)
+    e.upsert_location("lyon")
+    e.upsert_location("paris-store", kind="store")
+    e.upsert_channel("web", ["lyon", "paris-store"])
+    e.receive("tee", "paris-store", 3)
+    e.receive("tee", "lyon", 3)
+    e.place("r1", "web", [("tee", 2)], reserve_at="paris-store", reserve_hours=2)
+    e.place("r2", "web", [("tee", 1)], reserve_at="paris-store", reserve_hours=2)
+    e.place("s1", "web", [("tee", 1)], ship_to=PARIS)
+    assert e.order_info("r1").reserved_until == T0 + timedelta(hours=2)
+    assert e.order_info("s1").reserved_until is None
+    assert e.levels("tee", "paris-store").available == 0
+    # r1's customer takes one unit; r2's asks for a day (a re-route).
+    e.fulfil("r1", [("tee", 1)])
+    clock.advance(timedelta(hours=1))
+    e.reroute("r2", reserve_at="paris-store", reserve_hours=24)
+    assert e.order_info("r2").reserved_until == T0 + timedelta(hours=25)
+    clock.advance(timedelta(hours=1))
+    # r1's time is up: its other unit is back on sale before any sweep.
+    assert e.levels("tee", "paris-store").available == 1
+    r1 = e.order_info("r1")
+    assert (r1.state, r1.lines[0].fulfilled, r1.lines[0].cancelled) == ("completed", 1, 1)
+    last = e.events_since(e.last_seq - 1)[0]
+    assert (last.kind, last.reason, last.reference, last.at) == (
+        "allocation_cancelled", "expiry", "r1", T0 + timedelta(hours=2))
+    assert e.order_info("r2").state == "open"
+    e.expire_due(T0 + timedelta(hours=30))
+    assert e.order_info("r2").state == "cancelled"
+    assert e.levels("tee", "paris-store").available == 2
+    assert e.order_info("s1").state == "open"

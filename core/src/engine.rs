@@ -34,7 +34,7 @@ use crate::durable::{DurableOptions, Journal, Recovery, Storage};
 use crate::error::{Error, Result};
 use crate::feed::{Change, Feed};
 use crate::hold::HoldShard;
-use crate::ids::{ChannelId, LocationId, SkuId};
+use crate::ids::{ChannelId, Key, LocationId, SkuId};
 use crate::kpi::{Kpis, TxnKpis};
 use crate::ledger::{EventKind, EventNote, Log, Pending, Reason, Reasons};
 use crate::order::OrderShard;
@@ -249,6 +249,10 @@ pub struct Engine {
     /// Per location id: (UTC day, orders taken that day), for daily
     /// order capacities (a leaf lock).
     pub(crate) picks: Mutex<Vec<(u64, u32)>>,
+    /// Click & reserve orders by the end of their time at the store
+    /// (`OrderRec::reserved_until`), for the sweep; an entry whose order
+    /// was re-routed or purged since is skipped (a leaf lock).
+    pub(crate) reservations: Mutex<std::collections::BinaryHeap<std::cmp::Reverse<(u64, Key)>>>,
     pub(crate) feed: Feed,
     /// The journal of a durable engine (`Engine::open`).
     pub(crate) journal: Option<Arc<Journal>>,
@@ -326,6 +330,7 @@ impl Engine {
             next_due_ms: AtomicU64::new(u64::MAX),
             sweep_lock: Mutex::new(()),
             picks: Mutex::new(Vec::new()),
+            reservations: Mutex::default(),
             feed: Feed::default(),
             journal: None,
             storage: None,

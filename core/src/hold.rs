@@ -915,17 +915,21 @@ impl Engine {
         })
     }
 
-    /// Ends every active hold whose expiry is at or before `now_ms`, and
-    /// purges ended holds, closed orders and ended transfers past their
-    /// retention, and ledger events past `ledger_retention` from slices of
-    /// the ledger that no longer append. Returns how many holds expired.
-    /// Operations call this themselves whenever a hold is due, so a host
-    /// only needs it to make expiries (and their events) happen on time.
+    /// Ends every active hold whose expiry is at or before `now_ms` and
+    /// every click & reserve order's time at the store that ended by then
+    /// (what it still has allocated is cancelled), and purges ended holds,
+    /// closed orders and ended transfers past their retention, and ledger
+    /// events past `ledger_retention` from slices of the ledger that no
+    /// longer append. Returns how many holds expired. Operations call this
+    /// themselves whenever something is due, so a host only needs it to
+    /// make expiries (and their events) happen on time.
     ///
     /// Locking: the sweep lock, then each hold shard in turn with the
     /// stripes of the holds it ends, then the transfer table and with it
     /// each order shard in turn (a table or shard busy elsewhere is skipped
-    /// until a later sweep); then each stripe in turn and the meta-log.
+    /// until a later sweep), then the reservation queue; after the sweep
+    /// lock, each ended reservation's order shard (skipped while busy) with
+    /// its stripes; then each stripe in turn and the meta-log.
     pub fn expire_due(&self, now_ms: u64) -> usize {
         let n = self.sweep(now_ms);
         self.trim_ledger();
@@ -1008,6 +1012,18 @@ impl Engine {
             }
             None => min_due = min_due.min(now.saturating_add(1)),
         }
+        // Click & reserve orders whose time at the store is up: ended below,
+        // once the sweep lock is released (while recovery replays, their
+        // ends are records of their own).
+        let reservations = if self.replaying {
+            Vec::new()
+        } else {
+            let (due, next) = self.due_reservations(now);
+            if let Some(next) = next {
+                min_due = min_due.min(next);
+            }
+            due
+        };
         if self
             .next_due_ms
             .compare_exchange(start, min_due, Ordering::AcqRel, Ordering::Acquire)
@@ -1017,6 +1033,13 @@ impl Engine {
         }
         drop(guard);
         self.publish(changes);
+        for (order, until) in reservations {
+            if self.end_reservation(&order, until, false) {
+                // Busy (perhaps with the caller itself): the next sweep.
+                self.queue_reservation(order, until);
+                self.note_due(now.saturating_add(1));
+            }
+        }
         expired
     }
 

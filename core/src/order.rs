@@ -69,6 +69,13 @@ pub struct OrderView {
     /// Units still promised from expected receipts ([`Engine::fill_backorders`]
     /// allocates them once they arrive).
     pub backorders: Vec<Backorder>,
+    /// A click & reserve order: when its time at the store ends (placed
+    /// or re-routed as `Fulfilment::ClickAndReserve { hours, .. }`: that
+    /// many hours later). What is still allocated then is cancelled, at
+    /// that time, by the first sweep after it (see
+    /// [`Engine::expire_due`]): the units go back on sale.
+    #[serde(default)]
+    pub reserved_until_ms: Option<u64>,
 }
 
 /// A quantity of a SKU to fulfil or cancel; without a location, it is
@@ -125,6 +132,10 @@ pub(crate) struct OrderRec {
     /// When the order closed (see [`crate::Config::order_retention_ms`]).
     #[serde(default)]
     pub closed_ms: Option<u64>,
+    /// A click & reserve order: when its time at the store ends (kept in
+    /// snapshots in their own list, `Snapshot::reservations`).
+    #[serde(skip)]
+    pub reserved_until: Option<u64>,
 }
 
 /// Units of an order promised from an expected receipt at a location.
@@ -178,6 +189,7 @@ impl OrderRec {
             in_transit: 0,
             backorders,
             closed_ms: None,
+            reserved_until: None,
         }
     }
 
@@ -254,10 +266,13 @@ impl OrderShard {
     }
 
     /// Queues the purge of an order closed at `closed_ms`; returns when it
-    /// is due. Purges must be queued in closing order.
+    /// is due. The queue stays in closing order: orders close at the time
+    /// of the change, except a click & reserve order ended by a sweep, at
+    /// the (earlier) end of its time at the store.
     pub(crate) fn queue_purge(&mut self, order: Key, closed_ms: u64, retention: u64) -> u64 {
         let due = closed_ms.saturating_add(retention);
-        self.purges.push_back((due, order));
+        let at = self.purges.partition_point(|(d, _)| *d <= due);
+        self.purges.insert(at, (due, order));
         due
     }
 
@@ -534,6 +549,7 @@ impl Engine {
             created_ms: now,
             allocs,
             closed_ms: None,
+            reserved_until: None,
         };
         let receipt = rec.receipt(false);
         oshard.map.insert(Key::new(sale), rec);
@@ -741,6 +757,7 @@ impl Engine {
                 Origin::TillSale(_) | Origin::Routed(_, _, None) => None,
             },
             created_at_ms: rec.created_ms,
+            reserved_until_ms: rec.reserved_until,
             transfers: rec.transfers.iter().map(|t| t.to_string()).collect(),
             backorders: rec
                 .backorders
@@ -769,6 +786,106 @@ impl Engine {
                 })
                 .collect(),
         }
+    }
+
+    /// Sets how long a click & reserve order's units stay at the store
+    /// (`hours` after `now`; `None`: not a click & reserve order, or no
+    /// longer one after a re-route) and queues its end for the sweep.
+    pub(crate) fn set_reservation(
+        &self,
+        order: &str,
+        rec: &mut OrderRec,
+        now: u64,
+        hours: Option<u32>,
+    ) {
+        rec.reserved_until = hours.map(|h| now.saturating_add(u64::from(h) * 3_600_000));
+        if let Some(until) = rec.reserved_until {
+            self.queue_reservation(Key::new(order), until);
+        }
+    }
+
+    pub(crate) fn queue_reservation(&self, order: Key, until: u64) {
+        self.reservations
+            .lock()
+            .push(std::cmp::Reverse((until, order)));
+        self.note_due(until);
+    }
+
+    /// The click & reserve orders whose time at the store ended by `now`,
+    /// taken off the queue, and when the next one ends. The sweep ends
+    /// them ([`Engine::end_reservation`]) once it has released its locks.
+    ///
+    /// Locking: the reservation queue (a leaf), briefly.
+    pub(crate) fn due_reservations(&self, now: u64) -> (Vec<(Key, u64)>, Option<u64>) {
+        let mut queue = self.reservations.lock();
+        let mut due = Vec::new();
+        while let Some(std::cmp::Reverse((until, _))) = queue.peek() {
+            if *until > now {
+                return (due, Some(*until));
+            }
+            let std::cmp::Reverse((until, order)) = queue.pop().expect("peeked");
+            due.push((order, until));
+        }
+        (due, None)
+    }
+
+    /// Ends a click & reserve order's time at the store: what is still
+    /// allocated is cancelled as of `until` (events `allocation_cancelled`,
+    /// reason `expiry`). Nothing happens when the order was re-routed to
+    /// another time or method since, was purged, or has nothing open.
+    /// `replay`: recovery applies the journal's record, whose order was
+    /// due when it was written. Returns whether the order was busy (the
+    /// caller queues it again).
+    ///
+    /// Locking: the order's shard (try-lock: the sweep runs at the start of
+    /// operations, which may hold it), then the stripes of its SKUs
+    /// (ascending).
+    pub(crate) fn end_reservation(&self, order: &str, until: u64, replay: bool) -> bool {
+        let shard = &self.orders[self.order_shard(order)].0;
+        let mut shard = if replay {
+            shard.lock()
+        } else {
+            match shard.try_lock() {
+                Some(g) => g,
+                None => return true,
+            }
+        };
+        let Some(rec) = shard.map.get_mut(order) else {
+            return false;
+        };
+        if !replay && rec.reserved_until != Some(until) {
+            return false;
+        }
+        let open: SmallVec<[(usize, i64); 2]> = rec
+            .allocs
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.open() > 0)
+            .map(|(i, a)| (i, a.open()))
+            .collect();
+        if open.is_empty() {
+            return false;
+        }
+        let skus: SmallVec<[SkuId; 4]> =
+            open.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
+        let mut txn = Txn::begin(self, &skus, until);
+        let note = txn.note(Note {
+            reason: "expiry",
+            reference: Some(order),
+        });
+        for &(i, take) in &open {
+            let p = rec.allocs[i].part;
+            txn.adjust(p.sku, p.loc, Field::Allocated, -take);
+            txn.event_noted(EventKind::AllocationCancelled, p.sku, p.loc, take, &note);
+        }
+        let changes = txn.commit(&Rec::EndReservation { order });
+        for &(i, take) in &open {
+            rec.allocs[i].cancelled += take;
+        }
+        self.order_touched(&mut shard, order, until);
+        drop(shard);
+        self.publish(changes);
+        false
     }
 
     pub(crate) fn order_shard(&self, id: &str) -> usize {

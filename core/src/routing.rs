@@ -61,7 +61,11 @@ pub enum Fulfilment {
     Ship { lat: f64, lon: f64, country: String },
     /// Picked up at a store; sourced there or transferred there.
     ClickAndCollect { store: String },
-    /// Kept aside at a store for `hours`, paid there; that store's stock only.
+    /// Kept aside at a store for `hours`, paid there; that store's stock
+    /// only. A placed order's time at the store ends `hours` after it was
+    /// placed or re-routed ([`crate::OrderView::reserved_until_ms`]); what
+    /// it still has allocated then is cancelled at that time, by the first
+    /// operation (or [`Engine::expire_due`]) after it.
     ClickAndReserve { store: String, hours: u32 },
     /// Rung up at a store's till; that store's stock only.
     TillSale { store: String },
@@ -1676,9 +1680,9 @@ impl Engine {
         }
         let mut last_err = None;
         for _attempt in 0..2 {
-            let attempt = self
-                .route_with(req, host)
-                .and_then(|plan| self.apply_plan(order, digest, req, plan));
+            let attempt = self.route_with(req, host).and_then(|plan| {
+                self.apply_plan(order, digest, req, plan, reserve_hours(&req.fulfilment))
+            });
             match attempt {
                 Ok(Ok(placed)) => return self.durable(Ok(placed)),
                 Ok(Err(e)) => last_err = Some(e),
@@ -1729,12 +1733,14 @@ impl Engine {
 
     /// Allocates `plan` if it still holds: `Ok(Ok(placed))`, or
     /// `Ok(Err(why))` when stock moved (the caller may plan again).
+    /// `reserve_hours`: a click & reserve order's time at the store.
     pub(crate) fn apply_plan(
         &self,
         order: &str,
         digest: u64,
         req: &RouteRequest<'_>,
         plan: Plan,
+        reserve_hours: Option<u32>,
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
@@ -1784,15 +1790,17 @@ impl Engine {
             backorders,
             moves: &moves,
         };
-        let rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
+        let mut rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
         let changes = txn.commit(&crate::durable::rec::Rec::Place {
             order,
             digest,
             channel: req.channel,
             lines: std::borrow::Cow::Borrowed(req.lines),
             plan: std::borrow::Cow::Borrowed(&plan),
+            reserve_hours,
         });
         let allocations = parts.iter().map(|p| p.public()).collect();
+        self.set_reservation(order, &mut rec, now, reserve_hours);
         shard.map.insert(crate::ids::Key::new(order), rec);
         self.order_touched(&mut shard, order, now);
         drop(shard);
@@ -1902,7 +1910,8 @@ impl Engine {
                 }
             };
             let enforce = options.strategies.contains(&RouteStrategy::CapacityAware);
-            match self.apply_hold_plan(hold, order, digest, plan, enforce)? {
+            let hours = reserve_hours(&fulfilment);
+            match self.apply_hold_plan(hold, order, digest, plan, enforce, hours)? {
                 Ok(placed) => return self.durable(Ok(placed)),
                 Err(e) => last_err = Some(e),
             }
@@ -1962,6 +1971,7 @@ impl Engine {
         digest: u64,
         plan: Plan,
         enforce: bool,
+        reserve_hours: Option<u32>,
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
@@ -2032,13 +2042,15 @@ impl Engine {
             backorders,
             moves: &moves,
         };
-        let order_rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
+        let mut order_rec = self.book_order(&mut txn, transfers.as_deref_mut(), new);
         let changes = txn.commit(&crate::durable::rec::Rec::PlaceHold {
             hold,
             order,
             digest,
             plan: std::borrow::Cow::Borrowed(&plan),
+            reserve_hours,
         });
+        self.set_reservation(order, &mut order_rec, now, reserve_hours);
         oshard.map.insert(crate::ids::Key::new(order), order_rec);
         self.order_touched(&mut oshard, order, now);
         drop(oshard);
@@ -2053,6 +2065,14 @@ impl Engine {
             allocations: parts.iter().map(|p| p.public()).collect(),
             plan,
         }))
+    }
+}
+
+/// A click & reserve order's hours at the store.
+fn reserve_hours(f: &Fulfilment) -> Option<u32> {
+    match f {
+        Fulfilment::ClickAndReserve { hours, .. } => Some(*hours),
+        _ => None,
     }
 }
 
@@ -2127,7 +2147,8 @@ impl Engine {
                 open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
             let plan = self.route_inner(&req, host, &credit)?;
             let enforce = options.strategies.contains(&RouteStrategy::CapacityAware);
-            match self.swap_plan(order, &open, &credit, plan, enforce)? {
+            let hours = reserve_hours(&fulfilment);
+            match self.swap_plan(order, &open, &credit, plan, enforce, hours)? {
                 Ok(placed) => return self.durable(Ok(placed)),
                 Err(e) => last_err = Some(e),
             }
@@ -2141,11 +2162,12 @@ impl Engine {
         &self,
         order: &str,
         plan: Plan,
+        reserve_hours: Option<u32>,
     ) -> Result<std::result::Result<Placed, Error>> {
         let (_, open) = self.open_allocations(order)?;
         let credit: Vec<(SkuId, LocationId, i64)> =
             open.iter().map(|p| (p.sku, p.loc, p.qty)).collect();
-        self.swap_plan(order, &open, &credit, plan, false)
+        self.swap_plan(order, &open, &credit, plan, false, reserve_hours)
     }
 
     /// The order's channel and its open allocations (quantity = open).
@@ -2179,6 +2201,7 @@ impl Engine {
         credit: &[(SkuId, LocationId, i64)],
         plan: Plan,
         enforce: bool,
+        reserve_hours: Option<u32>,
     ) -> Result<std::result::Result<Placed, Error>> {
         let now = self.now_and_sweep();
         let topo = self.topo.load();
@@ -2240,6 +2263,7 @@ impl Engine {
         let changes = txn.commit(&crate::durable::rec::Rec::Reroute {
             order,
             plan: std::borrow::Cow::Borrowed(&plan),
+            reserve_hours,
         });
         // What was fulfilled or cancelled stays; the open part is replaced.
         for a in rec.allocs.iter_mut() {
@@ -2252,6 +2276,8 @@ impl Engine {
         if let crate::order::Origin::Routed(_, kept, _) = &mut rec.origin {
             **kept = PlanRec(plan.clone());
         }
+        // A new method, a new time at the store (or none).
+        self.set_reservation(order, rec, now, reserve_hours);
         let allocations = parts.iter().map(|p| p.public()).collect();
         self.order_touched(&mut shard, order, now);
         drop(shard);

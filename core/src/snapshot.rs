@@ -25,7 +25,10 @@ use std::sync::atomic::Ordering;
 /// (format 1's cannot be told from a changed retry, so it is refused).
 /// 3: `observed`, the times reconciliations were applied as of (a format 2
 /// snapshot is read as having none).
-const FORMAT: u32 = 3;
+/// 4: `reservations`, when click & reserve orders' time at their store ends
+/// (older snapshots are read as having none: their click & reserve orders
+/// stay allocated until settled, as they did).
+const FORMAT: u32 = 4;
 
 /// The whole state of an engine. Serialize it with any serde format.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -48,20 +51,28 @@ pub struct Snapshot {
     /// reconciliation applied at that SKU and location.
     #[serde(default)]
     observed: Vec<(u32, LocationId, u64)>,
+    /// (order, time): when a click & reserve order's time at its store
+    /// ends (`OrderRec::reserved_until`).
+    #[serde(default)]
+    reservations: Vec<(Key, u64)>,
 }
 
-/// Decodes a snapshot's bincode body, of this format or format 2. Bincode
-/// writes the fields in order, without names, so a field added at the end
-/// is missing from older bodies rather than defaulted: a format 2 body is
-/// read followed by an empty `observed` (its length, a zero `u64`).
+/// Decodes a snapshot's bincode body, of this format or formats 2 and 3.
+/// Bincode writes the fields in order, without names, so a field added at
+/// the end is missing from older bodies rather than defaulted: an older
+/// body is read followed by an empty list (its length, a zero `u64`) for
+/// each list added since (`observed` in 3, `reservations` in 4).
 pub(crate) fn from_bincode(body: &[u8]) -> bincode::Result<Snapshot> {
-    match body
+    let added = match body
         .get(..4)
         .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
     {
-        Some(2) => bincode::deserialize_from(std::io::Read::chain(body, &[0u8; 8][..])),
-        _ => bincode::deserialize(body),
-    }
+        Some(2) => 2,
+        Some(3) => 1,
+        _ => return bincode::deserialize(body),
+    };
+    let empty = [0u8; 16];
+    bincode::deserialize_from(std::io::Read::chain(body, &empty[..8 * added]))
 }
 
 impl Snapshot {
@@ -117,6 +128,14 @@ impl Engine {
         let cut = at_cut();
         drop(meta);
         let observed = observed_of(&skus);
+        let mut reservations: Vec<(Key, u64)> = order_guards
+            .iter()
+            .flat_map(|o| {
+                o.map
+                    .iter()
+                    .filter_map(|(k, v)| v.reserved_until.map(|t| (k.clone(), t)))
+            })
+            .collect();
         // Copy under the locks; sort after releasing them (writers wait
         // only for the copy).
         let holds: Vec<(Key, HoldRec)> = hold_guards
@@ -137,6 +156,7 @@ impl Engine {
         drop(hold_guards);
         drop(transfers);
         ledger.sort_unstable_by_key(|e| e.seq);
+        reservations.sort_unstable();
         // Slices trim independently: keep only what is above every floor.
         ledger.retain(|e| e.seq > ledger_floor);
         let snap = Snapshot {
@@ -153,6 +173,7 @@ impl Engine {
             ledger,
             picks,
             observed,
+            reservations,
         };
         (snap, cut)
     }
@@ -219,7 +240,14 @@ impl Engine {
         // snapshot from before closing times were kept: closed now).
         let now = eng.now_ms();
         let mut closed: Vec<(u64, Key)> = Vec::new();
+        let reserved: std::collections::HashMap<Key, u64> =
+            snapshot.reservations.into_iter().collect();
         for (key, mut rec) in snapshot.orders {
+            rec.reserved_until = reserved.get(&key).copied();
+            if let Some(until) = rec.reserved_until.filter(|_| rec.is_open()) {
+                eng.queue_reservation(key.clone(), until);
+                min_due = min_due.min(until);
+            }
             if rec.closed_ms.is_none() && !rec.is_open() {
                 rec.closed_ms = Some(now);
             }
@@ -297,31 +325,35 @@ mod tests {
     use super::*;
     use crate::{LocationSpec, Note};
 
-    /// A format 2 body is this format's without `observed` (its length, 8
-    /// bytes, when empty) and with 2 for a format: it reads as a snapshot
-    /// with no observations, which restores; a cut body is an error.
+    /// An older body is this format's without the lists added since (their
+    /// lengths, 8 bytes each, when empty: `reservations` since 3, and
+    /// `observed` too since 2) and with its own format number: it reads as
+    /// a snapshot with those lists empty, which restores; a cut body of
+    /// this format is an error.
     #[test]
-    fn a_format_2_body_reads_as_having_no_observations() {
+    fn older_bodies_read_as_having_no_observations_or_reservations() {
         let e = Engine::new();
         e.upsert_location(LocationSpec::warehouse("wh")).unwrap();
         e.receive("tee", "wh", 5.into(), Note::default()).unwrap();
         let snap = e.snapshot();
-        assert!(snap.observed.is_empty());
-        let mut body = bincode::serialize(&snap).unwrap();
-        body.truncate(body.len() - 8);
-        body[..4].copy_from_slice(&2u32.to_le_bytes());
-        let old = from_bincode(&body).unwrap();
-        assert_eq!(old.format, 2);
-        assert_eq!(
-            Snapshot {
-                format: FORMAT,
-                ..old.clone()
-            },
-            snap
-        );
-        let back = Engine::restore(old, Config::default()).unwrap();
-        assert_eq!(back.snapshot(), snap);
-        body[..4].copy_from_slice(&FORMAT.to_le_bytes());
-        assert!(from_bincode(&body).is_err());
+        assert!(snap.observed.is_empty() && snap.reservations.is_empty());
+        for (format, cut) in [(2u32, 16), (3, 8)] {
+            let mut body = bincode::serialize(&snap).unwrap();
+            body.truncate(body.len() - cut);
+            body[..4].copy_from_slice(&format.to_le_bytes());
+            let old = from_bincode(&body).unwrap();
+            assert_eq!(old.format, format);
+            assert_eq!(
+                Snapshot {
+                    format: FORMAT,
+                    ..old.clone()
+                },
+                snap
+            );
+            let back = Engine::restore(old, Config::default()).unwrap();
+            assert_eq!(back.snapshot(), snap);
+            body[..4].copy_from_slice(&FORMAT.to_le_bytes());
+            assert!(from_bincode(&body).is_err(), "format {format}");
+        }
     }
 }

@@ -899,6 +899,117 @@ fn what_reconciliations_observed_survives_a_restart_and_a_snapshot() {
     );
 }
 
+/// A click & reserve order's time at the store survives restarts (journal
+/// replay, a snapshot, serde) and ends at its own time: replayed where the
+/// journal ended it, on open where it ended while the engine was down.
+#[test]
+fn click_and_reserve_times_survive_restarts_and_end_on_time() {
+    const HOUR: u64 = 3_600_000;
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    e.upsert_location(LocationSpec::store("s1")).unwrap();
+    e.upsert_channel(ChannelSpec::new("shop", ["s1"])).unwrap();
+    e.receive("tee", "s1", 10.into(), Note::default()).unwrap();
+    let place = |e: &Engine, order: &str, hours: u32, n: i64| {
+        let lines = [HoldLine::new("tee", n)];
+        let req = RouteRequest {
+            channel: "shop",
+            fulfilment: Fulfilment::ClickAndReserve {
+                store: "s1".into(),
+                hours,
+            },
+            lines: &lines,
+            options: RouteOptions::default(),
+        };
+        e.place(order, &req).unwrap()
+    };
+    place(&e, "r2", 2, 1);
+    place(&e, "r5", 5, 2);
+    let lines = [HoldLine::new("tee", 3).at("s1")];
+    e.hold(&HoldRequest::new("h", "shop", &lines, HOUR))
+        .unwrap();
+    let fulfilment = Fulfilment::ClickAndReserve {
+        store: "s1".into(),
+        hours: 8,
+    };
+    e.place_hold("h", "r8", fulfilment, RouteOptions::default())
+        .unwrap();
+    // r8 becomes a 9-hour reservation an hour later.
+    clock.set(1_000 + HOUR);
+    let again = Fulfilment::ClickAndReserve {
+        store: "s1".into(),
+        hours: 9,
+    };
+    e.reroute("r8", again, RouteOptions::default()).unwrap();
+    clock.set(1_000 + 3 * HOUR);
+    assert_eq!(
+        e.levels("tee", "s1").unwrap().allocated,
+        5.into(),
+        "r2 ended"
+    );
+    let state = |e: &Engine| {
+        let orders: Vec<OrderView> = ["r2", "r5", "r8"]
+            .iter()
+            .map(|o| e.order_info(o).unwrap())
+            .collect();
+        (orders, e.levels("tee", "s1").unwrap(), e.snapshot())
+    };
+    let before = state(&e);
+    assert_eq!(before.0[0].state, OrderState::Cancelled);
+    assert_eq!(
+        before
+            .0
+            .iter()
+            .map(|o| o.reserved_until_ms)
+            .collect::<Vec<_>>(),
+        [
+            Some(1_000 + 2 * HOUR),
+            Some(1_000 + 5 * HOUR),
+            Some(1_000 + 10 * HOUR)
+        ]
+    );
+    drop(e);
+    // Replayed from the journal, r2's end included.
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(state(&e), before);
+    e.checkpoint().unwrap();
+    let snap = e.snapshot();
+    drop(e);
+    // From the snapshot alone, after r5's time ended while down.
+    clock.set(1_000 + 6 * HOUR);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.recovery().unwrap().records_replayed, 0);
+    let r5 = e.order_info("r5").unwrap();
+    assert_eq!(r5.state, OrderState::Cancelled);
+    let last = e.events_since(e.last_seq() - 1, 1).unwrap();
+    assert_eq!(
+        (
+            last[0].reference.as_str(),
+            last[0].at_ms,
+            last[0].reason.as_str()
+        ),
+        ("r5", 1_000 + 5 * HOUR, "expiry")
+    );
+    assert_eq!(e.levels("tee", "s1").unwrap().allocated, 3.into(), "r8's");
+    assert!(e.verify_ledger().unwrap());
+    drop(e);
+    // r5's end is durable; r8 ends on time after another restart.
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.order_info("r5").unwrap().state, OrderState::Cancelled);
+    clock.set(1_000 + 10 * HOUR);
+    assert_eq!(e.levels("tee", "s1").unwrap().allocated, 0.into());
+    // Through serde, as a host keeps a snapshot.
+    let json = serde_json::to_string(&snap).unwrap();
+    let back = Engine::restore(serde_json::from_str(&json).unwrap(), config(&clock)).unwrap();
+    assert_eq!(back.snapshot(), {
+        let e = Engine::restore(snap.clone(), config(&clock)).unwrap();
+        e.snapshot()
+    });
+    assert_eq!(back.order_info("r8").unwrap().state, OrderState::Cancelled);
+    assert_eq!(back.levels("tee", "s1").unwrap().allocated, 0.into());
+}
+
 #[test]
 fn a_ledger_subscriber_resumes_after_a_restart_without_gaps_or_repeats() {
     let storage = MemStorage::new();
@@ -1131,7 +1242,15 @@ mod lockstep {
         Count(u8, u8, u8),
         /// An outside count as of this many ms ago.
         Reconcile(u8, u8, u8, u16),
+        /// Click & reserve at the store: order, SKU, units, hours.
+        Reserve(u8, u8, u8, u8),
+        /// One unit of a click & reserve order picked up.
+        PickUp(u8),
+        /// A click & reserve order given new hours (a re-route).
+        Rereserve(u8, u8),
         Advance(u16),
+        /// Hours pass; nothing is swept until the next operation.
+        AdvanceHours(u8),
         /// The clock set back (never below 0).
         Rewind(u16),
         Restart,
@@ -1149,7 +1268,11 @@ mod lockstep {
             (0u8..4, 1u8..3).prop_map(|(s, q)| Op::TillSale(s, q)),
             (0u8..4, 0u8..2, 0u8..8).prop_map(|(s, l, q)| Op::Count(s, l, q)),
             (0u8..4, 0u8..2, 0u8..8, 0u16..400).prop_map(|(s, l, q, b)| Op::Reconcile(s, l, q, b)),
+            (0u8..8, 0u8..4, 1u8..3, 1u8..4).prop_map(|(o, s, q, h)| Op::Reserve(o, s, q, h)),
+            (0u8..8).prop_map(Op::PickUp),
+            (0u8..8, 1u8..4).prop_map(|(o, h)| Op::Rereserve(o, h)),
             (1u16..300).prop_map(Op::Advance),
+            (1u8..3).prop_map(Op::AdvanceHours),
             (1u16..300).prop_map(Op::Rewind),
             Just(Op::Restart),
             Just(Op::Kill),
@@ -1207,9 +1330,41 @@ mod lockstep {
                     Err(err) => err.code().into(),
                 };
             }
+            Op::Reserve(o, s, q, hours) => {
+                let name = sku(*s);
+                let lines = [HoldLine::new(&name, *q as i64)];
+                let req = RouteRequest {
+                    channel: WEB,
+                    fulfilment: reserve_at_st(*hours),
+                    lines: &lines,
+                    options: RouteOptions::default(),
+                };
+                e.place(&format!("r{o}"), &req).map(|_| ())
+            }
+            Op::PickUp(o) => {
+                let order = format!("r{o}");
+                match e.order_info(&order) {
+                    Ok(v) => match v.lines.first() {
+                        Some(l) => e.fulfil(&order, &[HoldLine::new(&l.0, 1)]).map(|_| ()),
+                        None => Ok(()),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
+            Op::Rereserve(o, hours) => e
+                .reroute(
+                    &format!("r{o}"),
+                    reserve_at_st(*hours),
+                    RouteOptions::default(),
+                )
+                .map(|_| ()),
             Op::Advance(ms) => {
                 clock.advance(*ms as u64);
                 e.expire_due(clock.now_ms());
+                Ok(())
+            }
+            Op::AdvanceHours(h) => {
+                clock.advance(*h as u64 * 3_600_000);
                 Ok(())
             }
             Op::Rewind(ms) => {
@@ -1221,6 +1376,13 @@ mod lockstep {
         match r {
             Ok(()) => "ok".into(),
             Err(err) => err.code().into(),
+        }
+    }
+
+    fn reserve_at_st(hours: u8) -> Fulfilment {
+        Fulfilment::ClickAndReserve {
+            store: "st".into(),
+            hours: hours as u32,
         }
     }
 

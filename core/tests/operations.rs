@@ -1018,9 +1018,9 @@ fn snapshot_restore_round_trips_exactly() {
     assert!(json.contains(r#""safety":2,"unsellable":1}"#), "{json}");
     // A snapshot of format 1 (its hold digests made another way) is
     // refused, not restored with retries that would read as conflicts.
-    assert!(json.starts_with(r#"{"format":3,"#), "{json}");
+    assert!(json.starts_with(r#"{"format":4,"#), "{json}");
     let old: Snapshot =
-        serde_json::from_str(&json.replacen(r#""format":3"#, r#""format":1"#, 1)).unwrap();
+        serde_json::from_str(&json.replacen(r#""format":4"#, r#""format":1"#, 1)).unwrap();
     assert_eq!(
         Engine::restore(old, Config::default()).unwrap_err(),
         Error::InvalidArgument {
@@ -1028,17 +1028,25 @@ fn snapshot_restore_round_trips_exactly() {
             reason: "format 1 is not supported".into()
         }
     );
-    // Format 2 had no `observed` (reconciliations' times): it restores as
-    // having none.
-    assert!(json.ends_with(r#","observed":[]}"#), "{json}");
-    let two = json
+    // Format 2 had no `observed` (reconciliations' times) and format 3 no
+    // `reservations` (click & reserve times): they restore as having none.
+    assert!(
+        json.ends_with(r#","observed":[],"reservations":[]}"#),
+        "{json}"
+    );
+    let three = json
+        .replacen(r#""format":4"#, r#""format":3"#, 1)
+        .replace(r#","reservations":[]}"#, "}");
+    let two = three
         .replacen(r#""format":3"#, r#""format":2"#, 1)
         .replace(r#","observed":[]}"#, "}");
-    let two: Snapshot = serde_json::from_str(&two).unwrap();
-    assert_eq!(
-        Engine::restore(two, Config::default()).unwrap().snapshot(),
-        snap
-    );
+    for old in [three, two] {
+        let old: Snapshot = serde_json::from_str(&old).unwrap();
+        assert_eq!(
+            Engine::restore(old, Config::default()).unwrap().snapshot(),
+            snap
+        );
+    }
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snap);
     let r = Engine::restore(

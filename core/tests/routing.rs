@@ -924,6 +924,132 @@ fn click_and_reserve_and_till_sales_use_the_store_only() {
     assert_eq!(err.code(), "E_UNKNOWN_LOCATION");
 }
 
+fn reserve_at(hours: u32) -> Fulfilment {
+    Fulfilment::ClickAndReserve {
+        store: "paris-store".into(),
+        hours,
+    }
+}
+
+fn place_as(e: &Engine, order: &str, f: Fulfilment, n: i64) -> Result<Placed> {
+    let lines = [HoldLine::new("tee", n)];
+    e.place(
+        order,
+        &RouteRequest {
+            channel: "web",
+            fulfilment: f,
+            lines: &lines,
+            options: RouteOptions::default(),
+        },
+    )
+}
+
+/// Click & reserve keeps units at the store for its hours: what is not
+/// picked up by then goes back on sale, at that time, before any sweep
+/// was asked for; a partial pickup keeps what was picked up; re-routing
+/// sets a new time (or none); a placement from a hold gets one too.
+#[test]
+fn click_and_reserve_ends_after_its_hours_at_the_store() {
+    const HOUR: u64 = 3_600_000;
+    let (e, clock) = retailer();
+    stock(&e, "tee", "paris-store", 6);
+    stock(&e, "tee", "lyon", 5);
+    let store = |e: &Engine| e.levels("tee", "paris-store").unwrap();
+    let open = |e: &Engine, order: &str| -> i64 {
+        let lines = e.order_info(order).unwrap().lines;
+        lines
+            .iter()
+            .map(|l| l.2.to_decimal() - l.3.to_decimal() - l.4.to_decimal())
+            .sum::<Decimal>()
+            .try_into()
+            .unwrap()
+    };
+    place_as(&e, "cr1", reserve_at(2), 1).unwrap();
+    place_as(&e, "cr2", reserve_at(3), 2).unwrap();
+    place_as(&e, "cr3", reserve_at(1), 1).unwrap();
+    place_as(&e, "cr4", reserve_at(1), 1).unwrap();
+    assert_eq!(
+        e.order_info("cr1").unwrap().reserved_until_ms,
+        Some(T0 + 2 * HOUR)
+    );
+    assert_eq!(store(&e).allocated, 5.into());
+    // cr3 will ship instead; cr4's customer asks for two more hours.
+    clock.advance(HOUR / 2);
+    e.reroute("cr3", ship(), RouteOptions::default()).unwrap();
+    assert_eq!(e.order_info("cr3").unwrap().reserved_until_ms, None);
+    e.reroute("cr4", reserve_at(2), RouteOptions::default())
+        .unwrap();
+    let cr4_until = T0 + HOUR / 2 + 2 * HOUR;
+    assert_eq!(
+        e.order_info("cr4").unwrap().reserved_until_ms,
+        Some(cr4_until)
+    );
+    // cr2's customer takes one of two.
+    e.fulfil("cr2", &[OrderLine::new("tee", 1)]).unwrap();
+    clock.set(T0 + 2 * HOUR - 1);
+    assert_eq!(e.order_info("cr1").unwrap().state, OrderState::Open);
+    assert_eq!(open(&e, "cr3"), 1, "cr3 ships: its hour does not end it");
+    // At cr1's end, a read sees its unit back (no expire_due called).
+    clock.set(T0 + 2 * HOUR);
+    let seq = e.last_seq();
+    assert_eq!(store(&e).allocated, 2.into(), "cr2's one left and cr4's");
+    let ended = e.events_since(seq, 10).unwrap();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(
+        (
+            ended[0].kind,
+            ended[0].at_ms,
+            ended[0].reason.as_str(),
+            ended[0].reference.as_str()
+        ),
+        (
+            EventKind::AllocationCancelled,
+            T0 + 2 * HOUR,
+            "expiry",
+            "cr1"
+        )
+    );
+    let cr1 = e.order_info("cr1").unwrap();
+    assert_eq!(
+        (cr1.state, cr1.lines[0].4),
+        (OrderState::Cancelled, 1.into())
+    );
+    // Swept late, cr2 and cr4 end at their own times, cr2 with the unit
+    // its customer took.
+    assert_eq!(e.expire_due(T0 + 10 * HOUR), 0, "no hold expired");
+    let ends: Vec<(String, u64)> = e
+        .events_since(seq + 1, 10)
+        .unwrap()
+        .into_iter()
+        .map(|x| (x.reference, x.at_ms))
+        .collect();
+    assert!(
+        ends.contains(&("cr2".to_string(), T0 + 3 * HOUR)),
+        "{ends:?}"
+    );
+    assert!(ends.contains(&("cr4".to_string(), cr4_until)), "{ends:?}");
+    assert_eq!(ends.len(), 2);
+    assert_eq!(e.order_info("cr2").unwrap().state, OrderState::Completed);
+    assert_eq!(e.order_info("cr4").unwrap().state, OrderState::Cancelled);
+    assert_eq!(store(&e).allocated, 0.into());
+    assert_eq!(open(&e, "cr3"), 1);
+    // From a hold: its units stay at the store for the hours too.
+    let now = clock.now_ms();
+    let lines = [HoldLine::new("tee", 1).at("paris-store")];
+    e.hold(&HoldRequest::new("h5", "web", &lines, HOUR))
+        .unwrap();
+    e.place_hold("h5", "cr5", reserve_at(4), RouteOptions::default())
+        .unwrap();
+    assert_eq!(
+        e.order_info("cr5").unwrap().reserved_until_ms,
+        Some(now + 4 * HOUR)
+    );
+    clock.advance(4 * HOUR);
+    assert_eq!(store(&e).allocated, 0.into());
+    assert_eq!(e.order_info("cr5").unwrap().state, OrderState::Cancelled);
+    assert!(e.verify_ledger().unwrap());
+}
+
 #[test]
 fn routing_changes_nothing_and_rejects_bad_input() {
     let (e, _) = retailer();

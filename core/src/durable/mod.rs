@@ -1056,6 +1056,7 @@ impl Engine {
                 channel,
                 lines,
                 plan,
+                reserve_hours,
             } => {
                 let req = RouteRequest {
                     channel,
@@ -1065,7 +1066,7 @@ impl Engine {
                     lines,
                     options: RouteOptions::default(),
                 };
-                self.apply_plan(order, *digest, &req, plan.as_ref().clone())??;
+                self.apply_plan(order, *digest, &req, plan.as_ref().clone(), *reserve_hours)??;
             }
             Rec::FillBackorders { order } => {
                 self.fill_backorders(order)?;
@@ -1094,11 +1095,20 @@ impl Engine {
                 order,
                 digest,
                 plan,
+                reserve_hours,
             } => {
-                self.apply_hold_plan(hold, order, *digest, plan.as_ref().clone(), false)??;
+                let plan = plan.as_ref().clone();
+                self.apply_hold_plan(hold, order, *digest, plan, false, *reserve_hours)??;
             }
-            Rec::Reroute { order, plan } => {
-                self.reroute_to(order, plan.as_ref().clone())??;
+            Rec::Reroute {
+                order,
+                plan,
+                reserve_hours,
+            } => {
+                self.reroute_to(order, plan.as_ref().clone(), *reserve_hours)??;
+            }
+            Rec::EndReservation { order } => {
+                self.end_reservation(order, self.now_ms(), true);
             }
             Rec::BulkLoad {
                 reason,

@@ -116,6 +116,9 @@ pub(crate) enum Rec<'a> {
         channel: &'a str,
         lines: Cow<'a, [HoldLine<'a>]>,
         plan: Cow<'a, Plan>,
+        /// Click & reserve: the hours at the store (written as its own
+        /// record type, so records without it read as before).
+        reserve_hours: Option<u32>,
     },
     /// Pool claims a topology change left unbindable: (SKU, units), each
     /// reported as a `Shortage` event.
@@ -138,10 +141,17 @@ pub(crate) enum Rec<'a> {
         order: &'a str,
         digest: u64,
         plan: Cow<'a, Plan>,
+        reserve_hours: Option<u32>,
     },
     Reroute {
         order: &'a str,
         plan: Cow<'a, Plan>,
+        reserve_hours: Option<u32>,
+    },
+    /// A click & reserve order's time at the store ended (at the record's
+    /// time): what was still allocated is cancelled.
+    EndReservation {
+        order: &'a str,
     },
     /// One stripe's records of a bulk load step, in the order applied.
     BulkLoad {
@@ -198,6 +208,12 @@ pub(crate) trait Put {
             self.str(l.sku);
             self.qty(l.qty);
             self.opt_str(l.location);
+        }
+    }
+    /// Click & reserve hours, when the record type says they are there.
+    fn opt_hours(&mut self, hours: Option<u32>) {
+        if let Some(h) = hours {
+            self.u64(u64::from(h));
         }
     }
     fn json<T: serde::Serialize>(&mut self, v: &T) {
@@ -431,13 +447,15 @@ impl<'a> Rec<'a> {
                 channel,
                 lines,
                 plan,
+                reserve_hours,
             } => {
-                w.u8(24);
+                w.u8(if reserve_hours.is_some() { 46 } else { 24 });
                 w.str(order);
                 w.u64(*digest);
                 w.str(channel);
                 w.lines(lines);
                 w.json(plan.as_ref());
+                w.opt_hours(*reserve_hours);
             }
             Rec::PoolShortage { reference, items } => {
                 w.u8(44);
@@ -461,17 +479,28 @@ impl<'a> Rec<'a> {
                 order,
                 digest,
                 plan,
+                reserve_hours,
             } => {
-                w.u8(41);
+                w.u8(if reserve_hours.is_some() { 47 } else { 41 });
                 w.str(hold);
                 w.str(order);
                 w.u64(*digest);
                 w.json(plan.as_ref());
+                w.opt_hours(*reserve_hours);
             }
-            Rec::Reroute { order, plan } => {
-                w.u8(25);
+            Rec::Reroute {
+                order,
+                plan,
+                reserve_hours,
+            } => {
+                w.u8(if reserve_hours.is_some() { 48 } else { 25 });
                 w.str(order);
                 w.json(plan.as_ref());
+                w.opt_hours(*reserve_hours);
+            }
+            Rec::EndReservation { order } => {
+                w.u8(49);
+                w.str(order);
             }
             Rec::BulkLoad {
                 reason,
@@ -569,6 +598,15 @@ impl<'a> Reader<'a> {
             out.push(HoldLine { sku, qty, location });
         }
         Ok(Cow::Owned(out))
+    }
+    fn hours_if(&mut self, present: bool) -> R<Option<u32>> {
+        if !present {
+            return Ok(None);
+        }
+        match u32::try_from(self.u64()?) {
+            Ok(h) if h > 0 => Ok(Some(h)),
+            _ => Err("bad click & reserve hours".into()),
+        }
     }
     fn json<T: serde::de::DeserializeOwned + Clone>(&mut self) -> R<Cow<'a, T>> {
         let s = self.str()?;
@@ -678,12 +716,13 @@ impl<'a> Reader<'a> {
                 channel: self.str()?,
                 loc: self.str()?,
             },
-            24 => Rec::Place {
+            tag @ (24 | 46) => Rec::Place {
                 order: self.str()?,
                 digest: self.u64()?,
                 channel: self.str()?,
                 lines: self.lines()?,
                 plan: self.json()?,
+                reserve_hours: self.hours_if(tag == 46)?,
             },
             42 => Rec::FillBackorders { order: self.str()? },
             44 => {
@@ -696,16 +735,19 @@ impl<'a> Reader<'a> {
                 Rec::PoolShortage { reference, items }
             }
             43 => Rec::CancelBackorders { order: self.str()? },
-            41 => Rec::PlaceHold {
+            tag @ (41 | 47) => Rec::PlaceHold {
                 hold: self.str()?,
                 order: self.str()?,
                 digest: self.u64()?,
                 plan: self.json()?,
+                reserve_hours: self.hours_if(tag == 47)?,
             },
-            25 => Rec::Reroute {
+            tag @ (25 | 48) => Rec::Reroute {
                 order: self.str()?,
                 plan: self.json()?,
+                reserve_hours: self.hours_if(tag == 48)?,
             },
+            49 => Rec::EndReservation { order: self.str()? },
             26 => Rec::Refused {
                 holds: self.u64()?,
                 till_sales: self.u64()?,
