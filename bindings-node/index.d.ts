@@ -398,7 +398,11 @@ export declare class Engine {
    * idempotency key (the same request returns the original placement,
    * `replayed: true`; another one throws `E_ID_CONFLICT`). Backordered
    * and unfilled units stay in the plan, not in the allocations; the
-   * order is then fulfilled or cancelled like any other.
+   * order is then fulfilled or cancelled like any other. A click & reserve
+   * order (`reserveAt`) keeps its units at the store for `reserveHours`
+   * (24 unless given; `OrderInfo.reservedUntil`): what is not picked up
+   * by then is cancelled at that time, by the first operation or
+   * `expireDue` after it. `reroute` gives it new hours.
    *
    * Locking: as `route`; then the order's shard and the SKUs' stripes.
    */

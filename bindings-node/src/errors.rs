@@ -28,8 +28,35 @@ pub(crate) fn enum_name<T: serde::Serialize>(v: &T) -> String {
     snake(v)
 }
 
+/// A core argument name as this package's caller wrote it (the core's
+/// names are the Rust API's snake_case: `ttl_ms` is `ttlMs` here).
+fn field_name(core: &'static str) -> &'static str {
+    match core {
+        "ttl_ms" => "ttlMs",
+        "as_of_ms" => "asOf",
+        "hours" => "reserveHours",
+        "unit_scale" => "unitScale",
+        "holdback_percent" => "holdbackPercent",
+        "safety_units" => "safetyUnits",
+        "max_shipments" => "maxShipments",
+        "cost_per_km" => "costPerKm",
+        other => other,
+    }
+}
+
 /// Builds the JS `Error` for a core error.
 pub(crate) fn error_object(env: &Env, e: &CoreError) -> Result<Object<'static>> {
+    let renamed;
+    let e = match e {
+        CoreError::InvalidArgument { field, reason } if field_name(field) != *field => {
+            renamed = CoreError::InvalidArgument {
+                field: field_name(field),
+                reason: reason.clone(),
+            };
+            &renamed
+        }
+        _ => e,
+    };
     let code = env.create_string(e.code())?;
     let msg = env.create_string(e.to_string())?;
     let mut raw = std::ptr::null_mut();

@@ -350,3 +350,17 @@ test('click & reserve ends after its hours at the store', () => {
   assert.equal(e.levels('tee', 'paris-store').available, 2)
   assert.equal(e.orderInfo('s1').state, 'open')
 })
+
+test('argument errors name the argument as JS callers write it', () => {
+  const e = retailer()
+  e.receive('tee', 'paris-store', 1)
+  const err = throwsCode(assert, () => e.route('web', [['tee', 1]], { reserveAt: 'paris-store', reserveHours: 0 }), 'E_INVALID_ARGUMENT')
+  assert.equal(err.field, 'reserveHours')
+  assert.match(err.message, /`reserveHours`/)
+  const long = throwsCode(assert, () => e.hold('h', 'web', [{ sku: 'tee', qty: 1 }], 31 * DAY), 'E_INVALID_ARGUMENT')
+  assert.equal(long.field, 'ttlMs')
+  const [item] = e.holdBatch([{ id: 'h', channel: 'web', lines: [['tee', 1]], ttlMs: 31 * DAY }])
+  assert.deepEqual([item.code, item.field], ['E_INVALID_ARGUMENT', 'ttlMs'])
+  const cap = throwsCode(assert, () => e.upsertChannel('c', ['lyon'], { holdbackPercent: '101' }), 'E_INVALID_ARGUMENT')
+  assert.equal(cap.field, 'holdbackPercent')
+})

@@ -48,9 +48,31 @@ pub(crate) fn class_name(e: &Error) -> &'static str {
     }
 }
 
+/// A core argument name as this package's caller wrote it (the core's
+/// names are the Rust API's: `ttl_ms` is `ttl`, a timedelta, here).
+fn field_name(core: &'static str) -> &'static str {
+    match core {
+        "ttl_ms" => "ttl",
+        "as_of_ms" => "as_of",
+        "hours" => "reserve_hours",
+        other => other,
+    }
+}
+
 /// The exception instance for a core error (not raised: batch calls return
 /// it as a value).
 pub(crate) fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, PyAny>> {
+    let renamed;
+    let e = match e {
+        Error::InvalidArgument { field, reason } if field_name(field) != *field => {
+            renamed = Error::InvalidArgument {
+                field: field_name(field),
+                reason: reason.clone(),
+            };
+            &renamed
+        }
+        _ => e,
+    };
     let data = PyDict::new(py);
     match e {
         Error::UnknownSku { sku } => data.set_item("sku", sku)?,

@@ -392,3 +392,16 @@ def test_click_and_reserve_ends_after_its_hours_at_the_store():
     assert e.order_info("r2").state == "cancelled"
     assert e.levels("tee", "paris-store").available == 2
     assert e.order_info("s1").state == "open"
+
+
+def test_argument_errors_name_the_argument_as_python_callers_write_it():
+    e = retailer()
+    e.receive("tee", "paris-store", 1)
+    with pytest.raises(u.InvalidArgumentError) as ex:
+        e.route("web", [("tee", 1)], reserve_at="paris-store", reserve_hours=0)
+    assert ex.value.field == "reserve_hours" and "`reserve_hours`" in str(ex.value)
+    with pytest.raises(u.InvalidArgumentError) as ex:
+        e.hold("h", "web", [("tee", 1)], timedelta(days=31))
+    assert ex.value.field == "ttl" and "`ttl`" in str(ex.value)
+    [err] = e.hold_batch([("h", "web", [("tee", 1)], timedelta(days=31))])
+    assert isinstance(err, u.InvalidArgumentError) and err.field == "ttl"
