@@ -60,7 +60,8 @@ pub struct OrderInfo {
     /// Units still promised from expected receipts.
     pub backorders: Vec<Backorder>,
     /// A click & reserve order: when its time at the store ends (what is
-    /// still allocated then is cancelled).
+    /// still allocated then is cancelled; absent while units are still
+    /// backordered).
     #[napi(ts_type = "Date")]
     pub reserved_until: Option<JsTime>,
 }

@@ -45,7 +45,8 @@ record!(
 record!(
     /// An order's state ('open', 'completed', 'cancelled') and lines;
     /// `reserved_until`: a click & reserve order's end of its time at the
-    /// store (what is still allocated then is cancelled).
+    /// store (what is still allocated then is cancelled; None while units
+    /// are still backordered).
     OrderInfo {
         id: String,
         channel: String,

@@ -360,8 +360,9 @@ impl Engine {
     /// and unfilled units stay in the plan, not in the allocations; the
     /// order is then fulfilled or cancelled like any other. A click & reserve
     /// order (`reserve_at`) keeps its units at the store for `reserve_hours`
-    /// (24 unless given; `OrderInfo.reserved_until`): what is not picked up
-    /// by then is cancelled at that time, by the first operation or
+    /// (24 unless given; from when nothing is backordered any more;
+    /// `OrderInfo.reserved_until`): what is not picked up by then is
+    /// cancelled at that time, by the first operation or
     /// `expire_due` after it. `reroute` gives it new hours.
     ///
     /// Locking: as `route`; then the order's shard and the SKUs' stripes.

@@ -71,9 +71,11 @@ pub struct OrderView {
     pub backorders: Vec<Backorder>,
     /// A click & reserve order: when its time at the store ends (placed
     /// or re-routed as `Fulfilment::ClickAndReserve { hours, .. }`: that
-    /// many hours later). What is still allocated then is cancelled, at
-    /// that time, by the first sweep after it (see
-    /// [`Engine::expire_due`]): the units go back on sale.
+    /// many hours later, or, when some units were backordered, that many
+    /// hours after the last backorder was filled or cancelled; `None`
+    /// until then). What is still allocated then is cancelled, at that
+    /// time, by the first sweep after it (see [`Engine::expire_due`]): the
+    /// units go back on sale.
     #[serde(default)]
     pub reserved_until_ms: Option<u64>,
 }
@@ -132,8 +134,11 @@ pub(crate) struct OrderRec {
     /// When the order closed (see [`crate::Config::order_retention_ms`]).
     #[serde(default)]
     pub closed_ms: Option<u64>,
-    /// A click & reserve order: when its time at the store ends (kept in
-    /// snapshots in their own list, `Snapshot::reservations`).
+    /// A click & reserve order: its hours at the store, which start once
+    /// none of its units is still backordered, and when they end (both
+    /// kept in snapshots in their own list, `Snapshot::reservations`).
+    #[serde(skip)]
+    pub reserve_hours: Option<u32>,
     #[serde(skip)]
     pub reserved_until: Option<u64>,
 }
@@ -189,6 +194,7 @@ impl OrderRec {
             in_transit: 0,
             backorders,
             closed_ms: None,
+            reserve_hours: None,
             reserved_until: None,
         }
     }
@@ -549,6 +555,7 @@ impl Engine {
             created_ms: now,
             allocs,
             closed_ms: None,
+            reserve_hours: None,
             reserved_until: None,
         };
         let receipt = rec.receipt(false);
@@ -644,6 +651,7 @@ impl Engine {
             let (sku, loc, scale) = (b.sku, b.loc, b.scale);
             rec.add_allocation(sku, loc, take, scale);
         }
+        self.start_reservation(order, rec, now);
         let view = self.order_view(order, rec);
         self.order_touched(&mut shard, order, now);
         drop(shard);
@@ -695,6 +703,7 @@ impl Engine {
         for b in rec.backorders.iter_mut() {
             b.cancelled += b.open();
         }
+        self.start_reservation(order, rec, now);
         let view = self.order_view(order, rec);
         self.order_touched(&mut shard, order, now);
         drop(shard);
@@ -789,8 +798,9 @@ impl Engine {
     }
 
     /// Sets how long a click & reserve order's units stay at the store
-    /// (`hours` after `now`; `None`: not a click & reserve order, or no
-    /// longer one after a re-route) and queues its end for the sweep.
+    /// (`hours`; `None`: not a click & reserve order, or no longer one
+    /// after a re-route) and starts that time now, unless units are still
+    /// backordered ([`Engine::start_reservation`] starts it once none is).
     pub(crate) fn set_reservation(
         &self,
         order: &str,
@@ -798,10 +808,23 @@ impl Engine {
         now: u64,
         hours: Option<u32>,
     ) {
-        rec.reserved_until = hours.map(|h| now.saturating_add(u64::from(h) * 3_600_000));
-        if let Some(until) = rec.reserved_until {
-            self.queue_reservation(Key::new(order), until);
+        rec.reserve_hours = hours;
+        rec.reserved_until = None;
+        self.start_reservation(order, rec, now);
+    }
+
+    /// Starts a click & reserve order's time at the store at `now`, if it
+    /// waits for it (nothing backordered any more), and queues its end.
+    pub(crate) fn start_reservation(&self, order: &str, rec: &mut OrderRec, now: u64) {
+        let Some(hours) = rec.reserve_hours else {
+            return;
+        };
+        if rec.reserved_until.is_some() || rec.backorders.iter().any(|b| b.open() > 0) {
+            return;
         }
+        let until = now.saturating_add(u64::from(hours) * 3_600_000);
+        rec.reserved_until = Some(until);
+        self.queue_reservation(Key::new(order), until);
     }
 
     pub(crate) fn queue_reservation(&self, order: Key, until: u64) {

@@ -63,7 +63,8 @@ pub enum Fulfilment {
     ClickAndCollect { store: String },
     /// Kept aside at a store for `hours`, paid there; that store's stock
     /// only. A placed order's time at the store ends `hours` after it was
-    /// placed or re-routed ([`crate::OrderView::reserved_until_ms`]); what
+    /// placed or re-routed, or after its last backorder was filled or
+    /// cancelled ([`crate::OrderView::reserved_until_ms`]); what
     /// it still has allocated then is cancelled at that time, by the first
     /// operation (or [`Engine::expire_due`]) after it.
     ClickAndReserve { store: String, hours: u32 },

@@ -25,9 +25,9 @@ use std::sync::atomic::Ordering;
 /// (format 1's cannot be told from a changed retry, so it is refused).
 /// 3: `observed`, the times reconciliations were applied as of (a format 2
 /// snapshot is read as having none).
-/// 4: `reservations`, when click & reserve orders' time at their store ends
-/// (older snapshots are read as having none: their click & reserve orders
-/// stay allocated until settled, as they did).
+/// 4: `reservations`, click & reserve orders' hours at their store and when
+/// they end (older snapshots are read as having none: their click & reserve
+/// orders stay allocated until settled, as they did).
 const FORMAT: u32 = 4;
 
 /// The whole state of an engine. Serialize it with any serde format.
@@ -51,10 +51,10 @@ pub struct Snapshot {
     /// reconciliation applied at that SKU and location.
     #[serde(default)]
     observed: Vec<(u32, LocationId, u64)>,
-    /// (order, time): when a click & reserve order's time at its store
-    /// ends (`OrderRec::reserved_until`).
+    /// (order, hours, end): a click & reserve order's hours at its store
+    /// and when they end (`None` while units are still backordered).
     #[serde(default)]
-    reservations: Vec<(Key, u64)>,
+    reservations: Vec<(Key, u32, Option<u64>)>,
 }
 
 /// Decodes a snapshot's bincode body, of this format or formats 2 and 3.
@@ -128,12 +128,12 @@ impl Engine {
         let cut = at_cut();
         drop(meta);
         let observed = observed_of(&skus);
-        let mut reservations: Vec<(Key, u64)> = order_guards
+        let mut reservations: Vec<(Key, u32, Option<u64>)> = order_guards
             .iter()
             .flat_map(|o| {
                 o.map
                     .iter()
-                    .filter_map(|(k, v)| v.reserved_until.map(|t| (k.clone(), t)))
+                    .filter_map(|(k, v)| v.reserve_hours.map(|h| (k.clone(), h, v.reserved_until)))
             })
             .collect();
         // Copy under the locks; sort after releasing them (writers wait
@@ -240,10 +240,16 @@ impl Engine {
         // snapshot from before closing times were kept: closed now).
         let now = eng.now_ms();
         let mut closed: Vec<(u64, Key)> = Vec::new();
-        let reserved: std::collections::HashMap<Key, u64> =
-            snapshot.reservations.into_iter().collect();
+        let reserved: std::collections::HashMap<Key, (u32, Option<u64>)> = snapshot
+            .reservations
+            .into_iter()
+            .map(|(k, h, until)| (k, (h, until)))
+            .collect();
         for (key, mut rec) in snapshot.orders {
-            rec.reserved_until = reserved.get(&key).copied();
+            if let Some(&(hours, until)) = reserved.get(&key) {
+                rec.reserve_hours = Some(hours);
+                rec.reserved_until = until;
+            }
             if let Some(until) = rec.reserved_until.filter(|_| rec.is_open()) {
                 eng.queue_reservation(key.clone(), until);
                 min_due = min_due.min(until);

@@ -1010,6 +1010,63 @@ fn click_and_reserve_times_survive_restarts_and_end_on_time() {
     assert_eq!(back.levels("tee", "s1").unwrap().allocated, 0.into());
 }
 
+/// A click & reserve order with backordered units starts its time at the
+/// store once none is backordered any more (filled or cancelled), and that
+/// wait survives a snapshot and the journal.
+#[test]
+fn a_backordered_click_and_reserve_starts_its_time_when_everything_is_there() {
+    const HOUR: u64 = 3_600_000;
+    let storage = MemStorage::new();
+    let clock = Arc::new(ManualClock::new(1_000));
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    e.upsert_location(LocationSpec::store("s1")).unwrap();
+    e.upsert_channel(ChannelSpec::new("shop", ["s1"])).unwrap();
+    e.receive("tee", "s1", 1.into(), Note::default()).unwrap();
+    e.expect_receipt("tee", "s1", 5.into(), 1_000 + 48 * HOUR, "PO-1")
+        .unwrap();
+    let place = |e: &Engine, order: &str| {
+        let lines = [HoldLine::new("tee", 3)];
+        let req = RouteRequest {
+            channel: "shop",
+            fulfilment: Fulfilment::ClickAndReserve {
+                store: "s1".into(),
+                hours: 4,
+            },
+            lines: &lines,
+            options: RouteOptions {
+                allow_backorder: true,
+                ..RouteOptions::default()
+            },
+        };
+        e.place(order, &req).unwrap()
+    };
+    place(&e, "rb");
+    place(&e, "rc");
+    let v = e.order_info("rb").unwrap();
+    assert_eq!((v.reserved_until_ms, v.backorders.len()), (None, 1));
+    e.checkpoint().unwrap();
+    // Days pass: the unit in the store stays set aside while the rest is
+    // on its way.
+    clock.set(1_000 + 48 * HOUR);
+    drop(e);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.levels("tee", "s1").unwrap().allocated, 1.into());
+    e.receive("tee", "s1", 5.into(), Note::new("po", "PO-1"))
+        .unwrap();
+    e.fill_backorders("rb").unwrap();
+    e.cancel_backorders("rc").unwrap();
+    let started = 1_000 + 48 * HOUR + 4 * HOUR;
+    assert_eq!(e.order_info("rb").unwrap().reserved_until_ms, Some(started));
+    assert_eq!(e.order_info("rc").unwrap().reserved_until_ms, Some(started));
+    drop(e);
+    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
+    assert_eq!(e.order_info("rb").unwrap().reserved_until_ms, Some(started));
+    clock.set(started);
+    assert_eq!(e.levels("tee", "s1").unwrap().allocated, 0.into());
+    assert_eq!(e.order_info("rb").unwrap().state, OrderState::Cancelled);
+    assert!(e.verify_ledger().unwrap());
+}
+
 #[test]
 fn a_ledger_subscriber_resumes_after_a_restart_without_gaps_or_repeats() {
     let storage = MemStorage::new();
