@@ -889,26 +889,73 @@ impl Engine {
         if open.is_empty() {
             return false;
         }
-        let skus: SmallVec<[SkuId; 4]> =
-            open.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
-        let mut txn = Txn::begin(self, &skus, until);
-        let note = txn.note(Note {
-            reason: "expiry",
-            reference: Some(order),
-        });
-        for &(i, take) in &open {
-            let p = rec.allocs[i].part;
-            txn.adjust(p.sku, p.loc, Field::Allocated, -take);
-            txn.event_noted(EventKind::AllocationCancelled, p.sku, p.loc, take, &note);
-        }
-        let changes = txn.commit(&Rec::EndReservation { order });
-        for &(i, take) in &open {
-            rec.allocs[i].cancelled += take;
-        }
+        let record = Rec::EndReservation { order };
+        let changes = self
+            .settle_plan(order, rec, &open, Settle::Cancel, "expiry", until, &record)
+            .expect("a cancellation checks nothing");
         self.order_touched(&mut shard, order, until);
         drop(shard);
         self.publish(changes);
         false
+    }
+
+    /// Fulfils or cancels `plan` ((allocation index, units)) of `order`'s
+    /// allocations in one transaction at `now`, its events noted with
+    /// `reason` (empty: the kind's default) and journaled as `record`, then
+    /// counts them on the order. A fulfilment needs the units on hand.
+    ///
+    /// Locking: the stripes of the planned SKUs (ascending); the caller
+    /// holds the order's shard.
+    #[allow(clippy::too_many_arguments)]
+    fn settle_plan(
+        &self,
+        order: &str,
+        rec: &mut OrderRec,
+        plan: &[(usize, i64)],
+        how: Settle,
+        reason: &str,
+        now: u64,
+        record: &Rec<'_>,
+    ) -> Result<Vec<crate::feed::Change>> {
+        let skus: SmallVec<[SkuId; 4]> =
+            plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
+        let mut txn = Txn::begin(self, &skus, now);
+        let note = txn.note(Note {
+            reason,
+            reference: Some(order),
+        });
+        for &(i, take) in plan {
+            let p = rec.allocs[i].part;
+            if how == Settle::Fulfil {
+                let on_hand = txn.stock(p.sku).get(p.loc).map_or(0, |l| l.on_hand);
+                if on_hand < take {
+                    return Err(txn.fail(self.insufficient(
+                        p.sku,
+                        Some(p.loc),
+                        None,
+                        take,
+                        on_hand,
+                        p.scale,
+                    )));
+                }
+                txn.adjust(p.sku, p.loc, Field::OnHand, -take);
+            }
+            txn.adjust(p.sku, p.loc, Field::Allocated, -take);
+            let kind = if how == Settle::Fulfil {
+                EventKind::Fulfilled
+            } else {
+                EventKind::AllocationCancelled
+            };
+            txn.event_noted(kind, p.sku, p.loc, take, &note);
+        }
+        let changes = txn.commit(record);
+        for &(i, take) in plan {
+            match how {
+                Settle::Fulfil => rec.allocs[i].fulfilled += take,
+                Settle::Cancel => rec.allocs[i].cancelled += take,
+            }
+        }
+        Ok(changes)
     }
 
     pub(crate) fn order_shard(&self, id: &str) -> usize {
@@ -964,48 +1011,12 @@ impl Engine {
                 });
             }
         }
-        let skus: SmallVec<[SkuId; 4]> =
-            plan.iter().map(|&(i, _)| rec.allocs[i].part.sku).collect();
-        let mut txn = Txn::begin(self, &skus, now);
-        let note = txn.note(Note {
-            reason: "",
-            reference: Some(order),
-        });
-        for &(i, take) in &plan {
-            let p = rec.allocs[i].part;
-            if how == Settle::Fulfil {
-                let on_hand = txn.stock(p.sku).get(p.loc).map_or(0, |l| l.on_hand);
-                if on_hand < take {
-                    return Err(txn.fail(self.insufficient(
-                        p.sku,
-                        Some(p.loc),
-                        None,
-                        take,
-                        on_hand,
-                        p.scale,
-                    )));
-                }
-                txn.adjust(p.sku, p.loc, Field::OnHand, -take);
-            }
-            txn.adjust(p.sku, p.loc, Field::Allocated, -take);
-            let kind = if how == Settle::Fulfil {
-                EventKind::Fulfilled
-            } else {
-                EventKind::AllocationCancelled
-            };
-            txn.event_noted(kind, p.sku, p.loc, take, &note);
-        }
-        let changes = txn.commit(&Rec::Settle {
+        let record = Rec::Settle {
             fulfil: how == Settle::Fulfil,
             order,
             lines: Cow::Borrowed(lines),
-        });
-        for &(i, take) in &plan {
-            match how {
-                Settle::Fulfil => rec.allocs[i].fulfilled += take,
-                Settle::Cancel => rec.allocs[i].cancelled += take,
-            }
-        }
+        };
+        let changes = self.settle_plan(order, rec, &plan, how, "", now, &record)?;
         let view = self.order_view(order, rec);
         self.order_touched(&mut shard, order, now);
         drop(shard);
