@@ -899,6 +899,34 @@ fn what_reconciliations_observed_survives_a_restart_and_a_snapshot() {
     );
 }
 
+/// A durable engine with one store, `s1`, holding `tee` units, and a
+/// channel `shop` selling from it.
+fn reserve_shop(storage: &MemStorage, clock: &Arc<ManualClock>, tee: i64) -> Engine {
+    let e = open_mem(storage, clock, Durability::Sync).unwrap();
+    e.upsert_location(LocationSpec::store("s1")).unwrap();
+    e.upsert_channel(ChannelSpec::new("shop", ["s1"])).unwrap();
+    e.receive("tee", "s1", tee.into(), Note::default()).unwrap();
+    e
+}
+
+/// Places `order` for `n` tees, click & reserve at `s1` for `hours`.
+fn place_reserve(e: &Engine, order: &str, hours: u32, n: i64, allow_backorder: bool) -> Placed {
+    let lines = [HoldLine::new("tee", n)];
+    let req = RouteRequest {
+        channel: "shop",
+        fulfilment: Fulfilment::ClickAndReserve {
+            store: "s1".into(),
+            hours,
+        },
+        lines: &lines,
+        options: RouteOptions {
+            allow_backorder,
+            ..RouteOptions::default()
+        },
+    };
+    e.place(order, &req).unwrap()
+}
+
 /// A click & reserve order's time at the store survives restarts (journal
 /// replay, a snapshot, serde) and ends at its own time: replayed where the
 /// journal ended it, on open where it ended while the engine was down.
@@ -907,25 +935,9 @@ fn click_and_reserve_times_survive_restarts_and_end_on_time() {
     const HOUR: u64 = 3_600_000;
     let storage = MemStorage::new();
     let clock = Arc::new(ManualClock::new(1_000));
-    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
-    e.upsert_location(LocationSpec::store("s1")).unwrap();
-    e.upsert_channel(ChannelSpec::new("shop", ["s1"])).unwrap();
-    e.receive("tee", "s1", 10.into(), Note::default()).unwrap();
-    let place = |e: &Engine, order: &str, hours: u32, n: i64| {
-        let lines = [HoldLine::new("tee", n)];
-        let req = RouteRequest {
-            channel: "shop",
-            fulfilment: Fulfilment::ClickAndReserve {
-                store: "s1".into(),
-                hours,
-            },
-            lines: &lines,
-            options: RouteOptions::default(),
-        };
-        e.place(order, &req).unwrap()
-    };
-    place(&e, "r2", 2, 1);
-    place(&e, "r5", 5, 2);
+    let e = reserve_shop(&storage, &clock, 10);
+    place_reserve(&e, "r2", 2, 1, false);
+    place_reserve(&e, "r5", 5, 2, false);
     let lines = [HoldLine::new("tee", 3).at("s1")];
     e.hold(&HoldRequest::new("h", "shop", &lines, HOUR))
         .unwrap();
@@ -1018,30 +1030,11 @@ fn a_backordered_click_and_reserve_starts_its_time_when_everything_is_there() {
     const HOUR: u64 = 3_600_000;
     let storage = MemStorage::new();
     let clock = Arc::new(ManualClock::new(1_000));
-    let e = open_mem(&storage, &clock, Durability::Sync).unwrap();
-    e.upsert_location(LocationSpec::store("s1")).unwrap();
-    e.upsert_channel(ChannelSpec::new("shop", ["s1"])).unwrap();
-    e.receive("tee", "s1", 1.into(), Note::default()).unwrap();
+    let e = reserve_shop(&storage, &clock, 1);
     e.expect_receipt("tee", "s1", 5.into(), 1_000 + 48 * HOUR, "PO-1")
         .unwrap();
-    let place = |e: &Engine, order: &str| {
-        let lines = [HoldLine::new("tee", 3)];
-        let req = RouteRequest {
-            channel: "shop",
-            fulfilment: Fulfilment::ClickAndReserve {
-                store: "s1".into(),
-                hours: 4,
-            },
-            lines: &lines,
-            options: RouteOptions {
-                allow_backorder: true,
-                ..RouteOptions::default()
-            },
-        };
-        e.place(order, &req).unwrap()
-    };
-    place(&e, "rb");
-    place(&e, "rc");
+    place_reserve(&e, "rb", 4, 3, true);
+    place_reserve(&e, "rc", 4, 3, true);
     let v = e.order_info("rb").unwrap();
     assert_eq!((v.reserved_until_ms, v.backorders.len()), (None, 1));
     e.checkpoint().unwrap();
