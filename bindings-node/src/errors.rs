@@ -106,12 +106,14 @@ pub(crate) fn error_object(env: &Env, e: &CoreError) -> Result<Object<'static>> 
             s(&mut o, "state", &state.to_string())?;
         }
         CoreError::ExceedsOpenQuantity {
-            order,
+            kind,
+            id,
             sku,
             requested,
             remaining,
         } => {
-            s(&mut o, "order", order)?;
+            s(&mut o, "kind", &kind.to_string())?;
+            s(&mut o, "id", id)?;
             s(&mut o, "sku", sku)?;
             o.set("requested", qty_out(*requested))?;
             o.set("remaining", qty_out(*remaining))?;

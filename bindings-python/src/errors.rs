@@ -116,12 +116,14 @@ pub(crate) fn exception<'py>(py: Python<'py>, e: &Error) -> PyResult<Bound<'py, 
             data.set_item("state", state.to_string())?;
         }
         Error::ExceedsOpenQuantity {
-            order,
+            kind,
+            id,
             sku,
             requested,
             remaining,
         } => {
-            data.set_item("order", order)?;
+            data.set_item("kind", kind.to_string())?;
+            data.set_item("id", id)?;
             data.set_item("sku", sku)?;
             data.set_item("requested", qty_out(py, *requested)?)?;
             data.set_item("remaining", qty_out(py, *remaining)?)?;

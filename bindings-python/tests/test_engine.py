@@ -88,6 +88,10 @@ def test_transfers(shop):
     assert e.levels("tee", "store-1").in_transit == 4 and e.levels("tee", "wh-1").on_hand == 6
     t = e.receive_transfer("T1", 1)
     assert t.received == 1 and e.levels("tee", "store-1").on_hand == 1
+    with pytest.raises(u.ExceedsOpenQuantityError) as ex:
+        e.receive_transfer("T1", 5)
+    assert (ex.value.kind, ex.value.id, ex.value.remaining) == ("transfer", "T1", 3)
+    assert str(ex.value) == "transfer `T1` has 3 of `tee` open, 5 requested"
     t = e.cancel_transfer("T1")
     assert t.state == "cancelled" and e.levels("tee", "wh-1").on_hand == 9
     with pytest.raises(u.TransferNotOpenError):
@@ -207,7 +211,7 @@ def test_commit_fulfil_cancel_lifecycle(shop):
     assert info.lines[0].cancelled == 1
     with pytest.raises(u.ExceedsOpenQuantityError) as ex:
         e.fulfil("o-1", [("tee", 5)])
-    assert ex.value.remaining == 2
+    assert (ex.value.kind, ex.value.id, ex.value.remaining) == ("order", "o-1", 2)
     info = e.cancel_order("o-1")
     assert info.state == "completed" and e.levels("tee", "wh-1").on_hand == 9
     assert e.order_info("o-1") == info

@@ -83,10 +83,13 @@ pub enum Error {
     /// The hold has ended (expired, released or committed).
     #[error("hold `{hold}` is not active: {state}")]
     HoldNotActive { hold: String, state: HoldState },
-    /// The order line has less left to fulfil or cancel than asked.
-    #[error("order `{order}` has {remaining} of `{sku}` open, {requested} requested")]
+    /// An order (`kind` `Order`: its lines to fulfil or cancel) or a
+    /// transfer (`Transfer`: its units still in transit) has less open
+    /// than asked.
+    #[error("{kind} `{id}` has {remaining} of `{sku}` open, {requested} requested")]
     ExceedsOpenQuantity {
-        order: String,
+        kind: IdKind,
+        id: String,
         sku: String,
         requested: Qty,
         remaining: Qty,

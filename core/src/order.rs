@@ -1004,7 +1004,8 @@ impl Engine {
                     .find(|a| a.part.sku == sku)
                     .map_or(0, |a| a.part.scale);
                 return Err(Error::ExceedsOpenQuantity {
-                    order: order.to_string(),
+                    kind: IdKind::Order,
+                    id: order.to_string(),
                     sku: l.sku.to_string(),
                     requested: l.qty,
                     remaining: Qty::from_minor(q - left, scale),

@@ -268,7 +268,8 @@ impl Engine {
                     .map_err(|p| Error::qty(&name, qty, p))?;
                 if q > left {
                     return Err(Error::ExceedsOpenQuantity {
-                        order: id.to_string(),
+                        kind: IdKind::Transfer,
+                        id: id.to_string(),
                         sku: name.to_string(),
                         requested: qty,
                         remaining: Qty::from_minor(left, rec.scale),
@@ -406,7 +407,8 @@ impl Engine {
             .sum();
         if open < rec.qty {
             return Err(Error::ExceedsOpenQuantity {
-                order: order.to_string(),
+                kind: IdKind::Order,
+                id: order.to_string(),
                 sku: sku.to_string(),
                 requested: qty,
                 remaining: Qty::from_minor(open, rec.scale),

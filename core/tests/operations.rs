@@ -248,11 +248,23 @@ fn transfers_move_units_through_transit() {
         "E_ID_CONFLICT"
     );
     e.receive_transfer("T-1", Some(1.into())).unwrap();
+    let err = e.receive_transfer("T-1", Some(9.into())).unwrap_err();
     assert_eq!(
-        e.receive_transfer("T-1", Some(9.into()))
-            .unwrap_err()
-            .code(),
-        "E_EXCEEDS_OPEN_QUANTITY"
+        err,
+        Error::ExceedsOpenQuantity {
+            kind: IdKind::Transfer,
+            id: "T-1".into(),
+            sku: "tee".into(),
+            requested: 9.into(),
+            remaining: 3.into(),
+        }
+    );
+    assert_eq!(
+        (err.code(), err.to_string().as_str()),
+        (
+            "E_EXCEEDS_OPEN_QUANTITY",
+            "transfer `T-1` has 3 of `tee` open, 9 requested"
+        )
     );
     let t = e.cancel_transfer("T-1").unwrap();
     assert_eq!((t.state, t.received), (TransferState::Cancelled, 1.into()));

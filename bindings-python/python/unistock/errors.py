@@ -140,8 +140,13 @@ class HoldNotActiveError(UnistockError):
 
 
 class ExceedsOpenQuantityError(UnistockError):
+    """An order's lines (``kind`` 'order') or a transfer's units still in
+    transit (``kind`` 'transfer', ``id`` the transfer) have less open than
+    asked."""
+
     code = "E_EXCEEDS_OPEN_QUANTITY"
-    order: str
+    kind: str
+    id: str
     sku: str
     requested: Quantity
     remaining: Quantity
