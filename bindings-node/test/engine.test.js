@@ -148,6 +148,9 @@ test('commit, fulfil, cancel and till sales', () => {
   assert.equal(e.tillSale('s1', 'till:store-1', [['tee', 2]]).allocations[0].location, 'store-1')
   throwsCode(assert, () => e.tillSale('s2', 'till:store-1', [['tee', 1]]), 'E_INSUFFICIENT_STOCK')
   assert.equal(e.kpis().tillSales, 1n)
+  e.receive('tee', 'store-1', 1)
+  e.setLocationClosed('store-1', true)
+  assert.equal(throwsCode(assert, () => e.tillSale('s3', 'till:store-1', [['tee', 1]]), 'E_LOCATION_CLOSED').location, 'store-1')
 })
 
 test('closed orders are purged after orderRetentionMs; open ones stay', () => {

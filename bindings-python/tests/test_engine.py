@@ -229,6 +229,11 @@ def test_till_sale(shop):
     with pytest.raises(u.InsufficientStockError):
         e.till_sale("s2", "till:store-1", [("tee", 1)])
     assert e.kpis().till_sales == 1 and e.kpis().till_sales_refused == 1
+    e.receive("tee", "store-1", 1)
+    e.set_location_closed("store-1", True)
+    with pytest.raises(u.LocationClosedError) as ex:
+        e.till_sale("s3", "till:store-1", [("tee", 1)])
+    assert ex.value.location == "store-1"
 
 
 def test_closed_orders_are_purged_after_order_retention():

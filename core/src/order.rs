@@ -500,15 +500,18 @@ impl Engine {
                 })?;
                 let loc = match l.loc {
                     Some(loc) => loc,
+                    // The first open location; with all of them closed (a
+                    // till's store closed), the first is what is closed.
                     None => *channel
                         .locations
                         .iter()
                         .find(|&&loc| !topo.is_closed(loc))
+                        .or(channel.locations.first())
                         .ok_or_else(|| {
                             Error::arg(
                                 "lines",
                                 format!(
-                                    "channel `{channel}` has no open location to sell from",
+                                    "channel `{channel}` has no location to sell from",
                                     channel = channel.key
                                 ),
                             )

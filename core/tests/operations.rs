@@ -764,6 +764,17 @@ fn till_sale_sells_from_the_store_at_once() {
         (1, 1, 1)
     );
     assert_eq!(e.order_info("sale-1").unwrap().state, OrderState::Completed);
+    // A till whose store is closed says so.
+    receive(&e, "a", "store-1", 1);
+    e.set_location_closed("store-1", true).unwrap();
+    let seq = e.last_seq();
+    assert_eq!(
+        e.till_sale("sale-3", "till:store-1", &one).unwrap_err(),
+        Error::LocationClosed {
+            location: "store-1".into()
+        }
+    );
+    assert_eq!(e.last_seq(), seq);
     assert_ledger_folds(&e);
 }
 
