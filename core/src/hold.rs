@@ -1035,9 +1035,9 @@ impl Engine {
         self.publish(changes);
         for (order, until) in reservations {
             if self.end_reservation(&order, until, false) {
-                // Busy (perhaps with the caller itself): the next sweep.
+                // Busy (perhaps with the caller itself): queued again, and
+                // already due, so the next operation's sweep retries it.
                 self.queue_reservation(order, until);
-                self.note_due(now.saturating_add(1));
             }
         }
         expired
